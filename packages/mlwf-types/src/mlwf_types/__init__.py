@@ -1,0 +1,1 @@
+"""Type-check Airflow DAGs before they run."""

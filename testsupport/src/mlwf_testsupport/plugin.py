@@ -1,0 +1,1 @@
+"""pytest plugin: shared fixtures, loaded in every package's test environment."""
