@@ -20,6 +20,7 @@ __all__ = [
     "dependents_closure",
     "discover_packages",
     "normalize_name",
+    "requirements_closure",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -116,4 +117,17 @@ def dependents_closure(packages: dict[str, Package], changed: Iterable[str]) -> 
         if name not in result:
             result.add(name)
             pending.extend(dependents[name])
+    return result
+
+
+def requirements_closure(packages: dict[str, Package], name: str) -> set[str]:
+    """Return the workspace packages that `name` requires, transitively (without itself)."""
+    result: set[str] = set()
+    pending = [r for r in packages[name].requirements if r in packages]
+    while pending:
+        requirement = pending.pop()
+        if requirement not in result:
+            result.add(requirement)
+            pending.extend(r for r in packages[requirement].requirements if r in packages)
+    result.discard(name)
     return result

@@ -1,0 +1,229 @@
+"""The one entry point for humans and CI: `uv run nox` runs every default session.
+
+Sessions (`uv run nox -l` lists them):
+
+* `tests(<package>)`: one per `packages/*` folder, in an environment holding only that
+  package, its declared dependencies and its `test` dependency group.
+* `tests_integration`: the whole workspace, `pytest tests_integration`.
+* `tooling`: the tests of `tooling/` (affected-package detection, workspace discovery).
+* `lint`, `typecheck`, `docs`, `build`: ruff, mypy --strict, mkdocs --strict, sdists + wheels.
+* `benchmarks` (not a default session: slow): every `benchmarks/*/run.py`, or those named in
+  posargs (`uv run nox -s benchmarks -- <name> ...`).
+* `affected` (not a default session): `uv run nox -s affected -- origin/main..HEAD`.
+
+Environments are synced from uv.lock with `uv sync --frozen`, so they hold exactly the locked
+versions, and `uv sync` removes anything else from a reused environment.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import json
+import os
+import shutil
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import nox
+from packaging.requirements import Requirement  # nox depends on packaging
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "tooling"))
+
+from workspace import (  # noqa: E402 (importable only once tooling/ is on the path)
+    Package,
+    discover_packages,
+    normalize_name,
+    requirements_closure,
+)
+
+nox.needs_version = ">=2025.5"
+nox.options.default_venv_backend = "uv"
+# Reusing is safe and fast: every session starts with an exact `uv sync` of its environment.
+nox.options.reuse_venv = "yes"
+nox.options.error_on_external_run = True
+nox.options.sessions = [
+    "tests",
+    "tests_integration",
+    "tooling",
+    "lint",
+    "typecheck",
+    "docs",
+    "build",
+]
+
+PACKAGES: dict[str, Package] = discover_packages(ROOT)
+PACKAGE_NAMES = sorted(PACKAGES)
+# Workspace members that are not published: they must never appear in a wheel's requirements.
+UNPUBLISHED = frozenset({"mlwf-testsupport"})
+# Passed through to the tests: with MLWF_REQUIRE_SERVICES=1 (CI) a missing service fails a test.
+PASSTHROUGH_ENV = ("MLWF_REQUIRE_SERVICES",)
+
+
+def _sync(session: nox.Session, *args: str) -> None:
+    """Sync this session's environment from uv.lock (exactly: extraneous packages are removed)."""
+    location = getattr(session.virtualenv, "location", None)
+    if location is None:
+        session.error("this session needs a virtual environment to sync into")
+    session.run_install(
+        "uv",
+        "sync",
+        "--frozen",
+        *args,
+        env={"UV_PROJECT_ENVIRONMENT": str(location)},
+        external=True,
+    )
+
+
+def _test_env() -> dict[str, str]:
+    return {name: os.environ[name] for name in PASSTHROUGH_ENV if name in os.environ}
+
+
+def _installed_workspace_packages(session: nox.Session) -> set[str]:
+    listing = session.run_install(
+        "uv",
+        "pip",
+        "list",
+        "--format",
+        "json",
+        "--python",
+        str(Path(session.bin) / "python"),
+        silent=True,
+        stderr=None,  # uv's notes go to the terminal, not into the JSON
+        external=True,
+    )
+    if not isinstance(listing, str):  # --no-install on a reused environment: nothing to check
+        return set()
+    installed = {normalize_name(entry["name"]) for entry in json.loads(listing)}
+    return installed & set(PACKAGES)
+
+
+@nox.session
+@nox.parametrize("package", PACKAGE_NAMES, ids=PACKAGE_NAMES)
+def tests(session: nox.Session, package: str) -> None:
+    """Run one package's tests with only that package and its declared dependencies installed."""
+    _sync(session, "--package", package, "--group", "test")
+    allowed = {package} | requirements_closure(PACKAGES, package)
+    installed = _installed_workspace_packages(session)
+    session.log(f"workspace packages in this environment: {', '.join(sorted(installed))}")
+    undeclared = installed - allowed
+    if undeclared:
+        session.error(
+            f"{package}: environment holds undeclared sibling(s) {sorted(undeclared)}; "
+            "the test environment must hold only declared dependencies"
+        )
+    session.chdir(PACKAGES[package].folder)
+    session.run("pytest", "tests", *session.posargs, env=_test_env())
+
+
+@nox.session
+def tests_integration(session: nox.Session) -> None:
+    """Run the full-system tests in `tests_integration/` with the whole workspace installed."""
+    folder = ROOT / "tests_integration"
+    test_files = [*folder.rglob("test_*.py"), *folder.rglob("*_test.py")]
+    if not test_files:
+        session.skip("tests_integration/ holds no test_*.py file yet")
+    _sync(session, "--all-packages")
+    session.run("pytest", "tests_integration", *session.posargs, env=_test_env())
+
+
+@nox.session
+def tooling(session: nox.Session) -> None:
+    """Run the tests of the repository tooling (`tooling/tests`)."""
+    _sync(session, "--only-group", "dev")
+    session.run("pytest", "tooling/tests", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check lint rules and formatting with ruff (configured in the root pyproject.toml)."""
+    _sync(session, "--only-group", "dev")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Type-check every package's src/ and the tooling with mypy --strict."""
+    _sync(session, "--all-packages")
+    sources = [str(PACKAGES[name].folder.relative_to(ROOT) / "src") for name in PACKAGE_NAMES]
+    session.run("mypy", "--strict", *sources)
+    session.run("mypy", "--strict", "tooling/workspace.py", "tooling/affected.py")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site in strict mode (every warning is an error)."""
+    _sync(session, "--only-group", "dev")
+    session.run("mkdocs", "build", "--strict", *session.posargs)
+
+
+def _check_wheel(session: nox.Session, package: Package, wheel: Path) -> None:
+    """Fail unless the wheel is typed and requires its siblings by version range only."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        if f"{package.import_name}/py.typed" not in names:
+            session.error(f"{wheel.name}: no {package.import_name}/py.typed (PEP 561 marker)")
+        metadata_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        metadata = email.parser.Parser().parsestr(archive.read(metadata_name).decode())
+    for line in metadata.get_all("Requires-Dist") or []:
+        requirement = Requirement(line)
+        name = normalize_name(requirement.name)
+        if requirement.url:
+            session.error(f"{wheel.name}: requirement {line!r} is a direct reference")
+        if name in UNPUBLISHED:
+            session.error(f"{wheel.name}: requires unpublished {name!r}")
+        if name in PACKAGES:
+            if not requirement.specifier:
+                session.error(f"{wheel.name}: sibling {name!r} needs a version range")
+            if any(spec.operator in {"==", "==="} for spec in requirement.specifier):
+                session.error(f"{wheel.name}: sibling {name!r} pinned exactly ({line!r})")
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build an sdist and a wheel of every package, then check them (twine, py.typed, ranges)."""
+    _sync(session, "--only-group", "dev")
+    dist = ROOT / "dist"
+    for name in PACKAGE_NAMES:
+        out_dir = dist / name
+        shutil.rmtree(out_dir, ignore_errors=True)
+        session.run("uv", "build", "--package", name, "--out-dir", str(out_dir), external=True)
+        wheels = sorted(out_dir.glob("*.whl"))
+        if len(wheels) != 1 or not list(out_dir.glob("*.tar.gz")):
+            session.error(f"{name}: expected one wheel and one sdist in {out_dir}")
+        _check_wheel(session, PACKAGES[name], wheels[0])
+    artifacts = sorted(str(p) for n in PACKAGE_NAMES for p in (dist / n).iterdir())
+    session.run("twine", "check", "--strict", *artifacts)
+
+
+@nox.session
+def benchmarks(session: nox.Session) -> None:
+    """Run every `benchmarks/<name>/run.py` (or those named in posargs); each writes a JSON."""
+    available = sorted(p.parent.name for p in (ROOT / "benchmarks").glob("*/run.py"))
+    unknown = sorted(set(session.posargs) - set(available))
+    if unknown:
+        session.error(f"no benchmark named {unknown}; available: {available}")
+    selected = list(session.posargs) or available
+    if not selected:
+        session.skip("benchmarks/ holds no <name>/run.py yet")
+    _sync(session, "--all-packages")
+    results = ROOT / "benchmarks" / "results"
+    results.mkdir(exist_ok=True)
+    for name in selected:
+        started = time.time()
+        session.run("python", f"benchmarks/{name}/run.py")
+        result = results / f"{name}.json"
+        if not result.is_file() or result.stat().st_mtime < started:
+            session.error(f"benchmark {name!r} did not write {result.relative_to(ROOT)}")
+        json.loads(result.read_text(encoding="utf-8"))  # a result must be valid JSON
+
+
+@nox.session(venv_backend="none")
+def affected(session: nox.Session) -> None:
+    """Print the packages a git range affects: `nox -s affected -- origin/main..HEAD`."""
+    if not session.posargs:
+        session.error("give a git range: nox -s affected -- origin/main..HEAD")
+    session.run(sys.executable, "tooling/affected.py", *session.posargs, external=True)
