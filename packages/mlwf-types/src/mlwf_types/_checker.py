@@ -1,0 +1,545 @@
+"""The static checker: every argument and XCom edge of a DAG against the declared types."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import typing
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, get_args, get_origin
+
+from mlwf_types._declarations import (
+    RETURN_KEY,
+    TypeDeclaration,
+    declaration_of,
+    taskflow_signature,
+)
+from mlwf_types._errors import TypeDeclarationError
+from mlwf_types._hints import (
+    element_hint,
+    find_mismatch,
+    is_compatible,
+    is_typeddict,
+    strip_annotated,
+    type_repr,
+    value_repr,
+)
+
+Severity = Literal["error", "warning"]
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class TypeIssue:
+    """One problem found in a DAG, with everything needed to find and fix it.
+
+    ``argument`` is a path into the consumer's argument (``features``, ``params['lr']``,
+    ``inputs[2]``); fields that do not apply are None.
+    """
+
+    dag_id: str
+    task_id: str
+    argument: str | None
+    producer_task_id: str | None
+    xcom_key: str | None
+    expected: str | None
+    actual: str | None
+    severity: Severity
+    message: str
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The JSON form used by ``mlwf-types check --format json``."""
+        return dataclasses.asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.message}"
+
+
+@dataclasses.dataclass
+class _Arg:
+    name: str
+    value: Any
+    templated: bool
+    expanded: bool = False
+
+
+_MISSING = object()
+
+
+class _DagChecker:
+    def __init__(self, dag: Any) -> None:
+        self.dag = dag
+        self.dag_id: str = dag.dag_id
+        self.issues: list[TypeIssue] = []
+        self._declarations: dict[str, TypeDeclaration | None] = {}
+
+    # ------------------------------------------------------------------ reporting
+
+    def _add(
+        self,
+        task: Any,
+        severity: Severity,
+        message: str,
+        *,
+        argument: str | None = None,
+        producer: str | None = None,
+        key: str | None = None,
+        expected: Any = _MISSING,
+        actual: str | None = None,
+    ) -> None:
+        self.issues.append(
+            TypeIssue(
+                dag_id=self.dag_id,
+                task_id=task.task_id,
+                argument=argument,
+                producer_task_id=producer,
+                xcom_key=key,
+                expected=None if expected is _MISSING else type_repr(expected),
+                actual=actual,
+                severity=severity,
+                message=message,
+            )
+        )
+
+    def _where(self, task: Any, path: str) -> str:
+        return f"DAG {self.dag_id!r} task {task.task_id!r} argument {path!r}"
+
+    # ------------------------------------------------------------------ declarations
+
+    def declaration(self, task: Any) -> TypeDeclaration | None:
+        if task.task_id not in self._declarations:
+            try:
+                self._declarations[task.task_id] = declaration_of(task)
+            except TypeDeclarationError as exc:
+                self._declarations[task.task_id] = None
+                self._add(task, "error", f"DAG {self.dag_id!r} task {task.task_id!r}: {exc}")
+        return self._declarations[task.task_id]
+
+    # ------------------------------------------------------------------ main loop
+
+    def run(self) -> list[TypeIssue]:
+        for task in self.dag.tasks:
+            try:
+                self.check_task(task)
+            except Exception as exc:  # a checker bug must never block a DAG: say so, as a warning
+                log.warning("mlwf-types could not check %s.%s", self.dag_id, task.task_id, exc_info=True)
+                self._add(
+                    task,
+                    "warning",
+                    f"DAG {self.dag_id!r} task {task.task_id!r}: mlwf-types could not check this task "
+                    f"({type(exc).__name__}: {exc}); please report it",
+                )
+        return self.issues
+
+    def check_task(self, task: Any) -> None:
+        declaration = self.declaration(task)
+        inputs = declaration.inputs if declaration else {}
+        for arg in self._arguments(task, declaration):
+            expected = inputs.get(arg.name)
+            if arg.expanded:
+                self._check_expanded(task, arg, expected)
+            else:
+                self._check_value(task, arg.value, expected, arg.name, arg.templated)
+
+    # ------------------------------------------------------------------ arguments of a task
+
+    def _arguments(self, task: Any, declaration: TypeDeclaration | None) -> Iterator[_Arg]:
+        from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+        signature = taskflow_signature(task)
+        if signature is not None:
+            yield from self._taskflow_arguments(task, signature)
+            return
+        template_fields = set(task.template_fields)
+        if isinstance(task, MappedOperator):
+            expand_values = dict(getattr(task.expand_input, "value", {}) or {})
+            if not isinstance(task.expand_input.value, dict):  # expand_kwargs(list of dicts)
+                yield from self._expand_kwargs_arguments(task, declaration)
+                expand_values = {}
+            for name, value in expand_values.items():
+                yield _Arg(name, value, templated=True, expanded=True)
+            for name, value in task.partial_kwargs.items():
+                yield from self._classic_argument(task, name, value, template_fields, declaration)
+            return
+        declared = declaration.inputs if declaration else {}
+        for name in declared:
+            value = getattr(task, name, _MISSING)
+            if value is _MISSING:
+                self._add(
+                    task,
+                    "error",
+                    f"{self._where(task, name)} is declared by @typed on {declaration.source if declaration else '?'}, "
+                    f"but the operator keeps no attribute {name!r} (inputs name the attribute that holds the argument)",
+                    argument=name,
+                )
+                continue
+            yield _Arg(name, value, templated=name in template_fields)
+        for name, value in vars(task).items():
+            if name in declared or name.startswith("_"):
+                continue
+            yield from self._classic_argument(task, name, value, template_fields, declaration)
+
+    def _classic_argument(
+        self,
+        task: Any,
+        name: str,
+        value: Any,
+        template_fields: set[str],
+        declaration: TypeDeclaration | None,
+    ) -> Iterator[_Arg]:
+        if name in template_fields or (declaration and name in declaration.inputs):
+            yield _Arg(name, value, templated=name in template_fields)
+            return
+        for producer, key in _xcom_references(value):
+            self._add(
+                task,
+                "error",
+                f"{self._where(task, name)} holds the XCom {key!r} of task {producer.task_id!r}, "
+                f"but {name!r} is not a templated field of {_class_name(task)}, so Airflow never "
+                f"resolves it and the task would receive the XComArg object itself; pass it through "
+                f"a templated field ({', '.join(sorted(template_fields)) or 'it has none'})",
+                argument=name,
+                producer=producer.task_id,
+                key=key,
+            )
+
+    def _taskflow_arguments(self, task: Any, signature: inspect.Signature) -> Iterator[_Arg]:
+        from airflow.sdk.bases.decorator import DecoratedMappedOperator
+
+        if isinstance(task, DecoratedMappedOperator):
+            op_args = task.partial_kwargs.get("op_args") or ()
+            op_kwargs = task.partial_kwargs.get("op_kwargs") or {}
+            expand_input = task.op_kwargs_expand_input
+            if isinstance(expand_input.value, dict):
+                for name, value in expand_input.value.items():
+                    yield _Arg(name, value, templated=True, expanded=True)
+            else:
+                yield from self._expand_kwargs_arguments(task, self.declaration(task))
+        else:
+            op_args, op_kwargs = task.op_args, task.op_kwargs
+        try:
+            bound = signature.bind_partial(*op_args, **op_kwargs).arguments
+        except TypeError:  # Airflow already rejects wrong calls; bind what we can
+            names = list(signature.parameters)
+            bound = dict(zip(names, op_args, strict=False)) | dict(op_kwargs)
+        for name, value in bound.items():
+            kind = signature.parameters[name].kind if name in signature.parameters else None
+            if kind is inspect.Parameter.VAR_POSITIONAL:
+                for i, item in enumerate(value):
+                    yield _Arg(f"{name}[{i}]", item, templated=True)
+            elif kind is inspect.Parameter.VAR_KEYWORD:
+                for key, item in value.items():
+                    yield _Arg(key, item, templated=True)
+            else:
+                yield _Arg(name, value, templated=True)
+
+    def _expand_kwargs_arguments(self, task: Any, declaration: TypeDeclaration | None) -> Iterator[_Arg]:
+        """``expand_kwargs``: a list of dicts (literal, or one XCom), each dict one mapped task's arguments."""
+        from airflow.sdk.definitions.xcom_arg import XComArg
+
+        value = task._get_specified_expand_input().value
+        inputs = declaration.inputs if declaration else {}
+        if isinstance(value, XComArg):
+            produced = self._xcom_hint(task, value, "expand_kwargs")
+            element = element_hint(produced) if produced is not None else None
+            if element is not None and is_typeddict(strip_annotated(element)):
+                for name, hint in typing.get_type_hints(strip_annotated(element)).items():
+                    if name in inputs and not is_compatible(hint, inputs[name]):
+                        self._add(
+                            task,
+                            "error",
+                            f"{self._where(task, name)} expects {type_repr(inputs[name])}, but the "
+                            f"mapped arguments from expand_kwargs give it {type_repr(hint)}",
+                            argument=name,
+                            expected=inputs[name],
+                            actual=type_repr(hint),
+                        )
+            return
+        for i, kwargs in enumerate(value or ()):
+            if isinstance(kwargs, dict):
+                for name, item in kwargs.items():
+                    yield _Arg(name, item, templated=True)
+            else:
+                yield _Arg(f"expand_kwargs[{i}]", kwargs, templated=True)
+
+    # ------------------------------------------------------------------ values
+
+    def _xcom_hint(self, task: Any, arg: Any, path: str) -> Any | None:
+        """The type an XComArg delivers to ``task``, or None after reporting an undeclared key."""
+        from airflow.sdk.definitions.xcom_arg import MapXComArg, PlainXComArg
+
+        if isinstance(arg, PlainXComArg):
+            producer, key = arg.operator, arg.key
+            if not hasattr(producer, "task_id"):
+                return Any  # XComArg(XComArg(...)): not a task output Airflow can resolve
+            declaration = self.declaration(producer)
+            if declaration is None:
+                return Any
+            declared, hint = declaration.output_hint(key)
+            if not declared:
+                keys = ", ".join(repr(k) for k in declaration.declared_keys()) or "none"
+                self._add(
+                    task,
+                    "error",
+                    f"{self._where(task, path)} reads the XCom {key!r} of task {producer.task_id!r}, "
+                    f"which {producer.task_id!r} does not declare (its declared keys: {keys})",
+                    argument=path,
+                    producer=producer.task_id,
+                    key=key,
+                )
+                return None
+            if _delivers_sequence(producer, task):
+                return Sequence[hint]  # type: ignore[valid-type]
+            return hint
+        if isinstance(arg, MapXComArg):
+            callables = list(getattr(arg, "callables", ()))
+            if callables:
+                try:
+                    returned = typing.get_type_hints(callables[-1]).get("return", Any)
+                except Exception:
+                    returned = Any
+                return Sequence[returned]  # type: ignore[valid-type]
+        return Any  # zip/concat and other composites: element types are not tracked
+
+    def _check_value(self, task: Any, value: Any, expected: Any, path: str, templated: bool) -> None:
+        from airflow.sdk.definitions.xcom_arg import PlainXComArg, XComArg
+
+        if isinstance(value, XComArg):
+            produced = self._xcom_hint(task, value, path)
+            if produced is None or expected is None or is_compatible(produced, expected):
+                return
+            producer = value.operator.task_id if isinstance(value, PlainXComArg) else None
+            key = value.key if isinstance(value, PlainXComArg) else None
+            source = f"task {producer!r} pushes XCom {key!r}" if producer else "the XCom expression gives"
+            self._add(
+                task,
+                "error",
+                f"{self._where(task, path)} expects {type_repr(expected)}, but {source} of type "
+                f"{type_repr(produced)}",
+                argument=path,
+                producer=producer,
+                key=key,
+                expected=expected,
+                actual=type_repr(produced),
+            )
+            return
+        if _is_resolvable_placeholder(value):
+            return  # e.g. a MappedArgument of a mapped task group: known only at run time
+        if isinstance(value, str) and templated and _is_jinja(value):
+            if expected is not None and not is_compatible(str, expected):
+                self._add(
+                    task,
+                    "warning",
+                    f"{self._where(task, path)} expects {type_repr(expected)}, but gets the Jinja template "
+                    f"{value!r}, whose rendered type is known only at run time (it is checked then)",
+                    argument=path,
+                    expected=expected,
+                    actual="template",
+                )
+            return
+        if isinstance(value, list | tuple | set | frozenset | dict) and _has_dynamic(value, templated):
+            self._check_container(task, value, expected, path, templated)
+            return
+        if expected is None:
+            return
+        mismatch = find_mismatch(value, expected)
+        if mismatch is not None:
+            where, bad, hint = mismatch
+            self._add(
+                task,
+                "error",
+                f"{self._where(task, path + where)} expects {type_repr(hint)}, but gets the literal "
+                f"{value_repr(bad)}",
+                argument=path + where,
+                expected=hint,
+                actual=type_repr(type(bad)),
+            )
+
+    def _check_container(self, task: Any, value: Any, expected: Any, path: str, templated: bool) -> None:
+        """Descend into a literal container that holds XComArgs or templates, element by element."""
+        hint = _matching_member(value, expected) if expected is not None else None
+        if expected is not None and hint is None:
+            self._add(
+                task,
+                "error",
+                f"{self._where(task, path)} expects {type_repr(expected)}, but gets a "
+                f"{type(value).__name__}",
+                argument=path,
+                expected=expected,
+                actual=type(value).__name__,
+            )
+            return
+        if isinstance(value, dict):
+            hints = _mapping_value_hints(hint, value)
+            for key, item in value.items():
+                self._check_value(task, item, hints.get(key), f"{path}[{key!r}]", templated)
+            return
+        for i, item in enumerate(value):
+            self._check_value(task, item, _item_hint(hint, i), f"{path}[{i}]", templated)
+
+    def _check_expanded(self, task: Any, arg: _Arg, expected: Any) -> None:
+        """``.expand(name=...)``: each mapped task receives one element of the value."""
+        from airflow.sdk.definitions.xcom_arg import PlainXComArg, XComArg
+
+        if isinstance(arg.value, XComArg):
+            produced = self._xcom_hint(task, arg.value, arg.name)
+            if produced is None or expected is None:
+                return
+            element = element_hint(produced)
+            if element is None:
+                if strip_annotated(produced) is not Any and get_origin(strip_annotated(produced)) not in (
+                    dict,
+                    typing.Mapping,
+                ):
+                    self._add(
+                        task,
+                        "error",
+                        f"{self._where(task, arg.name)} is expanded over an XCom of type "
+                        f"{type_repr(produced)}, which is not a list",
+                        argument=arg.name,
+                        expected=list[expected],  # type: ignore[valid-type]
+                        actual=type_repr(produced),
+                    )
+                return
+            if not is_compatible(element, expected):
+                producer = arg.value.operator.task_id if isinstance(arg.value, PlainXComArg) else None
+                key = arg.value.key if isinstance(arg.value, PlainXComArg) else None
+                self._add(
+                    task,
+                    "error",
+                    f"{self._where(task, arg.name)} expects {type_repr(expected)} for each mapped task, "
+                    f"but is expanded over XCom {key!r} of task {producer!r}, of type "
+                    f"{type_repr(produced)} (elements {type_repr(element)})",
+                    argument=arg.name,
+                    producer=producer,
+                    key=key,
+                    expected=expected,
+                    actual=type_repr(element),
+                )
+            return
+        if isinstance(arg.value, list | tuple | set | frozenset):
+            for i, item in enumerate(arg.value):
+                self._check_value(task, item, expected, f"{arg.name}[{i}]", arg.templated)
+        elif isinstance(arg.value, dict):
+            return  # mapping over a dict's items: left unchecked
+        else:
+            self._check_value(task, arg.value, expected, arg.name, arg.templated)
+
+
+def check_dag(dag: Any) -> list[TypeIssue]:
+    """Check every argument and XCom edge of ``dag``; return all issues at once (empty when sound)."""
+    return _DagChecker(dag).run()
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _class_name(task: Any) -> str:
+    from mlwf_types._declarations import operator_class
+
+    return operator_class(task).__name__
+
+
+def _is_jinja(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+def _is_resolvable_placeholder(value: Any) -> bool:
+    from airflow.sdk.definitions._internal.mixins import ResolveMixin
+
+    return isinstance(value, ResolveMixin)
+
+
+def _xcom_references(value: Any) -> list[tuple[Any, str]]:
+    from airflow.sdk.definitions.xcom_arg import XComArg
+
+    if not _has_xcom(value):
+        return []
+    return list(XComArg.iter_xcom_references(value))
+
+
+def _has_xcom(value: Any, depth: int = 0) -> bool:
+    from airflow.sdk.definitions.xcom_arg import XComArg
+
+    if isinstance(value, XComArg):
+        return True
+    if depth > 8:
+        return False
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_has_xcom(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return any(_has_xcom(v, depth + 1) for v in value.values())
+    return False
+
+
+def _has_dynamic(value: Any, templated: bool, depth: int = 0) -> bool:
+    """Whether a literal container holds an XComArg or (in a templated field) a Jinja string."""
+    from airflow.sdk.definitions.xcom_arg import XComArg
+
+    if isinstance(value, XComArg) or _is_resolvable_placeholder(value):
+        return True
+    if isinstance(value, str):
+        return templated and _is_jinja(value)
+    if depth > 8:
+        return False
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_has_dynamic(v, templated, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return any(_has_dynamic(v, templated, depth + 1) for v in value.values())
+    return False
+
+
+def _delivers_sequence(producer: Any, consumer: Any) -> bool:
+    """A mapped producer's XCom reaches a consumer outside its mapping as a lazy sequence of all results."""
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    if isinstance(producer, MappedOperator):
+        return True
+    group = producer.get_closest_mapped_task_group()
+    return group is not None and consumer.get_closest_mapped_task_group() is not group
+
+
+def _matching_member(value: Any, expected: Any) -> Any | None:
+    """The alternative of ``expected`` (a union or a single hint) that fits the container's kind."""
+    expected = strip_annotated(expected)
+    if expected is Any or expected is object:
+        return Any
+    origin = get_origin(expected)
+    if origin in (typing.Union, __import__("types").UnionType):
+        for member in get_args(expected):
+            found = _matching_member(value, member)
+            if found is not None:
+                return found
+        return None
+    if is_typeddict(expected):
+        return expected if isinstance(value, dict) else None
+    container = origin or expected
+    if isinstance(container, type) and isinstance(value, container):
+        return expected
+    return None
+
+
+def _item_hint(hint: Any, index: int) -> Any:
+    if hint is Any:
+        return Any
+    args = get_args(hint)
+    origin = get_origin(hint)
+    if origin is tuple and args:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return args[0]
+        return args[index] if index < len(args) else Any
+    return args[0] if len(args) == 1 else Any
+
+
+def _mapping_value_hints(hint: Any, value: dict[Any, Any]) -> dict[Any, Any]:
+    if hint is Any:
+        return dict.fromkeys(value, Any)
+    if is_typeddict(hint):
+        hints = typing.get_type_hints(hint)
+        return {key: hints.get(key, Any) for key in value}
+    args = get_args(hint)
+    return dict.fromkeys(value, args[1] if len(args) == 2 else Any)
+
+
+__all__ = ["RETURN_KEY", "TypeIssue", "check_dag"]

@@ -1,0 +1,41 @@
+"""The ``[mlwf_types] mode`` setting, read from Airflow's configuration (or its environment variable)."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal, cast
+
+from mlwf_types._errors import MlwfTypesError
+
+Mode = Literal["error", "warn", "off"]
+MODES: tuple[Mode, ...] = ("error", "warn", "off")
+DEFAULT_MODE: Mode = "error"
+ENV_VAR = "AIRFLOW__MLWF_TYPES__MODE"
+
+
+class InvalidModeError(MlwfTypesError, ValueError):
+    """``[mlwf_types] mode`` holds something other than error, warn or off."""
+
+
+def parse_mode(raw: str) -> Mode:
+    """Validate a mode string (case and surrounding blanks are ignored)."""
+    value = raw.strip().lower()
+    if value not in MODES:
+        raise InvalidModeError(
+            f"[mlwf_types] mode must be one of {', '.join(MODES)}, not {raw!r} "
+            f"(set in airflow.cfg or the {ENV_VAR} environment variable)"
+        )
+    return cast(Mode, value)
+
+
+def current_mode() -> Mode:
+    """The configured mode; ``error`` when unset."""
+    raw = os.environ.get(ENV_VAR)
+    if raw is None:
+        try:
+            from airflow.configuration import conf
+
+            raw = conf.get("mlwf_types", "mode", fallback=DEFAULT_MODE)
+        except ImportError:  # used without Airflow's core installed
+            raw = DEFAULT_MODE
+    return parse_mode(str(raw))
