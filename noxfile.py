@@ -198,7 +198,12 @@ def build(session: nox.Session) -> None:
         if len(wheels) != 1 or not list(out_dir.glob("*.tar.gz")):
             session.error(f"{name}: expected one wheel and one sdist in {out_dir}")
         _check_wheel(session, PACKAGES[name], wheels[0])
-    artifacts = sorted(str(p) for n in PACKAGE_NAMES for p in (dist / n).iterdir())
+    artifacts = sorted(
+        str(path)
+        for name in PACKAGE_NAMES
+        for pattern in ("*.whl", "*.tar.gz")
+        for path in (dist / name).glob(pattern)
+    )
     session.run("twine", "check", "--strict", *artifacts)
 
 
