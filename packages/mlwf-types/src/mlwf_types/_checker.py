@@ -174,7 +174,10 @@ class _DagChecker:
                     argument=name,
                 )
                 continue
-            yield _Arg(name, value, templated=name in template_fields)
+            if name in template_fields:
+                yield _Arg(name, value, templated=True)
+            else:
+                yield from self._classic_argument(task, name, value, template_fields, None)
         for name, value in vars(task).items():
             if name in declared or name.startswith("_"):
                 continue

@@ -133,7 +133,7 @@ def _is_compatible(actual: Any, expected: Any) -> bool:
     if e_origin in _UNION_ORIGINS:
         return any(is_compatible(actual, member) for member in get_args(expected))
     if expected in _NUMERIC_TOWER and actual in (int, float, complex, bool):
-        return is_compatible(actual, _NUMERIC_TOWER[expected])
+        return actual in get_args(_NUMERIC_TOWER[expected]) or actual is bool
     if is_typeddict(actual) or is_typeddict(expected):
         return _typeddict_compatible(actual, expected)
     if a_origin is not None and e_origin is not None and get_args(expected):
