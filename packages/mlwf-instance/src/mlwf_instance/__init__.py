@@ -1,1 +1,48 @@
-"""ML Workflows instances."""
+"""ML Workflows instances: the ``mlwf`` command and embedded Airflow instances (``mlwf up``)."""
+
+from __future__ import annotations
+
+from importlib.metadata import version as _version
+
+from mlwf_instance._api import get_api_token, get_health
+from mlwf_instance._errors import (
+    AuthenticationError,
+    ComponentDiedError,
+    CredentialsUnavailableError,
+    HealthTimeoutError,
+    InstanceAlreadyRunningError,
+    InvalidConfigError,
+    MlwfInstanceError,
+    PortInUseError,
+)
+from mlwf_instance._home import Credentials, InstanceConfig, InstanceHome
+from mlwf_instance._instance import COMPONENTS, EmbeddedInstance
+from mlwf_instance._supervisor import StopRequested, Supervisor, terminate_trees
+
+__version__ = _version("mlwf-instance")
+
+__all__ = [
+    "__version__",
+    # embedded instance
+    "EmbeddedInstance",
+    "COMPONENTS",
+    "Credentials",
+    "InstanceHome",
+    "InstanceConfig",
+    # REST API helpers
+    "get_api_token",
+    "get_health",
+    # process supervision
+    "Supervisor",
+    "terminate_trees",
+    "StopRequested",
+    # errors
+    "MlwfInstanceError",
+    "InvalidConfigError",
+    "InstanceAlreadyRunningError",
+    "PortInUseError",
+    "ComponentDiedError",
+    "HealthTimeoutError",
+    "CredentialsUnavailableError",
+    "AuthenticationError",
+]

@@ -1,0 +1,86 @@
+"""Small HTTP helpers for the instance's API server (stdlib only: used before anything else runs)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from typing import Any
+
+from mlwf_instance._errors import AuthenticationError
+
+HEALTH_PATH = "/api/v2/monitor/health"
+#: SimpleAuthManager's login route (its FastAPI app is mounted at /auth): JSON {username, password}.
+TOKEN_PATH = "/auth/token"
+#: Components whose health ``/api/v2/monitor/health`` reports, besides the metadata database.
+HEALTH_COMPONENTS = ("scheduler", "triggerer", "dag_processor")
+
+
+def get_health(url: str, timeout: float = 5.0) -> dict[str, Any] | None:
+    """Return the parsed health document of the instance at ``url``, or None if it does not answer."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + HEALTH_PATH, timeout=timeout) as response:
+            document = json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def unhealthy_components(health: dict[str, Any] | None, since: datetime | None = None) -> list[str]:
+    """Return the components not healthy in ``health`` (all of them if it is None).
+
+    With ``since`` (timezone-aware), a component whose latest heartbeat is older than ``since`` counts as
+    unhealthy: after a restart the previous run's heartbeats can look fresh for a while.
+    """
+    if health is None:
+        return ["api-server", *HEALTH_COMPONENTS]
+    bad = []
+    if (health.get("metadatabase") or {}).get("status") != "healthy":
+        bad.append("metadatabase")
+    for name in HEALTH_COMPONENTS:
+        info = health.get(name) or {}
+        if info.get("status") != "healthy":
+            bad.append(name)
+            continue
+        if since is not None:
+            beat = info.get(f"latest_{name}_heartbeat")
+            try:
+                stamp = datetime.fromisoformat(str(beat))
+            except (TypeError, ValueError):
+                bad.append(name)
+                continue
+            if stamp.tzinfo is None:  # Airflow stores UTC; be lenient with naive strings
+                stamp = stamp.replace(tzinfo=UTC)
+            fresh = stamp >= since
+            if not fresh:
+                bad.append(name)
+    return bad
+
+
+def get_api_token(url: str, username: str, password: str, timeout: float = 10.0) -> str:
+    """Return a JWT for the REST API of the instance at ``url`` (SimpleAuthManager login).
+
+    Use it as ``Authorization: Bearer <token>``.
+    """
+    body = json.dumps({"username": username, "password": password}).encode()
+    request = urllib.request.Request(
+        url.rstrip("/") + TOKEN_PATH,
+        data=body,
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            document = json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        detail = err.read().decode(errors="replace")[:300]
+        raise AuthenticationError(
+            f"POST {request.full_url} as {username!r} failed with HTTP {err.code}: {detail}"
+        ) from err
+    except (OSError, ValueError) as err:
+        raise AuthenticationError(f"POST {request.full_url} failed: {err}") from err
+    token = document.get("access_token") if isinstance(document, dict) else None
+    if not isinstance(token, str):
+        raise AuthenticationError(f"POST {request.full_url} returned no access_token: {document!r}")
+    return token

@@ -1,0 +1,145 @@
+"""The ``mlwf`` command. Subcommands register in :func:`build_parser`; today: ``mlwf up``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from mlwf_instance._errors import ComponentDiedError, MlwfInstanceError
+from mlwf_instance._instance import EmbeddedInstance
+from mlwf_instance._supervisor import StopRequested
+
+#: Default home of ``mlwf up``, relative to the current directory.
+DEFAULT_HOME = Path(".mlwf")
+
+
+def _say(message: str) -> None:
+    print(f"mlwf up: {message}", flush=True)
+
+
+def _error(message: str) -> None:
+    print(f"mlwf up: error: {message}", file=sys.stderr, flush=True)
+
+
+def default_dags_folder(cwd: Path, home: Path) -> Path:
+    """Return ``<cwd>/examples/dags`` if it exists, else ``<home>/dags``."""
+    examples = cwd / "examples" / "dags"
+    return examples if examples.is_dir() else home / "dags"
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Run an embedded instance until SIGINT/SIGTERM; return the process exit code."""
+    home = Path(args.home)
+    dags = Path(args.dags_folder) if args.dags_folder else default_dags_folder(Path.cwd(), home)
+    if args.dags_folder and not dags.is_dir():
+        _error(f"DAGs folder {dags} does not exist or is not a directory")
+        return 2
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        if not stop.is_set():
+            print(
+                f"\nmlwf up: {signal.Signals(signum).name} received, stopping…",
+                file=sys.stderr,
+                flush=True,
+            )
+        stop.set()
+
+    # SIGTERM as well as SIGINT: a shell script's `&` job inherits SIGINT ignored.
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _run(args, home, dags, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(args: argparse.Namespace, home: Path, dags: Path, stop: threading.Event) -> int:
+    try:
+        instance = EmbeddedInstance(
+            home, dags_folder=dags, port=args.port, output=_say, stop_event=stop
+        )
+    except MlwfInstanceError as err:
+        _error(str(err))
+        return 2
+    code = 0
+    try:
+        instance.start()
+        instance.wait_healthy(timeout=args.timeout)
+        creds = instance.credentials
+        print(
+            "\n"
+            f"  Airflow is ready at {instance.url}\n"
+            f"  Username: {creds.username}\n"
+            f"  Password: {creds.password}\n"
+            f"  Home:     {instance.home.root}\n"
+            f"  DAGs:     {instance.config.dags_folder}\n"
+            "  Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        instance.run_until_stopped()
+    except StopRequested:
+        pass
+    except ComponentDiedError as err:
+        _error(f"{err}\nstopping the other components")
+        code = 1
+    except MlwfInstanceError as err:
+        _error(str(err))
+        code = 1
+    finally:
+        _say("stopping all components…")
+        instance.stop()
+    _say("stopped" if code == 0 else "stopped after an error")
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of the ``mlwf`` command with all its subcommands."""
+    from mlwf_instance import __version__
+
+    parser = argparse.ArgumentParser(prog="mlwf", description="ML Workflows on Apache Airflow 3.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    up = commands.add_parser(
+        "up",
+        help="run an embedded Airflow instance with every installed mlwf package",
+        description=(
+            "Run an embedded Airflow instance (SQLite, LocalExecutor, SimpleAuthManager) with "
+            "every installed mlwf package active, until Ctrl-C or SIGTERM."
+        ),
+    )
+    up.add_argument(
+        "--home",
+        default=str(DEFAULT_HOME),
+        help="instance home; created if missing, reused on restart (default: ./.mlwf)",
+    )
+    up.add_argument("--port", type=int, default=8080, help="API server port (default: 8080)")
+    up.add_argument(
+        "--dags-folder",
+        help="DAGs folder (default: ./examples/dags if it exists, else <home>/dags)",
+    )
+    up.add_argument(
+        "--timeout",
+        type=float,
+        default=180.0,
+        help="seconds to wait for the instance to report healthy (default: 180)",
+    )
+    up.set_defaults(func=cmd_up)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``mlwf`` command and return its exit code."""
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

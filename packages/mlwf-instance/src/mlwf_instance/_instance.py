@@ -1,0 +1,256 @@
+"""EmbeddedInstance: one Airflow instance on a home, run as supervised child processes."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import psutil
+
+from mlwf_instance._api import get_api_token, get_health, unhealthy_components
+from mlwf_instance._errors import (
+    HealthTimeoutError,
+    MlwfInstanceError,
+    PortInUseError,
+)
+from mlwf_instance._home import Credentials, InstanceConfig, InstanceHome
+from mlwf_instance._pidfile import PidFile
+from mlwf_instance._supervisor import (
+    Supervisor,
+    tail_file,
+    terminate_trees,
+)
+
+#: The long-running Airflow components, in start order.
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: Health document key → the component whose log explains it.
+_HEALTH_TO_COMPONENT = {"metadatabase": "api-server", "dag_processor": "dag-processor"}
+#: Timeout of ``airflow db migrate`` (≈8 s on a 2-core machine; first runs create every table).
+MIGRATE_TIMEOUT = 300.0
+
+
+def airflow_command(*args: str) -> list[str]:
+    """Return the argv that runs the ``airflow`` CLI of this interpreter's environment."""
+    return [sys.executable, "-m", "airflow", *args]
+
+
+class EmbeddedInstance:
+    """An embedded Airflow instance: SQLite, LocalExecutor, SimpleAuthManager, all mlwf packages.
+
+    ``start()`` claims the home, writes the configuration, migrates the database and starts the
+    api-server, scheduler, dag-processor and triggerer; ``wait_healthy()`` blocks until the
+    instance reports healthy; ``stop()`` stops every process it started. As a context manager it
+    does all three::
+
+        with EmbeddedInstance(tmp_path / "home", dags_folder=dags, port=free_port()) as instance:
+            token = instance.api_token()
+    """
+
+    def __init__(
+        self,
+        home: str | Path,
+        *,
+        dags_folder: str | Path | None = None,
+        port: int = 8080,
+        extra_config: Mapping[str, Mapping[str, str]] | None = None,
+        parallelism: int = 4,
+        dag_refresh_interval: int = 10,
+        output: Callable[[str], None] | None = None,
+        stop_event: threading.Event | None = None,
+    ) -> None:
+        """Describe an instance; nothing starts before :meth:`start`.
+
+        ``home`` is created if missing; ``dags_folder`` defaults to ``<home>/dags``;
+        ``extra_config`` maps Airflow sections to options, e.g. ``{"mlwf_types": {"mode": "error"}}``
+        (→ ``AIRFLOW__MLWF_TYPES__MODE=error``) and wins over the instance defaults; ``output``
+        receives progress messages; setting ``stop_event`` interrupts start-up and waits.
+        """
+        self.home = InstanceHome(Path(home).expanduser().resolve())
+        folder = self.home.default_dags_folder if dags_folder is None else Path(dags_folder)
+        self.config = InstanceConfig(
+            home=self.home,
+            dags_folder=folder.expanduser().resolve(),
+            port=port,
+            parallelism=parallelism,
+            dag_refresh_interval=dag_refresh_interval,
+            extra_config=dict(extra_config or {}),
+        )
+        self.config.airflow_options({"api_secret_key": "", "jwt_secret": "", "fernet_key": ""})
+        self._output = output or (lambda _message: None)
+        self.supervisor = Supervisor(stop_event)
+        self._pid_file = PidFile(self.home.pid_file, self.home.root)
+        self._started_at: datetime | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API server and UI."""
+        return self.config.url
+
+    @property
+    def credentials(self) -> Credentials:
+        """The admin username and the password SimpleAuthManager generated for this home."""
+        return self.home.read_credentials()
+
+    def api_token(self) -> str:
+        """Return a JWT for the REST API, logging in with :attr:`credentials`."""
+        creds = self.credentials
+        return get_api_token(self.url, creds.username, creds.password)
+
+    def pids(self) -> set[int]:
+        """Return the pids of every live process of the instance (children and descendants)."""
+        return self.supervisor.all_pids()
+
+    def start(self) -> None:
+        """Claim the home, write configuration, migrate the database and start the components.
+
+        Raises InstanceAlreadyRunningError, PortInUseError, ComponentDiedError (a failed
+        migration or a component that exits at once) or StopRequested; on any failure every
+        process started so far is stopped and the home is released.
+        """
+        if self._pid_file.held:
+            raise MlwfInstanceError(f"instance on {self.home.root} is already started")
+        self.home.create()
+        self._pid_file.acquire()
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        self._reap_stale()
+        _check_port_free(self.config.host, self.config.port)
+        secrets = self.home.load_or_create_secrets()
+        self.config.dags_folder.mkdir(parents=True, exist_ok=True)
+        self.config.write_airflow_cfg(secrets)
+        env = self.config.environment(secrets)
+        self._output(f"home: {self.home.root} (DAGs: {self.config.dags_folder})")
+        self._output("migrating the metadata database…")
+        migrate = self.supervisor.spawn(
+            "db-migrate",
+            airflow_command("db", "migrate"),
+            env=env,
+            log_path=self.home.log_file("db-migrate"),
+            cwd=self.home.root,
+        )
+        code = self.supervisor.wait(migrate, timeout=MIGRATE_TIMEOUT)
+        if code != 0:
+            raise migrate.died()
+        self.supervisor.forget(migrate)
+        # Heartbeats older than this belong to a previous run of the same home.
+        self._started_at = datetime.now(UTC) - timedelta(seconds=1)
+        for name in COMPONENTS:
+            self._output(f"starting {name}… (log: {self.home.log_file(name)})")
+            self.supervisor.spawn(
+                name,
+                airflow_command(name),
+                env=env,
+                log_path=self.home.log_file(name),
+                cwd=self.home.root,
+            )
+        self._pid_file.record(self.supervisor.records())
+
+    def _reap_stale(self) -> None:
+        """Stop processes a killed predecessor on this home recorded and left running."""
+        leftovers = []
+        for record in self._pid_file.stale_processes:
+            with contextlib.suppress(psutil.Error):
+                proc = psutil.Process(record.pid)
+                if abs(proc.create_time() - record.create_time) < 0.01:
+                    leftovers.append(proc)
+        if leftovers:
+            self._output(f"stopping {len(leftovers)} process(es) left by a previous mlwf up…")
+            terminate_trees(leftovers, grace=10.0)
+
+    def check_running(self) -> None:
+        """Raise ComponentDiedError if any component has exited."""
+        self.supervisor.check()
+
+    def wait_healthy(self, timeout: float = 180.0) -> None:
+        """Block until ``/api/v2/monitor/health`` reports every component healthy.
+
+        Raises ComponentDiedError when a component exits meanwhile, HealthTimeoutError (naming
+        the unhealthy components, with the tails of their logs) after ``timeout`` seconds and
+        StopRequested when the stop event is set.
+        """
+        if self._started_at is None:
+            raise MlwfInstanceError(f"instance on {self.home.root} is not started")
+        self._output(f"waiting for {self.url}/api/v2/monitor/health to report healthy…")
+        deadline = time.monotonic() + timeout
+        bad: list[str] = []
+        while True:
+            self.check_running()
+            health = get_health(self.url, timeout=5.0)
+            bad = unhealthy_components(health, since=self._started_at)
+            if not bad:
+                return
+            if time.monotonic() > deadline:
+                break
+            self.supervisor.sleep(1.0)
+        culprits = {_HEALTH_TO_COMPONENT.get(name, name) for name in bad}
+        logs = "\n".join(
+            f"--- {self.home.log_file(name)}\n{tail_file(self.home.log_file(name), 15)}"
+            for name in COMPONENTS
+            if name in culprits
+        )
+        raise HealthTimeoutError(
+            f"instance at {self.url} not healthy after {timeout:.0f} s; unhealthy: "
+            f"{', '.join(bad)}\n{logs}"
+        )
+
+    def run_until_stopped(self, poll_interval: float = 1.0) -> None:
+        """Block while every component runs; return when the stop event is set.
+
+        Raises ComponentDiedError when a component exits on its own.
+        """
+        while not self.supervisor.stop_event.is_set():
+            self.check_running()
+            self.supervisor.stop_event.wait(poll_interval)
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop every process of the instance (SIGTERM, then SIGKILL after ``grace`` s) and release the home."""
+        try:
+            self.supervisor.stop(grace=grace)
+        finally:
+            self._pid_file.release()
+            self._started_at = None
+
+    def __enter__(self) -> Self:
+        """Start the instance and wait until it is healthy."""
+        self.start()
+        try:
+            self.wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the instance."""
+        self.stop()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Raise PortInUseError if ``host:port`` cannot be bound (the API server would die later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise PortInUseError(host, port) from err
+            raise

@@ -1,0 +1,108 @@
+"""The home's pid file: one ``mlwf up`` per home, robust against stale files.
+
+The file is held under an exclusive ``flock`` for as long as its owner lives, so a file left by a
+killed owner is simply not locked: it is stale and is taken over. The file also records the
+supervised processes (pid + start time) so that a successor can reap what a killed owner left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from mlwf_instance._errors import InstanceAlreadyRunningError
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """A process as recorded in the pid file: its pid and start time (guards against pid reuse)."""
+
+    pid: int
+    create_time: float
+
+
+class PidFile:
+    """An exclusive, self-releasing claim on an instance home."""
+
+    def __init__(self, path: Path, home: Path) -> None:
+        """Prepare a claim on ``path`` for the home ``home`` (named in error messages)."""
+        self.path = path
+        self.home = home
+        self._handle: IO[str] | None = None
+        #: Processes recorded by a previous owner that died without cleaning up.
+        self.stale_processes: list[ProcessRecord] = []
+
+    @property
+    def held(self) -> bool:
+        """Whether this object currently holds the claim."""
+        return self._handle is not None
+
+    def acquire(self) -> None:
+        """Claim the home or raise :class:`InstanceAlreadyRunningError` if a live owner holds it."""
+        if self._handle is not None:
+            return
+        while True:
+            handle = open(self.path, "a+")  # noqa: SIM115 (held open for the claim's lifetime)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = _read(handle).get("pid")
+                handle.close()
+                raise InstanceAlreadyRunningError(
+                    self.home, owner if isinstance(owner, int) else None
+                ) from None
+            # The previous owner may have unlinked the file between our open() and flock():
+            # then we locked an orphaned inode and must retry on the new file.
+            try:
+                same_file = os.stat(self.path).st_ino == os.fstat(handle.fileno()).st_ino
+            except FileNotFoundError:
+                same_file = False
+            if same_file:
+                break
+            handle.close()
+        recorded = _read(handle).get("processes")
+        self.stale_processes = [
+            ProcessRecord(int(p["pid"]), float(p["create_time"]))
+            for p in (recorded if isinstance(recorded, list) else [])
+            if isinstance(p, dict) and "pid" in p and "create_time" in p
+        ]
+        self._handle = handle
+        self.record([])
+
+    def record(self, processes: list[ProcessRecord]) -> None:
+        """Write our pid and the supervised ``processes`` into the file."""
+        if self._handle is None:
+            raise RuntimeError(f"pid file {self.path} is not held")
+        content = {
+            "pid": os.getpid(),
+            "processes": [{"pid": p.pid, "create_time": p.create_time} for p in processes],
+        }
+        self._handle.seek(0)
+        self._handle.truncate()
+        self._handle.write(json.dumps(content) + "\n")
+        self._handle.flush()
+
+    def release(self) -> None:
+        """Remove the file and give up the claim (idempotent)."""
+        if self._handle is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._handle.close()
+        self._handle = None
+
+
+def _read(handle: IO[str]) -> dict[str, object]:
+    """Return the JSON content of a pid file, or an empty dict when it is empty or garbled."""
+    handle.seek(0)
+    try:
+        content = json.loads(handle.read() or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return content if isinstance(content, dict) else {}
