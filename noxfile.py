@@ -104,6 +104,12 @@ def _installed_workspace_packages(session: nox.Session) -> set[str]:
 @nox.parametrize("package", PACKAGE_NAMES, ids=PACKAGE_NAMES)
 def tests(session: nox.Session, package: str) -> None:
     """Run one package's tests with only that package and its declared dependencies installed."""
+    tests_folder = PACKAGES[package].folder / "tests"
+    if not [*tests_folder.rglob("test_*.py"), *tests_folder.rglob("*_test.py")]:
+        session.error(
+            f"{package}: no test_*.py under packages/{package}/tests/; every package has tests, "
+            "at least a smoke test that every name in __all__ imports"
+        )
     _sync(session, "--package", package, "--group", "test")
     allowed = {package} | requirements_closure(PACKAGES, package)
     installed = _installed_workspace_packages(session)
