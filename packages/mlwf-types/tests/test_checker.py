@@ -4,11 +4,12 @@
 import dataclasses
 import datetime
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal, Optional, TypedDict, Union
+from typing import Any, Literal, Optional, Union
 
 import pydantic
 import pytest
 from airflow.sdk import DAG, XComArg, task
+from mlwf_types import TypeIssue, check_dag
 from typed_operators import (
     BatchOperator,
     CountOperator,
@@ -18,8 +19,6 @@ from typed_operators import (
     UntypedOperator,
     ValidateOperator,
 )
-
-from mlwf_types import TypeIssue, check_dag
 
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
@@ -225,7 +224,12 @@ def test_typeddict_multiple_outputs_keys_are_typed(dag: DAG) -> None:
     out = evaluate()
     gate(out["accuracy"], out["loss"])
     issue = only(dag)
-    assert (issue.argument, issue.xcom_key, issue.expected, issue.actual) == ("loss", "loss", "str", "float")
+    assert (issue.argument, issue.xcom_key, issue.expected, issue.actual) == (
+        "loss",
+        "loss",
+        "str",
+        "float",
+    )
 
 
 def test_undeclared_key_of_a_typeddict_producer(dag: DAG) -> None:
@@ -330,7 +334,10 @@ def test_container_kind_mismatch_around_an_xcom(dag: DAG) -> None:
         pass
 
     consume([number()])  # type: ignore[arg-type]
-    assert only(dag).message == "DAG 'd' task 'consume' argument 'table' expects dict[str, int], but gets a list"
+    assert (
+        only(dag).message
+        == "DAG 'd' task 'consume' argument 'table' expects dict[str, int], but gets a list"
+    )
 
 
 def test_jinja_template_feeding_non_str_is_a_warning(dag: DAG) -> None:
@@ -465,7 +472,10 @@ def test_xcom_in_non_templated_field_is_an_error(dag: DAG) -> None:
     UntypedOperator(task_id="u", hidden=train.output)
     issues = errors(dag)
     assert [(i.task_id, i.argument) for i in issues] == [("v", "threshold"), ("u", "hidden")]
-    assert "is not a templated field of ValidateOperator, so Airflow never resolves it" in issues[0].message
+    assert (
+        "is not a templated field of ValidateOperator, so Airflow never resolves it"
+        in issues[0].message
+    )
 
 
 def test_classic_literal_and_nested_arguments(dag: DAG) -> None:
@@ -477,7 +487,11 @@ def test_classic_literal_and_nested_arguments(dag: DAG) -> None:
         options={"lr": count.output, "name": "x"},
         pair=(count.output, count.output),
     )
-    assert sorted(i.argument or "" for i in errors(dag)) == ["items[2]", "options['name']", "pair[1]"]
+    assert sorted(i.argument or "" for i in errors(dag)) == [
+        "items[2]",
+        "options['name']",
+        "pair[1]",
+    ]
 
 
 def test_classic_mapped_operator(dag: DAG) -> None:

@@ -6,7 +6,6 @@ import dataclasses
 from typing import Any, TypedDict
 
 from airflow.sdk import BaseOperator
-
 from mlwf_types import typed
 
 
@@ -69,7 +68,9 @@ class BatchOperator(BaseOperator):
 
     template_fields = ("items", "options", "pair")
 
-    def __init__(self, *, items: Any = (), options: Any = None, pair: Any = (0, ""), **kwargs: Any) -> None:
+    def __init__(
+        self, *, items: Any = (), options: Any = None, pair: Any = (0, ""), **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.items = list(items)
         self.options = options or {}

@@ -123,7 +123,9 @@ class _DagChecker:
             try:
                 self.check_task(task)
             except Exception as exc:  # a checker bug must never block a DAG: say so, as a warning
-                log.warning("mlwf-types could not check %s.%s", self.dag_id, task.task_id, exc_info=True)
+                log.warning(
+                    "mlwf-types could not check %s.%s", self.dag_id, task.task_id, exc_info=True
+                )
                 self._add(
                     task,
                     "warning",
@@ -237,7 +239,9 @@ class _DagChecker:
             else:
                 yield _Arg(name, value, templated=True)
 
-    def _expand_kwargs_arguments(self, task: Any, declaration: TypeDeclaration | None) -> Iterator[_Arg]:
+    def _expand_kwargs_arguments(
+        self, task: Any, declaration: TypeDeclaration | None
+    ) -> Iterator[_Arg]:
         """``expand_kwargs``: a list of dicts (literal, or one XCom), each dict one mapped task's arguments."""
         from airflow.sdk.definitions.xcom_arg import XComArg
 
@@ -305,7 +309,9 @@ class _DagChecker:
                 return Sequence[returned]  # type: ignore[valid-type]
         return Any  # zip/concat and other composites: element types are not tracked
 
-    def _check_value(self, task: Any, value: Any, expected: Any, path: str, templated: bool) -> None:
+    def _check_value(
+        self, task: Any, value: Any, expected: Any, path: str, templated: bool
+    ) -> None:
         from airflow.sdk.definitions.xcom_arg import PlainXComArg, XComArg
 
         if isinstance(value, XComArg):
@@ -314,7 +320,11 @@ class _DagChecker:
                 return
             producer = value.operator.task_id if isinstance(value, PlainXComArg) else None
             key = value.key if isinstance(value, PlainXComArg) else None
-            source = f"task {producer!r} pushes XCom {key!r}" if producer else "the XCom expression gives"
+            source = (
+                f"task {producer!r} pushes XCom {key!r}"
+                if producer
+                else "the XCom expression gives"
+            )
             self._add(
                 task,
                 "error",
@@ -341,7 +351,9 @@ class _DagChecker:
                     actual="template",
                 )
             return
-        if isinstance(value, list | tuple | set | frozenset | dict) and _has_dynamic(value, templated):
+        if isinstance(value, list | tuple | set | frozenset | dict) and _has_dynamic(
+            value, templated
+        ):
             self._check_container(task, value, expected, path, templated)
             return
         if expected is None:
@@ -359,7 +371,9 @@ class _DagChecker:
                 actual=type_repr(type(bad)),
             )
 
-    def _check_container(self, task: Any, value: Any, expected: Any, path: str, templated: bool) -> None:
+    def _check_container(
+        self, task: Any, value: Any, expected: Any, path: str, templated: bool
+    ) -> None:
         """Descend into a literal container that holds XComArgs or templates, element by element."""
         hint = _matching_member(value, expected) if expected is not None else None
         if expected is not None and hint is None:
@@ -391,7 +405,9 @@ class _DagChecker:
                 return
             element = element_hint(produced)
             if element is None:
-                if strip_annotated(produced) is not Any and get_origin(strip_annotated(produced)) not in (
+                if strip_annotated(produced) is not Any and get_origin(
+                    strip_annotated(produced)
+                ) not in (
                     dict,
                     typing.Mapping,
                 ):
@@ -401,12 +417,14 @@ class _DagChecker:
                         f"{self._where(task, arg.name)} is expanded over an XCom of type "
                         f"{type_repr(produced)}, which is not a list",
                         argument=arg.name,
-                        expected=list[expected],  # type: ignore[valid-type]
+                        expected=list[expected],
                         actual=type_repr(produced),
                     )
                 return
             if not is_compatible(element, expected):
-                producer = arg.value.operator.task_id if isinstance(arg.value, PlainXComArg) else None
+                producer = (
+                    arg.value.operator.task_id if isinstance(arg.value, PlainXComArg) else None
+                )
                 key = arg.value.key if isinstance(arg.value, PlainXComArg) else None
                 self._add(
                     task,

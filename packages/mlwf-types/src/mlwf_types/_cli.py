@@ -14,7 +14,17 @@ from typing import Any
 from mlwf_types._config import ENV_VAR
 
 EXIT_OK, EXIT_ISSUES, EXIT_USAGE = 0, 1, 2
-_KEYS = ("dag_id", "task_id", "argument", "producer_task_id", "xcom_key", "expected", "actual", "severity", "message")
+_KEYS = (
+    "dag_id",
+    "task_id",
+    "argument",
+    "producer_task_id",
+    "xcom_key",
+    "expected",
+    "actual",
+    "severity",
+    "message",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,8 +38,12 @@ def _parser() -> argparse.ArgumentParser:
         help="load DAG files (or folders of them) and report every type issue",
         description="Load DAG files or folders, report every type issue; exit 1 if there is any error.",
     )
-    check.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="a DAG file or a folder of DAG files")
-    check.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    check.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="a DAG file or a folder of DAG files"
+    )
+    check.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format (default: text)"
+    )
     return parser
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Literal, cast
+from typing import Literal
 
 from mlwf_types._errors import MlwfTypesError
 
 Mode = Literal["error", "warn", "off"]
 MODES: tuple[Mode, ...] = ("error", "warn", "off")
 DEFAULT_MODE: Mode = "error"
+_BY_NAME: dict[str, Mode] = {m: m for m in MODES}
 ENV_VAR = "AIRFLOW__MLWF_TYPES__MODE"
 
 
@@ -19,13 +20,13 @@ class InvalidModeError(MlwfTypesError, ValueError):
 
 def parse_mode(raw: str) -> Mode:
     """Validate a mode string (case and surrounding blanks are ignored)."""
-    value = raw.strip().lower()
-    if value not in MODES:
+    value = _BY_NAME.get(raw.strip().lower())
+    if value is None:
         raise InvalidModeError(
             f"[mlwf_types] mode must be one of {', '.join(MODES)}, not {raw!r} "
             f"(set in airflow.cfg or the {ENV_VAR} environment variable)"
         )
-    return cast(Mode, value)
+    return value
 
 
 def current_mode() -> Mode:

@@ -80,7 +80,7 @@ def typed(
         owner = f"@typed on {cls.__qualname__}"
         if not isinstance(cls, type):
             raise TypeDeclarationError(f"{owner}: @typed decorates operator classes, not {cls!r}")
-        parameters = inspect.signature(cls.__init__).parameters
+        parameters = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
         open_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
         for name, hint in (inputs or {}).items():
             if name not in parameters and not open_kwargs:
@@ -92,7 +92,9 @@ def typed(
             _validate_hint(owner, "input", name, hint)
         for key, hint in (outputs or {}).items():
             if not isinstance(key, str) or not key:
-                raise TypeDeclarationError(f"{owner}: output keys are XCom keys (non-empty str), got {key!r}")
+                raise TypeDeclarationError(
+                    f"{owner}: output keys are XCom keys (non-empty str), got {key!r}"
+                )
             _validate_hint(owner, "output", key, hint)
         parent: TypeDeclaration | None = getattr(cls, DECLARATION_ATTR, None)
         merged_inputs = {**(parent.inputs if parent else {}), **(inputs or {})}
@@ -118,7 +120,7 @@ def _python_callable(task: Any) -> Callable[..., Any] | None:
 
     if isinstance(task, DecoratedOperator | DecoratedMappedOperator):
         func = task.python_callable
-        return inspect.unwrap(func) if callable(func) else None
+        return inspect.unwrap(func) if callable(func) else None  # type: ignore[no-any-return]
     return None
 
 
@@ -136,7 +138,9 @@ def declaration_of(task: Any) -> TypeDeclaration | None:
     """The declared types of a task (classic ``@typed`` operator or TaskFlow), or None if untyped."""
     func = _python_callable(task)
     if func is not None:
-        return taskflow_declaration(func, multiple_outputs=bool(getattr(task, "multiple_outputs", False)))
+        return taskflow_declaration(
+            func, multiple_outputs=bool(getattr(task, "multiple_outputs", False))
+        )
     declaration: TypeDeclaration | None = getattr(operator_class(task), DECLARATION_ATTR, None)
     return declaration
 
@@ -159,7 +163,8 @@ def _taskflow_declaration(func: Callable[..., Any], multiple_outputs: bool) -> T
     inputs = {
         p: hints[p]
         for p, param in signature.parameters.items()
-        if p in hints and param.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        if p in hints
+        and param.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
     }
     if "return" not in hints:
         return TypeDeclaration(inputs=inputs, outputs=None, source=name)

@@ -55,6 +55,11 @@ def is_typeddict(hint: Any) -> bool:
     return typing.is_typeddict(hint)
 
 
+def _union(members: Any) -> Any:
+    """``Union[members]`` (a single member stays itself)."""
+    return Union[tuple(members)]  # noqa: UP007 - built from a runtime tuple
+
+
 def strip_annotated(hint: Any) -> Any:
     """Return ``hint`` without ``Annotated[...]`` metadata and ``NewType`` wrappers."""
     while True:
@@ -158,7 +163,7 @@ def _with_tower(hint: Any) -> Any:
     if widened == args:
         return hint
     if origin in _UNION_ORIGINS:
-        return functools.reduce(lambda x, y: x | y, widened)
+        return _union(widened)
     try:
         return hint.copy_with(widened)
     except AttributeError:
@@ -202,7 +207,9 @@ def _typeddict_compatible(actual: Any, expected: Any) -> bool:
         for key in expected.__required_keys__:
             if key not in actual.__required_keys__:
                 return False
-        return all(key in a_hints and is_compatible(a_hints[key], hint) for key, hint in e_hints.items())
+        return all(
+            key in a_hints and is_compatible(a_hints[key], hint) for key, hint in e_hints.items()
+        )
     if is_typeddict(actual):
         origin = get_origin(expected) or expected
         if isinstance(origin, type) and origin in _MAPPING_ORIGINS:
@@ -235,7 +242,11 @@ def find_mismatch(value: Any, expected: Any, path: str = "") -> tuple[str, Any, 
                 return None
         return (path, value, expected)
     if origin is Literal:
-        return None if any(value == a and type(value) is type(a) for a in args) else (path, value, expected)
+        return (
+            None
+            if any(value == a and type(value) is type(a) for a in args)
+            else (path, value, expected)
+        )
     if expected is None or expected is type(None):
         return None if value is None else (path, value, expected)
     if expected in _NUMERIC_TOWER:
@@ -279,7 +290,11 @@ def _container_mismatch(
             if found:
                 return found
         return None
-    if issubclass(origin, cabc.Iterable) and len(args) == 1 and not isinstance(value, cabc.Iterator):
+    if (
+        issubclass(origin, cabc.Iterable)
+        and len(args) == 1
+        and not isinstance(value, cabc.Iterator)
+    ):
         for i, item in enumerate(value):
             found = find_mismatch(item, args[0], f"{path}[{i}]")
             if found:
@@ -321,11 +336,11 @@ def element_hint(hint: Any) -> Any | None:
         elements = [element_hint(a) for a in args if a is not type(None)]
         if any(e is None for e in elements) or not elements:
             return None
-        return functools.reduce(lambda x, y: x | y, elements)
+        return _union(elements)
     if origin is tuple and args:
         if len(args) == 2 and args[1] is Ellipsis:
             return args[0]
-        return functools.reduce(lambda x, y: x | y, args)
+        return _union(args)
     if isinstance(origin, type) and issubclass(origin, cabc.Mapping):
         return None  # mapping over a dict: Airflow feeds (key, value) pairs, left unchecked
     if isinstance(origin, type) and issubclass(origin, cabc.Iterable):

@@ -15,7 +15,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mlwf_types._config import Mode, current_mode
-from mlwf_types._declarations import DECLARATION_ATTR, RETURN_KEY, TypeDeclaration, taskflow_declaration
+from mlwf_types._declarations import (
+    DECLARATION_ATTR,
+    RETURN_KEY,
+    TypeDeclaration,
+    taskflow_declaration,
+)
 from mlwf_types._errors import XComTypeError
 from mlwf_types._hints import find_mismatch, type_repr, value_repr
 
@@ -56,7 +61,10 @@ def check_output(mode: Mode, who: str, declaration: TypeDeclaration, key: str, v
     declared, hint = declaration.output_hint(key)
     if not declared:
         keys = ", ".join(repr(k) for k in declaration.declared_keys()) or "none"
-        _fail(mode, f"{who} pushes XCom {key!r}, which it does not declare (declared: {keys}); not pushed")
+        _fail(
+            mode,
+            f"{who} pushes XCom {key!r}, which it does not declare (declared: {keys}); not pushed",
+        )
         return
     mismatch = find_mismatch(value, hint)
     if mismatch is not None:
@@ -86,7 +94,30 @@ def check_result(
 
 
 def guard_operator_class(cls: type) -> None:
-    """Wrap ``cls.execute`` so a ``@typed`` operator validates its inputs and outputs."""
+    """Wrap ``cls.execute`` so a ``@typed`` operator validates its inputs and outputs.
+
+    Subclasses that override ``execute`` are guarded as they are defined (an injected
+    ``__init_subclass__``), so ``class Mine(TypedOperator)`` needs no decorator of its own.
+    """
+    _wrap_execute(cls)
+    if "__init_subclass__" in cls.__dict__ and getattr(
+        cls.__dict__["__init_subclass__"], _GUARD_MARK, False
+    ):
+        return
+
+    owner: Any = cls
+
+    def __init_subclass__(sub: Any, /, **kwargs: Any) -> None:
+        super(owner, sub).__init_subclass__(**kwargs)
+        _wrap_execute(sub)
+
+    hook: Any = classmethod(__init_subclass__)
+    setattr(__init_subclass__, _GUARD_MARK, True)
+    setattr(hook, _GUARD_MARK, True)
+    cls.__init_subclass__ = hook  # type: ignore[method-assign]
+
+
+def _wrap_execute(cls: type) -> None:
     execute = cls.execute  # type: ignore[attr-defined]
     if getattr(execute, _GUARD_MARK, False):
         return
@@ -115,7 +146,9 @@ def guard_operator_class(cls: type) -> None:
     cls.execute = guarded_execute  # type: ignore[attr-defined]
 
 
-def _intercept_pushes(ti: Any, mode: Mode, who: str, declaration: TypeDeclaration) -> Callable[[], None]:
+def _intercept_pushes(
+    ti: Any, mode: Mode, who: str, declaration: TypeDeclaration
+) -> Callable[[], None]:
     """Check explicit ``xcom_push`` calls made during ``execute``; return a function that undoes it."""
     if ti is None or not hasattr(ti, "xcom_push"):
         return lambda: None
@@ -127,7 +160,10 @@ def _intercept_pushes(ti: Any, mode: Mode, who: str, declaration: TypeDeclaratio
 
     try:
         object.__setattr__(ti, "xcom_push", checked_push)
-    except (AttributeError, TypeError):  # a task instance type that forbids it: returns are still checked
+    except (
+        AttributeError,
+        TypeError,
+    ):  # a task instance type that forbids it: returns are still checked
         return lambda: None
 
     def restore() -> None:
@@ -146,10 +182,14 @@ def guard_taskflow_task(task: Any, dag_id: str) -> None:
     func = task.python_callable
     if getattr(func, _GUARD_MARK, False) or inspect.iscoroutinefunction(func):
         return
-    task.python_callable = _guarded_callable(func, _describe(dag_id, task.task_id), bool(task.multiple_outputs))
+    task.python_callable = _guarded_callable(
+        func, _describe(dag_id, task.task_id), bool(task.multiple_outputs)
+    )
 
 
-def _guarded_callable(func: Callable[..., Any], who: str, multiple_outputs: bool) -> Callable[..., Any]:
+def _guarded_callable(
+    func: Callable[..., Any], who: str, multiple_outputs: bool
+) -> Callable[..., Any]:
     from airflow.sdk.definitions.context import KNOWN_CONTEXT_KEYS
 
     declaration = taskflow_declaration(func, multiple_outputs=multiple_outputs)

@@ -26,7 +26,8 @@ def dag_policy(dag: Any) -> None:
 
     from mlwf_types._checker import check_dag
     from mlwf_types._config import InvalidModeError, current_mode
-    from mlwf_types._runtime import guard_taskflow_task
+    from mlwf_types._declarations import DECLARATION_ATTR, operator_class
+    from mlwf_types._runtime import guard_operator_class, guard_taskflow_task
 
     try:
         mode = current_mode()
@@ -46,3 +47,6 @@ def dag_policy(dag: Any) -> None:
         )
     for task in dag.tasks:
         guard_taskflow_task(task, dag.dag_id)
+        cls = operator_class(task)
+        if getattr(cls, DECLARATION_ATTR, None) is not None:
+            guard_operator_class(cls)
