@@ -1,1 +1,33 @@
-"""Shared test support for ML Workflows (unpublished)."""
+"""Shared test support for ML Workflows (unpublished; never imports an mlwf package).
+
+Loaded into every test session as the pytest plugin :mod:`mlwf_testsupport.plugin`, which
+provides the ``airflow_home`` and ``unused_port`` fixtures; the helpers below are plain functions.
+"""
+
+from __future__ import annotations
+
+from mlwf_testsupport._airflow_home import airflow_home_env
+from mlwf_testsupport._ports import free_port
+from mlwf_testsupport._processes import (
+    assert_no_leftover_processes,
+    leftover_processes,
+    process_tree,
+)
+from mlwf_testsupport._services import (
+    REQUIRE_SERVICES_ENV,
+    require_executable,
+    require_service,
+    services_required,
+)
+
+__all__ = [
+    "free_port",
+    "require_service",
+    "require_executable",
+    "services_required",
+    "REQUIRE_SERVICES_ENV",
+    "process_tree",
+    "leftover_processes",
+    "assert_no_leftover_processes",
+    "airflow_home_env",
+]

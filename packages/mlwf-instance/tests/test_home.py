@@ -1,0 +1,141 @@
+"""The instance home: layout, secrets, credentials and the Airflow configuration it produces."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlwf_instance import (
+    CredentialsUnavailableError,
+    InstanceConfig,
+    InstanceHome,
+    InvalidConfigError,
+)
+
+SECRETS = {"api_secret_key": "k", "jwt_secret": "j", "fernet_key": "f"}
+
+
+def _config(tmp_path: Path, **kwargs: object) -> InstanceConfig:
+    home = InstanceHome(tmp_path / "home")
+    return InstanceConfig(home=home, dags_folder=tmp_path / "dags", **kwargs)  # type: ignore[arg-type]
+
+
+def test_environment_sets_home_database_and_embedded_defaults(tmp_path: Path) -> None:
+    """The child environment points AIRFLOW_HOME and the SQLite DB into the home, with low parallelism."""
+    config = _config(tmp_path, port=9999)
+    env = config.environment(SECRETS, base={})
+    assert env["AIRFLOW_HOME"] == str(tmp_path / "home" / "airflow")
+    assert (
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        == f"sqlite:///{tmp_path}/home/airflow/airflow.db"
+    )
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__PARALLELISM"] == "4"
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
+    assert env["AIRFLOW__API__PORT"] == "9999"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:9999/execution/"
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == "j"
+
+
+def test_extra_config_becomes_env_vars_and_wins(tmp_path: Path) -> None:
+    """Overrides map to AIRFLOW__SECTION__KEY variables and replace the instance defaults."""
+    config = _config(
+        tmp_path, extra_config={"mlwf_types": {"mode": "error"}, "core": {"parallelism": "2"}}
+    )
+    env = config.environment(SECRETS, base={"UNRELATED": "kept"})
+    assert env["AIRFLOW__MLWF_TYPES__MODE"] == "error"
+    assert env["AIRFLOW__CORE__PARALLELISM"] == "2"
+    assert env["UNRELATED"] == "kept"
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ({"bad-section": {"k": "v"}}, "'bad-section'"),
+        ({"core": {"a__b": "v"}}, "'a__b'"),
+        ({"core": {"parallelism": 2}}, "[core] parallelism must be a string"),
+    ],
+)
+def test_invalid_overrides_are_rejected_by_name(
+    tmp_path: Path, extra: dict[str, dict[str, object]], fragment: str
+) -> None:
+    """An override that cannot be an AIRFLOW__SECTION__KEY variable is refused, naming it."""
+    config = _config(tmp_path, extra_config=extra)
+    with pytest.raises(InvalidConfigError) as info:
+        config.environment(SECRETS, base={})
+    assert fragment in str(info.value)
+
+
+def test_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
+    """Secrets are generated on first use, stored with mode 0600, and identical afterwards."""
+    home = InstanceHome(tmp_path / "home")
+    home.create()
+    first = home.load_or_create_secrets()
+    assert set(first) == {"api_secret_key", "jwt_secret", "fernet_key"}
+    assert stat.S_IMODE(home.secrets_file.stat().st_mode) == 0o600
+    assert home.load_or_create_secrets() == first
+
+
+def test_garbled_secrets_file_is_reported(tmp_path: Path) -> None:
+    """A corrupt secrets file raises an error naming the file instead of silently regenerating."""
+    home = InstanceHome(tmp_path / "home")
+    home.create()
+    home.secrets_file.write_text("{not json")
+    with pytest.raises(InvalidConfigError, match=r"secrets\.json"):
+        home.load_or_create_secrets()
+
+
+def test_airflow_cfg_holds_the_same_options(tmp_path: Path) -> None:
+    """The written airflow.cfg parses and carries the same options as the environment."""
+    config = _config(tmp_path, extra_config={"mlwf_types": {"mode": "warn"}})
+    config.home.create()
+    path = config.write_airflow_cfg(SECRETS)
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(path)
+    assert parser["core"]["dags_folder"] == str(tmp_path / "dags")
+    assert parser["mlwf_types"]["mode"] == "warn"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_credentials_come_from_the_passwords_file(tmp_path: Path) -> None:
+    """The admin password is read from SimpleAuthManager's passwords file; absence is a clear error."""
+    home = InstanceHome(tmp_path / "home")
+    home.create()
+    with pytest.raises(CredentialsUnavailableError, match="does not exist yet"):
+        home.read_credentials()
+    home.passwords_file.write_text(json.dumps({"admin": "s3cret"}))
+    creds = home.read_credentials()
+    assert (creds.username, creds.password) == ("admin", "s3cret")
+    with pytest.raises(CredentialsUnavailableError, match="'bob'"):
+        home.read_credentials("bob")
+
+
+def test_airflow_reads_the_generated_configuration(tmp_path: Path) -> None:
+    """A real ``airflow config get-value`` in the instance environment sees the embedded settings."""
+    config = _config(tmp_path, extra_config={"dag_processor": {"refresh_interval": "7"}})
+    config.home.create()
+    config.write_airflow_cfg(SECRETS)
+    env = config.environment(SECRETS)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "airflow",
+            "config",
+            "get-value",
+            "dag_processor",
+            "refresh_interval",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "7"

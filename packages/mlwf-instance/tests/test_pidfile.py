@@ -1,0 +1,60 @@
+"""The pid file: one live ``mlwf up`` per home, stale files taken over."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mlwf_instance import InstanceAlreadyRunningError
+from mlwf_instance._pidfile import PidFile, ProcessRecord
+
+
+def test_second_claim_is_refused_naming_the_owner(tmp_path: Path) -> None:
+    """While one claim is held, another on the same file fails with the owner's pid and the home."""
+    first = PidFile(tmp_path / "mlwf-up.pid", tmp_path)
+    first.acquire()
+    try:
+        with pytest.raises(InstanceAlreadyRunningError) as info:
+            PidFile(tmp_path / "mlwf-up.pid", tmp_path).acquire()
+        assert str(tmp_path) in str(info.value)
+        assert info.value.pid is not None
+    finally:
+        first.release()
+
+
+def test_release_removes_the_file_and_frees_the_home(tmp_path: Path) -> None:
+    """After release the file is gone and the home can be claimed again."""
+    path = tmp_path / "mlwf-up.pid"
+    claim = PidFile(path, tmp_path)
+    claim.acquire()
+    claim.release()
+    assert not path.exists()
+    again = PidFile(path, tmp_path)
+    again.acquire()
+    again.release()
+
+
+def test_stale_file_is_taken_over_with_its_process_records(tmp_path: Path) -> None:
+    """An unlocked pid file left by a dead owner is ignored, and its recorded processes reported."""
+    path = tmp_path / "mlwf-up.pid"
+    path.write_text(
+        json.dumps({"pid": 999999, "processes": [{"pid": 424242, "create_time": 12.5}]})
+    )
+    claim = PidFile(path, tmp_path)
+    claim.acquire()
+    try:
+        assert claim.stale_processes == [ProcessRecord(424242, 12.5)]
+        assert json.loads(path.read_text())["processes"] == []
+    finally:
+        claim.release()
+
+
+def test_garbled_file_is_treated_as_stale(tmp_path: Path) -> None:
+    """A pid file with garbage in it does not block a new claim."""
+    path = tmp_path / "mlwf-up.pid"
+    path.write_text("garbage")
+    claim = PidFile(path, tmp_path)
+    claim.acquire()
+    assert claim.stale_processes == []
+    claim.release()

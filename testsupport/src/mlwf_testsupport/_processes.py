@@ -1,0 +1,79 @@
+"""Prove that a test left no process behind."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import psutil
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    """Return process ``pid`` and its live descendants (empty if it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _mentions(proc: psutil.Process, marker: str) -> bool:
+    try:
+        if any(marker in part for part in proc.cmdline()):
+            return True
+        # Airflow renames its processes (setproctitle), so also look at the environment.
+        return any(marker in value for value in proc.environ().values())
+    except psutil.Error:
+        return False
+
+
+def leftover_processes(
+    marker: str | None = None, among: Iterable[psutil.Process] = ()
+) -> list[psutil.Process]:
+    """Return live processes whose cmdline or environment contains ``marker``, plus live ``among``.
+
+    Zombies are ignored; so is the calling process and its ancestors.
+    """
+    me = psutil.Process()
+    exclude = {me.pid, *(p.pid for p in me.parents())}
+    found: dict[int, psutil.Process] = {}
+    candidates = list(among)
+    if marker is not None:
+        candidates.extend(p for p in psutil.process_iter() if _mentions(p, marker))
+    for proc in candidates:
+        try:
+            if (
+                proc.pid not in exclude
+                and proc.is_running()
+                and proc.status() != psutil.STATUS_ZOMBIE
+            ):
+                found[proc.pid] = proc
+        except psutil.Error:
+            continue
+    return list(found.values())
+
+
+def assert_no_leftover_processes(
+    marker: str | None = None, among: Iterable[psutil.Process] = (), timeout: float = 5.0
+) -> None:
+    """Fail unless, within ``timeout`` s, no process matches (see :func:`leftover_processes`).
+
+    On failure, the leftovers are listed and then killed so one bad test cannot spoil the next.
+    """
+    among = list(among)
+    deadline = time.monotonic() + timeout
+    while (left := leftover_processes(marker, among)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not left:
+        return
+    described = []
+    for proc in left:
+        try:
+            described.append(f"{proc.pid} {' '.join(proc.cmdline())[:200]}")
+            proc.kill()
+        except psutil.Error:
+            continue
+    raise AssertionError(
+        f"{len(left)} process(es) left behind (marker {marker!r}), now killed:\n"
+        + "\n".join(described)
+    )
