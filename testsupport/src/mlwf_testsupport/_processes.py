@@ -21,7 +21,7 @@ def _mentions(proc: psutil.Process, marker: str) -> bool:
     try:
         if any(marker in part for part in proc.cmdline()):
             return True
-        # Airflow renames its processes (setproctitle), so also look at the environment.
+        # Unrenamed processes may carry the marker only in their environment (AIRFLOW_HOME=...).
         return any(marker in value for value in proc.environ().values())
     except psutil.Error:
         return False
@@ -32,7 +32,10 @@ def leftover_processes(
 ) -> list[psutil.Process]:
     """Return live processes whose cmdline or environment contains ``marker``, plus live ``among``.
 
-    Zombies are ignored; so is the calling process and its ancestors.
+    Zombies are ignored; so is the calling process and its ancestors. Airflow renames most of
+    its processes (setproctitle: ``airflow worker -- LocalExecutor``, ``airflow serve-logs``) and
+    that also overwrites what ``/proc/<pid>/environ`` shows, so a marker cannot find them: pass
+    ``among``, a snapshot of the process tree (see :func:`process_tree`) taken while it ran.
     """
     me = psutil.Process()
     exclude = {me.pid, *(p.pid for p in me.parents())}

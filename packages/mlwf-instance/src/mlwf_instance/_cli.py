@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -68,6 +69,7 @@ def _run(args: argparse.Namespace, home: Path, dags: Path, stop: threading.Event
         _error(str(err))
         return 2
     code = 0
+    killed = 0
     try:
         instance.start()
         instance.wait_healthy(timeout=args.timeout)
@@ -93,8 +95,11 @@ def _run(args: argparse.Namespace, home: Path, dags: Path, stop: threading.Event
         code = 1
     finally:
         _say("stopping all components…")
-        instance.stop()
-    _say("stopped" if code == 0 else "stopped after an error")
+        stopping = time.monotonic()
+        killed = instance.stop()
+    forced = f", {killed} process(es) needed SIGKILL" if killed else ""
+    outcome = "stopped" if code == 0 else "stopped after an error"
+    _say(f"{outcome} in {time.monotonic() - stopping:.1f} s{forced}")
     return code
 
 

@@ -216,13 +216,17 @@ class EmbeddedInstance:
             self.check_running()
             self.supervisor.stop_event.wait(poll_interval)
 
-    def stop(self, grace: float = 10.0) -> None:
-        """Stop every process of the instance (SIGTERM, then SIGKILL after ``grace`` s) and release the home."""
+    def stop(self, grace: float = 10.0) -> int:
+        """Stop every process (SIGTERM, SIGKILL after ``grace`` s) and release the home.
+
+        Idempotent. Returns how many processes needed SIGKILL.
+        """
         try:
-            self.supervisor.stop(grace=grace)
+            killed = self.supervisor.stop(grace=grace)
         finally:
             self._pid_file.release()
             self._started_at = None
+        return len(killed)
 
     def __enter__(self) -> Self:
         """Start the instance and wait until it is healthy."""
