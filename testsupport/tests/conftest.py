@@ -1,0 +1,3 @@
+"""pytester runs small test files against the mlwf_testsupport plugin."""
+
+pytest_plugins = ["pytester"]
