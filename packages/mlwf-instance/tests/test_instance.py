@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
 from pathlib import Path
 
 import pytest
 from mlwf_instance import (
+    ComponentDiedError,
     EmbeddedInstance,
     InstanceAlreadyRunningError,
     InvalidConfigError,
@@ -61,3 +64,22 @@ def test_dags_folder_defaults_into_the_home(tmp_path: Path) -> None:
     instance = EmbeddedInstance(tmp_path / "home", port=12345)
     assert instance.config.dags_folder == (tmp_path / "home" / "dags").resolve()
     assert instance.url == "http://127.0.0.1:12345"
+
+
+def test_run_until_stopped_reports_a_component_that_dies(tmp_path: Path) -> None:
+    """While running, a component exiting on its own surfaces as ComponentDiedError naming it."""
+    instance = EmbeddedInstance(tmp_path / "home", port=free_port())
+    instance.supervisor.spawn(
+        "scheduler",
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; time.sleep(0.5); print('db locked'); sys.exit(1)",
+        ],
+        env=dict(os.environ),
+        log_path=instance.home.log_file("scheduler"),
+    )
+    with pytest.raises(ComponentDiedError, match="'scheduler' exited with code 1") as info:
+        instance.run_until_stopped(poll_interval=0.1)
+    assert "db locked" in info.value.log_tail
+    assert instance.stop() == 0
