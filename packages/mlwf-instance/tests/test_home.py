@@ -44,11 +44,14 @@ def test_environment_sets_home_database_and_embedded_defaults(tmp_path: Path) ->
 
 
 def test_extra_config_becomes_env_vars_and_wins(tmp_path: Path) -> None:
-    """Overrides map to AIRFLOW__SECTION__KEY variables and replace the instance defaults."""
+    """Overrides become AIRFLOW__SECTION__KEY variables that win; inherited unit-test mode is dropped."""
     config = _config(
         tmp_path, extra_config={"mlwf_types": {"mode": "error"}, "core": {"parallelism": "2"}}
     )
-    env = config.environment(SECRETS, base={"UNRELATED": "kept"})
+    env = config.environment(
+        SECRETS, base={"UNRELATED": "kept", "AIRFLOW__CORE__UNIT_TEST_MODE": "True"}
+    )
+    assert "AIRFLOW__CORE__UNIT_TEST_MODE" not in env
     assert env["AIRFLOW__MLWF_TYPES__MODE"] == "error"
     assert env["AIRFLOW__CORE__PARALLELISM"] == "2"
     assert env["UNRELATED"] == "kept"

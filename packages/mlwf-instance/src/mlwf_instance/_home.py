@@ -224,6 +224,9 @@ class InstanceConfig:
     ) -> dict[str, str]:
         """Return the environment of every child process: ``base`` plus the instance's config."""
         env = dict(os.environ if base is None else base)
+        # A test session's unit-test mode must not leak in: Airflow would then ignore airflow.cfg
+        # and load its unit-test defaults. Other inherited AIRFLOW__* options pass through.
+        env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
         env["AIRFLOW_HOME"] = str(self.home.airflow_home)
         env["AIRFLOW_CONFIG"] = str(self.home.airflow_cfg)
         for section, values in self.airflow_options(secrets_).items():
