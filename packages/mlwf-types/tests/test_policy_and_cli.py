@@ -147,7 +147,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_json_lists_every_issue_and_exits_1(tmp_path: Path) -> None:
     """``check --format json`` prints parseable JSON with the documented keys, exit code 1 on errors."""
-    folder = write_dags(tmp_path, good=GOOD, bad=BAD, templated=TEMPLATED)
+    folder = write_dags(
+        tmp_path, good=GOOD, bad=BAD, templated=TEMPLATED, broken="print('noise'); 1/0\n"
+    )
     result = run_cli("check", "--format", "json", str(folder))
     assert result.returncode == 1, result.stderr
     records = json.loads(result.stdout)
@@ -164,11 +166,20 @@ def test_cli_json_lists_every_issue_and_exits_1(tmp_path: Path) -> None:
             "xcom_key",
         )
     }
-    assert sorted((r["dag_id"], r["task_id"], r["severity"]) for r in records) == [
+    assert sorted((r["dag_id"] or "", r["task_id"] or "", r["severity"]) for r in records) == [
+        ("", "", "error"),
         ("bad", "again", "error"),
         ("bad", "double", "error"),
         ("templated", "double", "warning"),
     ]
+
+
+def test_cli_imports_helper_modules_beside_the_dag_files(tmp_path: Path) -> None:
+    """DAG files may import modules from their own folder, as in a DAG bundle."""
+    helper = "def answer() -> int:\n    return 42\n"
+    uses = GOOD.replace("import datetime", "import datetime\nfrom helper_mod import answer")
+    result = run_cli("check", str(write_dags(tmp_path, helper_mod=helper, uses=uses)))
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_cli_text_clean_folder_exits_0(tmp_path: Path) -> None:

@@ -48,12 +48,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(path: Path) -> tuple[list[Any], dict[str, str]]:
-    """Parse DAG files the way Airflow's DAG processor does; return DAGs and import errors."""
+    """Parse DAG files the way Airflow's DAG processor does; return DAGs and import errors.
+
+    Like a DAG bundle, the folder (or a file's folder) is importable, so DAG files can import
+    helper modules that sit beside them.
+    """
     from airflow.dag_processing.dagbag import DagBag
 
-    # DAG files and Airflow's loggers may print: keep stdout for the report (JSON must parse).
-    with contextlib.redirect_stdout(sys.stderr):
-        bag = DagBag(dag_folder=str(path), safe_mode=False, load_op_links=False)
+    root = str((path if path.is_dir() else path.parent).resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    bag = DagBag(dag_folder=str(path), safe_mode=False, load_op_links=False)
     return list(bag.dags.values()), dict(bag.import_errors)
 
 
@@ -67,26 +72,33 @@ def run_check(paths: Sequence[Path], output_format: str) -> int:
     os.environ[ENV_VAR] = "off"
     from mlwf_types._checker import check_dag
 
+    # Airflow's loggers (set up on `import airflow`) and DAG files may print: everything but the
+    # report goes to stderr, so the JSON on stdout always parses.
+    report = sys.stdout
     records: list[dict[str, Any]] = []
     dag_count = 0
-    for path in paths:
-        dags, import_errors = _load(path)
-        for file, error in sorted(import_errors.items()):
-            record = dict.fromkeys(_KEYS)
-            last_line = error.strip().splitlines()[-1] if error.strip() else error
-            record.update(severity="error", message=f"{file} cannot be imported: {last_line}")
-            records.append(record)
-        for dag in sorted(dags, key=lambda d: d.dag_id):
-            dag_count += 1
-            records.extend(issue.to_dict() for issue in check_dag(dag))
+    with contextlib.redirect_stdout(sys.stderr):
+        for path in paths:
+            dags, import_errors = _load(path)
+            for file, error in sorted(import_errors.items()):
+                record = dict.fromkeys(_KEYS)
+                last_line = error.strip().splitlines()[-1] if error.strip() else error
+                record.update(severity="error", message=f"{file} cannot be imported: {last_line}")
+                records.append(record)
+            for dag in sorted(dags, key=lambda d: d.dag_id):
+                dag_count += 1
+                records.extend(issue.to_dict() for issue in check_dag(dag))
     errors = sum(1 for r in records if r["severity"] == "error")
     warnings = len(records) - errors
     if output_format == "json":
-        print(json.dumps(records, indent=2))
+        print(json.dumps(records, indent=2), file=report)
     else:
         for record in records:
-            print(f"{record['severity']}: {record['message']}")
-        print(f"mlwf-types: {dag_count} DAG(s) checked, {errors} error(s), {warnings} warning(s)")
+            print(f"{record['severity']}: {record['message']}", file=report)
+        print(
+            f"mlwf-types: {dag_count} DAG(s) checked, {errors} error(s), {warnings} warning(s)",
+            file=report,
+        )
     return EXIT_ISSUES if errors else EXIT_OK
 
 
