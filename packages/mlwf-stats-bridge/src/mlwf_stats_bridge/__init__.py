@@ -1,7 +1,50 @@
-"""mlwf-stats-bridge: A StatsD client that feeds Airflow's metrics straight into a Prometheus registry, with labels, a cardinality cap and its own /metrics"""
+"""mlwf-stats-bridge: Airflow's StatsD metrics straight into a Prometheus registry.
+
+Set ``[metrics] statsd_on = True`` and
+``statsd_custom_client_path = mlwf_stats_bridge.PrometheusStatsClient``.
+"""
 
 from importlib.metadata import version as _version
 
+from mlwf_stats_bridge._client import (
+    DEFAULT_MAX_SERIES,
+    LEGACY_NAMES_ENV,
+    MAX_SERIES_ENV,
+    OVERFLOW,
+    BridgePipeline,
+    PrometheusStatsClient,
+)
+from mlwf_stats_bridge._dashboard import dashboard
+from mlwf_stats_bridge._errors import (
+    InvalidRuleError,
+    InvalidSettingError,
+    InvalidStatError,
+    StatsBridgeError,
+)
+from mlwf_stats_bridge._exposition import exposition, remove_dead_processes
+from mlwf_stats_bridge._rules import RULES_ENV, Mapped, Mapper, Rule, parse_rule_file, sanitize_name
+
 __version__ = _version("mlwf-stats-bridge")
 
-__all__ = ["__version__"]
+__all__ = [
+    "PrometheusStatsClient",
+    "BridgePipeline",
+    "Mapper",
+    "Mapped",
+    "Rule",
+    "parse_rule_file",
+    "sanitize_name",
+    "exposition",
+    "remove_dead_processes",
+    "dashboard",
+    "StatsBridgeError",
+    "InvalidStatError",
+    "InvalidRuleError",
+    "InvalidSettingError",
+    "MAX_SERIES_ENV",
+    "LEGACY_NAMES_ENV",
+    "RULES_ENV",
+    "DEFAULT_MAX_SERIES",
+    "OVERFLOW",
+    "__version__",
+]

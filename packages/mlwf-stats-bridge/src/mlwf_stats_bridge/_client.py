@@ -1,0 +1,439 @@
+"""The StatsD client Airflow loads: every call goes into a Prometheus registry, nothing goes over UDP.
+
+Airflow constructs the class positionally as ``(host, port, prefix, ipv6)``, so the ipv6 flag lands
+in ``maxudpsize``; host and port are accepted and ignored (no socket is ever opened).
+
+Why the public methods are overridden: ``incr``/``decr``/``gauge``/``timing``/``set`` receive
+typed values, so the hot path needs no string formatting or parsing, and ``rate`` sampling (which
+would randomly discard calls) never happens. ``timer()`` is inherited: statsd's Timer calls
+``self.timing``. ``pipeline()`` returns a pipeline that replays its calls on the client. As a
+catch-all for code that goes through statsd's formatting layer, ``_send_stat`` and ``_send`` parse
+StatsD lines back into calls, so no path can reach a socket.
+
+This module never imports Airflow at module level: it runs wherever ``statsd`` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
+from statsd import StatsClient
+from statsd.client.udp import Pipeline
+
+from mlwf_stats_bridge._errors import InvalidSettingError, InvalidStatError
+from mlwf_stats_bridge._rules import Mapped, Mapper, Rule, rules_from_environment, sanitize_name
+
+log = logging.getLogger(__name__)
+
+#: Environment variable: series per metric before new label sets fold into ``__overflow__``.
+MAX_SERIES_ENV = "MLWF_STATS_BRIDGE_MAX_SERIES"
+#: Environment variable: "1"/"0" forces whether untagged duplicates of legacy names are skipped.
+LEGACY_NAMES_ENV = "MLWF_STATS_BRIDGE_LEGACY_NAMES"
+DEFAULT_MAX_SERIES = 1000
+OVERFLOW = "__overflow__"
+#: Histogram buckets in seconds: Airflow times things from milliseconds to hours.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,
+           1800, 3600, 7200, 21600, 86400, math.inf)
+#: Resolved names kept per client; beyond this, names are resolved on every call (still recorded).
+_CACHE_LIMIT = 100_000
+
+# Every metric update of every client happens under this one lock. It makes updates thread-safe
+# and, because it is held across fork() (see _before_fork), a child never inherits it, or
+# prometheus_client's own per-process lock, in a locked state.
+_LOCK = threading.Lock()
+_CLIENTS: weakref.WeakSet[PrometheusStatsClient] = weakref.WeakSet()
+
+Recorder = Callable[[float], None]
+
+
+def multiprocess_dir() -> str | None:
+    """Return the multiprocess directory when prometheus_client runs in multiprocess mode."""
+    if getattr(values.ValueClass, "_multiprocess", False):
+        return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+    return None
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InvalidSettingError(f"{name}={raw!r}: expected a positive integer")
+    return value
+
+
+def _legacy_names_default() -> bool:
+    raw = os.environ.get(LEGACY_NAMES_ENV, "").strip().lower()
+    if raw:
+        if raw not in ("1", "0", "true", "false"):
+            raise InvalidSettingError(f"{LEGACY_NAMES_ENV}={raw!r}: expected 1, 0, true or false")
+        return raw in ("1", "true")
+    airflow_conf = sys.modules.get("airflow.configuration")
+    if airflow_conf is not None:  # inside Airflow: follow [metrics] legacy_names_on
+        conf = airflow_conf.conf
+        return bool(conf.getboolean("metrics", "legacy_names_on", fallback=True))
+    return True
+
+
+class _Family:
+    """One Prometheus metric and its series, with the cardinality cap."""
+
+    def __init__(self, metric: Any, label_names: tuple[str, ...]) -> None:
+        self.metric = metric
+        self.label_names = label_names
+        self.series: set[tuple[str, ...]] = set()
+
+
+class PrometheusStatsClient(StatsClient):
+    """A ``statsd.StatsClient`` that records into a Prometheus registry instead of sending UDP."""
+
+    def __init__(
+        self,
+        host: str | None = "localhost",
+        port: int | None = 8125,
+        prefix: str | None = None,
+        maxudpsize: int | bool = 512,
+        ipv6: bool = False,
+        *,
+        registry: CollectorRegistry | None = None,
+        max_series: int | None = None,
+        rules: list[Rule] | None = None,
+        legacy_names: bool | None = None,
+    ) -> None:
+        # StatsClient.__init__ is not called: it resolves the host and opens a UDP socket.
+        self._addr = None
+        self._sock = None
+        self._prefix = prefix
+        self._maxudpsize = 512 if isinstance(maxudpsize, bool) else maxudpsize
+        self._name_prefix = sanitize_name(prefix) + "_" if prefix else "airflow_"
+        self.max_series = _env_int(MAX_SERIES_ENV, DEFAULT_MAX_SERIES) if max_series is None else max_series
+        if self.max_series < 1:
+            raise InvalidSettingError(f"max_series must be at least 1, got {self.max_series}")
+        self._rules = rules_from_environment() if rules is None else rules
+        self._legacy = _legacy_names_default() if legacy_names is None else legacy_names
+        self._own_registry = registry
+        self._reset()
+        _CLIENTS.add(self)
+
+    def _reset(self) -> None:
+        """Start with no metrics (at construction and in a forked child)."""
+        self.multiprocess_dir = multiprocess_dir()
+        if self.multiprocess_dir:
+            os.makedirs(self.multiprocess_dir, exist_ok=True)
+        # In multiprocess mode values live in per-process files; the registry is only for
+        # single-process use, where each process (also a forked child) owns a fresh one.
+        self.registry = self._own_registry or CollectorRegistry(auto_describe=True)
+        self._mapper = Mapper(self._rules, legacy_names=self._legacy)
+        self._families: dict[str, _Family] = {}
+        self._recorders: dict[tuple[str, str], Recorder] = {}
+        self._gauge_values: dict[tuple[str, tuple[str, ...]], float] = {}
+        self._set_members: dict[tuple[str, tuple[str, ...]], set[str]] = {}
+        self._bookkeeping = self._register_bookkeeping()
+
+    # ---- public StatsClient API ------------------------------------------------------------
+
+    def incr(self, stat: str, count: float = 1, rate: float = 1) -> None:
+        """Increment counter ``stat`` by ``count`` (every call counts: ``rate`` is not sampled)."""
+        recorder = self._recorders.get(("c", stat)) or self._resolve("c", stat)
+        with _LOCK:
+            recorder(_number(stat, count))
+
+    def decr(self, stat: str, count: float = 1, rate: float = 1) -> None:
+        """Decrement counter ``stat``: counted in its ``_decremented_total`` sibling."""
+        self.incr(stat, -_number(stat, count), rate)
+
+    def gauge(self, stat: str, value: float, rate: float = 1, delta: bool = False) -> None:
+        """Set gauge ``stat`` to ``value``, or change it by ``value`` when ``delta``."""
+        recorder = self._recorders.get(("gd" if delta else "g", stat)) or self._resolve(
+            "gd" if delta else "g", stat
+        )
+        with _LOCK:
+            recorder(_number(stat, value))
+
+    def timing(self, stat: str, delta: float | timedelta, rate: float = 1) -> None:
+        """Observe ``delta`` (milliseconds, or a timedelta) in histogram ``stat`` (in seconds)."""
+        seconds = (
+            delta.total_seconds() if isinstance(delta, timedelta) else _number(stat, delta) / 1000.0
+        )
+        recorder = self._recorders.get(("ms", stat)) or self._resolve("ms", stat)
+        with _LOCK:
+            recorder(seconds)
+
+    def set(self, stat: str, value: Any, rate: float = 1) -> None:
+        """Add ``value`` to set ``stat``; exposed as a gauge of distinct values seen by this process."""
+        mapped = self._mapper.map(stat)
+        with _LOCK:
+            family, labels = self._series("s", stat, mapped)
+            members = self._set_members.setdefault((family, labels), set())
+            if len(members) < self.max_series:
+                members.add(str(value))
+            metric = self._families[family].metric
+            (metric.labels(*labels) if labels else metric).set(len(members))
+
+    def pipeline(self) -> BridgePipeline:
+        """Return a pipeline whose calls are recorded together on ``send()``."""
+        return BridgePipeline(self)
+
+    def close(self) -> None:
+        """Do nothing: the client holds no socket."""
+
+    # ---- catch-alls below the public API ---------------------------------------------------
+
+    def _send_stat(self, stat: str, value: str, rate: float) -> None:
+        self._apply_line(stat, value)
+
+    def _after(self, data: str | None) -> None:
+        if data:
+            self._send(data)
+
+    def _send(self, data: str) -> None:
+        for line in data.splitlines():
+            stat, sep, value = line.partition(":")
+            if not sep:
+                raise InvalidStatError(f"StatsD line {line!r} has no ':'")
+            if self._prefix and stat.startswith(self._prefix + "."):
+                stat = stat[len(self._prefix) + 1 :]
+            self._apply_line(stat, value)
+
+    def _apply_line(self, stat: str, value: str) -> None:
+        parts = value.split("|")
+        if len(parts) < 2:
+            raise InvalidStatError(f"StatsD value {value!r} of {stat!r} has no type")
+        raw, kind = parts[0], parts[1]
+        if kind == "s":
+            self.set(stat, raw)
+            return
+        try:
+            number = float(raw)
+        except ValueError:
+            raise InvalidStatError(f"StatsD value {raw!r} of {stat!r} is not a number") from None
+        if kind == "c":
+            self.incr(stat, number)
+        elif kind == "g":
+            self.gauge(stat, number, delta=raw[:1] in "+-")
+        elif kind == "ms":
+            self.timing(stat, number)
+        else:
+            raise InvalidStatError(f"StatsD type {kind!r} of {stat!r} is not c, g, ms or s")
+
+    # ---- resolution -----------------------------------------------------------------------
+
+    def _resolve(self, kind: str, stat: str) -> Recorder:
+        mapped = self._mapper.map(stat)
+        if mapped.skip_reason is not None:
+            skipped = self._bookkeeping["skipped"].labels(stat, mapped.skip_reason)
+            recorder: Recorder = lambda _value: skipped.inc()  # noqa: E731
+            self._cache(kind, stat, recorder)
+            return recorder
+        if mapped.unknown:
+            log.info("mlwf-stats-bridge: no rule for %r, recorded as %r", stat, mapped.name)
+        with _LOCK:
+            return self._resolve_locked(kind, stat, mapped)
+
+    def _resolve_locked(self, kind: str, stat: str, mapped: Mapped) -> Recorder:
+        family, labels = self._series(kind, stat, mapped)
+        metric = self._families[family].metric
+        child = metric.labels(*labels) if labels else metric
+        if kind == "c":
+            negatives: list[Any] = []
+
+            def recorder(value: float) -> None:
+                if value >= 0:
+                    child.inc(value)
+                    return
+                if not negatives:  # created on the first decrement; recorders run under _LOCK
+                    negative_family, _ = self._series("cd", stat, mapped, labels)
+                    negative_metric = self._families[negative_family].metric
+                    negatives.append(negative_metric.labels(*labels) if labels else negative_metric)
+                negatives[0].inc(-value)
+
+        elif kind == "g":
+            key = (family, labels)
+
+            def recorder(value: float) -> None:
+                self._gauge_values[key] = value
+                child.set(value)
+
+        elif kind == "gd":
+            key = (family, labels)
+
+            def recorder(value: float) -> None:
+                new = self._gauge_values.get(key, 0.0) + value
+                self._gauge_values[key] = new
+                child.set(new)
+
+        else:
+            recorder = child.observe
+        if labels and labels[0] == OVERFLOW:
+            dropped = self._bookkeeping["dropped"].labels(family.partition(":")[2])
+            inner = recorder
+
+            def recorder(value: float) -> None:
+                dropped.inc()
+                inner(value)
+
+        else:
+            self._cache(kind, stat, recorder)
+        return recorder
+
+    def _cache(self, kind: str, stat: str, recorder: Recorder) -> None:
+        if len(self._recorders) < _CACHE_LIMIT:
+            self._recorders[(kind, stat)] = recorder
+
+    def _series(
+        self, kind: str, stat: str, mapped: Mapped, labels: tuple[str, ...] | None = None
+    ) -> tuple[str, tuple[str, ...]]:
+        """Return (family key, label values) for a call, creating the family; caller holds _LOCK."""
+        base = self._name_prefix + mapped.name
+        name = {
+            "c": base,  # Counter adds _total
+            "cd": base + "_decremented",
+            "g": base,
+            "gd": base,
+            "ms": base + "_seconds",
+            "s": base + "_distinct",
+        }[kind]
+        key, family = self._family(name, kind, mapped.label_names, stat)
+        values_ = mapped.label_values if labels is None else labels
+        if values_ and values_ not in family.series:
+            if len(family.series) >= self.max_series:
+                values_ = (OVERFLOW,) * len(values_)
+            family.series.add(values_)
+        return key, values_
+
+    @staticmethod
+    def _family_key(name: str, kind: str) -> str:
+        return f"{kind[0]}:{name}"
+
+    def _family(
+        self, name: str, kind: str, label_names: tuple[str, ...], stat: str
+    ) -> tuple[str, _Family]:
+        key = self._family_key(name, kind)
+        family = self._families.get(key)
+        if family is not None and family.label_names == label_names:
+            return key, family
+        if family is not None:  # same name, other labels (e.g. a user rule): keep both, renamed
+            name = f"{name}_by_{'_'.join(label_names) or 'none'}"
+            log.warning("mlwf-stats-bridge: %r has other labels than earlier calls; recorded as %r", stat, name)
+            key = self._family_key(name, kind)
+            family = self._families.get(key)
+            if family is not None:
+                return key, family
+        help_text = f"Airflow StatsD metric {stat} (mlwf-stats-bridge)"
+        registry = None if self.multiprocess_dir else self.registry
+        metric: Any
+        if kind[0] == "c":
+            metric = Counter(name, help_text, label_names, registry=registry)
+        elif kind[0] in "gs":
+            metric = Gauge(
+                name, help_text, label_names, registry=registry, multiprocess_mode="livemostrecent"
+            )
+        else:
+            metric = Histogram(name, help_text, label_names, registry=registry, buckets=BUCKETS)
+        family = _Family(metric, label_names)
+        self._families[key] = family
+        return key, family
+
+    def _register_bookkeeping(self) -> dict[str, Any]:
+        registry = None if self.multiprocess_dir else self.registry
+        return {
+            "dropped": Counter(
+                "mlwf_stats_bridge_dropped_series",
+                "Calls folded into the __overflow__ series because a metric hit its series cap",
+                ["metric"],
+                registry=registry,
+            ),
+            "skipped": Counter(
+                "mlwf_stats_bridge_skipped",
+                "Calls not recorded, by StatsD name and reason (legacy_duplicate: the same call "
+                "is recorded from its legacy name, which carries the labels)",
+                ["stat", "reason"],
+                registry=registry,
+            ),
+        }
+
+
+class BridgePipeline(Pipeline):
+    """A statsd pipeline that records its buffered calls on the client when sent."""
+
+    def __init__(self, client: PrometheusStatsClient | BridgePipeline) -> None:
+        self._client = client
+        self._prefix = client._prefix
+        self._maxudpsize = client._maxudpsize
+        self._calls: list[tuple[str, tuple[Any, ...]]] = []
+        self._stats = self._calls  # type: ignore[assignment]  # statsd checks emptiness only
+
+    def incr(self, stat: str, count: float = 1, rate: float = 1) -> None:
+        """Buffer an increment."""
+        self._calls.append(("incr", (stat, count, rate)))
+
+    def decr(self, stat: str, count: float = 1, rate: float = 1) -> None:
+        """Buffer a decrement."""
+        self._calls.append(("decr", (stat, count, rate)))
+
+    def gauge(self, stat: str, value: float, rate: float = 1, delta: bool = False) -> None:
+        """Buffer a gauge."""
+        self._calls.append(("gauge", (stat, value, rate, delta)))
+
+    def timing(self, stat: str, delta: float | timedelta, rate: float = 1) -> None:
+        """Buffer a timing."""
+        self._calls.append(("timing", (stat, delta, rate)))
+
+    def set(self, stat: str, value: Any, rate: float = 1) -> None:
+        """Buffer a set value."""
+        self._calls.append(("set", (stat, value, rate)))
+
+    def _send_stat(self, stat: str, value: str, rate: float) -> None:
+        self._calls.append(("_send_stat", (stat, value, rate)))
+
+    def pipeline(self) -> BridgePipeline:
+        """Return a nested pipeline that flushes into this one."""
+        return BridgePipeline(self)
+
+    def send(self) -> None:
+        """Record every buffered call on the client, in order."""
+        calls, self._calls[:] = list(self._calls), []
+        for method, args in calls:
+            getattr(self._client, method)(*args)
+
+    def _send(self) -> None:  # type: ignore[override]
+        self.send()
+
+
+def _number(stat: str, value: object) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    raise InvalidStatError(f"value of metric {stat!r} must be a number, got {value!r}")
+
+
+def _before_fork() -> None:
+    _LOCK.acquire()
+
+
+def _after_fork_parent() -> None:
+    _LOCK.release()
+
+
+def _after_fork_child() -> None:
+    global _LOCK
+    _LOCK = threading.Lock()  # the parent's lock object stays held in the child: never use it
+    for client in list(_CLIENTS):
+        client._reset()
+
+
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child
+)
