@@ -6,7 +6,12 @@ import pendulum
 from airflow.sdk import dag, task
 
 
-@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, tags=["example", "mlwf-types"])
+@dag(
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["example", "mlwf-types"],
+)
 def hello_typed() -> None:
     @task
     def load_scores() -> list[float]:
