@@ -7,6 +7,7 @@ An instance home (``.mlwf/`` by default) holds everything one embedded instance 
         simple_auth_manager_passwords.json    written by Airflow's SimpleAuthManager (admin password)
         mlwf-up.pid                           pid file of the running ``mlwf up`` (locked while alive)
         logs/<component>.log                  stdout+stderr of each supervised process
+        metrics/                              mlwf-stats-bridge's per-process metric files
         dags/                                 default DAGs folder when none is given
         airflow/                              AIRFLOW_HOME: airflow.cfg, airflow.db, task logs
 
@@ -93,13 +94,18 @@ class InstanceHome:
         """Pid file of the ``mlwf up`` process running on this home."""
         return self.root / "mlwf-up.pid"
 
+    @property
+    def metrics_dir(self) -> Path:
+        """PROMETHEUS_MULTIPROC_DIR of every process: mlwf-stats-bridge writes metrics here."""
+        return self.root / "metrics"
+
     def log_file(self, component: str) -> Path:
         """Return the log file of one supervised component."""
         return self.logs / f"{component}.log"
 
     def create(self) -> None:
         """Create the home's directories (idempotent)."""
-        for directory in (self.root, self.airflow_home, self.logs):
+        for directory in (self.root, self.airflow_home, self.logs, self.metrics_dir):
             directory.mkdir(parents=True, exist_ok=True)
 
     def load_or_create_secrets(self) -> dict[str, str]:
@@ -207,6 +213,12 @@ class InstanceConfig:
             # New DAG files appear after refresh_interval (300 s by default): too slow for development.
             "dag_processor": {"refresh_interval": str(self.dag_refresh_interval)},
             "logging": {"base_log_folder": str(self.home.airflow_home / "logs")},
+            # mlwf-stats-bridge: metrics into Prometheus files under <home>/metrics, served by the
+            # API server at /mlwf-stats-bridge/metrics (authenticated).
+            "metrics": {
+                "statsd_on": "True",
+                "statsd_custom_client_path": "mlwf_stats_bridge.PrometheusStatsClient",
+            },
         }
         for section, values in self.extra_config.items():
             _check_config_name(section, "section")
@@ -229,6 +241,7 @@ class InstanceConfig:
         env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
         env["AIRFLOW_HOME"] = str(self.home.airflow_home)
         env["AIRFLOW_CONFIG"] = str(self.home.airflow_cfg)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.home.metrics_dir)
         for section, values in self.airflow_options(secrets_).items():
             for key, value in values.items():
                 env[f"AIRFLOW__{section.upper()}__{key.upper()}"] = value
