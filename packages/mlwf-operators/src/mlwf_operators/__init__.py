@@ -4,4 +4,47 @@ from importlib.metadata import version as _version
 
 __version__ = _version("mlwf-operators")
 
-__all__ = ["__version__"]
+# ML operators and helpers, imported on first use: ``import mlwf_operators`` stays cheap for the
+# trainer and service child processes, which must not pay for importing Airflow.
+_LAZY = {
+    "TrainModelOperator": "mlwf_operators.operators.training",
+    "ValidateModelOperator": "mlwf_operators.operators.validation",
+    "ModelValidationError": "mlwf_operators.operators.validation",
+    "ServeModelOperator": "mlwf_operators.operators.serving",
+    "StopModelServiceOperator": "mlwf_operators.operators.serving",
+    "LoadTestOperator": "mlwf_operators.operators.load_test",
+    "SLOMissedError": "mlwf_operators.operators.load_test",
+    "LoadTestResult": "mlwf_operators.loadgen",
+    "run_load": "mlwf_operators.loadgen",
+    "ArtifactStore": "mlwf_operators.artifacts",
+    "LocalArtifactStore": "mlwf_operators.artifacts",
+    "register_artifact_store": "mlwf_operators.artifacts",
+    "artifact_store_for": "mlwf_operators.artifacts",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mlwf_operators' has no attribute {name!r}")
+
+
+__all__ = [
+    "__version__",
+    # ML: train, validate, serve, load-test
+    "TrainModelOperator",
+    "ValidateModelOperator",
+    "ModelValidationError",
+    "ServeModelOperator",
+    "StopModelServiceOperator",
+    "LoadTestOperator",
+    "SLOMissedError",
+    "LoadTestResult",
+    "run_load",
+    "ArtifactStore",
+    "LocalArtifactStore",
+    "register_artifact_store",
+    "artifact_store_for",
+]

@@ -1,0 +1,1 @@
+"""Operators of mlwf-operators, one module per kind (import them from their modules)."""
