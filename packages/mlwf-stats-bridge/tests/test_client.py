@@ -1,0 +1,268 @@
+"""The StatsD client: statsd API parity, values in the registry, no UDP, cap, threads and fork."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import socket
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import statsd
+from mlwf_stats_bridge import (
+    OVERFLOW,
+    InvalidSettingError,
+    InvalidStatError,
+    PrometheusStatsClient,
+    exposition,
+)
+from prometheus_client import CollectorRegistry
+
+
+def value(client: PrometheusStatsClient, name: str, **labels: str) -> float | None:
+    return client.registry.get_sample_value(name, labels)
+
+
+def new_client(**kwargs: object) -> PrometheusStatsClient:
+    return PrometheusStatsClient("localhost", 8125, "airflow", False, **kwargs)  # type: ignore[arg-type]
+
+
+def test_public_api_matches_statsclient() -> None:
+    """Every public method of statsd.StatsClient exists on the bridge with compatible parameters."""
+    for name, method in inspect.getmembers(statsd.StatsClient, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        ours = inspect.signature(getattr(PrometheusStatsClient, name))
+        theirs = inspect.signature(method)
+        assert list(ours.parameters)[: len(theirs.parameters)] == list(theirs.parameters), name
+    assert issubclass(PrometheusStatsClient, statsd.StatsClient)
+
+
+def test_nothing_is_sent_over_udp() -> None:
+    """Calls through every API path send no datagram to the configured host and port."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(0.3)
+    port = listener.getsockname()[1]
+    client = PrometheusStatsClient("127.0.0.1", port, "airflow", False)
+    client.incr("a")
+    client.gauge("b", -3)
+    client.timing("c", 5)
+    with client.timer("d"):
+        pass
+    with client.pipeline() as pipe:
+        pipe.incr("e")
+    client._send_stat("f", "1|c", 1)
+    client._after("airflow.g:1|c")
+    with pytest.raises(TimeoutError):
+        listener.recvfrom(1024)
+    listener.close()
+    assert value(client, "airflow_f_total") == 1 and value(client, "airflow_g_total") == 1
+
+
+def test_airflow_positional_construction_puts_ipv6_in_maxudpsize() -> None:
+    """Constructed like Airflow does, (host, port, prefix, ipv6), the client works and opens no socket."""
+    client = PrometheusStatsClient("no-such-host.invalid", 8125, "airflow", True)
+    client.incr("x")
+    assert client._sock is None and value(client, "airflow_x_total") == 1
+
+
+def test_counters_count_every_call_ignoring_rate() -> None:
+    """A sampled increment counts its actual value: the registry sees every call."""
+    client = new_client()
+    for _ in range(100):
+        client.incr("ti.finish.d.t.success", 2, rate=0.01)
+    assert value(client, "airflow_ti_finish_total", dag_id="d", task_id="t", state="success") == 200
+
+
+def test_decrements_go_to_a_decremented_counter() -> None:
+    """decr adds to <name>_decremented_total so the net StatsD value is total minus decremented."""
+    client = new_client()
+    client.incr("dag_processing.processes", 3)
+    client.decr("dag_processing.processes")
+    assert value(client, "airflow_dag_processing_processes_total") == 3
+    assert value(client, "airflow_dag_processing_processes_decremented_total") == 1
+
+
+def test_gauges_absolute_and_delta() -> None:
+    """Absolute gauges set, delta gauges add, negative absolute values are kept."""
+    client = new_client()
+    client.gauge("pool.open_slots.p", 5)
+    client.gauge("pool.open_slots.p", -2, delta=True)
+    client.gauge("pool.open_slots.p", 1, delta=True)
+    client.gauge("executor.open_slots.LocalExecutor", -4)
+    assert value(client, "airflow_pool_open_slots", pool_name="p") == 4
+    assert value(client, "airflow_executor_open_slots", executor="LocalExecutor") == -4
+
+
+def test_timings_become_histograms_in_seconds() -> None:
+    """Milliseconds and timedeltas are observed in seconds; timer works as context manager and decorator."""
+    client = new_client()
+    client.timing("dag.d.t.duration", 1500)
+    client.timing("dag.d.t.duration", timedelta(seconds=2))
+    with client.timer("scheduler.critical_section_duration"):
+        pass
+
+    @client.timer("scheduler.critical_section_duration")
+    def work() -> int:
+        return 7
+
+    assert work() == 7
+    assert value(client, "airflow_task_duration_seconds_sum", dag_id="d", task_id="t") == 3.5
+    assert value(client, "airflow_task_duration_seconds_count", dag_id="d", task_id="t") == 2
+    assert value(client, "airflow_scheduler_critical_section_duration_seconds_count") == 2
+
+
+def test_pipelines_record_on_send_including_nested() -> None:
+    """Pipeline calls are recorded only when sent, nested pipelines flush into their parent."""
+    client = new_client()
+    pipe = client.pipeline()
+    pipe.incr("p.a")
+    inner = pipe.pipeline()
+    inner.gauge("p.g", 3)
+    inner.send()
+    assert value(client, "airflow_p_a_total") is None
+    pipe.send()
+    assert value(client, "airflow_p_a_total") == 1 and value(client, "airflow_p_g") == 3
+
+
+def test_sets_count_distinct_values() -> None:
+    """set() exposes the number of distinct values seen as <name>_distinct."""
+    client = new_client()
+    for member in ("a", "b", "a"):
+        client.set("users", member)
+    assert value(client, "airflow_users_distinct") == 2
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda c: c.incr("x", "1"), "must be a number"),
+        (lambda c: c.gauge("x", None), "must be a number"),
+        (lambda c: c.timing("x", "fast"), "must be a number"),
+        (lambda c: c.incr(""), "non-empty string"),
+        (lambda c: c._send("no colon"), "has no ':'"),
+        (lambda c: c._send("x:1|q"), "not c, g, ms or s"),
+        (lambda c: c._send("x:abc|c"), "is not a number"),
+    ],
+)
+def test_bad_input_raises_invalid_stat(call: object, message: str) -> None:
+    """Non-numeric values, empty names and malformed StatsD lines raise InvalidStatError."""
+    with pytest.raises(InvalidStatError, match=message):
+        call(new_client())  # type: ignore[operator]
+
+
+def test_series_beyond_the_cap_fold_into_overflow() -> None:
+    """New label sets past max_series go to the __overflow__ series and are counted as dropped."""
+    client = new_client(max_series=3)
+    for i in range(10):
+        client.incr(f"ti.start.d.t{i}")
+    client.incr("ti.start.d.t0")
+    assert value(client, "airflow_ti_start_total", dag_id="d", task_id="t0") == 2
+    assert value(client, "airflow_ti_start_total", dag_id=OVERFLOW, task_id=OVERFLOW) == 7
+    assert value(client, "mlwf_stats_bridge_dropped_series_total", metric="airflow_ti_start") == 7
+
+
+def test_bad_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A non-positive cap from the environment or argument raises InvalidSettingError naming it."""
+    monkeypatch.setenv("MLWF_STATS_BRIDGE_MAX_SERIES", "zero")
+    with pytest.raises(InvalidSettingError, match="MLWF_STATS_BRIDGE_MAX_SERIES"):
+        new_client()
+    monkeypatch.delenv("MLWF_STATS_BRIDGE_MAX_SERIES")
+    with pytest.raises(InvalidSettingError, match="max_series"):
+        new_client(max_series=0)
+    monkeypatch.setenv("MLWF_STATS_BRIDGE_LEGACY_NAMES", "maybe")
+    with pytest.raises(InvalidSettingError, match="MLWF_STATS_BRIDGE_LEGACY_NAMES"):
+        new_client()
+
+
+def test_concurrent_increments_are_not_lost() -> None:
+    """8 threads × 20,000 increments on shared and new series lose nothing."""
+    client = new_client(registry=CollectorRegistry())
+
+    def hammer(n: int) -> None:
+        for i in range(20_000):
+            client.incr("ti.finish.d.t.success")
+            if i % 1000 == 0:
+                client.incr(f"ti.start.d.t{n}_{i}")
+
+    threads = [threading.Thread(target=hammer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert value(client, "airflow_ti_finish_total", dag_id="d", task_id="t", state="success") == 160_000
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_has_its_own_metrics_while_threads_write() -> None:
+    """A child forked while other threads record starts empty, records, and never deadlocks."""
+    client = new_client()
+    client.incr("before.fork", 5)
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            client.incr("busy")
+
+    threads = [threading.Thread(target=busy) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(20):
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # child: must not inherit the parent's counts or a held lock
+                os.close(read)
+                client.incr("child.only")
+                ok = value(client, "airflow_before_fork_total") is None and value(client, "airflow_child_only_total") == 1
+                os.write(write, b"ok" if ok else b"bad")
+                os._exit(0)
+            os.close(write)
+            with os.fdopen(read, "rb") as pipe:
+                assert pipe.read() == b"ok"
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert value(client, "airflow_before_fork_total") == 5
+    assert value(client, "airflow_child_only_total") is None
+
+
+CHILD = """
+import os, sys
+from mlwf_stats_bridge import PrometheusStatsClient
+c = PrometheusStatsClient("localhost", 8125, "airflow", False)
+c.incr("ti.finish.d.t.success")
+c.gauge("pool.open_slots.p", 3)
+c.timing("dag.d.t.duration", 250)
+if os.fork() == 0:
+    c.incr("ti.finish.d.t.success", 10)
+    os._exit(0)
+os.wait()
+"""
+
+
+def test_multiprocess_mode_aggregates_processes_and_forks(tmp_path: Path) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR, counts of a process and its forked child add up in one exposition."""
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", CHILD], env=env, check=True, timeout=60)
+    text = exposition(tmp_path).decode()
+    assert 'airflow_ti_finish_total{dag_id="d",state="success",task_id="t"} 22.0' in text
+    assert 'airflow_task_duration_seconds_count{dag_id="d",task_id="t"} 2.0' in text
+    # Every writer is dead: their live gauges are removed, counters stay.
+    assert "airflow_pool_open_slots{" not in text
+    assert not list(tmp_path.glob("gauge_live*"))
+
+
+def test_exposition_of_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    """Asking for the exposition of a directory that does not exist names the directory."""
+    with pytest.raises(FileNotFoundError, match="nope"):
+        exposition(tmp_path / "nope")
