@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -66,10 +66,8 @@ def mlflow_server(workdir: Path, *, startup_timeout: float = 90.0) -> Iterator[s
     finally:
         tree = process_tree(process.pid)
         for proc in reversed(tree):
-            try:
+            with suppress(Exception):
                 proc.terminate()
-            except Exception:
-                pass
         process.terminate()
         try:
             process.wait(timeout=15)
@@ -80,8 +78,6 @@ def mlflow_server(workdir: Path, *, startup_timeout: float = 90.0) -> Iterator[s
             try:
                 proc.wait(timeout=5)
             except Exception:
-                try:
+                with suppress(Exception):
                     proc.kill()
-                except Exception:
-                    pass
         log.close()
