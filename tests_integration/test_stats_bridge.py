@@ -6,7 +6,6 @@ The instance runs with the bridge as its StatsD client (``mlwf up``'s configurat
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -60,8 +59,16 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInsta
 def exporter(instance: EmbeddedInstance) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlwf_stats_bridge._cli", "serve", "--port", str(port),
-         "--dir", str(instance.home.metrics_dir)],
+        [
+            sys.executable,
+            "-m",
+            "mlwf_stats_bridge._cli",
+            "serve",
+            "--port",
+            str(port),
+            "--dir",
+            str(instance.home.metrics_dir),
+        ],
     )
     url = f"http://127.0.0.1:{port}/metrics"
 
@@ -91,9 +98,14 @@ def prometheus(exporter: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     port = free_port()
     log = (root / "prometheus.log").open("wb")
     process = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={root / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={root / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
 
@@ -126,8 +138,11 @@ def finished_run(instance: EmbeddedInstance) -> str:
         headers={"Authorization": f"Bearer {instance.api_token()}"},
         timeout=30,
     )
-    poll(lambda: True if client.get("/dags/stats_bridge_demo").status_code == 200 else None,
-         120, "DAG stats_bridge_demo")
+    poll(
+        lambda: True if client.get("/dags/stats_bridge_demo").status_code == 200 else None,
+        120,
+        "DAG stats_bridge_demo",
+    )
     client.patch("/dags/stats_bridge_demo", json={"is_paused": False}).raise_for_status()
     run = client.post("/dags/stats_bridge_demo/dagRuns", json={"logical_date": None})
     run.raise_for_status()
@@ -144,8 +159,10 @@ def test_task_outcomes_reach_prometheus_with_labels(prometheus: str, finished_ru
     """Prometheus holds airflow_ti_finish_total with dag_id, task_id and state labels for both tasks."""
     assert finished_run == "failed"
     for task_id, state in (("ok", "success"), ("boom", "failed")):
-        promql = (f'airflow_ti_finish_total{{mlwf_instance="{INSTANCE}",dag_id="stats_bridge_demo",'
-                  f'task_id="{task_id}",state="{state}"}}')
+        promql = (
+            f'airflow_ti_finish_total{{mlwf_instance="{INSTANCE}",dag_id="stats_bridge_demo",'
+            f'task_id="{task_id}",state="{state}"}}'
+        )
         result = poll(lambda q=promql: query(prometheus, q) or None, 60, promql)
         assert [float(r["value"][1]) for r in result] == [1.0], result
 
@@ -155,7 +172,7 @@ def test_legacy_duplicates_are_counted_once(prometheus: str, finished_run: str) 
     promql = f'mlwf_stats_bridge_skipped_total{{mlwf_instance="{INSTANCE}",stat="ti.finish"}}'
     skipped = poll(lambda: query(prometheus, promql) or None, 60, promql)
     assert sum(float(r["value"][1]) for r in skipped) >= 2
-    total = query(prometheus, f'sum(airflow_ti_finish_total{{dag_id="stats_bridge_demo"}})')
+    total = query(prometheus, 'sum(airflow_ti_finish_total{dag_id="stats_bridge_demo"})')
     assert float(total[0]["value"][1]) == 2.0
 
 
@@ -174,7 +191,9 @@ def test_every_dashboard_panel_query_returns_data(prometheus: str, finished_run:
     assert all(query(prometheus, q) == [] for q in other if "/" not in q and "rate" not in q)
 
 
-def test_plugin_route_requires_authentication(instance: EmbeddedInstance, finished_run: str) -> None:
+def test_plugin_route_requires_authentication(
+    instance: EmbeddedInstance, finished_run: str
+) -> None:
     """The API server's /mlwf-stats-bridge/metrics answers 401 without a token and the exposition with one."""
     url = f"{instance.url}/mlwf-stats-bridge/metrics"
     assert httpx.get(url, timeout=30).status_code == 401

@@ -91,7 +91,9 @@ def burst(client: StatsClient) -> float:
 def main() -> None:
     listener = Listener()
     stock = StatsClient("127.0.0.1", listener.port, "airflow")
-    bridge = PrometheusStatsClient("127.0.0.1", listener.port, "airflow", False, registry=CollectorRegistry())
+    bridge = PrometheusStatsClient(
+        "127.0.0.1", listener.port, "airflow", False, registry=CollectorRegistry()
+    )
 
     stock_incr = per_call(lambda: stock.incr("ti.finish.bench.t.success"))
     bridge_incr = per_call(lambda: bridge.incr("ti.finish.bench.t.success"))

@@ -12,7 +12,9 @@ from mlwf_stats_bridge._cli import main
 from mlwf_stats_bridge._dashboard import panel_queries
 
 
-def test_dashboard_command_prints_grafana_json_for_the_instance(capsys: pytest.CaptureFixture[str]) -> None:
+def test_dashboard_command_prints_grafana_json_for_the_instance(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """`dashboard --instance team-a` prints a dashboard whose every query filters on team-a."""
     assert main(["dashboard", "--instance", "team-a"]) == 0
     board = json.loads(capsys.readouterr().out)
@@ -32,6 +34,8 @@ def test_serve_without_directory_fails_clearly(tmp_path: object) -> None:
     """`serve` on a missing directory exits 2 and says which directory."""
     out = subprocess.run(
         [sys.executable, "-m", "mlwf_stats_bridge._cli", "serve", "--dir", "/nonexistent/metrics"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 2 and "/nonexistent/metrics does not exist" in out.stderr

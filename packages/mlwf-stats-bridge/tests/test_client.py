@@ -181,7 +181,7 @@ def test_bad_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_concurrent_increments_are_not_lost() -> None:
-    """8 threads × 20,000 increments on shared and new series lose nothing."""
+    """8 threads of 20,000 each: increments on shared and new series lose nothing."""
     client = new_client(registry=CollectorRegistry())
 
     def hammer(n: int) -> None:
@@ -195,7 +195,10 @@ def test_concurrent_increments_are_not_lost() -> None:
         t.start()
     for t in threads:
         t.join()
-    assert value(client, "airflow_ti_finish_total", dag_id="d", task_id="t", state="success") == 160_000
+    assert (
+        value(client, "airflow_ti_finish_total", dag_id="d", task_id="t", state="success")
+        == 160_000
+    )
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
@@ -219,7 +222,10 @@ def test_forked_child_has_its_own_metrics_while_threads_write() -> None:
             if pid == 0:  # child: must not inherit the parent's counts or a held lock
                 os.close(read)
                 client.incr("child.only")
-                ok = value(client, "airflow_before_fork_total") is None and value(client, "airflow_child_only_total") == 1
+                ok = (
+                    value(client, "airflow_before_fork_total") is None
+                    and value(client, "airflow_child_only_total") == 1
+                )
                 os.write(write, b"ok" if ok else b"bad")
                 os._exit(0)
             os.close(write)

@@ -24,8 +24,12 @@ def test_embedded_list_matches_installed_airflow_registry() -> None:
     )
 
 
-@pytest.mark.parametrize(("name", "kind", "legacy"), AIRFLOW_METRICS, ids=[m[0] for m in AIRFLOW_METRICS])
-def test_every_airflow_metric_maps_to_a_valid_name_with_labels(name: str, kind: str, legacy: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "kind", "legacy"), AIRFLOW_METRICS, ids=[m[0] for m in AIRFLOW_METRICS]
+)
+def test_every_airflow_metric_maps_to_a_valid_name_with_labels(
+    name: str, kind: str, legacy: str
+) -> None:
     """Each Airflow metric, in the form StatsD receives it, maps to a valid name whose labels hold the values."""
     mapper = Mapper()
     template = legacy if legacy != "-" else name
@@ -43,11 +47,19 @@ def test_every_airflow_metric_maps_to_a_valid_name_with_labels(name: str, kind: 
     ("stat", "name", "labels"),
     [
         ("ti.finish.d.t.success", "ti_finish", {"dag_id": "d", "task_id": "t", "state": "success"}),
-        ("ti.finish.d.grp__t.failed", "ti_finish", {"dag_id": "d", "task_id": "grp__t", "state": "failed"}),
+        (
+            "ti.finish.d.grp__t.failed",
+            "ti_finish",
+            {"dag_id": "d", "task_id": "grp__t", "state": "failed"},
+        ),
         ("dagrun.duration.failed.d", "dagrun_duration", {"dag_id": "d", "state": "failed"}),
         ("dag.d.t.queued_duration", "task_queued_duration", {"dag_id": "d", "task_id": "t"}),
         ("pool.open_slots.default_pool", "pool_open_slots", {"pool_name": "default_pool"}),
-        ("executor.running_tasks.LocalExecutor", "executor_running_tasks", {"executor": "LocalExecutor"}),
+        (
+            "executor.running_tasks.LocalExecutor",
+            "executor_running_tasks",
+            {"executor": "LocalExecutor"},
+        ),
         ("operator_successes_PythonOperator", "operator_successes", {"operator": "PythonOperator"}),
         ("ti.queued.default.d.t", "ti_queued", {"queue": "default", "dag_id": "d", "task_id": "t"}),
         ("scheduler_job_start", "job_start", {"job_name": "scheduler_job"}),
@@ -57,7 +69,10 @@ def test_every_airflow_metric_maps_to_a_valid_name_with_labels(name: str, kind: 
 def test_known_names_map_to_documented_series(stat: str, name: str, labels: dict[str, str]) -> None:
     """Representative Airflow names map to the names and labels the docs promise."""
     mapped = Mapper().map(stat)
-    assert (mapped.name, dict(zip(mapped.label_names, mapped.label_values, strict=True))) == (name, labels)
+    assert (mapped.name, dict(zip(mapped.label_names, mapped.label_values, strict=True))) == (
+        name,
+        labels,
+    )
 
 
 def test_untagged_twins_of_legacy_names_are_skipped_only_in_legacy_mode() -> None:
@@ -87,11 +102,17 @@ def test_unusable_names_raise_a_clear_error(stat: object) -> None:
 def test_user_rules_take_precedence(tmp_path: Path) -> None:
     """A rule file's rules win over the built-in ones and may add constant labels."""
     rules = tmp_path / "rules.txt"
-    rules.write_text("# team metrics\nml.{model}.loss   ml_loss  source=airflow\n"
-                     "ti.finish.{dag_id}.{task_id}.{state}  task_outcome\n")
+    rules.write_text(
+        "# team metrics\nml.{model}.loss   ml_loss  source=airflow\n"
+        "ti.finish.{dag_id}.{task_id}.{state}  task_outcome\n"
+    )
     mapper = Mapper(parse_rule_file(rules))
     loss = mapper.map("ml.bert.loss")
-    assert (loss.name, loss.label_names, loss.label_values) == ("ml_loss", ("model", "source"), ("bert", "airflow"))
+    assert (loss.name, loss.label_names, loss.label_values) == (
+        "ml_loss",
+        ("model", "source"),
+        ("bert", "airflow"),
+    )
     assert mapper.map("ti.finish.d.t.success").name == "task_outcome"
 
 

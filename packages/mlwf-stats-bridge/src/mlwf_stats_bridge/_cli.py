@@ -19,12 +19,15 @@ from mlwf_stats_bridge._exposition import exposition
 
 def _serve(directory: Path, host: str, port: int) -> int:
     if not directory.is_dir():
-        print(f"mlwf-stats-bridge serve: metrics directory {directory} does not exist "
-              f"(set PROMETHEUS_MULTIPROC_DIR or --dir)", file=sys.stderr)
+        print(
+            f"mlwf-stats-bridge serve: metrics directory {directory} does not exist "
+            f"(set PROMETHEUS_MULTIPROC_DIR or --dir)",
+            file=sys.stderr,
+        )
         return 2
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             if self.path.split("?")[0] != "/metrics":
                 self.send_error(404, "only /metrics is served")
                 return
@@ -35,7 +38,7 @@ def _serve(directory: Path, host: str, port: int) -> int:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     try:
@@ -49,8 +52,10 @@ def _serve(directory: Path, host: str, port: int) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"mlwf-stats-bridge: serving {directory} at http://{host}:{server.server_port}/metrics",
-          flush=True)
+    print(
+        f"mlwf-stats-bridge: serving {directory} at http://{host}:{server.server_port}/metrics",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -67,8 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="serve /metrics of every process, without auth")
     serve.add_argument("--port", type=int, default=9112)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--dir", type=Path, default=None,
-                       help="multiprocess directory (default: $PROMETHEUS_MULTIPROC_DIR)")
+    serve.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="multiprocess directory (default: $PROMETHEUS_MULTIPROC_DIR)",
+    )
     dash = sub.add_parser("dashboard", help="print a Grafana dashboard JSON for one instance")
     dash.add_argument("--instance", required=True, help="value of the mlwf_instance label")
     dash.add_argument("--title", default=None)

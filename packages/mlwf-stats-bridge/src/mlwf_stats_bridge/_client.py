@@ -26,8 +26,10 @@ from datetime import timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
-from statsd import StatsClient
-from statsd.client.udp import Pipeline
+
+# statsd ships no type information.
+from statsd import StatsClient  # type: ignore[import-untyped]
+from statsd.client.udp import Pipeline  # type: ignore[import-untyped]
 
 from mlwf_stats_bridge._errors import InvalidSettingError, InvalidStatError
 from mlwf_stats_bridge._rules import Mapped, Mapper, Rule, rules_from_environment, sanitize_name
@@ -41,8 +43,30 @@ LEGACY_NAMES_ENV = "MLWF_STATS_BRIDGE_LEGACY_NAMES"
 DEFAULT_MAX_SERIES = 1000
 OVERFLOW = "__overflow__"
 #: Histogram buckets in seconds: Airflow times things from milliseconds to hours.
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,
-           1800, 3600, 7200, 21600, 86400, math.inf)
+BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    120,
+    300,
+    600,
+    1800,
+    3600,
+    7200,
+    21600,
+    86400,
+    math.inf,
+)
 #: Resolved names kept per client; beyond this, names are resolved on every call (still recorded).
 _CACHE_LIMIT = 100_000
 
@@ -97,7 +121,7 @@ class _Family:
         self.series: set[tuple[str, ...]] = set()
 
 
-class PrometheusStatsClient(StatsClient):
+class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is untyped
     """A ``statsd.StatsClient`` that records into a Prometheus registry instead of sending UDP."""
 
     def __init__(
@@ -116,10 +140,12 @@ class PrometheusStatsClient(StatsClient):
         # StatsClient.__init__ is not called: it resolves the host and opens a UDP socket.
         self._addr = None
         self._sock = None
-        self._prefix = prefix
-        self._maxudpsize = 512 if isinstance(maxudpsize, bool) else maxudpsize
+        self._prefix: str | None = prefix
+        self._maxudpsize: int = 512 if isinstance(maxudpsize, bool) else maxudpsize
         self._name_prefix = sanitize_name(prefix) + "_" if prefix else "airflow_"
-        self.max_series = _env_int(MAX_SERIES_ENV, DEFAULT_MAX_SERIES) if max_series is None else max_series
+        self.max_series = (
+            _env_int(MAX_SERIES_ENV, DEFAULT_MAX_SERIES) if max_series is None else max_series
+        )
         if self.max_series < 1:
             raise InvalidSettingError(f"max_series must be at least 1, got {self.max_series}")
         self._rules = rules_from_environment() if rules is None else rules
@@ -327,7 +353,11 @@ class PrometheusStatsClient(StatsClient):
             return key, family
         if family is not None:  # same name, other labels (e.g. a user rule): keep both, renamed
             name = f"{name}_by_{'_'.join(label_names) or 'none'}"
-            log.warning("mlwf-stats-bridge: %r has other labels than earlier calls; recorded as %r", stat, name)
+            log.warning(
+                "mlwf-stats-bridge: %r has other labels than earlier calls; recorded as %r",
+                stat,
+                name,
+            )
             key = self._family_key(name, kind)
             family = self._families.get(key)
             if family is not None:
@@ -366,15 +396,15 @@ class PrometheusStatsClient(StatsClient):
         }
 
 
-class BridgePipeline(Pipeline):
+class BridgePipeline(Pipeline):  # type: ignore[misc]  # statsd is untyped
     """A statsd pipeline that records its buffered calls on the client when sent."""
 
     def __init__(self, client: PrometheusStatsClient | BridgePipeline) -> None:
         self._client = client
-        self._prefix = client._prefix
-        self._maxudpsize = client._maxudpsize
+        self._prefix: str | None = client._prefix
+        self._maxudpsize: int = client._maxudpsize
         self._calls: list[tuple[str, tuple[Any, ...]]] = []
-        self._stats = self._calls  # type: ignore[assignment]  # statsd checks emptiness only
+        self._stats = self._calls  # statsd's PipelineBase checks its emptiness only
 
     def incr(self, stat: str, count: float = 1, rate: float = 1) -> None:
         """Buffer an increment."""
@@ -409,7 +439,7 @@ class BridgePipeline(Pipeline):
         for method, args in calls:
             getattr(self._client, method)(*args)
 
-    def _send(self) -> None:  # type: ignore[override]
+    def _send(self) -> None:
         self.send()
 
 

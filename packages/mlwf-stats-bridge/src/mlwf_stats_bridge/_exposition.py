@@ -36,7 +36,7 @@ def remove_dead_processes(path: str | os.PathLike[str]) -> list[int]:
         }
     )
     for pid in dead:
-        multiprocess.mark_process_dead(pid, str(path))
+        multiprocess.mark_process_dead(pid, str(path))  # type: ignore[no-untyped-call]
     return dead
 
 
@@ -49,6 +49,6 @@ def exposition(path: str | os.PathLike[str] | None = None) -> bytes:
         if not Path(directory).is_dir():
             raise FileNotFoundError(f"metrics directory {directory} does not exist")
         remove_dead_processes(directory)
-        multiprocess.MultiProcessCollector(registry, directory)
+        multiprocess.MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return b"".join(generate_latest(client.registry) for client in list(_CLIENTS))

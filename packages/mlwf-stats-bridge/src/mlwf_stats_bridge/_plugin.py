@@ -6,11 +6,13 @@ Plugin FastAPI apps get no authentication from Airflow, so the route depends on 
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST
+from typing import Any
 
 from airflow.api_fastapi.core_api.security import get_user
 from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
 from mlwf_stats_bridge._exposition import exposition
 
 URL_PREFIX = "/mlwf-stats-bridge"
@@ -32,4 +34,6 @@ class StatsBridgePlugin(AirflowPlugin):
     """Serves the bridge's metrics inside the API server, for authenticated users only."""
 
     name = "mlwf_stats_bridge"
-    fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "mlwf-stats-bridge"}]
+    fastapi_apps: list[Any] = [  # noqa: RUF012  (AirflowPlugin declares it a class attribute)
+        {"app": create_app(), "url_prefix": URL_PREFIX, "name": "mlwf-stats-bridge"}
+    ]

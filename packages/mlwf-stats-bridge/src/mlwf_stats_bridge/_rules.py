@@ -154,7 +154,7 @@ def legacy_duplicates() -> dict[str, str]:
 def exact_names() -> dict[str, Rule]:
     """Return rules for the modern names without variables (label-less metrics)."""
     rules: dict[str, Rule] = {}
-    for name, _kind, legacy in AIRFLOW_METRICS:
+    for name, _kind, _legacy in AIRFLOW_METRICS:
         if "{" in name:
             continue
         if name.startswith("dagrun.duration."):
@@ -186,7 +186,9 @@ def parse_rule_file(path: str | os.PathLike[str]) -> list[Rule]:
         for pair in parts[2:]:
             key, sep, value = pair.partition("=")
             if not sep or not key:
-                raise InvalidRuleError(f"{file}:{number}: constant label {pair!r} is not label=value")
+                raise InvalidRuleError(
+                    f"{file}:{number}: constant label {pair!r} is not label=value"
+                )
             const[key] = value
         try:
             rules.append(Rule(parts[0], parts[1], const))
