@@ -1,0 +1,62 @@
+"""The example ML pipeline on a real embedded Airflow: train → validate → serve → load-test → stop."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from mlwf_instance import EmbeddedInstance
+from mlwf_testsupport import assert_no_leftover_processes, free_port
+
+DAGS = Path(__file__).parent.parent / "examples" / "dags"
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInstance]:
+    home = tmp_path_factory.mktemp("ml-instance")
+    with EmbeddedInstance(home, dags_folder=DAGS, port=free_port(), dag_refresh_interval=5) as inst:
+        yield inst
+    assert_no_leftover_processes(str(home))
+
+
+def test_ml_pipeline_runs_and_leaves_no_service(instance: EmbeddedInstance) -> None:
+    """ml_pipeline succeeds, pushes load-test numbers, and its teardown leaves no service process."""
+    client = httpx.Client(
+        base_url=f"{instance.url}/api/v2",
+        headers={"Authorization": f"Bearer {instance.api_token()}"},
+        timeout=30,
+    )
+    deadline = time.monotonic() + 120
+    while client.get("/dags/ml_pipeline").status_code != 200:
+        assert time.monotonic() < deadline, "ml_pipeline never appeared"
+        time.sleep(1)
+    client.patch("/dags/ml_pipeline", json={"is_paused": False}).raise_for_status()
+    created = client.post("/dags/ml_pipeline/dagRuns", json={"logical_date": None, "conf": {}})
+    created.raise_for_status()
+    run_id = created.json()["dag_run_id"]
+    deadline = time.monotonic() + 300
+    while (state := client.get(f"/dags/ml_pipeline/dagRuns/{run_id}").json()["state"]) not in (
+        "success",
+        "failed",
+    ):
+        assert time.monotonic() < deadline, "ml_pipeline did not finish in 300 s"
+        time.sleep(2)
+    tis = client.get(f"/dags/ml_pipeline/dagRuns/{run_id}/taskInstances").json()["task_instances"]
+    assert state == "success", {ti["task_id"]: ti["state"] for ti in tis}
+
+    def xcom(task_id: str, key: str = "return_value") -> object:
+        path = f"/dags/ml_pipeline/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        value = client.get(path, params={"deserialize": True}).json()["value"]
+        return json.loads(value) if isinstance(value, str) and value.startswith("{") else value
+
+    result = xcom("load_test")
+    assert isinstance(result, dict)
+    assert result["errors"] == 0 and result["requests"] == 150 and result["p99_ms"] > 0
+    assert str(xcom("train")).startswith("file://")
+    state_dir = instance.home.airflow_home / "mlwf" / "services"
+    assert list(state_dir.glob("*.json")) == []  # the teardown removed the state file
+    assert_no_leftover_processes("mlwf_operators.serving")
