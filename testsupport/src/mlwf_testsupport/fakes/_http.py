@@ -93,7 +93,7 @@ class FakeHttpServer:
         self._server = ThreadingHTTPServer((self._host, self._port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"{self.system}-fake", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name=f"{self.system}-fake", daemon=True
         )
         self._thread.start()
         return self

@@ -8,7 +8,8 @@ from airflow.sdk.exceptions import AirflowException
 class ExternalServiceError(AirflowException):
     """A call to an external system (HDFS, JIRA, Jenkins, MLflow) failed.
 
-    ``status`` is the HTTP status when the system answered, ``None`` when it could not be reached.
+    ``status`` is the HTTP status of the failing answer; ``None`` when the system could not be
+    reached or the client refused the call before sending it.
     """
 
     def __init__(
@@ -18,8 +19,8 @@ class ExternalServiceError(AirflowException):
         self.operation = operation
         self.status = status
         self.detail = message
-        where = f"HTTP {status}" if status is not None else "no HTTP answer"
-        super().__init__(f"{system} {operation} failed ({where}): {message}")
+        where = f" (HTTP {status})" if status is not None else ""
+        super().__init__(f"{system} {operation} failed{where}: {message}")
 
 
 class ConnectionConfigError(AirflowException):

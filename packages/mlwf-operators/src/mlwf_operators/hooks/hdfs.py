@@ -86,9 +86,10 @@ class HdfsHook(BaseHook):
         except HdfsError as error:
             kind = getattr(error, "exception", None)
             detail = f"{kind}: {error.message}" if kind else str(error.message)
-            raise ExternalServiceError(
-                "HDFS", operation, detail, status=self._status.status
-            ) from error
+            status = (
+                self._status.status if kind else None
+            )  # no RemoteException: refused client-side
+            raise ExternalServiceError("HDFS", operation, detail, status=status) from error
         except requests.RequestException as error:
             raise ExternalServiceError(
                 "HDFS", operation, f"cannot reach WebHDFS at {self.url}: {error}", status=None
