@@ -58,29 +58,61 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="mlwf-bench-serving-"))
     model_dir = work / "model"
-    run_trainer("mlwf_operators.trainers.sklearn_reference", {"C": 1.0}, "sklearn://breast_cancer", model_dir, timeout=300, log_line=lambda _: None)
+    run_trainer(
+        "mlwf_operators.trainers.sklearn_reference",
+        {"C": 1.0},
+        "sklearn://breast_cancer",
+        model_dir,
+        timeout=300,
+        log_line=lambda _: None,
+    )
     model, _ = load_model(model_dir)
     mlflow_model = work / "mlflow-model"
     mlflow.sklearn.save_model(model, str(mlflow_model))
 
-    ours = start_service(model_dir.as_uri(), work / "ours.json", workers=WORKERS, startup_timeout=120)
+    ours = start_service(
+        model_dir.as_uri(), work / "ours.json", workers=WORKERS, startup_timeout=120
+    )
     port = free_port()
     env = dict(os.environ, MLFLOW_TRACKING_URI=(work / "mlruns").as_uri())
     log = open(work / "mlflow.log", "wb")  # noqa: SIM115 - closed in finally
     theirs = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(mlflow_model), "--env-manager", "local",
-         "-h", "127.0.0.1", "-p", str(port), "-w", str(WORKERS)],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            str(mlflow_model),
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            str(WORKERS),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
     )
     try:
         wait_healthy(f"http://127.0.0.1:{port}/ping", theirs)
-        targets = {"mlwf": f"{ours.endpoint}/predict", "mlflow": f"http://127.0.0.1:{port}/invocations"}
+        targets = {
+            "mlwf": f"{ours.endpoint}/predict",
+            "mlflow": f"http://127.0.0.1:{port}/invocations",
+        }
         for url in targets.values():  # warm up, and prove both answer correctly
             run_load(url, method="POST", body=BODY, duration=1.0, concurrency=CONCURRENCY)
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
         for _ in range(REPETITIONS):
             for name, url in targets.items():
-                result = run_load(url, method="POST", body=BODY, duration=DURATION, concurrency=CONCURRENCY)
+                result = run_load(
+                    url, method="POST", body=BODY, duration=DURATION, concurrency=CONCURRENCY
+                )
                 if result["errors"]:
                     raise RuntimeError(f"{name}: {result['errors']} errors")
                 runs[name].append(dict(result))
