@@ -15,6 +15,7 @@ This module never imports Airflow at module level: it runs wherever ``statsd`` d
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -161,13 +162,19 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
             os.makedirs(self.multiprocess_dir, exist_ok=True)
         # In multiprocess mode values live in per-process files; the registry is only for
         # single-process use, where each process (also a forked child) owns a fresh one.
+        if self._own_registry is not None and hasattr(self, "_families"):
+            # A caller's registry outlives the reset: take our old metrics out of it first.
+            old = [f.metric for f in self._families.values()] + list(self._bookkeeping.values())
+            for metric in old:
+                with contextlib.suppress(KeyError):
+                    self._own_registry.unregister(metric)
         self.registry = self._own_registry or CollectorRegistry(auto_describe=True)
         self._mapper = Mapper(self._rules, legacy_names=self._legacy)
         self._families: dict[str, _Family] = {}
         self._recorders: dict[tuple[str, str], Recorder] = {}
         self._gauge_values: dict[tuple[str, tuple[str, ...]], float] = {}
         self._set_members: dict[tuple[str, tuple[str, ...]], set[str]] = {}
-        self._bookkeeping = self._register_bookkeeping()
+        self._bookkeeping: dict[str, Any] = self._register_bookkeeping()
 
     # ---- public StatsClient API ------------------------------------------------------------
 
@@ -461,7 +468,10 @@ def _after_fork_child() -> None:
     global _LOCK
     _LOCK = threading.Lock()  # the parent's lock object stays held in the child: never use it
     for client in list(_CLIENTS):
-        client._reset()
+        try:
+            client._reset()
+        except Exception:  # one client's failure must not leave the others with the parent's state
+            log.exception("mlwf-stats-bridge: cannot reset a client after fork")
 
 
 os.register_at_fork(
