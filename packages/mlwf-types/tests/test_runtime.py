@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from airflow.sdk import DAG, task
 from mlwf_types import XComTypeError
-from mlwf_types._runtime import guard_taskflow_task
+from mlwf_types._declarations import taskflow_declaration
+from mlwf_types._runtime import check_result, check_taskflow_call, install_taskflow_guard
 from typed_operators import BatchOperator, CountOperator, Metrics, TrainOperator, ValidateOperator
 
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -116,8 +117,20 @@ def test_off_mode_checks_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     assert CountOperator(task_id="count", count="7").execute({"ti": RecordingTaskInstance()}) == "7"
 
 
+def _taskflow_check(op: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a TaskFlow task's callable the way the installed guard does: check, call, check."""
+    func = op.python_callable
+    declaration = taskflow_declaration(func, multiple_outputs=bool(op.multiple_outputs))
+    check_taskflow_call("error", f"DAG 'd' task {op.task_id!r}", declaration, args, kwargs)
+    result = func(*args, **kwargs)
+    check_result(
+        "error", f"DAG 'd' task {op.task_id!r}", declaration, result, bool(op.multiple_outputs)
+    )
+    return result
+
+
 def test_taskflow_guard_checks_arguments_and_result() -> None:
-    """The policy's TaskFlow guard validates bound arguments and the returned value."""
+    """A plain @task's bound arguments and returned value are validated."""
     with DAG("d", schedule=None, start_date=START):
 
         @task
@@ -125,16 +138,27 @@ def test_taskflow_guard_checks_arguments_and_result() -> None:
             return n * factor  # type: ignore[return-value]
 
         op = scale(3).operator
-    guard_taskflow_task(op, "d")
     with pytest.raises(
         XComTypeError, match=r"task 'scale' argument 'n' expects int, but received 'x'"
     ):
-        op.python_callable("x")
+        _taskflow_check(op, "x")
     with pytest.raises(
         XComTypeError, match=r"XCom 'return_value' is declared as int, but the task produced 6.0"
     ):
-        op.python_callable(3)
-    assert op.python_callable(3, factor=1) == 3
+        _taskflow_check(op, 3)
+    assert _taskflow_check(op, 3, factor=1) == 3
+
+
+def test_taskflow_context_arguments_are_not_checked() -> None:
+    """Values Airflow injects from the context (``ti``, ``params``, ...) are not user inputs."""
+    with DAG("d", schedule=None, start_date=START):
+
+        @task
+        def f(n: int, ti: int | None = None) -> None:
+            pass
+
+        op = f(1).operator
+    _taskflow_check(op, 1, ti=object())
 
 
 def test_taskflow_guard_checks_each_multiple_output() -> None:
@@ -146,25 +170,17 @@ def test_taskflow_guard_checks_each_multiple_output() -> None:
             return {"accuracy": 1.0, "loss": 0.1} if ok else {"accuracy": 1.0, "loss": "none"}  # type: ignore[typeddict-item]
 
         op = evaluate(True).operator
-    guard_taskflow_task(op, "d")
-    assert op.python_callable(True)["loss"] == 0.1
+    assert _taskflow_check(op, True)["loss"] == 0.1
     with pytest.raises(XComTypeError, match=r"\['loss'\]"):
-        op.python_callable(False)
+        _taskflow_check(op, False)
 
 
-def test_taskflow_guard_is_installed_once_and_keeps_the_signature() -> None:
-    """Guarding twice wraps once; Airflow's context injection still sees the user's signature."""
-    import inspect
+def test_taskflow_guard_is_installed_once_on_the_class() -> None:
+    """The guard wraps Airflow's TaskFlow operator class once, however often the policy runs."""
+    from airflow.providers.standard.decorators.python import _PythonDecoratedOperator
 
-    with DAG("d", schedule=None, start_date=START):
-
-        @task
-        def f(n: int, ti: Any = None) -> None:
-            pass
-
-        op = f(1).operator
-    guard_taskflow_task(op, "d")
-    first = op.python_callable
-    guard_taskflow_task(op, "d")
-    assert op.python_callable is first
-    assert list(inspect.signature(op.python_callable).parameters) == ["n", "ti"]
+    install_taskflow_guard()
+    first = _PythonDecoratedOperator.execute_callable
+    install_taskflow_guard()
+    assert _PythonDecoratedOperator.execute_callable is first
+    assert getattr(first, "__mlwf_types_guard__", False)

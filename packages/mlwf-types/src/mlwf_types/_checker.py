@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
 import typing
 from collections.abc import Iterator, Sequence
@@ -11,9 +10,10 @@ from typing import Any, Literal, get_args, get_origin
 
 from mlwf_types._declarations import (
     RETURN_KEY,
+    FunctionShape,
     TypeDeclaration,
     declaration_of,
-    taskflow_signature,
+    taskflow_function,
 )
 from mlwf_types._errors import TypeDeclarationError
 from mlwf_types._hints import (
@@ -25,6 +25,7 @@ from mlwf_types._hints import (
     type_repr,
     value_repr,
 )
+from mlwf_types._sdk import sdk
 
 Severity = Literal["error", "warning"]
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class TypeIssue:
         return f"{self.severity}: {self.message}"
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class _Arg:
     name: str
     value: Any
@@ -147,27 +148,31 @@ class _DagChecker:
     # ------------------------------------------------------------------ arguments of a task
 
     def _arguments(self, task: Any, declaration: TypeDeclaration | None) -> Iterator[_Arg]:
-        from airflow.sdk.definitions.mappedoperator import MappedOperator
+        MappedOperator = sdk().MappedOperator
 
-        signature = taskflow_signature(task)
-        if signature is not None:
-            yield from self._taskflow_arguments(task, signature)
+        if declaration is not None and declaration.shape is not None:
+            yield from self._taskflow_arguments(task, declaration.shape)
             return
-        template_fields = set(task.template_fields)
-        if isinstance(task, MappedOperator):
-            expand_values = dict(getattr(task.expand_input, "value", {}) or {})
-            if not isinstance(task.expand_input.value, dict):  # expand_kwargs(list of dicts)
-                yield from self._expand_kwargs_arguments(task, declaration)
-                expand_values = {}
-            for name, value in expand_values.items():
-                yield _Arg(name, value, templated=True, expanded=True)
-            for name, value in task.partial_kwargs.items():
-                yield from self._classic_argument(task, name, value, template_fields, declaration)
-            return
+        if taskflow_function(task) is not None:
+            return  # TaskFlow whose declaration failed: already reported
+        template_fields = task.template_fields
         declared = declaration.inputs if declaration else {}
+        if isinstance(task, MappedOperator):
+            expand_value = task.expand_input.value
+            if isinstance(expand_value, dict):
+                for name, value in expand_value.items():
+                    yield _Arg(name, value, templated=True, expanded=True)
+            else:  # expand_kwargs(list of dicts, or one XCom)
+                yield from self._expand_kwargs_arguments(task, declaration)
+            for name, value in task.partial_kwargs.items():
+                if name in template_fields or name in declared:
+                    yield _Arg(name, value, templated=name in template_fields)
+                else:
+                    self._report_unresolved(task, name, value, template_fields)
+            return
         for name in declared:
-            value = getattr(task, name, _MISSING)
-            if value is _MISSING:
+            attr: Any = getattr(task, name, _MISSING)
+            if attr is _MISSING:
                 self._add(
                     task,
                     "error",
@@ -175,27 +180,28 @@ class _DagChecker:
                     f"but the operator keeps no attribute {name!r} (inputs name the attribute that holds the argument)",
                     argument=name,
                 )
-                continue
-            if name in template_fields:
-                yield _Arg(name, value, templated=True)
+            elif name in template_fields:
+                yield _Arg(name, attr, templated=True)
+            elif _has_xcom(attr):
+                self._report_unresolved(task, name, attr, template_fields)
             else:
-                yield from self._classic_argument(task, name, value, template_fields, None)
-        for name, value in vars(task).items():
-            if name in declared or name.startswith("_"):
-                continue
-            yield from self._classic_argument(task, name, value, template_fields, declaration)
+                yield _Arg(name, attr, templated=False)
+        for name in template_fields:
+            if name not in declared:
+                field: Any = getattr(task, name, None)
+                if _has_xcom(field):  # only XComs matter here: their keys must be declared
+                    yield _Arg(name, field, templated=True)
+        # The arguments the DAG author passed (Airflow keeps them): an XComArg among them that is
+        # not in a templated field is never resolved.
+        init_kwargs = getattr(task, "_BaseOperator__init_kwargs", None) or {}
+        for name, value in init_kwargs.items():
+            if name not in declared and name not in template_fields:
+                self._report_unresolved(task, name, value, template_fields)
 
-    def _classic_argument(
-        self,
-        task: Any,
-        name: str,
-        value: Any,
-        template_fields: set[str],
-        declaration: TypeDeclaration | None,
-    ) -> Iterator[_Arg]:
-        if name in template_fields or (declaration and name in declaration.inputs):
-            yield _Arg(name, value, templated=name in template_fields)
-            return
+    def _report_unresolved(
+        self, task: Any, name: str, value: Any, template_fields: Sequence[str]
+    ) -> None:
+        """Report each XComArg kept in a non-templated attribute: Airflow never resolves it."""
         for producer, key in _xcom_references(value):
             self._add(
                 task,
@@ -209,41 +215,35 @@ class _DagChecker:
                 key=key,
             )
 
-    def _taskflow_arguments(self, task: Any, signature: inspect.Signature) -> Iterator[_Arg]:
-        from airflow.sdk.bases.decorator import DecoratedMappedOperator
+    def _taskflow_arguments(self, task: Any, shape: FunctionShape) -> Iterator[_Arg]:
+        DecoratedMappedOperator = sdk().DecoratedMappedOperator
 
         if isinstance(task, DecoratedMappedOperator):
             op_args = task.partial_kwargs.get("op_args") or ()
             op_kwargs = task.partial_kwargs.get("op_kwargs") or {}
-            expand_input = task.op_kwargs_expand_input
-            if isinstance(expand_input.value, dict):
-                for name, value in expand_input.value.items():
+            expand_value = task.op_kwargs_expand_input.value
+            if isinstance(expand_value, dict):
+                for name, value in expand_value.items():
                     yield _Arg(name, value, templated=True, expanded=True)
             else:
                 yield from self._expand_kwargs_arguments(task, self.declaration(task))
         else:
             op_args, op_kwargs = task.op_args, task.op_kwargs
-        try:
-            bound = signature.bind_partial(*op_args, **op_kwargs).arguments
-        except TypeError:  # Airflow already rejects wrong calls; bind what we can
-            names = list(signature.parameters)
-            bound = dict(zip(names, op_args, strict=False)) | dict(op_kwargs)
-        for name, value in bound.items():
-            kind = signature.parameters[name].kind if name in signature.parameters else None
-            if kind is inspect.Parameter.VAR_POSITIONAL:
-                for i, item in enumerate(value):
-                    yield _Arg(f"{name}[{i}]", item, templated=True)
-            elif kind is inspect.Parameter.VAR_KEYWORD:
-                for key, item in value.items():
-                    yield _Arg(key, item, templated=True)
-            else:
+        positional = shape.positional
+        for i, value in enumerate(op_args):
+            if i < len(positional):
+                yield _Arg(positional[i], value, templated=True)
+            elif shape.var_positional:
+                yield _Arg(f"{shape.var_positional}[{i - len(positional)}]", value, templated=True)
+        for name, value in op_kwargs.items():
+            if name in shape.keyword or shape.var_keyword:
                 yield _Arg(name, value, templated=True)
 
     def _expand_kwargs_arguments(
         self, task: Any, declaration: TypeDeclaration | None
     ) -> Iterator[_Arg]:
         """``expand_kwargs``: a list of dicts (literal, or one XCom), each dict one mapped task's arguments."""
-        from airflow.sdk.definitions.xcom_arg import XComArg
+        XComArg = sdk().XComArg
 
         value = task._get_specified_expand_input().value
         inputs = declaration.inputs if declaration else {}
@@ -274,7 +274,8 @@ class _DagChecker:
 
     def _xcom_hint(self, task: Any, arg: Any, path: str) -> Any | None:
         """The type an XComArg delivers to ``task``, or None after reporting an undeclared key."""
-        from airflow.sdk.definitions.xcom_arg import MapXComArg, PlainXComArg
+        MapXComArg = sdk().MapXComArg
+        PlainXComArg = sdk().PlainXComArg
 
         if isinstance(arg, PlainXComArg):
             producer, key = arg.operator, arg.key
@@ -312,7 +313,8 @@ class _DagChecker:
     def _check_value(
         self, task: Any, value: Any, expected: Any, path: str, templated: bool
     ) -> None:
-        from airflow.sdk.definitions.xcom_arg import PlainXComArg, XComArg
+        PlainXComArg = sdk().PlainXComArg
+        XComArg = sdk().XComArg
 
         if isinstance(value, XComArg):
             produced = self._xcom_hint(task, value, path)
@@ -337,7 +339,10 @@ class _DagChecker:
                 actual=type_repr(produced),
             )
             return
-        if _is_resolvable_placeholder(value):
+        if value is None or isinstance(value, _SCALARS):
+            if expected is None or type(value) is expected:
+                return  # the common literal: nothing to check, or exactly the declared class
+        elif _is_resolvable_placeholder(value):
             return  # e.g. a MappedArgument of a mapped task group: known only at run time
         if isinstance(value, str) and templated and _is_jinja(value):
             if expected is not None and not is_compatible(str, expected):
@@ -397,7 +402,8 @@ class _DagChecker:
 
     def _check_expanded(self, task: Any, arg: _Arg, expected: Any) -> None:
         """``.expand(name=...)``: each mapped task receives one element of the value."""
-        from airflow.sdk.definitions.xcom_arg import PlainXComArg, XComArg
+        PlainXComArg = sdk().PlainXComArg
+        XComArg = sdk().XComArg
 
         if isinstance(arg.value, XComArg):
             produced = self._xcom_hint(task, arg.value, arg.name)
@@ -467,13 +473,13 @@ def _is_jinja(text: str) -> bool:
 
 
 def _is_resolvable_placeholder(value: Any) -> bool:
-    from airflow.sdk.definitions._internal.mixins import ResolveMixin
+    ResolveMixin = sdk().ResolveMixin
 
     return isinstance(value, ResolveMixin)
 
 
 def _xcom_references(value: Any) -> list[tuple[Any, str]]:
-    from airflow.sdk.definitions.xcom_arg import XComArg
+    XComArg = sdk().XComArg
 
     if not _has_xcom(value):
         return []
@@ -481,8 +487,9 @@ def _xcom_references(value: Any) -> list[tuple[Any, str]]:
 
 
 def _has_xcom(value: Any, depth: int = 0) -> bool:
-    from airflow.sdk.definitions.xcom_arg import XComArg
-
+    if value is None or isinstance(value, _SCALARS):
+        return False
+    XComArg = sdk().XComArg
     if isinstance(value, XComArg):
         return True
     if depth > 8:
@@ -494,9 +501,12 @@ def _has_xcom(value: Any, depth: int = 0) -> bool:
     return False
 
 
+_SCALARS = (str, int, float, bool, bytes)
+
+
 def _has_dynamic(value: Any, templated: bool, depth: int = 0) -> bool:
     """Whether a literal container holds an XComArg or (in a templated field) a Jinja string."""
-    from airflow.sdk.definitions.xcom_arg import XComArg
+    XComArg = sdk().XComArg
 
     if isinstance(value, XComArg) or _is_resolvable_placeholder(value):
         return True
@@ -513,12 +523,16 @@ def _has_dynamic(value: Any, templated: bool, depth: int = 0) -> bool:
 
 def _delivers_sequence(producer: Any, consumer: Any) -> bool:
     """A mapped producer's XCom reaches a consumer outside its mapping as a lazy sequence of all results."""
-    from airflow.sdk.definitions.mappedoperator import MappedOperator
-
-    if isinstance(producer, MappedOperator):
+    if isinstance(producer, sdk().MappedOperator):
         return True
-    group = producer.get_closest_mapped_task_group()
+    group = producer.get_closest_mapped_task_group() if _in_task_group(producer) else None
     return group is not None and consumer.get_closest_mapped_task_group() is not group
+
+
+def _in_task_group(task: Any) -> bool:
+    """Whether the task sits in a task group other than the DAG's root (only then can it be mapped)."""
+    group = getattr(task, "task_group", None)
+    return group is not None and not getattr(group, "is_root", True)
 
 
 def _matching_member(value: Any, expected: Any) -> Any | None:

@@ -114,6 +114,8 @@ def value_repr(value: Any, limit: int = 60) -> str:
 
 def is_compatible(actual: Any, expected: Any) -> bool:
     """Return whether a value typed ``actual`` is acceptable where ``expected`` is declared."""
+    if actual is expected:
+        return True
     try:
         return _is_compatible_cached(actual, expected)
     except TypeError:  # an unhashable hint (e.g. Literal of a list): decide without the cache
@@ -232,6 +234,8 @@ def find_mismatch(value: Any, expected: Any, path: str = "") -> tuple[str, Any, 
     Returns None when it matches, else ``(path, offending value, hint it failed)`` where path
     locates the element inside the value (``""`` for the value itself, ``"[2]['a']"`` deeper).
     """
+    if type(value) is expected:
+        return None  # the common case, decided without any typing machinery
     expected = strip_annotated(expected)
     if expected is Any or expected is object:
         return None

@@ -1,9 +1,9 @@
 """Run-time guards: declared inputs are checked after rendering, outputs before they are pushed.
 
 Classic operators are guarded by ``@typed`` itself (their class's ``execute`` is wrapped), so the
-guard works even without the cluster policy. TaskFlow tasks (plain ``@task``) are guarded by the
-policy, which wraps each task's ``python_callable``; the wrapper keeps the original signature
-(``functools.wraps``), so Airflow's context injection is unchanged.
+guard works even without the cluster policy. Plain ``@task`` functions are guarded by the policy,
+which wraps ``execute_callable`` of Airflow's TaskFlow operator class once per process: nothing is
+done per task while DAGs are parsed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mlwf_types._config import Mode, current_mode
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 _GUARD_MARK = "__mlwf_types_guard__"
 _ACTIVE_ATTR = "_mlwf_types_guard_active"
-_GUARDED_TASKFLOW_CLASSES = frozenset({"_PythonDecoratedOperator"})
 
 
 def _fail(mode: Mode, message: str) -> None:
@@ -172,44 +171,51 @@ def _intercept_pushes(
     return restore
 
 
-def guard_taskflow_task(task: Any, dag_id: str) -> None:
-    """Wrap a plain ``@task``'s callable (also of a mapped task) to check its arguments and result."""
-    if type(task).__name__ == "DecoratedMappedOperator":
-        if task.operator_class.__name__ not in _GUARDED_TASKFLOW_CLASSES:
-            return
-    elif type(task).__name__ not in _GUARDED_TASKFLOW_CLASSES:
-        return
-    func = task.python_callable
-    if getattr(func, _GUARD_MARK, False) or inspect.iscoroutinefunction(func):
-        return
-    task.python_callable = _guarded_callable(
-        func, _describe(dag_id, task.task_id), bool(task.multiple_outputs)
-    )
-
-
-def _guarded_callable(
-    func: Callable[..., Any], who: str, multiple_outputs: bool
-) -> Callable[..., Any]:
+def check_taskflow_call(
+    mode: Mode,
+    who: str,
+    declaration: TypeDeclaration,
+    op_args: Sequence[Any],
+    op_kwargs: Mapping[str, Any],
+) -> None:
+    """Check the arguments a TaskFlow function is about to be called with (Airflow context values excepted)."""
     from airflow.sdk.definitions.context import KNOWN_CONTEXT_KEYS
 
-    declaration = taskflow_declaration(func, multiple_outputs=multiple_outputs)
-    signature = inspect.signature(func)
+    inputs = declaration.inputs
+    positional = declaration.shape.positional if declaration.shape else ()
+    bound = list(zip(positional, op_args, strict=False)) + list(op_kwargs.items())
+    for name, value in bound:
+        if name in inputs and name not in KNOWN_CONTEXT_KEYS:
+            check_input(mode, who, name, value, inputs[name])
 
-    @functools.wraps(func)
-    def guarded(*args: Any, **kwargs: Any) -> Any:
+
+def install_taskflow_guard() -> None:
+    """Guard every plain ``@task`` (also each task of a mapped one) in this process, once.
+
+    Wraps ``execute_callable`` of the Task SDK's ``_PythonDecoratedOperator``: at that point the
+    arguments are rendered and bound, and the return value has not been pushed yet. Installing it
+    once per class costs nothing per DAG; it is inert in ``off`` mode.
+    """
+    try:
+        from airflow.providers.standard.decorators.python import _PythonDecoratedOperator
+    except ImportError:  # the standard provider is absent: no plain @task to guard
+        return
+    execute_callable = _PythonDecoratedOperator.execute_callable
+    if getattr(execute_callable, _GUARD_MARK, False):
+        return
+
+    @functools.wraps(execute_callable)
+    def guarded_execute_callable(self: Any) -> Any:
         mode = current_mode()
-        if mode != "off":
-            try:
-                bound = signature.bind_partial(*args, **kwargs).arguments
-            except TypeError:
-                bound = {}
-            for name, value in bound.items():
-                if name in declaration.inputs and name not in KNOWN_CONTEXT_KEYS:
-                    check_input(mode, who, name, value, declaration.inputs[name])
-        result = func(*args, **kwargs)
-        if mode != "off":
-            check_result(mode, who, declaration, result, multiple_outputs)
+        func = inspect.unwrap(self.python_callable)
+        if mode == "off" or inspect.iscoroutinefunction(func):
+            return execute_callable(self)
+        declaration = taskflow_declaration(func, multiple_outputs=bool(self.multiple_outputs))
+        who = _describe(getattr(self, "dag_id", "?"), self.task_id)
+        check_taskflow_call(mode, who, declaration, self.op_args, self.op_kwargs)
+        result = execute_callable(self)
+        check_result(mode, who, declaration, result, bool(self.multiple_outputs))
         return result
 
-    setattr(guarded, _GUARD_MARK, True)
-    return guarded
+    setattr(guarded_execute_callable, _GUARD_MARK, True)
+    _PythonDecoratedOperator.execute_callable = guarded_execute_callable  # type: ignore[method-assign]

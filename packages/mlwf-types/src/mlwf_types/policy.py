@@ -27,7 +27,7 @@ def dag_policy(dag: Any) -> None:
     from mlwf_types._checker import check_dag
     from mlwf_types._config import InvalidModeError, current_mode
     from mlwf_types._declarations import DECLARATION_ATTR, operator_class
-    from mlwf_types._runtime import guard_operator_class, guard_taskflow_task
+    from mlwf_types._runtime import guard_operator_class, install_taskflow_guard
 
     try:
         mode = current_mode()
@@ -45,8 +45,7 @@ def dag_policy(dag: Any) -> None:
         raise AirflowClusterPolicyViolation(
             f"mlwf-types found {len(errors)} type error(s) in DAG {dag.dag_id!r}:\n{lines}"
         )
-    for task in dag.tasks:
-        guard_taskflow_task(task, dag.dag_id)
-        cls = operator_class(task)
+    install_taskflow_guard()
+    for cls in {operator_class(task) for task in dag.tasks}:
         if getattr(cls, DECLARATION_ATTR, None) is not None:
             guard_operator_class(cls)
