@@ -19,10 +19,13 @@ from mlwf_testsupport._services import require_service
 
 
 @contextmanager
-def mlflow_server(workdir: Path, *, startup_timeout: float = 90.0) -> Iterator[str]:
+def mlflow_server(
+    workdir: Path, *, env: dict[str, str] | None = None, startup_timeout: float = 180.0
+) -> Iterator[str]:
     """Run ``mlflow server`` with a SQLite store under ``workdir``; yield its tracking URI.
 
-    Skips (or fails under ``MLWF_REQUIRE_SERVICES=1``) when the ``mlflow`` server is not installed.
+    ``env`` adds server environment variables (e.g.
+    ``MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES``). Skips (or fails under ``MLWF_REQUIRE_SERVICES=1``) when the ``mlflow`` server is not installed.
     """
     executable = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or shutil.which(
         "mlflow"
@@ -43,7 +46,7 @@ def mlflow_server(workdir: Path, *, startup_timeout: float = 90.0) -> Iterator[s
             "--default-artifact-root", str(workdir / "artifacts"),
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         ],
-        stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True,
+        stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True, env={**os.environ, **(env or {})},
     )  # fmt: skip
     uri = f"http://127.0.0.1:{port}"
     try:

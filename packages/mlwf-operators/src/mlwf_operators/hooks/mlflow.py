@@ -115,7 +115,7 @@ class MlflowHook(BaseHook):
             raise ExternalServiceError(
                 "MLflow",
                 operation,
-                f"{error.error_code}: {error.message}",
+                _rest_message(error),
                 status=_http_status(error),
             ) from error
         except MlflowException as error:
@@ -185,7 +185,7 @@ class MlflowHook(BaseHook):
                 raise ExternalServiceError(
                     "MLflow",
                     f"register model {name!r}",
-                    f"{error.error_code}: {error.message}",
+                    _rest_message(error),
                     status=_http_status(error),
                 ) from error
         version = self._call(
@@ -201,3 +201,11 @@ def _http_status(error: MlflowException) -> int:
     """Return the HTTP status MLflow maps ``error``'s error code to."""
     status: int = error.get_http_status_code()  # type: ignore[no-untyped-call]  # untyped in mlflow
     return status
+
+
+def _rest_message(error: RestException) -> str:
+    """Return ``ERROR_CODE: message`` once (MLflow's message usually starts with the code already)."""
+    message = str(error.message)
+    return (
+        message if message.startswith(str(error.error_code)) else f"{error.error_code}: {message}"
+    )

@@ -17,7 +17,7 @@ from mlwf_operators.hooks.mlflow import MlflowHook
     inputs={
         "model_name": str,
         "model_uri": str,
-        "params": dict[str, Any],
+        "model_params": dict[str, Any],
         "metrics": dict[str, float],
         "tags": dict[str, str],
         "experiment_name": str | None,
@@ -27,7 +27,7 @@ from mlwf_operators.hooks.mlflow import MlflowHook
 class RecordModelVersionOperator(BaseOperator):
     """Record a model version with params, metrics and Airflow lineage; return the version number.
 
-    Creates an MLflow run (params, metrics, tags ``airflow.dag_id``/``airflow.run_id``/
+    Creates an MLflow run (``model_params`` as MLflow params, ``metrics``, tags ``airflow.dag_id``/``airflow.run_id``/
     ``airflow.task_id``) in ``experiment_name`` (default: the DAG id), then registers
     ``model_uri`` as a new version of registered model ``model_name``. XCom ``mlflow_run_id``
     holds the MLflow run id.
@@ -48,7 +48,7 @@ class RecordModelVersionOperator(BaseOperator):
         *,
         model_name: str,
         model_uri: str,
-        params: dict[str, Any] | None = None,
+        model_params: dict[str, Any] | None = None,
         metrics: dict[str, float] | None = None,
         tags: dict[str, str] | None = None,
         experiment_name: str | None = None,
@@ -58,7 +58,7 @@ class RecordModelVersionOperator(BaseOperator):
         super().__init__(**kwargs)
         self.model_name = model_name
         self.model_uri = model_uri
-        self.params = params or {}
+        self.model_params = model_params or {}
         self.metrics = metrics or {}
         self.tags = tags or {}
         self.experiment_name = experiment_name
@@ -69,7 +69,7 @@ class RecordModelVersionOperator(BaseOperator):
         owner = f"task {self.task_id!r}"
         name = require_text(owner, "model_name", self.model_name)
         uri = require_text(owner, "model_uri", self.model_uri)
-        for argument in ("params", "metrics", "tags"):
+        for argument in ("model_params", "metrics", "tags"):
             if not isinstance(getattr(self, argument), dict):
                 raise ValueError(
                     f"{owner}: argument {argument!r} must be a dict, got {getattr(self, argument)!r}"
@@ -93,7 +93,7 @@ class RecordModelVersionOperator(BaseOperator):
             name=name,
             model_uri=uri,
             experiment_name=self.experiment_name or str(ti.dag_id),
-            params=self.params,
+            params=self.model_params,
             metrics={k: float(v) for k, v in self.metrics.items()},
             tags={**{str(k): str(v) for k, v in self.tags.items()}, **lineage},
         )
