@@ -18,7 +18,7 @@ def base_url(conn: Any, conn_type: str, *, default_port: int | None, default_sch
     host = (conn.host or "").strip()
     if not host:
         raise ConnectionConfigError(conn.conn_id, conn_type, "field 'host' is empty")
-    extra = conn.extra_dejson
+    extra = extras(conn, conn_type)
     if "://" in host:
         scheme, _, rest = host.partition("://")
     else:
@@ -56,3 +56,17 @@ class StatusRecorder:
         self.reason = response.reason or ""
         if response.status_code >= 400:
             self.text = response.text[:2000]
+
+
+def extras(conn: Any, conn_type: str) -> dict[str, Any]:
+    """Return the connection's extra as a dict with bare keys.
+
+    The connection form stores the provider's ``conn-fields`` as ``extra__<conn_type>__<name>``;
+    hand-written connections use ``<name>``. Both are accepted; the bare key wins.
+    """
+    raw: dict[str, Any] = dict(conn.extra_dejson)
+    prefix = f"extra__{conn_type}__"
+    bare = {
+        k[len(prefix) :]: v for k, v in raw.items() if k.startswith(prefix) and v not in (None, "")
+    }
+    return {**bare, **{k: v for k, v in raw.items() if not k.startswith(prefix)}}

@@ -11,7 +11,7 @@ from airflow.sdk import BaseHook
 from hdfs import HdfsError, InsecureClient  # type: ignore[import-untyped]  # HdfsCLI ships no types
 
 from mlwf_operators.hooks._errors import ConnectionConfigError, ExternalServiceError
-from mlwf_operators.hooks._http import StatusRecorder, base_url
+from mlwf_operators.hooks._http import StatusRecorder, base_url, extras
 
 T = TypeVar("T")
 
@@ -34,25 +34,11 @@ class HdfsHook(BaseHook):
         self.hdfs_conn_id = hdfs_conn_id
         self._status = StatusRecorder()
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Return how the connection form shows this connection type."""
-        return {
-            "hidden_fields": ["schema", "password"],
-            "relabeling": {"host": "NameNode host", "port": "WebHDFS port", "login": "HDFS user"},
-            "placeholders": {
-                "host": "namenode.example.com",
-                "port": "9870",
-                "login": "airflow",
-                "extra": '{"schema": "https"}',
-            },
-        }
-
     @cached_property
     def url(self) -> str:
         """The WebHDFS base URL of the connection."""
         conn = self.get_connection(self.hdfs_conn_id)
-        extra = conn.extra_dejson
+        extra = extras(conn, self.conn_type)
         scheme = extra.get("schema", extra.get("scheme", "http"))
         if scheme not in ("http", "https"):
             raise ConnectionConfigError(
@@ -69,7 +55,7 @@ class HdfsHook(BaseHook):
             raise ConnectionConfigError(
                 self.hdfs_conn_id, self.conn_type, "field 'login' (the HDFS user) is empty"
             )
-        timeout = conn.extra_dejson.get("timeout", 30)
+        timeout = extras(conn, self.conn_type).get("timeout", 30)
         session = requests.Session()
         self._status.attach(session)
         return InsecureClient(self.url, user=conn.login, timeout=float(timeout), session=session)

@@ -6,14 +6,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import jenkins  # type: ignore[import-untyped]  # python-jenkins ships no types
 import requests
 from airflow.sdk import BaseHook
 
 from mlwf_operators.hooks._errors import ConnectionConfigError, ExternalServiceError
-from mlwf_operators.hooks._http import StatusRecorder, base_url
+from mlwf_operators.hooks._http import StatusRecorder, base_url, extras
 
 T = TypeVar("T")
 
@@ -45,15 +45,6 @@ class JenkinsHook(BaseHook):
         self.jenkins_conn_id = jenkins_conn_id
         self._status = StatusRecorder()
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Return how the connection form shows this connection type."""
-        return {
-            "hidden_fields": ["schema"],
-            "relabeling": {"host": "Jenkins URL or host", "login": "User", "password": "API token"},
-            "placeholders": {"host": "https://ci.example.com", "extra": '{"timeout": 30}'},
-        }
-
     @cached_property
     def url(self) -> str:
         """The Jenkins base URL of the connection."""
@@ -77,7 +68,7 @@ class JenkinsHook(BaseHook):
             self.url + "/",
             username=conn.login or None,
             password=conn.password or None,
-            timeout=float(conn.extra_dejson.get("timeout", 30)),
+            timeout=float(extras(conn, self.conn_type).get("timeout", 30)),
         )
         self._status.attach(server._session)
         return server

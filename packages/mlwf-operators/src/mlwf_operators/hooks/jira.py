@@ -11,7 +11,7 @@ from airflow.sdk import BaseHook
 from jira import JIRA, JIRAError
 
 from mlwf_operators.hooks._errors import ConnectionConfigError, ExternalServiceError
-from mlwf_operators.hooks._http import base_url
+from mlwf_operators.hooks._http import base_url, extras
 
 T = TypeVar("T")
 
@@ -34,18 +34,6 @@ class JiraHook(BaseHook):
         super().__init__()
         self.jira_conn_id = jira_conn_id
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Return how the connection form shows this connection type."""
-        return {
-            "hidden_fields": ["schema", "port"],
-            "relabeling": {"host": "JIRA URL", "login": "User", "password": "Password or token"},
-            "placeholders": {
-                "host": "https://jira.example.com",
-                "extra": '{"token": "<personal access token>"}',
-            },
-        }
-
     @cached_property
     def url(self) -> str:
         """The JIRA base URL of the connection."""
@@ -59,7 +47,7 @@ class JiraHook(BaseHook):
     def get_conn(self) -> JIRA:
         """Return a ``jira.JIRA`` client (it reads ``serverInfo`` when created)."""
         conn = self.get_connection(self.jira_conn_id)
-        extra = conn.extra_dejson
+        extra = extras(conn, self.conn_type)
         token = extra.get("token") or (conn.password if not conn.login else None)
         auth: dict[str, Any] = {}
         if token:

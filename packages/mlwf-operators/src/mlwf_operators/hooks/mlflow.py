@@ -14,7 +14,7 @@ from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
 
 from mlwf_operators.hooks._errors import ConnectionConfigError, ExternalServiceError
-from mlwf_operators.hooks._http import base_url
+from mlwf_operators.hooks._http import base_url, extras
 
 T = TypeVar("T")
 
@@ -46,18 +46,6 @@ class MlflowHook(BaseHook):
         super().__init__()
         self.mlflow_conn_id = mlflow_conn_id
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Return how the connection form shows this connection type."""
-        return {
-            "hidden_fields": ["schema"],
-            "relabeling": {"host": "Tracking URI or host"},
-            "placeholders": {
-                "host": "http://mlflow.example.com:5000",
-                "extra": '{"max_retries": 2, "timeout": 30}',
-            },
-        }
-
     @cached_property
     def tracking_uri(self) -> str:
         """The tracking URI of the connection."""
@@ -81,7 +69,7 @@ class MlflowHook(BaseHook):
     def _environment(self) -> Iterator[None]:
         """Apply the connection's credentials and retry policy (MLflow reads them from the environment)."""
         conn = self.get_connection(self.mlflow_conn_id)
-        extra = conn.extra_dejson
+        extra = extras(conn, self.conn_type)
         if bool(conn.login) != bool(conn.password):
             raise ConnectionConfigError(
                 self.mlflow_conn_id, self.conn_type, "set both login and password, or neither"
