@@ -17,7 +17,12 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from mlwf_testsupport import assert_no_leftover_processes, free_port, process_tree
+from mlwf_testsupport import (
+    assert_no_leftover_processes,
+    free_port,
+    process_tree,
+    require_executable,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_DAGS = REPO / "examples" / "dags"
@@ -190,6 +195,42 @@ def test_example_dag_is_listed_and_runs(running: UpProcess) -> None:
         return state if state in {"success", "failed"} else None
 
     assert wait_for(f"run {run_id} to finish", finished, timeout=120) == "success"
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def test_ui_login_in_a_real_browser_lists_the_example_dags(
+    running: UpProcess, tmp_path: Path
+) -> None:
+    """Headless Chromium signs in with the printed credentials and the DAG list shows the examples."""
+    chromium = require_executable("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(running.url)
+            page.wait_for_url("**/auth/login**", timeout=60_000)
+            page.fill("input[name=username]", running.username)
+            page.fill("input[name=password]", running.password)
+            page.click("button[type=submit]")
+            page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60_000)
+            page.goto(f"{running.url}/dags")
+            for dag_id in ("hello_typed", "ml_pipeline"):
+                page.wait_for_selector(f"a:has-text('{dag_id}')", timeout=60_000)
+            page.screenshot(path=str(tmp_path / "dags.png"), full_page=True)
+        finally:
+            browser.close()
 
 
 def test_sigint_stops_everything_and_restart_keeps_the_password(
