@@ -1,0 +1,47 @@
+"""The exceptions of mlwf-constructors; every message names the thing at fault."""
+
+from __future__ import annotations
+
+
+class ConstructorsError(Exception):
+    """Base class of every error raised by mlwf-constructors."""
+
+
+class ParameterValidationError(ConstructorsError, ValueError):
+    """A parameter value (or the set of values) does not satisfy a constructor's declaration."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"parameter {parameter!r}: {message}")
+        self.parameter = parameter
+
+
+class ConstructorDefinitionError(ConstructorsError, TypeError):
+    """A ``DagConstructor`` subclass is declared wrongly (bad parameter, bad built DAG)."""
+
+
+class ConstructorNotFoundError(ConstructorsError, LookupError):
+    """No constructor is registered under the requested reference."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"no DAG constructor named {reference!r} is registered")
+        self.reference = reference
+
+
+class InvalidInstanceIdError(ConstructorsError, ValueError):
+    """An instance id is not a safe DAG id / file name."""
+
+
+class InstanceExistsError(ConstructorsError):
+    """An instance (or a DAG or file it would need) with this id already exists."""
+
+
+class InstanceNotFoundError(ConstructorsError, LookupError):
+    """No instance with this id is stored."""
+
+    def __init__(self, instance_id: str) -> None:
+        super().__init__(f"no constructor instance with id {instance_id!r}")
+        self.instance_id = instance_id
+
+
+class StoreError(ConstructorsError):
+    """The instance store is unusable (bad URL, unknown schema version, corrupt row)."""
