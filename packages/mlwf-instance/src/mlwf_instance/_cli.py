@@ -1,4 +1,4 @@
-"""The ``mlwf`` command. Subcommands register in :func:`build_parser`; today: ``mlwf up``."""
+"""The ``mlwf`` command. Subcommands register in :func:`build_parser`: ``mlwf up``, ``mlwf constructors``."""
 
 from __future__ import annotations
 
@@ -33,6 +33,13 @@ def default_dags_folder(cwd: Path, home: Path) -> Path:
     return examples if examples.is_dir() else home / "dags"
 
 
+def _example_constructors(dags: Path) -> dict[str, dict[str, str]]:
+    """Register the DAG folder's ``example_constructors`` module with mlwf-constructors, if present."""
+    if (dags / "example_constructors.py").is_file():
+        return {"mlwf_constructors": {"bundle_modules": "example_constructors"}}
+    return {}
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Run an embedded instance until SIGINT/SIGTERM; return the process exit code."""
     home = Path(args.home)
@@ -63,7 +70,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, home: Path, dags: Path, stop: threading.Event) -> int:
     try:
         instance = EmbeddedInstance(
-            home, dags_folder=dags, port=args.port, output=_say, stop_event=stop
+            home,
+            dags_folder=dags,
+            port=args.port,
+            output=_say,
+            stop_event=stop,
+            extra_config=_example_constructors(dags),
         )
     except MlwfInstanceError as err:
         _error(str(err))
@@ -136,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for the instance to report healthy (default: 180)",
     )
     up.set_defaults(func=cmd_up)
+
+    from mlwf_constructors._cli import add_commands as add_constructors_commands
+
+    add_constructors_commands(commands)  # mlwf constructors list|create|delete|sync
     return parser
 
 
