@@ -1,7 +1,70 @@
-"""mlwf-tuning: Hyperparameter tuning of any DAG constructor as an Airflow DAG: grid, random and Bayesian search, with results recorded and reported"""
+"""mlwf-tuning: hyperparameter tuning of any DAG constructor: grid, random and Bayesian search, recorded and reported."""
 
 from importlib.metadata import version as _version
 
+from mlwf_tuning._errors import (
+    ExperimentConflict,
+    ExperimentPruned,
+    TooManyFailedExperiments,
+    TuningError,
+    TuningSpecMismatch,
+    UnknownTuningMethod,
+)
+from mlwf_tuning._methods import (
+    ENTRY_POINT_GROUP,
+    SearchMethod,
+    available_methods,
+    register_method,
+    resolve_method,
+)
+from mlwf_tuning._notify import REPORT_KEY, notify_result
+from mlwf_tuning._planner import plan, rebuild_study
+from mlwf_tuning._records import ExperimentRecord, ExperimentState
+from mlwf_tuning._result import XCOM_KEY, TuningResult
+from mlwf_tuning._search import search
+from mlwf_tuning._space import Categorical, FloatRange, Hyperparameter, IntRange
+from mlwf_tuning._spec import HyperparameterTuningSpec, MedianStopping
+from mlwf_tuning._stopping import Reporter, should_stop
+from mlwf_tuning._store import ExperimentStore, InMemoryExperimentStore, SqlExperimentStore
+
 __version__ = _version("mlwf-tuning")
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__",
+    # the spec
+    "HyperparameterTuningSpec",
+    "Categorical",
+    "IntRange",
+    "FloatRange",
+    "Hyperparameter",
+    "MedianStopping",
+    # methods
+    "SearchMethod",
+    "ENTRY_POINT_GROUP",
+    "available_methods",
+    "register_method",
+    "resolve_method",
+    # planning, running, recording
+    "plan",
+    "rebuild_study",
+    "search",
+    "Reporter",
+    "should_stop",
+    "ExperimentRecord",
+    "ExperimentState",
+    "ExperimentStore",
+    "InMemoryExperimentStore",
+    "SqlExperimentStore",
+    # results and reports
+    "TuningResult",
+    "XCOM_KEY",
+    "REPORT_KEY",
+    "notify_result",
+    # errors
+    "TuningError",
+    "UnknownTuningMethod",
+    "TooManyFailedExperiments",
+    "TuningSpecMismatch",
+    "ExperimentConflict",
+    "ExperimentPruned",
+]

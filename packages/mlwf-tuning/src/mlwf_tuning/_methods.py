@@ -1,0 +1,127 @@
+"""Search methods: built-in grid, random and Bayesian (TPE, Gaussian process) ones, plus plugins.
+
+A method is a ``SearchMethod``: a factory of an Optuna sampler, and whether its plan is fixed up
+front (grid, random: the whole plan is known before any result) or adaptive (Bayesian: planned in
+rounds of ``parallelism``, each round conditioned on every result so far). Other packages add
+methods through the entry point group ``mlwf.tuning.methods``; an entry point names either a
+``SearchMethod`` or a plain ``(spec, seed) -> optuna.samplers.BaseSampler`` factory (adaptive).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+import optuna
+
+from mlwf_tuning._errors import UnknownTuningMethod
+
+if TYPE_CHECKING:
+    from mlwf_tuning._spec import HyperparameterTuningSpec
+
+ENTRY_POINT_GROUP = "mlwf.tuning.methods"
+
+SamplerFactory = Callable[["HyperparameterTuningSpec", int], optuna.samplers.BaseSampler]
+
+
+def _no_check(spec: HyperparameterTuningSpec) -> None:
+    """Accept every spec."""
+
+
+@dataclass(frozen=True)
+class SearchMethod:
+    """A named way of choosing experiments, backed by an Optuna sampler."""
+
+    name: str
+    make_sampler: SamplerFactory
+    #: True when the whole plan is fixed before any result (grid, random): planned all at once.
+    plans_upfront: bool = False
+    #: Raise ``ValueError`` naming the problem when the method cannot run this spec.
+    check: Callable[[HyperparameterTuningSpec], None] = field(default=_no_check)
+
+
+def _grid_sampler(spec: HyperparameterTuningSpec, seed: int) -> optuna.samplers.BaseSampler:
+    space = {name: hp.grid_values(name) for name, hp in spec.hyperparameters.items()}
+    return optuna.samplers.GridSampler(space, seed=seed)
+
+
+def _check_grid(spec: HyperparameterTuningSpec) -> None:
+    size = spec.grid_size()  # ValueError naming a continuous FloatRange
+    if spec.n_experiments is not None and spec.n_experiments > size:
+        raise ValueError(
+            f"n_experiments={spec.n_experiments} exceeds the grid's {size} points; "
+            "leave n_experiments unset to run the full grid once"
+        )
+
+
+def _random_sampler(spec: HyperparameterTuningSpec, seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _tpe_sampler(spec: HyperparameterTuningSpec, seed: int) -> optuna.samplers.BaseSampler:
+    # With parallel rounds, the constant liar keeps a round's suggestions apart from each other.
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=spec.parallelism > 1)
+
+
+def _gp_sampler(spec: HyperparameterTuningSpec, seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.GPSampler(seed=seed)
+
+
+def _check_gp(spec: HyperparameterTuningSpec) -> None:
+    missing = [m for m in ("torch", "scipy") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ValueError(
+            f"method 'gp' (Optuna's GPSampler) needs {' and '.join(missing)}, which "
+            "is not installed; install it or use method 'tpe'"
+        )
+
+
+grid = SearchMethod("grid", _grid_sampler, plans_upfront=True, check=_check_grid)
+random = SearchMethod("random", _random_sampler, plans_upfront=True)
+tpe = SearchMethod("tpe", _tpe_sampler)
+gp = SearchMethod("gp", _gp_sampler, check=_check_gp)
+
+_BUILTIN = {"grid": grid, "random": random, "tpe": tpe, "bayesian": tpe, "gp": gp}
+_REGISTERED: dict[str, SearchMethod] = {}
+
+
+def register_method(method: SearchMethod) -> None:
+    """Register a method in this process (entry points are the way for installed packages)."""
+    _REGISTERED[method.name] = method
+
+
+def _as_method(name: str, loaded: Any) -> SearchMethod:
+    if isinstance(loaded, SearchMethod):
+        return loaded
+    if callable(loaded):
+        return SearchMethod(name, loaded)
+    raise UnknownTuningMethod(
+        f"entry point {name!r} in group {ENTRY_POINT_GROUP!r} is {type(loaded).__name__}, "
+        "not a SearchMethod or a sampler factory"
+    )
+
+
+def available_methods() -> list[str]:
+    """Return the names of every known method (built in, registered, and entry points)."""
+    names = set(_BUILTIN) | set(_REGISTERED)
+    names |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return sorted(names)
+
+
+def resolve_method(name: str) -> SearchMethod:
+    """Return the method called ``name``, or raise ``UnknownTuningMethod`` listing the known ones."""
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        if ep.dist is not None and ep.dist.name == "mlwf-tuning":
+            break  # our own built-ins: no import needed
+        return _as_method(name, ep.load())
+    if name in _BUILTIN:
+        return _BUILTIN[name]
+    raise UnknownTuningMethod(
+        f"unknown tuning method {name!r}; known methods: {', '.join(available_methods())} "
+        f"(add one through the entry point group {ENTRY_POINT_GROUP!r})"
+    )

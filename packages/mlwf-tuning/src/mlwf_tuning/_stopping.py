@@ -1,0 +1,65 @@
+"""Early stopping: the median-stopping rule for experiments that report intermediate values."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from collections.abc import Mapping, Sequence
+
+from mlwf_tuning._errors import ExperimentPruned
+from mlwf_tuning._spec import Direction, MedianStopping
+
+
+def should_stop(
+    rule: MedianStopping,
+    direction: Direction,
+    finished_curves: Sequence[Mapping[int, float]],
+    step: int,
+    value: float,
+) -> bool:
+    """Return whether an experiment reporting ``value`` at ``step`` is to be stopped.
+
+    ``finished_curves`` are the intermediate values (step -> value) of finished experiments. The
+    rule stops the experiment when ``step >= rule.warmup_steps``, at least
+    ``rule.min_experiments`` finished experiments reported this step, and ``value`` is worse
+    (strictly) than their median at this step.
+    """
+    if step < rule.warmup_steps:
+        return False
+    at_step = [curve[step] for curve in finished_curves if step in curve]
+    if len(at_step) < rule.min_experiments:
+        return False
+    median = statistics.median(at_step)
+    return value > median if direction == "minimize" else value < median
+
+
+class Reporter:
+    """Handed to an objective that takes a second argument: ``reporter.report(step, value)``.
+
+    Records the intermediate value and, when the spec has an early-stopping rule that says so,
+    raises ``ExperimentPruned`` (let it propagate: the experiment is recorded as pruned).
+    """
+
+    def __init__(
+        self,
+        rule: MedianStopping | None,
+        direction: Direction,
+        finished_curves: Sequence[Mapping[int, float]],
+    ) -> None:
+        self._rule = rule
+        self._direction = direction
+        self._finished = list(finished_curves)
+        self._lock = threading.Lock()
+        self.intermediate: dict[int, float] = {}
+
+    def report(self, step: int, value: float) -> None:
+        """Record ``value`` at ``step``; raise ``ExperimentPruned`` if the experiment is to stop."""
+        with self._lock:
+            self.intermediate[int(step)] = float(value)
+        if self._rule is not None and should_stop(
+            self._rule, self._direction, self._finished, int(step), float(value)
+        ):
+            raise ExperimentPruned(
+                f"stopped at step {step}: value {value} is worse than the median of finished "
+                "experiments at that step"
+            )
