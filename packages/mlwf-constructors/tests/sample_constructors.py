@@ -1,0 +1,44 @@
+"""A small constructor used by the unit tests (importable as ``sample_constructors``)."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from airflow.sdk import DAG, Param
+from airflow.providers.standard.operators.empty import EmptyOperator
+
+from mlwf_constructors import DagConstructor, Parameter
+
+
+class Sample(DagConstructor):
+    """Two empty tasks; parameters of every supported kind."""
+
+    name = "sample"
+    version = "2.1.0"
+    parameters = (
+        Parameter("rate", float, default=0.5, minimum=0.0, maximum=1.0),
+        Parameter("epochs", int, minimum=1),
+        Parameter("dataset", str, default="iris", pattern=r"[a-z]+"),
+        Parameter("mode", Literal["fast", "slow"], default="fast"),
+        Parameter("tags", list[str], default=[], max_length=3),
+        Parameter("weights", dict[str, float], default={}),
+        Parameter("note", str | None, default=None),
+    )
+
+    def build_dag(self, dag_id: str, values: Mapping[str, Any], params: dict[str, Param]) -> DAG:
+        with DAG(
+            dag_id, schedule=None, start_date=datetime.datetime(2026, 1, 1), params=params
+        ) as dag:
+            EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+        return dag
+
+
+class ForgetsParams(Sample):
+    """Builds its DAG without the params: a definition error."""
+
+    name = "forgets_params"
+
+    def build_dag(self, dag_id: str, values: Mapping[str, Any], params: dict[str, Param]) -> DAG:
+        return DAG(dag_id, schedule=None)
