@@ -6,9 +6,8 @@ import datetime
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from airflow.sdk import DAG, Param
 from airflow.providers.standard.operators.empty import EmptyOperator
-
+from airflow.sdk import DAG, Param
 from mlwf_constructors import DagConstructor, Parameter
 
 

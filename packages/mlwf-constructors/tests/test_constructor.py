@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from sample_constructors import ForgetsParams, Sample
-
 from mlwf_constructors import (
     ConstructorDefinitionError,
     DagConstructor,
@@ -12,6 +10,7 @@ from mlwf_constructors import (
     Parameter,
     check_instance_id,
 )
+from sample_constructors import ForgetsParams, Sample
 
 
 def test_build_puts_instance_values_into_params() -> None:
@@ -40,7 +39,7 @@ def test_unsafe_instance_ids_are_refused(bad: object) -> None:
 
 def test_build_without_params_is_a_definition_error() -> None:
     """A constructor that forgets to pass params to DAG() is told so, with its name."""
-    with pytest.raises(ConstructorDefinitionError, match="forgets_params.*without param"):
+    with pytest.raises(ConstructorDefinitionError, match=r"forgets_params.*without param"):
         ForgetsParams().build("x", {"epochs": 1})
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 import pytest
-from sample_constructors import Sample
-
 from mlwf_constructors import ConstructorDefinitionError, Parameter, ParameterValidationError
+from sample_constructors import Sample
 
 
 def test_defaults_fill_in_and_values_pass() -> None:

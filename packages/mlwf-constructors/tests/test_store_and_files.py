@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
 from mlwf_constructors import (
     Constructors,
     InstanceExistsError,
