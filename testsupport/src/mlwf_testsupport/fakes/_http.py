@@ -193,7 +193,7 @@ class FakeHttpServer:
 
 
 def _read_chunked(handler: BaseHTTPRequestHandler) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         size = int(handler.rfile.readline().strip() or b"0", 16)
         if size == 0:

@@ -15,6 +15,7 @@ import base64
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -293,7 +294,7 @@ class FakeJenkins(FakeHttpServer):
         return Response(200, text.encode(), {"Content-Type": "text/plain;charset=UTF-8"})
 
 
-_ROUTES = [
+_ROUTES: list[tuple[str, str, Callable[..., Response]]] = [
     ("GET", r"/api/json", FakeJenkins._root),
     ("GET", r"/crumbIssuer/api/json", FakeJenkins._crumb),
     ("GET", r"/job/([^/]+)/api/json", FakeJenkins._job_info),

@@ -13,6 +13,7 @@ import base64
 import datetime
 import itertools
 import re
+from collections.abc import Callable
 from typing import Any
 
 from mlwf_testsupport.fakes._http import FakeHttpServer, Request, Response
@@ -396,7 +397,7 @@ class FakeJira(FakeHttpServer):
         )
 
 
-_ROUTES = {
+_ROUTES: dict[tuple[str, str], Callable[..., Response]] = {
     ("GET", r"/serverInfo"): FakeJira._server_info,
     ("GET", r"/field"): FakeJira._fields,
     ("GET", r"/project/([^/]+)"): FakeJira._project,
