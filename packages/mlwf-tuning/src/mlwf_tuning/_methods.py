@@ -10,6 +10,7 @@ methods through the entry point group ``mlwf.tuning.methods``; an entry point na
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -62,8 +63,13 @@ def _random_sampler(spec: HyperparameterTuningSpec, seed: int) -> optuna.sampler
 
 
 def _tpe_sampler(spec: HyperparameterTuningSpec, seed: int) -> optuna.samplers.BaseSampler:
-    # With parallel rounds, the constant liar keeps a round's suggestions apart from each other.
-    return optuna.samplers.TPESampler(seed=seed, constant_liar=spec.parallelism > 1)
+    if spec.parallelism == 1:
+        return optuna.samplers.TPESampler(seed=seed)
+    # With parallel rounds, the constant liar keeps a round's suggestions apart from each other;
+    # Optuna marks the option experimental (a warning on every round), which we accept knowingly.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
 
 
 def _gp_sampler(spec: HyperparameterTuningSpec, seed: int) -> optuna.samplers.BaseSampler:
