@@ -168,7 +168,7 @@ def test_plugged_in_method_is_resolved_and_used() -> None:
 def test_unknown_method_lists_the_known_ones() -> None:
     """Resolving an unregistered method raises UnknownTuningMethod naming it and the known methods."""
     with pytest.raises(
-        UnknownTuningMethod, match="unknown tuning method 'nope'; known methods: .*tpe"
+        UnknownTuningMethod, match=r"unknown tuning method 'nope'; known methods: .*tpe"
     ):
         resolve_method("nope")
 

@@ -47,7 +47,7 @@ def test_reporter_records_values_and_raises_when_stopped() -> None:
     reporter = Reporter(MedianStopping(min_experiments=3), "minimize", CURVES)
     reporter.report(1, 1.5)
     with pytest.raises(
-        ExperimentPruned, match="stopped at step 2: value 5.0 is worse than the median"
+        ExperimentPruned, match=r"stopped at step 2: value 5\.0 is worse than the median"
     ):
         reporter.report(2, 5.0)
     assert reporter.intermediate == {1: 1.5, 2: 5.0}

@@ -9,11 +9,12 @@ methods through the entry point group ``mlwf.tuning.methods``; an entry point na
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -110,21 +111,28 @@ def _as_method(name: str, loaded: Any) -> SearchMethod:
     )
 
 
+@functools.cache
+def _plugins() -> dict[str, EntryPoint]:
+    # Scanning installed distributions costs milliseconds; planning resolves the method every round.
+    return {
+        ep.name: ep
+        for ep in entry_points(group=ENTRY_POINT_GROUP)
+        if ep.dist is None or ep.dist.name != "mlwf-tuning"  # our own built-ins need no import
+    }
+
+
 def available_methods() -> list[str]:
     """Return the names of every known method (built in, registered, and entry points)."""
-    names = set(_BUILTIN) | set(_REGISTERED)
-    names |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    return sorted(names)
+    return sorted(set(_BUILTIN) | set(_REGISTERED) | set(_plugins()))
 
 
 def resolve_method(name: str) -> SearchMethod:
     """Return the method called ``name``, or raise ``UnknownTuningMethod`` listing the known ones."""
     if name in _REGISTERED:
         return _REGISTERED[name]
-    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
-        if ep.dist is not None and ep.dist.name == "mlwf-tuning":
-            break  # our own built-ins: no import needed
-        return _as_method(name, ep.load())
+    if name in _plugins():
+        _REGISTERED[name] = _as_method(name, _plugins()[name].load())
+        return _REGISTERED[name]
     if name in _BUILTIN:
         return _BUILTIN[name]
     raise UnknownTuningMethod(
