@@ -74,12 +74,16 @@ def _policy_registered() -> bool:
 
 
 def _guarded_tasks(bag: Any) -> int:
-    """How many TaskFlow callables the policy wrapped (its run-time guards): 0 without it."""
+    """How many TaskFlow tasks run guarded: the policy wraps their operator class once, so all or 0."""
+    from airflow.providers.standard.decorators.python import _PythonDecoratedOperator
+
+    if not getattr(_PythonDecoratedOperator.execute_callable, "__mlwf_types_guard__", False):
+        return 0
     return sum(
         1
         for dag in bag.dags.values()
         for task in dag.tasks
-        if getattr(getattr(task, "python_callable", None), "__mlwf_types_guard__", False)
+        if isinstance(task, _PythonDecoratedOperator)
     )
 
 
