@@ -14,16 +14,6 @@ PROM_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
-def test_embedded_list_matches_installed_airflow_registry() -> None:
-    """The bridge's copy of Airflow's metrics registry equals the installed Airflow's."""
-    yaml = pytest.importorskip("yaml")
-    metrics = pytest.importorskip("airflow._shared.observability.metrics.metrics_registry")
-    installed = yaml.safe_load(Path(metrics.YAML_REGISTRY_PATH).read_text())["metrics"]
-    assert [(m["name"], m["type"], m.get("legacy_name", "-")) for m in installed] == list(
-        AIRFLOW_METRICS
-    )
-
-
 @pytest.mark.parametrize(
     ("name", "kind", "legacy"), AIRFLOW_METRICS, ids=[m[0] for m in AIRFLOW_METRICS]
 )
