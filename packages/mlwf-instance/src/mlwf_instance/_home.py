@@ -10,10 +10,17 @@ An instance home (``.mlwf/`` by default) holds everything one embedded instance 
         metrics/                              mlwf-stats-bridge's per-process metric files
         dags/                                 default DAGs folder when none is given
         airflow/                              AIRFLOW_HOME: airflow.cfg, airflow.db, task logs
+        airflow/mlwf/mlflow.db                MLflow tracking + model registry store of the default
+                                              ``mlwf_mlflow_default`` connection (see below)
 
 The configuration is handed to every child process as ``AIRFLOW__SECTION__KEY`` environment
 variables (the highest-precedence source in Airflow) and also written to ``airflow/airflow.cfg``
 so that a plain ``AIRFLOW_HOME=<home>/airflow airflow ...`` command sees the same instance.
+
+No MLflow server runs: unless the environment already defines it, every child gets
+``AIRFLOW_CONN_MLWF_MLFLOW_DEFAULT`` with tracking URI ``sqlite:///<home>/airflow/mlwf/mlflow.db``,
+which the MLflow client opens directly (this needs the full ``mlflow`` package, not only
+``mlflow-skinny``).
 """
 
 from __future__ import annotations
@@ -99,13 +106,24 @@ class InstanceHome:
         """PROMETHEUS_MULTIPROC_DIR of every process: mlwf-stats-bridge writes metrics here."""
         return self.root / "metrics"
 
+    @property
+    def mlflow_database(self) -> Path:
+        """SQLite MLflow tracking/registry store of the default ``mlwf_mlflow_default`` connection."""
+        return self.airflow_home / "mlwf" / "mlflow.db"
+
     def log_file(self, component: str) -> Path:
         """Return the log file of one supervised component."""
         return self.logs / f"{component}.log"
 
     def create(self) -> None:
         """Create the home's directories (idempotent)."""
-        for directory in (self.root, self.airflow_home, self.logs, self.metrics_dir):
+        for directory in (
+            self.root,
+            self.airflow_home,
+            self.logs,
+            self.metrics_dir,
+            self.mlflow_database.parent,
+        ):
             directory.mkdir(parents=True, exist_ok=True)
 
     def load_or_create_secrets(self) -> dict[str, str]:
@@ -245,6 +263,13 @@ class InstanceConfig:
         for section, values in self.airflow_options(secrets_).items():
             for key, value in values.items():
                 env[f"AIRFLOW__{section.upper()}__{key.upper()}"] = value
+        # MLflow without a server: a connection the user set (env var) wins over this default.
+        env.setdefault(
+            "AIRFLOW_CONN_MLWF_MLFLOW_DEFAULT",
+            json.dumps(
+                {"conn_type": "mlwf_mlflow", "host": f"sqlite:///{self.home.mlflow_database}"}
+            ),
+        )
         return env
 
     def write_airflow_cfg(self, secrets_: Mapping[str, str]) -> Path:
