@@ -130,3 +130,24 @@ def test_unreachable_tracking_server_is_reported(monkeypatch: pytest.MonkeyPatch
         match=rf"MLflow get experiment 'd' failed: cannot reach MLflow at {uri}",
     ):
         _record(TaskInstance("d", "r", "t"), model_name="m", model_uri="u")
+
+
+def test_database_store_connection_records_without_a_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection whose host is a ``sqlite:///`` URI records straight into MLflow's database store."""
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLFLOW_DB", json.dumps({"conn_type": "mlwf_mlflow", "host": store})
+    )
+    ti = TaskInstance("local", "manual__1", "record")
+    op = RecordModelVersionOperator(
+        task_id="record",
+        mlflow_conn_id="mlflow_db",
+        model_name="local-model",
+        model_uri=(tmp_path / "model").as_uri(),
+        metrics={"accuracy": 0.9},
+    )
+    assert op.execute({"ti": ti}) == "1"
+    mv = MlflowClient(tracking_uri=store, registry_uri=store).get_model_version("local-model", "1")
+    assert mv.run_id == ti.pushed["mlflow_run_id"] and mv.tags["airflow.task_id"] == "record"

@@ -48,7 +48,11 @@ class MlflowHook(BaseHook):
 
     @cached_property
     def tracking_uri(self) -> str:
-        """The tracking URI of the connection."""
+        """The tracking URI of the connection (a database URI such as ``sqlite:///…`` is used as is)."""
+        conn = self.get_connection(self.mlflow_conn_id)
+        host = (conn.host or "").strip()
+        if host.partition("://")[0].partition("+")[0] in _DATABASE_SCHEMES:
+            return host
         return base_url(
             self.get_connection(self.mlflow_conn_id),
             self.conn_type,
@@ -183,6 +187,10 @@ class MlflowHook(BaseHook):
             ),
         )
         return RecordedModelVersion(name, str(version.version), run_id, experiment_id)
+
+
+#: Tracking URI schemes of MLflow's SQLAlchemy store (needs the full ``mlflow`` package).
+_DATABASE_SCHEMES = frozenset({"sqlite", "postgresql", "mysql", "mssql"})
 
 
 def _http_status(error: MlflowException) -> int:

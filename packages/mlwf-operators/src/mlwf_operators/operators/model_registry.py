@@ -36,7 +36,7 @@ class RecordModelVersionOperator(BaseOperator):
     template_fields: Sequence[str] = (
         "model_name",
         "model_uri",
-        "params",
+        "model_params",
         "metrics",
         "tags",
         "experiment_name",
