@@ -26,6 +26,12 @@ from mlwf_tuning._space import Categorical, FloatRange, Hyperparameter, IntRange
 from mlwf_tuning._spec import HyperparameterTuningSpec, MedianStopping
 from mlwf_tuning._stopping import Reporter, should_stop
 from mlwf_tuning._store import ExperimentStore, InMemoryExperimentStore, SqlExperimentStore
+from mlwf_tuning._tuner import HyperparameterTuner, TuningDefinitionError, check_spec_fits
+from mlwf_tuning._workflow import (
+    WORKFLOW_RESULT_KEY,
+    TrainEvaluateWorkflow,
+    ValidateAndReportOperator,
+)
 
 __version__ = _version("mlwf-tuning")
 
@@ -55,6 +61,12 @@ __all__ = [
     "ExperimentStore",
     "InMemoryExperimentStore",
     "SqlExperimentStore",
+    # the tuning DAG and the experiment contract
+    "HyperparameterTuner",
+    "check_spec_fits",
+    "TrainEvaluateWorkflow",
+    "ValidateAndReportOperator",
+    "WORKFLOW_RESULT_KEY",
     # results and reports
     "TuningResult",
     "XCOM_KEY",
@@ -67,4 +79,5 @@ __all__ = [
     "TuningSpecMismatch",
     "ExperimentConflict",
     "ExperimentPruned",
+    "TuningDefinitionError",
 ]

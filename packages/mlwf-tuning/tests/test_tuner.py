@@ -1,0 +1,169 @@
+"""The tuning DAG: its shape, its checks against the constructor, and its round bookkeeping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from mlwf_types import check_dag
+
+from mlwf_tuning import (
+    Categorical,
+    ExperimentRecord,
+    ExperimentState,
+    FloatRange,
+    HyperparameterTuner,
+    HyperparameterTuningSpec,
+    InMemoryExperimentStore,
+    IntRange,
+    TrainEvaluateWorkflow,
+    TuningDefinitionError,
+)
+from mlwf_tuning._rounds import (
+    Outcome,
+    experiment_run_id,
+    finish_record,
+    plan_round,
+    summarize,
+)
+from mlwf_tuning._workflow import trainer_params
+
+GRID = HyperparameterTuningSpec(
+    hyperparameters={"C": Categorical([0.1, 1.0, 10.0])},
+    metric="accuracy",
+    direction="maximize",
+    method="grid",
+    parallelism=2,
+)
+TPE = HyperparameterTuningSpec(
+    hyperparameters={"C": FloatRange(0.01, 10, log=True)},
+    metric="log_loss",
+    method="tpe",
+    n_experiments=5,
+    parallelism=2,
+)
+
+
+def _finish(store: InMemoryExperimentStore, tid: str, records: list[ExperimentRecord]) -> None:
+    store.save(
+        tid,
+        [
+            finish_record(r, Outcome(True, {"accuracy": 0.9, "log_loss": r.index}), "accuracy")
+            for r in records
+        ],
+    )
+
+
+def test_hyperparameter_not_declared_by_the_constructor_is_refused() -> None:
+    """A hyperparameter the constructor does not declare fails when the tuner is built, naming it."""
+    spec = HyperparameterTuningSpec(
+        hyperparameters={"gamma": FloatRange(0.1, 1)}, metric="accuracy", n_experiments=2
+    )
+    with pytest.raises(TuningDefinitionError, match="'gamma' is not a parameter of constructor"):
+        HyperparameterTuner(TrainEvaluateWorkflow(), spec, instance_id="x")
+
+
+def test_range_outside_the_parameter_constraints_is_refused() -> None:
+    """An integer range reaching below the parameter's minimum names the value and the parameter."""
+    spec = HyperparameterTuningSpec(
+        hyperparameters={"n_estimators": IntRange(0, 10)}, metric="accuracy", n_experiments=2
+    )
+    with pytest.raises(TuningDefinitionError, match=r"'n_estimators'.*can take 0.*>= 1"):
+        HyperparameterTuner(TrainEvaluateWorkflow(), spec, instance_id="x")
+
+
+def test_invalid_base_conf_is_refused() -> None:
+    """A base conf value the constructor refuses fails when the tuner is built."""
+    with pytest.raises(TuningDefinitionError, match="base_conf is invalid.*dataset"):
+        HyperparameterTuner(
+            TrainEvaluateWorkflow(), GRID, instance_id="x", base_conf={"dataset": "mnist"}
+        )
+
+
+def test_grid_dag_has_one_round_limited_to_parallelism() -> None:
+    """A grid tuning DAG is open → plan → mapped run (≤ parallelism) → record → report."""
+    dag = HyperparameterTuner(TrainEvaluateWorkflow(), GRID, instance_id="exp").build_dag("t")
+    assert sorted(dag.task_ids) == ["open", "plan_0", "record_0", "report", "run_0"]
+    run = dag.get_task("run_0")
+    assert run.max_active_tis_per_dagrun == 2
+    assert run.partial_kwargs["trigger_dag_id"] == "exp"
+    assert dag.get_task("report").upstream_task_ids == {"record_0"}
+
+
+def test_bayesian_dag_has_one_round_per_parallel_batch() -> None:
+    """Five TPE experiments two at a time take three chained rounds."""
+    dag = HyperparameterTuner(TrainEvaluateWorkflow(), TPE, instance_id="exp").build_dag("t")
+    assert {t for t in dag.task_ids if t.startswith("plan_")} == {"plan_0", "plan_1", "plan_2"}
+    assert dag.get_task("plan_2").upstream_task_ids == {"record_1"}
+
+
+def test_train_evaluate_workflow_is_type_checked_clean() -> None:
+    """The workflow's XCom edges pass mlwf-types and it ends in the workflow_result task."""
+    dag = TrainEvaluateWorkflow().build("wf", {"model": "random_forest"})
+    assert check_dag(dag) == []
+    assert dag.get_task("workflow_result").upstream_task_ids == {"train"}
+
+
+def test_trainer_params_pass_only_the_model_s_own_hyperparameters() -> None:
+    """Random forests get trees and depth (0 means unlimited); logistic regression gets C."""
+    params = {"model": "random_forest", "C": 3.0, "n_estimators": 7, "max_depth": 0}
+    assert trainer_params(params) == {
+        "model": "random_forest",
+        "n_estimators": 7,
+        "max_depth": None,
+    }
+    assert trainer_params({"C": 0.5}) == {
+        "model": "logistic_regression",
+        "C": 0.5,
+        "max_iter": 1000,
+    }
+
+
+def test_upfront_round_hands_out_unfinished_experiments_again_and_never_finished_ones() -> None:
+    """A re-planned grid round returns the same unfinished experiments and nothing once all finished."""
+    store, tid = InMemoryExperimentStore(), "t/r"
+    store.open_tuning(tid, GRID.plan_json())
+    first = plan_round(store, tid, GRID)
+    assert [r.index for r in first] == [0, 1, 2]
+    assert {r.state for r in store.load(tid)} == {ExperimentState.RUNNING}
+    _finish(store, tid, first[:1])
+    again = plan_round(store, tid, GRID)
+    assert [(r.index, r.params) for r in again] == [(r.index, r.params) for r in first[1:]]
+    _finish(store, tid, again)
+    assert plan_round(store, tid, GRID) == []
+    assert len(store.load(tid)) == 3
+
+
+def test_bayesian_rounds_plan_parallelism_at_a_time_up_to_the_budget() -> None:
+    """TPE rounds plan 2, 2 and 1 experiments, then nothing."""
+    store, tid = InMemoryExperimentStore(), "t/r"
+    store.open_tuning(tid, TPE.plan_json())
+    sizes = []
+    while batch := plan_round(store, tid, TPE):
+        sizes.append(len(batch))
+        _finish(store, tid, batch)
+    assert sizes == [2, 2, 1]
+
+
+def test_round_after_the_time_budget_is_empty() -> None:
+    """Once the time budget since the tuning run started is used up, no round is planned."""
+    spec = GRID.model_copy(update={"time_budget_s": 60.0})
+    store, tid = InMemoryExperimentStore(), "t/r"
+    store.open_tuning(tid, spec.plan_json())
+    now = datetime.now(UTC)
+    assert plan_round(store, tid, spec, started_at=now - timedelta(seconds=61), now=now) == []
+    assert summarize(store, tid, spec).stopped_reason is not None
+
+
+def test_success_without_the_metric_is_a_failed_experiment() -> None:
+    """A run that succeeds but pushes metrics without the spec's metric is recorded as failed, saying why."""
+    record = ExperimentRecord(0, {"C": 1.0}, state=ExperimentState.RUNNING)
+    done = finish_record(record, Outcome(True, {"f1": 0.5}), "accuracy")
+    assert done.state == ExperimentState.FAILED
+    assert "lacks 'accuracy'" in (done.error or "")
+
+
+def test_experiment_run_id_names_the_index_and_is_a_valid_run_id() -> None:
+    """The run id starts with the zero-padded index and keeps only characters Airflow accepts."""
+    run_id = experiment_run_id("tune", "manual__2026-11-25T12:00:00+00:00 x", 3)
+    assert run_id == "exp0003__tune__manual__2026-11-25T12:00:00+00:00_x"

@@ -1,0 +1,61 @@
+"""Tuning DAGs over TrainEvaluateWorkflow for the integration test (airflow dag file)."""
+
+from __future__ import annotations
+
+from mlwf_tuning import (
+    Categorical,
+    FloatRange,
+    HyperparameterTuner,
+    HyperparameterTuningSpec,
+    TrainEvaluateWorkflow,
+)
+
+workflow = TrainEvaluateWorkflow()
+EXPERIMENTS = "tuning_experiments"
+experiments = workflow.build(EXPERIMENTS, {"dataset": "iris"})
+
+random_spec = HyperparameterTuningSpec(
+    hyperparameters={"C": FloatRange(0.001, 10.0, log=True)},
+    metric="log_loss",
+    method="random",
+    n_experiments=4,
+    parallelism=2,
+    seed=7,
+)
+tune_random = HyperparameterTuner(workflow, random_spec, instance_id=EXPERIMENTS).build_dag(
+    "tune_random"
+)
+
+# C = 0.0 makes LogisticRegression refuse to train: one failed experiment out of four.
+grid_spec = HyperparameterTuningSpec(
+    hyperparameters={"C": Categorical([0.0, 0.01, 1.0, 100.0])},
+    metric="accuracy",
+    direction="maximize",
+    method="grid",
+    parallelism=2,
+    max_failed_experiments=1,
+)
+tune_grid = HyperparameterTuner(workflow, grid_spec, instance_id=EXPERIMENTS).build_dag("tune_grid")
+
+strict_spec = HyperparameterTuningSpec(
+    hyperparameters={"C": Categorical([0.0, 1.0])},
+    metric="accuracy",
+    direction="maximize",
+    method="grid",
+    parallelism=2,
+    max_failed_experiments=0,
+)
+tune_strict = HyperparameterTuner(workflow, strict_spec, instance_id=EXPERIMENTS).build_dag(
+    "tune_strict"
+)
+
+# Bayesian (TPE) in two rounds of two; the resume test clears this run mid-way.
+tpe_spec = HyperparameterTuningSpec(
+    hyperparameters={"C": FloatRange(0.001, 10.0, log=True)},
+    metric="log_loss",
+    method="tpe",
+    n_experiments=4,
+    parallelism=2,
+    seed=3,
+)
+tune_tpe = HyperparameterTuner(workflow, tpe_spec, instance_id=EXPERIMENTS).build_dag("tune_tpe")

@@ -1,0 +1,206 @@
+"""mlwf-tuning on a real Airflow instance (api-server, scheduler, dag-processor, triggerer; LocalExecutor).
+
+One instance serves the module. Its DAG folder (``dags_tuning/``) holds the experiment DAG, an
+instance of ``TrainEvaluateWorkflow`` on iris, and tuning DAGs over it (random, grid with a
+tolerated failure, grid beyond the tolerance, Bayesian). Every experiment is a triggered run
+of the experiment DAG; the store is a SQLite file the test reads directly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from mlwf_instance import EmbeddedInstance
+from mlwf_testsupport import assert_no_leftover_processes, free_port
+from mlwf_tuning import ExperimentState, SqlExperimentStore
+
+DAGS = Path(__file__).parent / "dags_tuning"
+EXPERIMENTS = "tuning_experiments"
+T = TypeVar("T")
+
+
+def poll(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value is not None:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class Api:
+    """A small authenticated client of Airflow's REST API v2."""
+
+    def __init__(self, instance: EmbeddedInstance) -> None:
+        self.client = httpx.Client(
+            base_url=f"{instance.url}/api/v2",
+            headers={"Authorization": f"Bearer {instance.api_token()}"},
+            timeout=60,
+        )
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.client.get(path, params=params)
+        response.raise_for_status()
+        return response.json()
+
+    def unpause(self, dag_id: str) -> None:
+        poll(
+            lambda: True if self.client.get(f"/dags/{dag_id}").status_code == 200 else None,
+            180,
+            f"DAG {dag_id}",
+        )
+        self.client.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+
+    def trigger(self, dag_id: str) -> str:
+        self.unpause(dag_id)
+        response = self.client.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
+        response.raise_for_status()
+        return str(response.json()["dag_run_id"])
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return str(self.get(f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
+        def finished() -> str | None:
+            state = self.run_state(dag_id, run_id)
+            return state if state in ("success", "failed") else None
+
+        return poll(finished, timeout, f"run {run_id} of {dag_id} to finish", interval=2.0)
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[tuple[str, int], str]:
+        tis = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        return {(ti["task_id"], ti["map_index"]): ti["state"] for ti in tis}
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
+        return self.get(
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        )["value"]
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        data = self.get(
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            full_content=True,
+        )
+        return json.dumps(data["content"])
+
+    def experiment_runs(self, tuning_run_id: str) -> list[dict[str, Any]]:
+        runs = self.get(f"/dags/{EXPERIMENTS}/dagRuns", limit=100)["dag_runs"]
+        safe = "".join(c if c.isalnum() or c in "_.~:+-" else "_" for c in tuning_run_id)
+        return [r for r in runs if r["dag_run_id"].endswith(safe)]
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInstance]:
+    home = tmp_path_factory.mktemp("tuning-instance")
+    inst = EmbeddedInstance(
+        home,
+        dags_folder=DAGS,
+        port=free_port(),
+        parallelism=6,
+        extra_config={"mlwf_tuning": {"store_url": f"sqlite:///{home}/tuning.db"}},
+        dag_refresh_interval=5,
+    )
+    with inst:
+        yield inst
+    assert_no_leftover_processes(str(home))
+
+
+@pytest.fixture(scope="module")
+def api(instance: EmbeddedInstance) -> Api:
+    client = Api(instance)
+    client.unpause(EXPERIMENTS)
+    return client
+
+
+@pytest.fixture(scope="module")
+def store(instance: EmbeddedInstance) -> SqlExperimentStore:
+    return SqlExperimentStore(f"sqlite:///{instance.home.root}/tuning.db")
+
+
+def test_random_search_reports_the_best_parameters(api: Api, store: SqlExperimentStore) -> None:
+    """A random search of 4 experiments, 2 at a time, runs 4 experiment DAG runs and reports the best C."""
+    run_id = api.trigger("tune_random")
+    assert api.wait_run("tune_random", run_id) == "success"
+    result = api.xcom("tune_random", run_id, "report", "tuning_result")
+    records = store.load(f"tune_random/{run_id}")
+    assert [r.state for r in records] == [ExperimentState.SUCCEEDED] * 4
+    best = min(records, key=lambda r: r.metrics["log_loss"])
+    assert result["best_index"] == best.index
+    assert result["best_params"] == best.params
+    assert result["best_value"] == pytest.approx(best.metrics["log_loss"])
+    runs = api.experiment_runs(run_id)
+    assert len(runs) == 4 and {r["state"] for r in runs} == {"success"}
+    assert sorted(r["conf"]["C"] for r in runs) == sorted(r.params["C"] for r in records)
+    log = api.task_log("tune_random", run_id, "report")
+    assert "best log_loss (minimize)" in log and f"at experiment {best.index}" in log
+
+
+def test_grid_search_tolerates_failures_up_to_the_limit(
+    api: Api, store: SqlExperimentStore
+) -> None:
+    """A grid of 4 values of C where C=0 fails the workflow: the tuning succeeds and names the best C."""
+    run_id = api.trigger("tune_grid")
+    assert api.wait_run("tune_grid", run_id) == "success"
+    records = {r.params["C"]: r for r in store.load(f"tune_grid/{run_id}")}
+    assert sorted(records) == [0.0, 0.01, 1.0, 100.0]
+    assert records[0.0].state == ExperimentState.FAILED
+    assert "ended failed" in (records[0.0].error or "")
+    assert all(records[c].state == ExperimentState.SUCCEEDED for c in (0.01, 1.0, 100.0))
+    result = api.xcom("tune_grid", run_id, "report", "tuning_result")
+    best_c = max(
+        (0.01, 1.0, 100.0), key=lambda c: (records[c].metrics["accuracy"], -records[c].index)
+    )
+    assert result["best_params"] == {"C": best_c}
+    assert result["counts"]["failed"] == 1
+
+
+def test_failures_beyond_the_limit_fail_the_tuning(api: Api, store: SqlExperimentStore) -> None:
+    """With no failure tolerated, the failing C=0 experiment fails the tuning run with a clear error."""
+    run_id = api.trigger("tune_strict")
+    assert api.wait_run("tune_strict", run_id) == "failed"
+    states = api.task_states("tune_strict", run_id)
+    assert states[("record_0", -1)] == "failed"
+    log = api.task_log("tune_strict", run_id, "record_0")
+    assert "TooManyFailedExperiments" in log
+    assert "1 experiments failed, but the spec tolerates 0" in log
+    assert len(store.load(f"tune_strict/{run_id}")) == 2
+
+
+def test_cleared_bayesian_tuning_resumes_without_repeating_or_losing(
+    api: Api, store: SqlExperimentStore
+) -> None:
+    """Clearing a TPE tuning while its second round runs ends with exactly 4 experiments, each run once."""
+    dag = "tune_tpe"
+    run_id = api.trigger(dag)
+
+    def second_round_started() -> bool | None:
+        states = api.task_states(dag, run_id)
+        started = any(k[0] == "run_1" and v in ("deferred", "running") for k, v in states.items())
+        return True if started else None
+
+    poll(second_round_started, 240, "the second round of tune_tpe to start")
+    first_round = [r for r in store.load(f"{dag}/{run_id}") if r.state.finished]
+    assert len(first_round) == 2
+    response = api.client.post(
+        f"/dags/{dag}/clearTaskInstances",
+        json={"dry_run": False, "dag_run_id": run_id, "only_failed": False},
+    )
+    response.raise_for_status()
+    assert api.wait_run(dag, run_id) == "success"
+    records = store.load(f"{dag}/{run_id}")
+    assert [r.index for r in records] == [0, 1, 2, 3]
+    assert all(r.state == ExperimentState.SUCCEEDED for r in records)
+    for before in first_round:  # the first round is kept as it was, not re-run
+        assert records[before.index] == before
+    runs = api.experiment_runs(run_id)
+    assert sorted(r["dag_run_id"][:7] for r in runs) == ["exp0000", "exp0001", "exp0002", "exp0003"]
+    result = api.xcom(dag, run_id, "report", "tuning_result")
+    assert result["counts"]["succeeded"] == 4
+    assert result["best_params"] == min(records, key=lambda r: r.metrics["log_loss"]).params
