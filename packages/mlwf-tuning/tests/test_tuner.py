@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from mlwf_types import check_dag
-
 from mlwf_tuning import (
     Categorical,
     ExperimentRecord,
@@ -17,6 +15,7 @@ from mlwf_tuning import (
     InMemoryExperimentStore,
     IntRange,
     TrainEvaluateWorkflow,
+    TuningConstructor,
     TuningDefinitionError,
 )
 from mlwf_tuning._rounds import (
@@ -27,6 +26,7 @@ from mlwf_tuning._rounds import (
     summarize,
 )
 from mlwf_tuning._workflow import trainer_params
+from mlwf_types import check_dag
 
 GRID = HyperparameterTuningSpec(
     hyperparameters={"C": Categorical([0.1, 1.0, 10.0])},
@@ -74,7 +74,7 @@ def test_range_outside_the_parameter_constraints_is_refused() -> None:
 
 def test_invalid_base_conf_is_refused() -> None:
     """A base conf value the constructor refuses fails when the tuner is built."""
-    with pytest.raises(TuningDefinitionError, match="base_conf is invalid.*dataset"):
+    with pytest.raises(TuningDefinitionError, match=r"base_conf is invalid.*dataset"):
         HyperparameterTuner(
             TrainEvaluateWorkflow(), GRID, instance_id="x", base_conf={"dataset": "mnist"}
         )
@@ -167,3 +167,29 @@ def test_experiment_run_id_names_the_index_and_is_a_valid_run_id() -> None:
     """The run id starts with the zero-padded index and keeps only characters Airflow accepts."""
     run_id = experiment_run_id("tune", "manual__2026-11-25T12:00:00+00:00 x", 3)
     assert run_id == "exp0003__tune__manual__2026-11-25T12:00:00+00:00_x"
+
+
+def test_tuning_constructor_builds_the_tuner_s_dag_from_json_values() -> None:
+    """A tuning instance over the registered TrainEvaluateWorkflow is the tuner's DAG with params."""
+    dag = TuningConstructor().build(
+        "tune_iris",
+        {
+            "constructor": "train_evaluate_workflow",
+            "instance_id": "iris_experiments",
+            "spec": TPE.model_dump_json(),
+            "base_conf": '{"dataset": "iris"}',
+        },
+    )
+    assert {"open", "plan_2", "report"} <= set(dag.task_ids)
+    assert dag.get_task("run_0").partial_kwargs["trigger_dag_id"] == "iris_experiments"
+    assert dag.params["constructor"] == "train_evaluate_workflow"
+
+
+def test_tuning_constructor_names_a_bad_spec_or_an_unknown_constructor() -> None:
+    """An invalid spec JSON names the 'spec' parameter; an unregistered constructor is named."""
+    values = {"constructor": "train_evaluate_workflow", "instance_id": "x", "spec": "{}"}
+    with pytest.raises(TuningDefinitionError, match="parameter 'spec' is invalid"):
+        TuningConstructor().build("t", values)
+    values.update(constructor="nope", spec=GRID.model_dump_json())
+    with pytest.raises(TuningDefinitionError, match="constructor 'nope' to tune is not registered"):
+        TuningConstructor().build("t", values)

@@ -2,6 +2,7 @@
 
 from importlib.metadata import version as _version
 
+from mlwf_tuning._constructor import TuningConstructor
 from mlwf_tuning._errors import (
     ExperimentConflict,
     ExperimentPruned,
@@ -63,6 +64,7 @@ __all__ = [
     "SqlExperimentStore",
     # the tuning DAG and the experiment contract
     "HyperparameterTuner",
+    "TuningConstructor",
     "check_spec_fits",
     "TrainEvaluateWorkflow",
     "ValidateAndReportOperator",

@@ -263,7 +263,9 @@ class HyperparameterTuner:
             time.sleep(self.poke_interval)
             state = ti.get_dagrun_state(dag_id=self.instance_id, run_id=run_id)
         if state != "success":
-            return Outcome(False, error=f"{where} ended {state}")
+            return Outcome(
+                False, error=f"{where} ended {_text(state)}{self._failed_tasks(ti, run_id)}"
+            )
         pull = functools.partial(
             ti.xcom_pull, task_ids=self.result_task_id, dag_id=self.instance_id, run_id=run_id
         )
@@ -281,6 +283,19 @@ class HyperparameterTuner:
             started=_parse_time(timing.get("started")),
             finished=_parse_time(timing.get("finished")),
         )
+
+    def _failed_tasks(self, ti: Any, run_id: str) -> str:
+        try:
+            states = ti.get_task_states(dag_id=self.instance_id, run_ids=[run_id])
+        except Exception:  # only decoration of the error message: never fail the recording
+            return ""
+        failed = sorted(
+            str(task_id)
+            for by_task in states.values()
+            for task_id, state in by_task.items()
+            if _text(state) in ("failed", "upstream_failed")
+        )
+        return f" (failed tasks: {', '.join(failed)})" if failed else ""
 
     def _record(self) -> dict[str, int]:
         from airflow.sdk import get_current_context
@@ -330,6 +345,11 @@ class HyperparameterTuner:
         if result.best_index is None:
             raise TuningError(f"tuning {tuning_id!r}: no experiment succeeded\n{table}")
         return payload
+
+
+def _text(state: object) -> str:
+    """Return a state's plain value (the Task SDK hands back ``DagRunState`` enums)."""
+    return str(getattr(state, "value", state))
 
 
 def _parse_time(value: object) -> datetime.datetime | None:
