@@ -1,8 +1,9 @@
 """Where model artifacts live: a small store protocol, a local store, a registry by URI scheme.
 
 A model artifact is a directory (the trainer's output directory). Stores copy such a directory to
-a URI and back. ``file://`` URIs and plain paths use :class:`LocalArtifactStore`; another scheme
-(e.g. ``hdfs://`` through the HDFS hook) plugs in with :func:`register_artifact_store`.
+a URI and back. ``file://`` URIs and plain paths use :class:`LocalArtifactStore`, ``hdfs://``
+URIs the HDFS store of :mod:`mlwf_operators.artifacts_hdfs`; another scheme plugs in with
+:func:`register_artifact_store`.
 """
 
 from __future__ import annotations
@@ -94,9 +95,16 @@ class LocalArtifactStore:
         return local_path(uri).is_dir()
 
 
+def _hdfs_store() -> ArtifactStore:
+    from mlwf_operators.artifacts_hdfs import HdfsArtifactStore  # imports the HDFS client lazily
+
+    return HdfsArtifactStore()
+
+
 _STORES: dict[str, Callable[[], ArtifactStore]] = {
     "": LocalArtifactStore,
     "file": LocalArtifactStore,
+    "hdfs": _hdfs_store,
 }
 
 

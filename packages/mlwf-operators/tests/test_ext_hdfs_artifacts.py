@@ -1,0 +1,95 @@
+"""Model artifacts on HDFS: the real HdfsCLI client against the WebHDFS fake, through an Airflow connection."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlwf_operators.artifacts import ArtifactNotFoundError, ArtifactStoreError, artifact_store_for
+from mlwf_operators.artifacts_hdfs import HdfsArtifactStore, parse_hdfs_uri
+from mlwf_operators.hooks import HdfsHook
+from mlwf_operators.operators.validation import ValidateModelOperator
+from mlwf_operators.trainers import run_trainer
+from mlwf_testsupport.fakes import FakeWebHdfs
+
+CONN = "hdfs_models"
+
+
+@pytest.fixture
+def hdfs(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWebHdfs]:
+    """A WebHDFS fake and connection ``hdfs_models`` to it."""
+    with FakeWebHdfs(allowed_users={"ml"}) as fake:
+        conn = {"conn_type": "mlwf_hdfs", "host": "127.0.0.1", "port": fake.port, "login": "ml"}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{CONN.upper()}", json.dumps(conn))
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model directory written by the reference scikit-learn trainer."""
+    out = tmp_path_factory.mktemp("hdfs-model") / "model"
+    run_trainer(
+        "mlwf_operators.trainers.sklearn_reference",
+        {"C": 1.0},
+        "sklearn://breast_cancer",
+        out,
+        timeout=120,
+        log_line=lambda _: None,
+    )
+    return out
+
+
+def test_hdfs_scheme_is_served_by_the_hdfs_store() -> None:
+    """``hdfs://`` URIs resolve to the HDFS store; the authority is the connection id."""
+    assert isinstance(artifact_store_for("hdfs://hdfs_models/m/1"), HdfsArtifactStore)
+    assert parse_hdfs_uri("hdfs://hdfs_models/models/a/../b") == ("hdfs_models", "/models/b")
+    assert parse_hdfs_uri("hdfs:///models/b") == (None, "/models/b")
+
+
+@pytest.mark.parametrize("uri", ["hdfs://hdfs_models", "hdfs://hdfs_models/", "hdfs://c/.."])
+def test_uris_without_a_path_are_refused(uri: str) -> None:
+    """An artifact URI must name a path below the root."""
+    with pytest.raises(ArtifactStoreError, match="needs an absolute path below /"):
+        parse_hdfs_uri(uri)
+
+
+def test_put_get_round_trip_and_validation_from_hdfs(
+    hdfs: FakeWebHdfs, trained: Path, tmp_path: Path
+) -> None:
+    """A model uploaded to HDFS is complete, downloads identically and validates straight from its URI."""
+    uri = f"hdfs://{CONN}/models/churn/1"
+    store = artifact_store_for(uri)
+    assert not store.exists(uri)
+    assert store.put_dir(trained, uri) == uri
+    assert store.exists(uri)
+    assert (
+        HdfsHook(CONN).status("/models/churn/.1.partial") is None
+    )  # renamed into place, not left behind
+    local = store.get_dir(uri, tmp_path / "scratch")
+    assert sorted(p.name for p in local.iterdir()) == sorted(p.name for p in trained.iterdir())
+    for file in trained.iterdir():
+        assert (local / file.name).read_bytes() == file.read_bytes()
+    metrics = ValidateModelOperator(
+        task_id="v", model_uri=uri, thresholds={"accuracy": 0.9}
+    ).execute({})  # type: ignore[arg-type]
+    assert metrics["accuracy"] > 0.9
+
+
+def test_existing_location_is_not_overwritten(hdfs: FakeWebHdfs, trained: Path) -> None:
+    """Storing to a location that exists fails and leaves the stored artifact as it was."""
+    uri = f"hdfs://{CONN}/models/twice"
+    store = HdfsArtifactStore()
+    store.put_dir(trained, uri)
+    with pytest.raises(ArtifactStoreError, match="already exists; refusing to overwrite"):
+        store.put_dir(trained, uri)
+    assert store.exists(uri)
+
+
+def test_missing_artifact_is_named(hdfs: FakeWebHdfs, tmp_path: Path) -> None:
+    """Fetching a URI with nothing behind it names the URI."""
+    with pytest.raises(
+        ArtifactNotFoundError, match="no model artifact at 'hdfs://hdfs_models/none'"
+    ):
+        HdfsArtifactStore().get_dir(f"hdfs://{CONN}/none", tmp_path)
