@@ -194,6 +194,7 @@ def test_cleared_bayesian_tuning_resumes_without_repeating_or_losing(
     )
     response.raise_for_status()
     assert api.wait_run(dag, run_id) == "success"
+    assert api.get(f"/dags/{dag}/dagRuns/{run_id}/taskInstances/open")["try_number"] == 2
     records = store.load(f"{dag}/{run_id}")
     assert [r.index for r in records] == [0, 1, 2, 3]
     assert all(r.state == ExperimentState.SUCCEEDED for r in records)
