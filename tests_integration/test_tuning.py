@@ -124,8 +124,10 @@ def store(instance: EmbeddedInstance) -> SqlExperimentStore:
     return SqlExperimentStore(f"sqlite:///{instance.home.root}/tuning.db")
 
 
-def test_random_search_reports_the_best_parameters(api: Api, store: SqlExperimentStore) -> None:
-    """A random search of 4 experiments, 2 at a time, runs 4 experiment DAG runs and reports the best C."""
+def test_random_search_reports_the_best_parameters(
+    instance: EmbeddedInstance, api: Api, store: SqlExperimentStore
+) -> None:
+    """A random search of 4 experiments, 2 at a time, runs 4 experiment DAG runs and reports the best C (XCom, log, notifier)."""
     run_id = api.trigger("tune_random")
     assert api.wait_run("tune_random", run_id) == "success"
     result = api.xcom("tune_random", run_id, "report", "tuning_result")
@@ -140,6 +142,9 @@ def test_random_search_reports_the_best_parameters(api: Api, store: SqlExperimen
     assert sorted(r["conf"]["C"] for r in runs) == sorted(r.params["C"] for r in records)
     log = api.task_log("tune_random", run_id, "report")
     assert "best log_loss (minimize)" in log and f"at experiment {best.index}" in log
+    report = (instance.home.airflow_home / "tuning_report.txt").read_text(encoding="utf-8")
+    assert report.startswith(f"best C {best.params['C']}\n")
+    assert f"at experiment {best.index}" in report
 
 
 def test_grid_search_tolerates_failures_up_to_the_limit(

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseNotifier
 from mlwf_tuning import (
     Categorical,
     FloatRange,
@@ -9,6 +14,22 @@ from mlwf_tuning import (
     HyperparameterTuningSpec,
     TrainEvaluateWorkflow,
 )
+
+
+class FileNotifier(BaseNotifier):
+    """An Airflow notifier that writes its templated text to a file (the test reads it)."""
+
+    template_fields = ("text",)
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def notify(self, context: Any) -> None:
+        """Write the rendered text to $AIRFLOW_HOME/tuning_report.txt."""
+        path = Path(os.environ.get("AIRFLOW_HOME", ".")) / "tuning_report.txt"
+        path.write_text(self.text, encoding="utf-8")
+
 
 workflow = TrainEvaluateWorkflow()
 EXPERIMENTS = "tuning_experiments"
@@ -22,9 +43,12 @@ random_spec = HyperparameterTuningSpec(
     parallelism=2,
     seed=7,
 )
-tune_random = HyperparameterTuner(workflow, random_spec, instance_id=EXPERIMENTS).build_dag(
-    "tune_random"
-)
+tune_random = HyperparameterTuner(
+    workflow,
+    random_spec,
+    instance_id=EXPERIMENTS,
+    notifier=FileNotifier("best C {{ tuning_result.best_params.C }}\n{{ tuning_report }}"),
+).build_dag("tune_random")
 
 # C = 0.0 makes LogisticRegression refuse to train: one failed experiment out of four.
 grid_spec = HyperparameterTuningSpec(
