@@ -1,0 +1,58 @@
+"""The airflow DAG files of the tuning_overhead benchmark: a no-op constructor and a tuning over it."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.sdk import DAG, Param, get_current_context, task
+from mlwf_constructors import DagConstructor, Parameter
+from mlwf_tuning import FloatRange, HyperparameterTuner, HyperparameterTuningSpec
+
+
+class NoOp(DagConstructor):
+    """One task that pushes ``workflow_result = {"loss": x}``: the cheapest possible experiment."""
+
+    name = "noop"
+    version = "1.0.0"
+    parameters = (Parameter("x", float, default=0.5),)
+
+    def build_dag(self, dag_id: str, values: Mapping[str, Any], params: dict[str, Param]) -> DAG:
+        """Build the single-task DAG."""
+        with DAG(
+            dag_id,
+            schedule=None,
+            start_date=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+            params=params,
+            max_active_runs=32,
+        ) as dag:
+
+            @task(task_id="workflow_result")
+            def result() -> None:
+                x = float(get_current_context()["params"]["x"])
+                get_current_context()["ti"].xcom_push(key="workflow_result", value={"loss": x * x})
+
+            result()
+        return dag
+
+
+noop = NoOp().build("noop_experiment", {})
+spec = HyperparameterTuningSpec(
+    hyperparameters={"x": FloatRange(-1.0, 1.0)},
+    metric="loss",
+    method="random",
+    n_experiments=16,
+    parallelism=4,
+)
+tuning = HyperparameterTuner(
+    NoOp(), spec, instance_id="noop_experiment", poke_interval=1
+).build_dag("tuning_overhead")
+
+# One wave only: with the 16-experiment run it separates the fixed cost from the per-wave cost.
+one_wave = HyperparameterTuner(
+    NoOp(),
+    spec.model_copy(update={"n_experiments": 4}),
+    instance_id="noop_experiment",
+    poke_interval=1,
+).build_dag("tuning_overhead_one_wave")

@@ -1,0 +1,143 @@
+"""tuning_overhead: the wall time of a tuning DAG vs the runs it triggers, on a real instance.
+
+An EmbeddedInstance (LocalExecutor, SQLite) parses ``dags/``: ``noop_experiment`` (one task that
+pushes ``workflow_result``) and ``tuning_overhead`` (random search, 16 experiments, parallelism
+4, over ``noop_experiment``). In the same run:
+
+* baseline: the latency of one triggered ``noop_experiment`` run (REST trigger → success), median
+  of ``BASELINE_REPS`` runs one after another; the ideal tuning time is 4 x that (16 experiments,
+  4 at a time);
+* candidate: the tuning run, REST trigger → success, ``TUNING_REPS`` times;
+* breakdown: the same tuning with 4 experiments (one wave), to split the wall time into a fixed
+  part (open, plan, record, report) and a per-wave part (trigger, run, wait, resume).
+
+The ratio is candidate / (4 x baseline); target ≤ 1.3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+DAGS = Path(__file__).parent / "dags"
+RESULT = ROOT / "benchmarks" / "results" / "tuning_overhead.json"
+BASELINE_REPS = 5
+TUNING_REPS = 2
+TARGET = 1.3
+
+
+class Api:
+    """Trigger a run and time it to success through the REST API."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.client = httpx.Client(
+            base_url=f"{url}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+
+    def ready(self, dag_id: str) -> None:
+        deadline = time.monotonic() + 180
+        while self.client.get(f"/dags/{dag_id}").status_code != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"DAG {dag_id} not parsed after 180 s")
+            time.sleep(0.5)
+        self.client.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+
+    def timed_run(self, dag_id: str, conf: dict[str, Any] | None = None) -> float:
+        start = time.monotonic()
+        response = self.client.post(
+            f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}}
+        )
+        response.raise_for_status()
+        run_id = response.json()["dag_run_id"]
+        while True:
+            state = self.client.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+            if state == "success":
+                return time.monotonic() - start
+            if state == "failed" or time.monotonic() - start > 900:
+                raise RuntimeError(f"run {run_id} of {dag_id} ended {state}")
+            time.sleep(0.2)
+
+
+def main() -> None:
+    from mlwf_instance import EmbeddedInstance
+    from mlwf_testsupport import free_port
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        shutil.copytree(DAGS, work / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+        instance = EmbeddedInstance(
+            work / "home",
+            dags_folder=work / "dags",
+            port=free_port(),
+            parallelism=8,
+            extra_config={"mlwf_tuning": {"store_url": f"sqlite:///{work}/tuning.db"}},
+            dag_refresh_interval=5,
+        )
+        with instance:
+            api = Api(instance.url, instance.api_token())
+            api.ready("noop_experiment")
+            api.ready("tuning_overhead")
+            api.ready("tuning_overhead_one_wave")
+            api.timed_run("noop_experiment")  # warm-up
+            baseline = [api.timed_run("noop_experiment", {"x": 0.1}) for _ in range(BASELINE_REPS)]
+            tuning = [api.timed_run("tuning_overhead") for _ in range(TUNING_REPS)]
+            one_wave = [api.timed_run("tuning_overhead_one_wave") for _ in range(TUNING_REPS)]
+    one = statistics.median(baseline)
+    wall = statistics.median(tuning)
+    ideal = 4 * one
+    ratio = wall / ideal
+    # wall = fixed + 4 waves, one_wave = fixed + 1 wave: split the tuning's cost.
+    per_wave = (wall - statistics.median(one_wave)) / 3
+    fixed = statistics.median(one_wave) - per_wave
+    result = {
+        "benchmark": "tuning_overhead",
+        "description": (
+            "wall time of a tuning DAG (random, 16 experiments of a one-task no-op constructor, "
+            "parallelism 4, LocalExecutor) from REST trigger to success, vs 4 x the latency of one "
+            "triggered no-op DAG run (REST trigger to success), measured in the same instance"
+        ),
+        "measurements": {
+            "candidate_s": round(wall, 2),
+            "baseline_s": round(ideal, 2),
+            "one_noop_run_s": round(one, 2),
+            "noop_runs_s": [round(x, 2) for x in baseline],
+            "tuning_runs_s": [round(x, 2) for x in tuning],
+            "one_wave_tuning_runs_s": [round(x, 2) for x in one_wave],
+            "per_wave_s": round(per_wave, 2),
+            "fixed_s": round(fixed, 2),
+            "experiments": 16,
+            "parallelism": 4,
+            "repetitions": {"baseline": BASELINE_REPS, "tuning": TUNING_REPS},
+            "statistic": "median",
+            "target_ratio": TARGET,
+        },
+        "ratio": round(ratio, 3),
+        "ratio_meaning": "tuning wall time / (4 x one no-op run's latency); lower is better",
+        "environment": {
+            "python": platform.python_version(),
+            "apache-airflow": version("apache-airflow"),
+            "mlwf-tuning": version("mlwf-tuning"),
+            "executor": "LocalExecutor (parallelism 8), SQLite",
+            "cpus": os.cpu_count(),
+        },
+    }
+    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"tuning_overhead: 16 no-op experiments x4 in {wall:.1f} s, {ratio:.2f}x the ideal "
+        f"4 x {one:.1f} s (target <= {TARGET}); fixed {fixed:.1f} s + {per_wave:.1f} s per wave"
+    )
+
+
+if __name__ == "__main__":
+    main()
