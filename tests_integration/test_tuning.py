@@ -9,6 +9,7 @@ of the experiment DAG; the store is a SQLite file the test reads directly.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import httpx
 import pytest
 from mlwf_instance import EmbeddedInstance
 from mlwf_testsupport import assert_no_leftover_processes, free_port
-from mlwf_tuning import ExperimentState, SqlExperimentStore
+from mlwf_tuning import Categorical, ExperimentState, HyperparameterTuningSpec, SqlExperimentStore
 
 DAGS = Path(__file__).parent / "dags_tuning"
 EXPERIMENTS = "tuning_experiments"
@@ -99,9 +100,11 @@ class Api:
 @pytest.fixture(scope="module")
 def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInstance]:
     home = tmp_path_factory.mktemp("tuning-instance")
+    dags = home / "dags"  # a copy: the constructors plugin writes instance files into it
+    shutil.copytree(DAGS, dags, ignore=shutil.ignore_patterns("__pycache__"))
     inst = EmbeddedInstance(
         home,
-        dags_folder=DAGS,
+        dags_folder=dags,
         port=free_port(),
         parallelism=6,
         extra_config={"mlwf_tuning": {"store_url": f"sqlite:///{home}/tuning.db"}},
@@ -210,3 +213,42 @@ def test_cleared_bayesian_tuning_resumes_without_repeating_or_losing(
     result = api.xcom(dag, run_id, "report", "tuning_result")
     assert result["counts"]["succeeded"] == 4
     assert result["best_params"] == min(records, key=lambda r: r.metrics["log_loss"]).params
+
+
+def test_tuning_created_as_a_constructor_instance_runs(
+    instance: EmbeddedInstance, api: Api, store: SqlExperimentStore
+) -> None:
+    """A tuning DAG created through the constructors API (TuningConstructor) runs its grid and reports."""
+    spec = HyperparameterTuningSpec(
+        hyperparameters={"C": Categorical([0.1, 10.0])},
+        metric="accuracy",
+        direction="maximize",
+        method="grid",
+        parallelism=2,
+    )
+    constructors = httpx.Client(
+        base_url=f"{instance.url}/mlwf/constructors",
+        headers=api.client.headers,
+        timeout=60,
+    )
+    response = constructors.post(
+        "/instances",
+        json={
+            "instance_id": "ctor_tune",
+            "constructor": "hyperparameter_tuning",
+            "values": {
+                "constructor": "train_evaluate_workflow",
+                "instance_id": EXPERIMENTS,
+                "spec": spec.model_dump_json(),
+            },
+        },
+    )
+    assert response.status_code == 201, response.text
+    run_id = api.trigger("ctor_tune")
+    assert api.wait_run("ctor_tune", run_id) == "success"
+    records = store.load(f"ctor_tune/{run_id}")
+    assert sorted(r.params["C"] for r in records) == [0.1, 10.0]
+    assert all(r.state == ExperimentState.SUCCEEDED for r in records)
+    result = api.xcom("ctor_tune", run_id, "report", "tuning_result")
+    best = max(records, key=lambda r: (r.metrics["accuracy"], -r.index))
+    assert result["best_params"] == best.params
