@@ -252,3 +252,15 @@ def test_tuning_created_as_a_constructor_instance_runs(
     result = api.xcom("ctor_tune", run_id, "report", "tuning_result")
     best = max(records, key=lambda r: (r.metrics["accuracy"], -r.index))
     assert result["best_params"] == best.params
+
+
+def test_tuning_over_a_paused_experiment_dag_fails_at_once_naming_it(api: Api) -> None:
+    """A tuning whose experiment DAG is paused fails in its open task instead of waiting forever."""
+    api.unpause("tuning_paused_experiments")  # waits until parsed
+    api.client.patch("/dags/tuning_paused_experiments", json={"is_paused": True}).raise_for_status()
+    run_id = api.trigger("tune_paused")
+    assert api.wait_run("tune_paused", run_id, timeout=120) == "failed"
+    assert api.task_states("tune_paused", run_id)[("open", -1)] == "failed"
+    log = api.task_log("tune_paused", run_id, "open")
+    assert "the experiment DAG 'tuning_paused_experiments' is paused" in log
+    assert api.get("/dags/tuning_paused_experiments/dagRuns")["total_entries"] == 0

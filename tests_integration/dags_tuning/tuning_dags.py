@@ -83,3 +83,9 @@ tpe_spec = HyperparameterTuningSpec(
     seed=3,
 )
 tune_tpe = HyperparameterTuner(workflow, tpe_spec, instance_id=EXPERIMENTS).build_dag("tune_tpe")
+
+# Never unpaused by the test: its tuning must fail at once, naming it.
+paused_experiments = workflow.build("tuning_paused_experiments", {"dataset": "iris"})
+tune_paused = HyperparameterTuner(
+    workflow, random_spec, instance_id="tuning_paused_experiments"
+).build_dag("tune_paused")
