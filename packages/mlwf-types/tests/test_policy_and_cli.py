@@ -198,6 +198,38 @@ def test_cli_reports_files_that_fail_to_import(tmp_path: Path) -> None:
     assert "broken.py cannot be imported: RuntimeError: boom" in result.stdout
 
 
+UNSERIALIZABLE = """
+import datetime
+from airflow.sdk import BaseOperator, dag
+
+class Reserved(BaseOperator):
+    template_fields = ("params",)  # Airflow's own attribute: the DAG cannot be serialized
+
+    def execute(self, context):
+        return None
+
+@dag(schedule=None, start_date=datetime.datetime(2026, 1, 1))
+def unserializable():
+    Reserved(task_id="r")
+
+unserializable()
+"""
+
+
+def test_cli_reports_dags_airflow_cannot_serialize(tmp_path: Path) -> None:
+    """A DAG the DAG processor would refuse at serialization is an error, even with sound types."""
+    result = run_cli(
+        "check", "--format", "json", str(write_dags(tmp_path, unserializable=UNSERIALIZABLE))
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    [record] = json.loads(result.stdout)
+    assert record["dag_id"] == "unserializable"
+    assert (
+        "cannot be serialized by Airflow, so the DAG processor would refuse it" in record["message"]
+    )
+    assert "params" in record["message"]
+
+
 def test_cli_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     """A path that does not exist exits 2 naming it."""
     result = run_cli("check", str(tmp_path / "nope"))

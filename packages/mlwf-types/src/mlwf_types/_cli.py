@@ -62,6 +62,21 @@ def _load(path: Path) -> tuple[list[Any], dict[str, str]]:
     return list(bag.dags.values()), dict(bag.import_errors)
 
 
+def _serialization_problem(dag: Any) -> str | None:
+    """Serialize the DAG as the DAG processor does after parsing; describe why it fails, if it does.
+
+    The processor turns such a failure into an import error, so a DAG can be sound in its types
+    and still never appear (e.g. an operator listing Airflow's own ``params`` in template_fields).
+    """
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    try:
+        DagSerialization.to_dict(dag)
+    except Exception as exc:
+        return f"DAG {dag.dag_id!r} cannot be serialized by Airflow, so the DAG processor would refuse it: {type(exc).__name__}: {exc}"
+    return None
+
+
 def run_check(paths: Sequence[Path], output_format: str) -> int:
     """Check ``paths``; print the report; return the exit code."""
     missing = [str(p) for p in paths if not p.exists()]
@@ -88,6 +103,11 @@ def run_check(paths: Sequence[Path], output_format: str) -> int:
             for dag in sorted(dags, key=lambda d: d.dag_id):
                 dag_count += 1
                 records.extend(issue.to_dict() for issue in check_dag(dag))
+                problem = _serialization_problem(dag)
+                if problem:
+                    record = dict.fromkeys(_KEYS)
+                    record.update(dag_id=dag.dag_id, severity="error", message=problem)
+                    records.append(record)
     errors = sum(1 for r in records if r["severity"] == "error")
     warnings = len(records) - errors
     if output_format == "json":
