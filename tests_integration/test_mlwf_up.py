@@ -197,6 +197,19 @@ def test_example_dag_is_listed_and_runs(running: UpProcess) -> None:
     assert wait_for(f"run {run_id} to finish", finished, timeout=120) == "success"
 
 
+def test_connections_form_offers_the_mlwf_connection_types(running: UpProcess) -> None:
+    """The UI's connection form metadata (what its type picker lists) includes every mlwf connection type."""
+    response = http.get(
+        f"{running.url}/ui/connections/hook_meta",
+        headers={"Authorization": f"Bearer {token(running)}"},
+    )
+    assert response.status_code == 200, response.text
+    offered = {meta["connection_type"]: meta for meta in response.json()}
+    for conn_type in ("mlwf_hdfs", "mlwf_jira", "mlwf_jenkins", "mlwf_mlflow"):
+        assert conn_type in offered, f"{conn_type} missing from the connection form"
+        assert offered[conn_type]["hook_name"], f"{conn_type} has no display name"
+
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
