@@ -11,7 +11,6 @@ from mlwf_operators.artifacts import ArtifactNotFoundError, ArtifactStoreError, 
 from mlwf_operators.artifacts_hdfs import HdfsArtifactStore, parse_hdfs_uri
 from mlwf_operators.hooks import HdfsHook
 from mlwf_operators.operators.validation import ValidateModelOperator
-from mlwf_operators.trainers import run_trainer
 from mlwf_testsupport.fakes import FakeWebHdfs
 
 CONN = "hdfs_models"
@@ -26,19 +25,10 @@ def hdfs(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWebHdfs]:
         yield fake
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model directory written by the reference scikit-learn trainer."""
-    out = tmp_path_factory.mktemp("hdfs-model") / "model"
-    run_trainer(
-        "mlwf_operators.trainers.sklearn_reference",
-        {"C": 1.0},
-        "sklearn://breast_cancer",
-        out,
-        timeout=120,
-        log_line=lambda _: None,
-    )
-    return out
+@pytest.fixture
+def trained(trained_model_dir: Path) -> Path:
+    """The session's reference model directory."""
+    return trained_model_dir
 
 
 def test_hdfs_scheme_is_served_by_the_hdfs_store() -> None:

@@ -12,24 +12,14 @@ import pytest
 from mlwf_operators.loadgen import LoadGenError, ServiceUnreachableError, run_load
 from mlwf_operators.operators.load_test import LoadTestOperator, SLOMissedError
 from mlwf_operators.serving import ModelNotFoundError, ServiceState, start_service, stop_service
-from mlwf_operators.trainers import run_trainer
 from mlwf_testsupport import assert_no_leftover_processes, free_port, process_tree
 
 ROW = [1.0] * 30
 
 
 @pytest.fixture(scope="module")
-def model_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    out = tmp_path_factory.mktemp("model") / "model"
-    run_trainer(
-        "mlwf_operators.trainers.sklearn_reference",
-        {"C": 1.0},
-        "sklearn://breast_cancer",
-        out,
-        timeout=120,
-        log_line=lambda _: None,
-    )
-    return out.as_uri()
+def model_uri(trained_model_dir: Path) -> str:
+    return trained_model_dir.as_uri()
 
 
 @pytest.fixture(scope="module")

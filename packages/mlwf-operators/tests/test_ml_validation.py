@@ -10,21 +10,11 @@ from mlwf_operators.operators.validation import (
     ValidateModelOperator,
     check_thresholds,
 )
-from mlwf_operators.trainers import run_trainer
 
 
 @pytest.fixture(scope="module")
-def model_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    out = tmp_path_factory.mktemp("model") / "model"
-    run_trainer(
-        "mlwf_operators.trainers.sklearn_reference",
-        {"C": 1.0},
-        "sklearn://breast_cancer",
-        out,
-        timeout=120,
-        log_line=lambda _: None,
-    )
-    return out.as_uri()
+def model_uri(trained_model_dir: Path) -> str:
+    return trained_model_dir.as_uri()
 
 
 def test_met_thresholds_return_the_held_out_metrics(model_uri: str) -> None:

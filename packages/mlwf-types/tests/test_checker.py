@@ -527,3 +527,19 @@ def test_taskflow_into_classic_and_back(dag: DAG) -> None:
     validate = ValidateOperator(task_id="v", model_uri=uri())
     takes(validate.output)
     assert [(i.task_id, i.actual) for i in errors(dag)] == [("v", "int"), ("takes", "bool")]
+
+
+def test_expand_over_a_mapping_xcom_is_left_unchecked(dag: DAG) -> None:
+    """Expanding over a Mapping-typed XCom (Airflow feeds key/value pairs) is not reported as 'not a list'."""
+    from collections.abc import Mapping
+
+    @task
+    def table() -> Mapping[str, int]:
+        return {}
+
+    @task
+    def use(pair: int) -> None:
+        pass
+
+    use.expand(pair=table())
+    assert check_dag(dag) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc as cabc
 import dataclasses
 import logging
 import typing
@@ -17,6 +18,7 @@ from mlwf_types._declarations import (
 )
 from mlwf_types._errors import TypeDeclarationError
 from mlwf_types._hints import (
+    _UNION_ORIGINS,
     element_hint,
     find_mismatch,
     is_compatible,
@@ -411,12 +413,10 @@ class _DagChecker:
                 return
             element = element_hint(produced)
             if element is None:
-                if strip_annotated(produced) is not Any and get_origin(
-                    strip_annotated(produced)
-                ) not in (
-                    dict,
-                    typing.Mapping,
-                ):
+                base = strip_annotated(produced)
+                origin = get_origin(base) or base
+                is_mapping = isinstance(origin, type) and issubclass(origin, cabc.Mapping)
+                if base is not Any and not is_mapping:  # mapping over a dict: left unchecked
                     self._add(
                         task,
                         "error",
@@ -541,7 +541,7 @@ def _matching_member(value: Any, expected: Any) -> Any | None:
     if expected is Any or expected is object:
         return Any
     origin = get_origin(expected)
-    if origin in (typing.Union, __import__("types").UnionType):
+    if origin in _UNION_ORIGINS:
         for member in get_args(expected):
             found = _matching_member(value, member)
             if found is not None:
