@@ -312,4 +312,6 @@ def test_restart_recreates_every_instance(env: dict[str, Any]) -> None:
         fresh.wait_parsed_since(dag_id, restart_time)
         assert (env["dags"] / "mlwf_constructed" / f"instance__{dag_id}.py").is_file()
     assert not orphan.exists()
-    assert fresh.run("race") == "success"
+    # iris_fast, with the conf that succeeded before the restart ("race" is not used: which of the
+    # racing creates wins, and so its epochs, is chance, and few epochs fail evaluation).
+    assert fresh.run("iris_fast", {"epochs": 30}) == "success"
