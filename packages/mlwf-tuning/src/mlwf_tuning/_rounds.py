@@ -160,9 +160,22 @@ def summarize(
     return TuningResult.from_records(tuning_id, spec, records, reason)
 
 
-def conf_of(record: ExperimentRecord, base: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the triggered run's ``conf``: the base values overridden by the experiment's params."""
-    return {**base, **record.params}
+#: The ``conf`` key of an experiment run that tells the run which tuning and experiment it is:
+#: ``{"tuning_id": str, "index": int}`` (used by ``report_intermediate`` for early stopping).
+EXPERIMENT_CONF_KEY = "mlwf_tuning"
+
+
+def conf_of(
+    record: ExperimentRecord, base: Mapping[str, Any], tuning_id: str | None = None
+) -> dict[str, Any]:
+    """Return the triggered run's ``conf``: the base values overridden by the experiment's params.
+
+    With ``tuning_id``, the conf also carries ``EXPERIMENT_CONF_KEY``: the tuning and the index.
+    """
+    conf = {**base, **record.params}
+    if tuning_id is not None:
+        conf[EXPERIMENT_CONF_KEY] = {"tuning_id": tuning_id, "index": record.index}
+    return conf
 
 
 def note_of(tuning_id: str, record: ExperimentRecord) -> str:

@@ -248,7 +248,7 @@ class HyperparameterTuner:
         return [
             {
                 "trigger_run_id": experiment_run_id(dag_id, run_id, r.index),
-                "conf": conf_of(r, self.base_conf),
+                "conf": conf_of(r, self.base_conf, tuning_id),
                 "note": note_of(tuning_id, r),
             }
             for r in records
@@ -308,7 +308,19 @@ class HyperparameterTuner:
         finished: list[ExperimentRecord] = []
         for record in running:
             child = experiment_run_id(dag_id, run_id, record.index)
-            done = finish_record(record, self._outcome(ti, child), self.spec.metric)
+            outcome = self._outcome(ti, child)
+            # An experiment may finish its own record (early stopping marks it pruned): keep it.
+            current = {r.index: r for r in store.load(tuning_id)}.get(record.index, record)
+            if current.state.finished:
+                log.info(
+                    "experiment %d (%s): %s by the experiment",
+                    current.index,
+                    child,
+                    current.state.value,
+                )
+                finished.append(current)
+                continue
+            done = finish_record(record, outcome, self.spec.metric)
             store.save(tuning_id, [done])  # one by one: nothing finished is lost if this task dies
             finished.append(done)
             log.info(
