@@ -91,8 +91,10 @@ class Api:
         )
         return json.dumps(data["content"])
 
-    def experiment_runs(self, tuning_run_id: str) -> list[dict[str, Any]]:
-        runs = self.get(f"/dags/{EXPERIMENTS}/dagRuns", limit=100)["dag_runs"]
+    def experiment_runs(
+        self, tuning_run_id: str, dag_id: str = EXPERIMENTS
+    ) -> list[dict[str, Any]]:
+        runs = self.get(f"/dags/{dag_id}/dagRuns", limit=100)["dag_runs"]
         safe = "".join(c if c.isalnum() or c in "_.~:+-" else "_" for c in tuning_run_id)
         return [r for r in runs if r["dag_run_id"].endswith(safe)]
 
@@ -130,7 +132,7 @@ def store(instance: EmbeddedInstance) -> SqlExperimentStore:
 def test_random_search_reports_the_best_parameters(
     instance: EmbeddedInstance, api: Api, store: SqlExperimentStore
 ) -> None:
-    """A random search of 4 experiments, 2 at a time, runs 4 experiment DAG runs and reports the best C (XCom, log, notifier)."""
+    """A random search of 4 experiments, 2 at a time, on the tuner's own experiment DAG, reports the best C (XCom, log, notifier)."""
     run_id = api.trigger("tune_random")
     assert api.wait_run("tune_random", run_id) == "success"
     result = api.xcom("tune_random", run_id, "report", "tuning_result")
@@ -140,9 +142,15 @@ def test_random_search_reports_the_best_parameters(
     assert result["best_index"] == best.index
     assert result["best_params"] == best.params
     assert result["best_value"] == pytest.approx(best.metrics["log_loss"])
-    runs = api.experiment_runs(run_id)
+    runs = api.experiment_runs(run_id, "tune_random__experiments")
     assert len(runs) == 4 and {r["state"] for r in runs} == {"success"}
     assert sorted(r["conf"]["C"] for r in runs) == sorted(r.params["C"] for r in records)
+    assert {r["conf"]["mlwf_tuning"]["index"] for r in runs} == {0, 1, 2, 3}
+    # The scheduler ran at most `parallelism` (2) experiments at once: the DAG's max_active_runs.
+    assert api.get("/dags/tune_random__experiments/details")["max_active_runs"] == 2
+    spans = sorted((r["start_date"], r["end_date"]) for r in runs)
+    for start, _ in spans:
+        assert sum(1 for s, e in spans if s <= start < e) <= 2
     log = api.task_log("tune_random", run_id, "report")
     assert "best log_loss (minimize)" in log and f"at experiment {best.index}" in log
     report = (instance.home.airflow_home / "tuning_report.txt").read_text(encoding="utf-8")
@@ -174,8 +182,8 @@ def test_failures_beyond_the_limit_fail_the_tuning(api: Api, store: SqlExperimen
     run_id = api.trigger("tune_strict")
     assert api.wait_run("tune_strict", run_id) == "failed"
     states = api.task_states("tune_strict", run_id)
-    assert states[("record_0", -1)] == "failed"
-    log = api.task_log("tune_strict", run_id, "record_0")
+    assert states[("report", -1)] == "failed"
+    log = api.task_log("tune_strict", run_id, "report")
     assert "TooManyFailedExperiments" in log
     assert "1 experiments failed, but the spec tolerates 0" in log
     assert len(store.load(f"tune_strict/{run_id}")) == 2
@@ -190,7 +198,7 @@ def test_cleared_bayesian_tuning_resumes_without_repeating_or_losing(
 
     def second_round_started() -> bool | None:
         states = api.task_states(dag, run_id)
-        started = any(k[0] == "run_1" and v in ("deferred", "running") for k, v in states.items())
+        started = any(k[0] == "round_1" and v == "deferred" for k, v in states.items())
         return True if started else None
 
     poll(second_round_started, 240, "the second round of tune_tpe to start")
@@ -202,7 +210,7 @@ def test_cleared_bayesian_tuning_resumes_without_repeating_or_losing(
     )
     response.raise_for_status()
     assert api.wait_run(dag, run_id) == "success"
-    assert api.get(f"/dags/{dag}/dagRuns/{run_id}/taskInstances/open")["try_number"] == 2
+    assert api.get(f"/dags/{dag}/dagRuns/{run_id}/taskInstances/round_0")["try_number"] == 2
     records = store.load(f"{dag}/{run_id}")
     assert [r.index for r in records] == [0, 1, 2, 3]
     assert all(r.state == ExperimentState.SUCCEEDED for r in records)
@@ -255,12 +263,12 @@ def test_tuning_created_as_a_constructor_instance_runs(
 
 
 def test_tuning_over_a_paused_experiment_dag_fails_at_once_naming_it(api: Api) -> None:
-    """A tuning whose experiment DAG is paused fails in its open task instead of waiting forever."""
+    """A tuning whose experiment DAG is paused fails in its first round instead of waiting forever."""
     api.unpause("tuning_paused_experiments")  # waits until parsed
     api.client.patch("/dags/tuning_paused_experiments", json={"is_paused": True}).raise_for_status()
     run_id = api.trigger("tune_paused")
     assert api.wait_run("tune_paused", run_id, timeout=120) == "failed"
-    assert api.task_states("tune_paused", run_id)[("open", -1)] == "failed"
-    log = api.task_log("tune_paused", run_id, "open")
+    assert api.task_states("tune_paused", run_id)[("round_0", -1)] == "failed"
+    log = api.task_log("tune_paused", run_id, "round_0")
     assert "the experiment DAG 'tuning_paused_experiments' is paused" in log
     assert api.get("/dags/tuning_paused_experiments/dagRuns")["total_entries"] == 0

@@ -43,10 +43,11 @@ random_spec = HyperparameterTuningSpec(
     parallelism=2,
     seed=7,
 )
+# The tuner's own experiment DAG (tune_random__experiments); the others share EXPERIMENTS.
 tune_random = HyperparameterTuner(
     workflow,
     random_spec,
-    instance_id=EXPERIMENTS,
+    base_conf={"dataset": "iris"},
     notifier=FileNotifier("best C {{ tuning_result.best_params.C }}\n{{ tuning_report }}"),
 ).build_dag("tune_random")
 

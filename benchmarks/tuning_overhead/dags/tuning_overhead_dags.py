@@ -45,14 +45,10 @@ spec = HyperparameterTuningSpec(
     n_experiments=16,
     parallelism=4,
 )
-tuning = HyperparameterTuner(
-    NoOp(), spec, instance_id="noop_experiment", poke_interval=1
-).build_dag("tuning_overhead")
+# The tuner builds its own experiment DAG (tuning_overhead__experiments, max_active_runs 4).
+tuning = HyperparameterTuner(NoOp(), spec).build_dag("tuning_overhead")
 
 # One wave only: with the 16-experiment run it separates the fixed cost from the per-wave cost.
-one_wave = HyperparameterTuner(
-    NoOp(),
-    spec.model_copy(update={"n_experiments": 4}),
-    instance_id="noop_experiment",
-    poke_interval=1,
-).build_dag("tuning_overhead_one_wave")
+one_wave = HyperparameterTuner(NoOp(), spec.model_copy(update={"n_experiments": 4})).build_dag(
+    "tuning_overhead_one_wave"
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from mlwf_tuning import (
@@ -80,21 +81,71 @@ def test_invalid_base_conf_is_refused() -> None:
         )
 
 
-def test_grid_dag_has_one_round_limited_to_parallelism() -> None:
-    """A grid tuning DAG is open → plan → mapped run (≤ parallelism) → record → report."""
-    dag = HyperparameterTuner(TrainEvaluateWorkflow(), GRID, instance_id="exp").build_dag("t")
-    assert sorted(dag.task_ids) == ["open", "plan_0", "record_0", "report", "run_0"]
-    run = dag.get_task("run_0")
-    assert run.max_active_tis_per_dagrun == 2
-    assert run.partial_kwargs["trigger_dag_id"] == "exp"
-    assert dag.get_task("report").upstream_task_ids == {"record_0"}
+def test_own_experiment_dag_paces_a_grid_in_one_round() -> None:
+    """Without instance_id, a grid is one round over the tuner's own DAG, max_active_runs = parallelism."""
+    tuner = HyperparameterTuner(TrainEvaluateWorkflow(), GRID, base_conf={"dataset": "iris"})
+    dag = tuner.build_dag("t")
+    assert sorted(dag.task_ids) == ["report", "round_0"]
+    assert dag.get_task("report").upstream_task_ids == {"round_0"}
+    assert dag.get_task("report").trigger_rule == "all_done"
+    experiments = tuner.experiment_dag
+    assert experiments is not None and experiments.dag_id == "t__experiments"
+    assert tuner.experiment_dag_id == "t__experiments"
+    assert experiments.max_active_runs == 2
+    assert experiments.is_paused_upon_creation is False
+    assert "mlwf-tuning-experiments" in experiments.tags
+    assert experiments.params["dataset"] == "iris"
+    assert check_dag(experiments) == []
+
+
+def test_own_experiment_dag_keeps_a_lower_max_active_runs_of_the_pipeline() -> None:
+    """A pipeline that allows fewer concurrent runs than the parallelism keeps its own limit."""
+
+    class OneAtATime(TrainEvaluateWorkflow):
+        def build_dag(self, dag_id: str, values: Any, params: Any) -> Any:
+            dag = super().build_dag(dag_id, values, params)
+            dag.max_active_runs = 1
+            return dag
+
+    tuner = HyperparameterTuner(OneAtATime(), GRID)
+    tuner.build_dag("t")
+    assert tuner.experiment_dag is not None and tuner.experiment_dag.max_active_runs == 1
+
+
+def test_shared_instance_hands_out_parallelism_experiments_per_round() -> None:
+    """Over an existing instance, a grid of 3 two at a time takes two chained rounds and builds no DAG."""
+    tuner = HyperparameterTuner(TrainEvaluateWorkflow(), GRID, instance_id="exp")
+    dag = tuner.build_dag("t")
+    assert sorted(dag.task_ids) == ["report", "round_0", "round_1"]
+    assert dag.get_task("round_1").upstream_task_ids == {"round_0"}
+    assert tuner.experiment_dag is None and tuner.experiment_dag_id == "exp"
 
 
 def test_bayesian_dag_has_one_round_per_parallel_batch() -> None:
     """Five TPE experiments two at a time take three chained rounds."""
-    dag = HyperparameterTuner(TrainEvaluateWorkflow(), TPE, instance_id="exp").build_dag("t")
-    assert {t for t in dag.task_ids if t.startswith("plan_")} == {"plan_0", "plan_1", "plan_2"}
-    assert dag.get_task("plan_2").upstream_task_ids == {"record_1"}
+    dag = HyperparameterTuner(TrainEvaluateWorkflow(), TPE).build_dag("t")
+    assert {t for t in dag.task_ids if t.startswith("round_")} == {"round_0", "round_1", "round_2"}
+    assert dag.get_task("round_2").upstream_task_ids == {"round_1"}
+    assert dag.get_task("report").upstream_task_ids == {"round_2"}
+
+
+def test_poke_interval_and_instance_id_are_checked() -> None:
+    """A poke interval outside 0.2..600 s or an empty instance id is refused when built."""
+    with pytest.raises(TuningDefinitionError, match="poke_interval must be between"):
+        HyperparameterTuner(TrainEvaluateWorkflow(), GRID, poke_interval=0.1)
+    with pytest.raises(TuningDefinitionError, match="instance_id must be a DAG id"):
+        HyperparameterTuner(TrainEvaluateWorkflow(), GRID, instance_id="")
+
+
+def test_round_limit_hands_out_at_most_that_many_of_an_upfront_plan() -> None:
+    """With a limit, a grid round hands out the first experiments; the next round the rest."""
+    store, tid = InMemoryExperimentStore(), "t/r"
+    store.open_tuning(tid, GRID.plan_json())
+    first = plan_round(store, tid, GRID, limit=2)
+    assert [r.index for r in first] == [0, 1]
+    _finish(store, tid, first)
+    second = plan_round(store, tid, GRID, limit=2)
+    assert [r.index for r in second] == [2]
 
 
 def test_train_evaluate_workflow_is_type_checked_clean() -> None:
@@ -180,8 +231,7 @@ def test_tuning_constructor_builds_the_tuner_s_dag_from_json_values() -> None:
             "base_conf": '{"dataset": "iris"}',
         },
     )
-    assert {"open", "plan_2", "report"} <= set(dag.task_ids)
-    assert dag.get_task("run_0").partial_kwargs["trigger_dag_id"] == "iris_experiments"
+    assert set(dag.task_ids) == {"round_0", "round_1", "round_2", "report"}
     assert dag.params["constructor"] == "train_evaluate_workflow"
 
 

@@ -58,13 +58,15 @@ def plan_round(
     *,
     started_at: datetime | None = None,
     now: datetime | None = None,
+    limit: int | None = None,
 ) -> list[ExperimentRecord]:
     """Return the experiments to run in this round, recorded as running.
 
     Unfinished experiments (handed out before an interruption) come first and alone; otherwise the
     planner's next experiments (the whole remaining plan for grid/random, ``parallelism`` for
-    Bayesian methods). Returns nothing once every experiment is planned and finished, after the
-    time budget (counted from ``started_at``), or when too many experiments failed.
+    Bayesian methods), at most ``limit`` of them. Returns nothing once every experiment is planned
+    and finished, after the time budget (counted from ``started_at``), or when too many
+    experiments failed.
     """
     now = now or datetime.now(UTC)
     records = store.load(tuning_id)
@@ -78,7 +80,7 @@ def plan_round(
         return []
     pending = [r for r in records if not r.state.finished]
     if not pending:
-        pending = plan(spec, records)
+        pending = plan(spec, records)[:limit]
         if not pending:
             return []
         store.save(tuning_id, pending)

@@ -1,13 +1,16 @@
-"""``HyperparameterTuner``: a tuning DAG whose experiments are triggered runs of a constructor instance.
+"""``HyperparameterTuner``: a tuning DAG whose experiments are triggered runs of a constructor's DAG.
 
 See the design note (docs/mlwf-tuning/design.md)::
 
-    open ─► plan_0 ─► run_0 (mapped triggers, ≤ parallelism) ─► record_0 ─► plan_1 ─► … ─► report
+    round_0 ─► round_1 ─► … ─► round_k ─► report
 
-Each experiment is a run of the instance DAG ``instance_id`` with ``conf`` = the experiment's
-hyperparameters and a run id naming its index (``exp0003__<tuning dag>__<tuning run>``), so it is
-an ordinary, visible run of the team's pipeline. Grid and random searches have one round; Bayesian
-methods ``ceil(n_experiments / parallelism)`` rounds, each planned from every result so far.
+Each round task records the outcomes the last round left, plans its experiments, creates one
+run of the experiment DAG per experiment (``conf`` = the experiment's hyperparameters, run id
+``exp0003__<tuning dag>__<tuning run>``) and defers to the triggerer until they have all ended.
+By default the experiment DAG is the tuner's own (``<tuning dag>__experiments``, its
+``max_active_runs`` the spec's parallelism), so grid and random searches are one round whose
+runs the scheduler starts as slots free up; Bayesian methods take ``ceil(n_experiments /
+parallelism)`` rounds, each planned from every result so far.
 """
 
 from __future__ import annotations
@@ -16,19 +19,19 @@ import datetime
 import functools
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import Any
 
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import DAG, Context, task
+from airflow.sdk import DAG, BaseOperator, Context, task
 from mlwf_constructors import DagConstructor, ParameterValidationError
 
 from mlwf_tuning._errors import TooManyFailedExperiments, TuningError
 from mlwf_tuning._methods import resolve_method
 from mlwf_tuning._notify import notify_result
-from mlwf_tuning._records import ExperimentRecord, ExperimentState
+from mlwf_tuning._records import ExperimentState
 from mlwf_tuning._result import XCOM_KEY
 from mlwf_tuning._rounds import (
     Outcome,
@@ -44,6 +47,7 @@ from mlwf_tuning._rounds import (
 from mlwf_tuning._space import Categorical, FloatRange, IntRange
 from mlwf_tuning._spec import HyperparameterTuningSpec
 from mlwf_tuning._store import ExperimentStore, SqlExperimentStore
+from mlwf_tuning._trigger import ExperimentRunsTrigger, RunRequest, trigger_runs
 from mlwf_tuning._workflow import WORKFLOW_RESULT_KEY, WORKFLOW_TIMING_KEY
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,8 @@ log = logging.getLogger(__name__)
 #: ``[mlwf_tuning] store_url``: where tuning DAGs record experiments (default: the metadata DB).
 CONFIG_SECTION = "mlwf_tuning"
 _TERMINAL = ("success", "failed")
+#: The id of the experiment DAG a tuner builds for itself: ``<tuning dag id>__experiments``.
+EXPERIMENT_DAG_SUFFIX = "__experiments"
 
 
 class TuningDefinitionError(TuningError, ValueError):
@@ -107,15 +113,18 @@ def _store(url: str) -> SqlExperimentStore:
 
 
 class HyperparameterTuner:
-    """Tune a DAG constructor: ``HyperparameterTuner(constructor, spec, instance_id=...).build_dag(dag_id)``.
+    """Tune a DAG constructor: ``HyperparameterTuner(constructor, spec).build_dag(dag_id)``.
 
-    ``instance_id`` is the DAG whose runs are the experiments: an instance of ``constructor``
-    (built in a DAG file with ``constructor.build(instance_id, values)`` or created through
-    mlwf-constructors). Each experiment triggers it with ``conf`` = ``base_conf`` plus the
-    experiment's hyperparameters and reads XCom ``workflow_result`` of task
-    ``result_task_id``. Experiments are recorded in ``store`` (default: a ``SqlExperimentStore``
-    on ``[mlwf_tuning] store_url`` or the Airflow metadata database). ``notifier`` (any Airflow
-    notifier) receives the report.
+    Each experiment is a run of an experiment DAG triggered with ``conf`` = ``base_conf`` plus
+    the experiment's hyperparameters; the tuner reads XCom ``workflow_result`` of task
+    ``result_task_id``. By default the tuner builds its own experiment DAG,
+    ``<dag_id>__experiments`` (``constructor.build`` with ``base_conf``, ``max_active_runs`` =
+    ``parallelism``), and creates every run of a round at once: Airflow's scheduler starts the
+    next experiment the moment one ends. With ``instance_id``, the experiments are runs of that
+    existing instance (built elsewhere or created through mlwf-constructors, possibly run by
+    others too), handed out ``parallelism`` at a time. Experiments are recorded in ``store``
+    (default: a ``SqlExperimentStore`` on ``[mlwf_tuning] store_url`` or the Airflow metadata
+    database). ``notifier`` (any Airflow notifier) receives the report.
     """
 
     def __init__(
@@ -123,12 +132,12 @@ class HyperparameterTuner:
         constructor: DagConstructor,
         spec: HyperparameterTuningSpec,
         *,
-        instance_id: str,
+        instance_id: str | None = None,
         base_conf: Mapping[str, Any] | None = None,
         result_task_id: str = WORKFLOW_RESULT_KEY,
         store: ExperimentStore | str | None = None,
         notifier: Callable[[dict[str, Any]], object] | None = None,
-        poke_interval: int = 2,
+        poke_interval: float = 1.0,
     ) -> None:
         if not isinstance(constructor, DagConstructor):
             raise TuningDefinitionError(
@@ -141,8 +150,12 @@ class HyperparameterTuner:
                 constructor.validate(base)
             except ParameterValidationError as err:
                 raise TuningDefinitionError(f"base_conf is invalid: {err}") from None
-        if poke_interval < 1:
-            raise TuningDefinitionError(f"poke_interval must be >= 1 s, got {poke_interval}")
+        if not 0.2 <= poke_interval <= 600:
+            raise TuningDefinitionError(
+                f"poke_interval must be between 0.2 and 600 s, got {poke_interval}"
+            )
+        if instance_id is not None and not instance_id:
+            raise TuningDefinitionError("instance_id must be a DAG id, or None for an own DAG")
         self.constructor = constructor
         self.spec = spec
         self.instance_id = instance_id
@@ -150,7 +163,16 @@ class HyperparameterTuner:
         self.result_task_id = result_task_id
         self._store = store
         self.notifier = notifier
-        self.poke_interval = int(poke_interval)
+        self.poke_interval = float(poke_interval)
+        #: The experiment DAG's id, known once ``build_dag`` ran.
+        self.experiment_dag_id: str | None = instance_id
+        #: The experiment DAG the tuner built (``None`` with ``instance_id``).
+        self.experiment_dag: DAG | None = None
+
+    @property
+    def owns_experiment_dag(self) -> bool:
+        """Return whether the tuner builds its own experiment DAG (no ``instance_id`` given)."""
+        return self.instance_id is None
 
     def store(self) -> ExperimentStore:
         """Return the experiment store (opened lazily: in the task that needs it)."""
@@ -159,14 +181,24 @@ class HyperparameterTuner:
         return self._store
 
     def rounds(self) -> int:
-        """Return the number of plan/run/record rounds of the DAG."""
-        if resolve_method(self.spec.method).plans_upfront:
+        """Return the number of rounds (one task each) of the DAG."""
+        if resolve_method(self.spec.method).plans_upfront and self.owns_experiment_dag:
             return 1
         return math.ceil(self.spec.total_experiments() / self.spec.parallelism)
 
     def build_dag(self, dag_id: str, **dag_kwargs: Any) -> DAG:
-        """Return the tuning DAG; ``dag_kwargs`` go to ``DAG`` (schedule defaults to None)."""
+        """Return the tuning DAG; ``dag_kwargs`` go to ``DAG`` (schedule defaults to None).
+
+        Without ``instance_id`` this also builds the experiment DAG ``<dag_id>__experiments``
+        (registered in the DAG file being parsed, unpaused on creation; also returned by
+        ``self.experiment_dag``).
+        """
         spec = self.spec
+        if self.owns_experiment_dag:
+            self.experiment_dag_id = f"{dag_id}{EXPERIMENT_DAG_SUFFIX}"
+            self.experiment_dag = self._build_experiment_dag(self.experiment_dag_id)
+        target = self.experiment_dag_id
+        assert target is not None
         dag_kwargs.setdefault("schedule", None)
         dag_kwargs.setdefault("start_date", datetime.datetime(2026, 1, 1, tzinfo=UTC))
         dag_kwargs.setdefault("catchup", False)
@@ -174,100 +206,156 @@ class HyperparameterTuner:
         dag_kwargs.setdefault("tags", ["mlwf-tuning"])
         dag_kwargs.setdefault(
             "description",
-            f"tune {self.instance_id} ({spec.method}, {spec.total_experiments()} experiments, "
+            f"tune {target} ({spec.method}, {spec.total_experiments()} experiments, "
             f"{spec.direction} {spec.metric})",
         )
         with DAG(dag_id, **dag_kwargs) as dag:
-            opened = task(task_id="open")(self._open)()
-            previous: Any = opened
+            previous: BaseOperator | None = None
             for i in range(self.rounds()):
-                planned = task(task_id=f"plan_{i}")(self._plan)()
-                runs = TriggerDagRunOperator.partial(
-                    task_id=f"run_{i}",
-                    trigger_dag_id=self.instance_id,
-                    wait_for_completion=True,
-                    deferrable=True,
-                    poke_interval=self.poke_interval,
-                    skip_when_already_exists=True,
-                    openlineage_inject_parent_info=False,
-                    max_active_tis_per_dagrun=spec.parallelism,
-                ).expand_kwargs(planned)
-                recorded = task(task_id=f"record_{i}", trigger_rule="all_done")(self._record)()
-                previous >> planned >> runs >> recorded
-                previous = recorded
+                step = TuningRoundOperator(
+                    task_id=f"round_{i}", step=functools.partial(self._round, i)
+                )
+                if previous is not None:
+                    previous >> step
+                previous = step
             report = task(task_id="report", trigger_rule="all_done")(self._report)()
+            assert previous is not None
             previous >> report
         return dag
 
-    # The task callables: each reads the store first, so a cleared task continues where it stopped.
+    def _build_experiment_dag(self, dag_id: str) -> DAG:
+        experiments = self.constructor.build(dag_id, self.base_conf)
+        # The scheduler paces the round: at most `parallelism` experiment runs at once (fewer if
+        # the pipeline itself allows fewer), the next one started as soon as one ends.
+        experiments.max_active_runs = min(experiments.max_active_runs, self.spec.parallelism)
+        experiments.is_paused_upon_creation = False
+        experiments.tags = {*(experiments.tags or ()), "mlwf-tuning-experiments"}
+        _register(experiments)
+        return experiments
+
+    # The steps: each reads the store first, so a cleared task continues where it stopped.
 
     def _ids(self, context: Context) -> tuple[str, str, str]:
         ti = context["ti"]
         return ti.dag_id, ti.run_id, tuning_id_of(ti.dag_id, ti.run_id)
 
-    def _open(self) -> dict[str, Any]:
-        from airflow.sdk import get_current_context
+    def _target(self) -> str:
+        if self.experiment_dag_id is None:  # pragma: no cover - build_dag sets it
+            raise TuningError("the tuner's DAG was not built (call build_dag)")
+        return self.experiment_dag_id
 
-        context = get_current_context()
-        _, _, tuning_id = self._ids(context)
+    def _open(self, context: Context, tuning_id: str) -> None:
+        target = self._target()
         try:
-            paused = context["ti"].get_dag(self.instance_id).is_paused
+            paused = context["ti"].get_dag(target).is_paused
         except Exception as err:  # the execution API answers 404 for an unknown DAG
             raise TuningError(
-                f"tuning {tuning_id!r}: the experiment DAG {self.instance_id!r} is not available "
+                f"tuning {tuning_id!r}: the experiment DAG {target!r} is not available "
                 f"({type(err).__name__}: {err}); create the constructor instance first"
             ) from err
         if paused:
             raise TuningError(
-                f"tuning {tuning_id!r}: the experiment DAG {self.instance_id!r} is paused; its "
+                f"tuning {tuning_id!r}: the experiment DAG {target!r} is paused; its "
                 "runs would never start. Unpause it, then clear this task"
             )
-        store = self.store()
-        store.open_tuning(tuning_id, self.spec.plan_json())
-        records = store.load(tuning_id)
-        log.info(
-            "tuning %s: %s over %s, %d experiments recorded so far",
-            tuning_id,
-            self.spec.method,
-            self.instance_id,
-            len(records),
-        )
-        return {"tuning_id": tuning_id, "recorded": len(records)}
+        self.store().open_tuning(tuning_id, self.spec.plan_json())
 
-    def _plan(self) -> list[dict[str, Any]]:
-        from airflow.sdk import get_current_context
-
-        context = get_current_context()
+    def _round(self, index: int, context: Context) -> ExperimentRunsTrigger | None:
+        """Record what the last round left, plan this round, create its runs; return what to wait on."""
         dag_id, run_id, tuning_id = self._ids(context)
-        started = context["dag_run"].start_date
-        records = plan_round(self.store(), tuning_id, self.spec, started_at=started)
-        for r in records:
-            log.info("experiment %d: %s", r.index, r.params)
+        store = self.store()
+        if index == 0:
+            self._open(context, tuning_id)
+        self._collect(context["ti"], store, tuning_id, final=False)
+        check_failures(tuning_id, self.spec, store.load(tuning_id))
+        records = plan_round(
+            store,
+            tuning_id,
+            self.spec,
+            started_at=context["dag_run"].start_date,
+            limit=None if self.owns_experiment_dag else self.spec.parallelism,
+        )
         if not records:
             log.info("tuning %s: nothing to run in this round", tuning_id)
-        return [
-            {
-                "trigger_run_id": experiment_run_id(dag_id, run_id, r.index),
-                "conf": conf_of(r, self.base_conf, tuning_id),
-                "note": note_of(tuning_id, r),
-            }
+            return None
+        target = self._target()
+        requests = [
+            RunRequest(
+                run_id=experiment_run_id(dag_id, run_id, r.index),
+                conf=conf_of(r, self.base_conf, tuning_id),
+                note=note_of(tuning_id, r),
+            )
             for r in records
         ]
-
-    def _outcome(self, ti: Any, run_id: str) -> Outcome:
-        where = f"run {run_id!r} of DAG {self.instance_id!r}"
-        if ti.get_dr_count(dag_id=self.instance_id, run_ids=[run_id]) == 0:
-            return Outcome(False, error=f"{where} was never created (see this round's run task)")
-        state = ti.get_dagrun_state(dag_id=self.instance_id, run_id=run_id)
-        while state not in _TERMINAL:  # a run found already running when a cleared task resumed
-            time.sleep(self.poke_interval)
-            state = ti.get_dagrun_state(dag_id=self.instance_id, run_id=run_id)
-        if state != "success":
-            return Outcome(
-                False, error=f"{where} ended {_text(state)}{self._failed_tasks(ti, run_id)}"
+        existing = set(trigger_runs(target, requests))
+        for r, request in zip(records, requests, strict=True):
+            log.info(
+                "experiment %d: %s -> run %s of %s%s",
+                r.index,
+                r.params,
+                request.run_id,
+                target,
+                " (exists: waiting for it)" if request.run_id in existing else "",
             )
+        context["ti"].xcom_push(
+            key="experiments",
+            value=[
+                {"index": r.index, "run_id": q.run_id, "params": r.params}
+                for r, q in zip(records, requests, strict=True)
+            ],
+        )
+        return ExperimentRunsTrigger(target, [q.run_id for q in requests], self.poke_interval)
+
+    def _collect(self, ti: Any, store: ExperimentStore, tuning_id: str, *, final: bool) -> int:
+        """Record every running experiment whose run has ended; return how many were recorded.
+
+        With ``final``, also wait for runs still going and fail experiments whose run does not
+        exist; otherwise those stay running (the round hands them out again).
+        """
+        dag_id, run_id = ti.dag_id, ti.run_id
+        target = self._target()
+        recorded = 0
+        for record in [r for r in store.load(tuning_id) if r.state == ExperimentState.RUNNING]:
+            child = experiment_run_id(dag_id, run_id, record.index)
+            where = f"run {child!r} of DAG {target!r}"
+            if ti.get_dr_count(dag_id=target, run_ids=[child]) == 0:
+                if not final:
+                    continue
+                outcome = Outcome(False, error=f"{where} was never created or was deleted")
+            else:
+                state = _text(ti.get_dagrun_state(dag_id=target, run_id=child))
+                if state not in _TERMINAL:
+                    if not final:
+                        continue
+                    while state not in _TERMINAL:  # a run found still going after a resume
+                        time.sleep(self.poke_interval)
+                        state = _text(ti.get_dagrun_state(dag_id=target, run_id=child))
+                outcome = self._outcome(ti, child, state)
+            # An experiment may finish its own record (early stopping marks it pruned): keep it.
+            current = {r.index: r for r in store.load(tuning_id)}.get(record.index, record)
+            if current.state.finished:
+                log.info("experiment %d (%s): %s", current.index, child, current.state.value)
+                continue
+            done = finish_record(record, outcome, self.spec.metric)
+            store.save(tuning_id, [done])  # one by one: nothing finished is lost if this task dies
+            recorded += 1
+            log.info(
+                "experiment %d (%s): %s %s%s",
+                done.index,
+                child,
+                done.state.value,
+                done.metrics.get(self.spec.metric, ""),
+                f" ({done.error})" if done.error else "",
+            )
+        return recorded
+
+    def _outcome(self, ti: Any, run_id: str, state: str) -> Outcome:
+        target = self._target()
+        where = f"run {run_id!r} of DAG {target!r}"
+        if state != "success":
+            return Outcome(False, error=f"{where} ended {state}{self._failed_tasks(ti, run_id)}")
         pull = functools.partial(
-            ti.xcom_pull, task_ids=self.result_task_id, dag_id=self.instance_id, run_id=run_id
+            ti.xcom_pull, task_ids=self.result_task_id, dag_id=target, run_id=run_id
         )
         metrics = pull(key=WORKFLOW_RESULT_KEY)
         if metrics is None:
@@ -286,7 +374,7 @@ class HyperparameterTuner:
 
     def _failed_tasks(self, ti: Any, run_id: str) -> str:
         try:
-            states = ti.get_task_states(dag_id=self.instance_id, run_ids=[run_id])
+            states = ti.get_task_states(dag_id=self._target(), run_ids=[run_id])
         except Exception:  # only decoration of the error message: never fail the recording
             return ""
         failed = sorted(
@@ -297,49 +385,14 @@ class HyperparameterTuner:
         )
         return f" (failed tasks: {', '.join(failed)})" if failed else ""
 
-    def _record(self) -> dict[str, int]:
-        from airflow.sdk import get_current_context
-
-        context = get_current_context()
-        dag_id, run_id, tuning_id = self._ids(context)
-        store = self.store()
-        ti = context["ti"]
-        running = [r for r in store.load(tuning_id) if r.state == ExperimentState.RUNNING]
-        finished: list[ExperimentRecord] = []
-        for record in running:
-            child = experiment_run_id(dag_id, run_id, record.index)
-            outcome = self._outcome(ti, child)
-            # An experiment may finish its own record (early stopping marks it pruned): keep it.
-            current = {r.index: r for r in store.load(tuning_id)}.get(record.index, record)
-            if current.state.finished:
-                log.info(
-                    "experiment %d (%s): %s by the experiment",
-                    current.index,
-                    child,
-                    current.state.value,
-                )
-                finished.append(current)
-                continue
-            done = finish_record(record, outcome, self.spec.metric)
-            store.save(tuning_id, [done])  # one by one: nothing finished is lost if this task dies
-            finished.append(done)
-            log.info(
-                "experiment %d (%s): %s %s%s",
-                done.index,
-                child,
-                done.state.value,
-                done.metrics.get(self.spec.metric, ""),
-                f" ({done.error})" if done.error else "",
-            )
-        check_failures(tuning_id, self.spec, store.load(tuning_id))
-        return {"recorded": len(finished)}
-
     def _report(self) -> dict[str, Any]:
         from airflow.sdk import get_current_context
 
         context = get_current_context()
         _, _, tuning_id = self._ids(context)
-        result = summarize(self.store(), tuning_id, self.spec)
+        store = self.store()
+        self._collect(context["ti"], store, tuning_id, final=True)
+        result = summarize(store, tuning_id, self.spec)
         table = result.render_table()
         log.info("tuning report\n%s", table)
         payload = result.to_dict()
@@ -357,6 +410,40 @@ class HyperparameterTuner:
         if result.best_index is None:
             raise TuningError(f"tuning {tuning_id!r}: no experiment succeeded\n{table}")
         return payload
+
+
+class TuningRoundOperator(BaseOperator):
+    """A round of a tuning DAG: record, plan, create the experiment runs, then wait in the triggerer.
+
+    ``step(context)`` does the work and returns the trigger to wait on (or ``None``: nothing to
+    run). The trigger ends the task from the triggerer, so no worker resumes it.
+    """
+
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self, *, step: Callable[[Context], ExperimentRunsTrigger | None], **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self._step = step
+
+    def execute(self, context: Context) -> None:
+        """Run the round's step; defer until its experiment runs have ended."""
+        trigger = self._step(context)
+        if trigger is not None:
+            self.defer(trigger=trigger, method_name="execute_complete")
+
+    def execute_complete(self, context: Context, event: Any = None) -> None:
+        """Nothing to do: the next step records the outcomes (the trigger normally ends the task)."""
+
+
+def _register(dag: DAG) -> None:
+    """Register ``dag`` with the DAG file being parsed, as ``with DAG(...)`` does."""
+    from airflow.sdk.definitions._internal.contextmanager import DagContext
+
+    module_name = DagContext.current_autoregister_module_name
+    if module_name is not None and module_name in sys.modules:
+        DagContext.autoregistered_dags.add((dag, sys.modules[module_name]))
 
 
 def _text(state: object) -> str:
