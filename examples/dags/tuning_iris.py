@@ -1,9 +1,9 @@
 """Example airflow DAG file: tune a logistic regression on iris with the mlwf-tuning tuner.
 
-Two DAGs: ``tuning_iris_experiments`` (a ``TrainEvaluateWorkflow`` instance: train → validate →
-XCom ``workflow_result``) and ``tuning_iris`` (Bayesian search, 8 experiments, 2 at a time).
-Unpause both, then trigger ``tuning_iris``; the ``report`` task logs the table and pushes XCom
-``tuning_result`` with the best parameters.
+Two DAGs: ``tuning_iris`` (Bayesian search, 8 experiments, 2 at a time) and the experiment DAG the
+tuner builds for it, ``tuning_iris__experiments`` (a ``TrainEvaluateWorkflow`` instance: train →
+validate → XCom ``workflow_result``; unpaused on creation). Unpause and trigger ``tuning_iris``;
+the ``report`` task logs the table and pushes XCom ``tuning_result`` with the best parameters.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from mlwf_tuning import (
 )
 
 workflow = TrainEvaluateWorkflow()
-experiments = workflow.build("tuning_iris_experiments", {"dataset": "iris"})
 
 spec = HyperparameterTuningSpec(
     hyperparameters={
@@ -32,6 +31,6 @@ spec = HyperparameterTuningSpec(
     max_failed_experiments=1,
     seed=0,
 )
-tuning_iris = HyperparameterTuner(workflow, spec, instance_id="tuning_iris_experiments").build_dag(
+tuning_iris = HyperparameterTuner(workflow, spec, base_conf={"dataset": "iris"}).build_dag(
     "tuning_iris"
 )

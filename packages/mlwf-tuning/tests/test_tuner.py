@@ -232,6 +232,10 @@ def test_tuning_constructor_builds_the_tuner_s_dag_from_json_values() -> None:
         },
     )
     assert set(dag.task_ids) == {"round_0", "round_1", "round_2", "report"}
+    own = TuningConstructor().build(
+        "tune_own", {"constructor": "train_evaluate_workflow", "spec": GRID.model_dump_json()}
+    )
+    assert set(own.task_ids) == {"round_0", "report"}  # its own paced experiment DAG
     assert dag.params["constructor"] == "train_evaluate_workflow"
 
 

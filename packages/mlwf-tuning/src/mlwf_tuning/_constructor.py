@@ -44,8 +44,10 @@ class TuningConstructor(DagConstructor):
         Parameter(
             "instance_id",
             str,
-            pattern=r"[A-Za-z0-9_.-]{1,200}",
-            description="the experiment DAG: an instance of that constructor",
+            default="",
+            pattern=r"[A-Za-z0-9_.-]{0,200}",
+            description="an existing instance of that constructor to run the experiments on; "
+            "empty (the default): the tuning's own experiment DAG, <tuning id>__experiments",
         ),
         Parameter("spec", str, max_length=100_000, description="HyperparameterTuningSpec as JSON"),
         Parameter("base_conf", str, default="{}", description="conf of every experiment, as JSON"),
@@ -67,5 +69,7 @@ class TuningConstructor(DagConstructor):
         if not isinstance(base, dict):
             raise TuningDefinitionError(f"{where}: parameter 'base_conf' must be a JSON object")
         target = _registered(values["constructor"])()
-        tuner = HyperparameterTuner(target, spec, instance_id=values["instance_id"], base_conf=base)
+        tuner = HyperparameterTuner(
+            target, spec, instance_id=values["instance_id"] or None, base_conf=base
+        )
         return tuner.build_dag(dag_id, params=params)
