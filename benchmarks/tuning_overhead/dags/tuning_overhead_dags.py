@@ -52,3 +52,9 @@ tuning = HyperparameterTuner(NoOp(), spec).build_dag("tuning_overhead")
 one_wave = HyperparameterTuner(NoOp(), spec.model_copy(update={"n_experiments": 4})).build_dag(
     "tuning_overhead_one_wave"
 )
+
+# The same 16 experiments over an existing instance (instance_id): the tuner paces itself, 4 per
+# round (reported next to the default, not part of the ratio).
+shared = HyperparameterTuner(NoOp(), spec, instance_id="noop_experiment").build_dag(
+    "tuning_overhead_shared"
+)
