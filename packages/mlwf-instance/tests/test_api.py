@@ -36,6 +36,15 @@ def test_heartbeats_of_a_previous_run_do_not_count() -> None:
     ]
 
 
+def test_a_restarted_component_needs_a_heartbeat_after_its_restart() -> None:
+    """A per-component time overrides the start time: a restarted scheduler's old beat is unhealthy."""
+    restarted = datetime(2026, 1, 1, 12, 1, tzinfo=UTC)
+    health = _health("2026-01-01T12:00:30+00:00")
+    assert unhealthy_components(health, since=NOW, since_by_component={"scheduler": restarted}) == [
+        "scheduler"
+    ]
+
+
 def test_no_answer_means_everything_is_unhealthy() -> None:
     """Without a health document the API server and all components are reported."""
     assert unhealthy_components(None)[0] == "api-server"

@@ -14,6 +14,7 @@ from mlwf_instance._errors import (
     InvalidConfigError,
     MlwfInstanceError,
     PortInUseError,
+    UnknownComponentError,
 )
 from mlwf_instance._home import Credentials, InstanceConfig, InstanceHome
 from mlwf_instance._instance import COMPONENTS, EmbeddedInstance
@@ -42,6 +43,7 @@ __all__ = [
     "InstanceAlreadyRunningError",
     "PortInUseError",
     "ComponentDiedError",
+    "UnknownComponentError",
     "HealthTimeoutError",
     "CredentialsUnavailableError",
     "AuthenticationError",

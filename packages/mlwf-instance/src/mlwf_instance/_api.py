@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,11 +28,17 @@ def get_health(url: str, timeout: float = 5.0) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def unhealthy_components(health: dict[str, Any] | None, since: datetime | None = None) -> list[str]:
+def unhealthy_components(
+    health: dict[str, Any] | None,
+    since: datetime | None = None,
+    since_by_component: Mapping[str, datetime] | None = None,
+) -> list[str]:
     """Return the components not healthy in ``health`` (all of them if it is None).
 
     With ``since`` (timezone-aware), a component whose latest heartbeat is older than ``since`` counts as
     unhealthy: after a restart the previous run's heartbeats can look fresh for a while.
+    ``since_by_component`` (health names: ``scheduler``, ``triggerer``, ``dag_processor``) overrides
+    ``since`` for single components, e.g. one restarted later than the others.
     """
     if health is None:
         return ["api-server", *HEALTH_COMPONENTS]
@@ -43,7 +50,8 @@ def unhealthy_components(health: dict[str, Any] | None, since: datetime | None =
         if info.get("status") != "healthy":
             bad.append(name)
             continue
-        if since is not None:
+        threshold = (since_by_component or {}).get(name, since)
+        if threshold is not None:
             beat = info.get(f"latest_{name}_heartbeat")
             try:
                 stamp = datetime.fromisoformat(str(beat))
@@ -52,7 +60,7 @@ def unhealthy_components(health: dict[str, Any] | None, since: datetime | None =
                 continue
             if stamp.tzinfo is None:  # Airflow stores UTC; be lenient with naive strings
                 stamp = stamp.replace(tzinfo=UTC)
-            fresh = stamp >= since
+            fresh = stamp >= threshold
             if not fresh:
                 bad.append(name)
     return bad

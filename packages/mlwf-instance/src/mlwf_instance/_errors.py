@@ -52,6 +52,15 @@ class ComponentDiedError(MlwfInstanceError):
         self.log_tail = log_tail
 
 
+class UnknownComponentError(MlwfInstanceError, ValueError):
+    """A component name that is not one of the instance's supervised Airflow components."""
+
+    def __init__(self, name: object, known: tuple[str, ...]) -> None:
+        super().__init__(f"unknown component {name!r}; the components are {', '.join(known)}")
+        self.name = name
+        self.known = known
+
+
 class HealthTimeoutError(MlwfInstanceError):
     """The instance did not report healthy within the allowed time."""
 

@@ -21,6 +21,7 @@ from mlwf_instance._errors import (
     HealthTimeoutError,
     MlwfInstanceError,
     PortInUseError,
+    UnknownComponentError,
 )
 from mlwf_instance._home import Credentials, InstanceConfig, InstanceHome
 from mlwf_instance._pidfile import PidFile
@@ -34,6 +35,12 @@ from mlwf_instance._supervisor import (
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 #: Health document key → the component whose log explains it.
 _HEALTH_TO_COMPONENT = {"metadatabase": "api-server", "dag_processor": "dag-processor"}
+#: Component → its key in the health document (the api-server has none: it serves the document).
+_COMPONENT_TO_HEALTH = {
+    "scheduler": "scheduler",
+    "triggerer": "triggerer",
+    "dag-processor": "dag_processor",
+}
 #: Timeout of ``airflow db migrate`` (≈8 s on a 2-core machine; first runs create every table).
 MIGRATE_TIMEOUT = 300.0
 
@@ -53,6 +60,9 @@ class EmbeddedInstance:
 
         with EmbeddedInstance(tmp_path / "home", dags_folder=dags, port=free_port()) as instance:
             token = instance.api_token()
+
+    To test crash recovery, ``kill_component(name)`` SIGKILLs one component's process tree and
+    ``restart_component(name)`` starts it again (see :data:`COMPONENTS`).
     """
 
     def __init__(
@@ -89,6 +99,11 @@ class EmbeddedInstance:
         self.supervisor = Supervisor(stop_event)
         self._pid_file = PidFile(self.home.pid_file, self.home.root)
         self._started_at: datetime | None = None
+        self._env: dict[str, str] | None = None
+        #: Components killed with kill_component and not restarted yet.
+        self._killed: set[str] = set()
+        #: Restart time of each restarted component: only its newer heartbeats count as healthy.
+        self._restarted_at: dict[str, datetime] = {}
 
     @property
     def url(self) -> str:
@@ -148,16 +163,22 @@ class EmbeddedInstance:
         self.supervisor.forget(migrate)
         # Heartbeats older than this belong to a previous run of the same home.
         self._started_at = datetime.now(UTC) - timedelta(seconds=1)
+        self._env = env
         for name in COMPONENTS:
-            self._output(f"starting {name}… (log: {self.home.log_file(name)})")
-            self.supervisor.spawn(
-                name,
-                airflow_command(name),
-                env=env,
-                log_path=self.home.log_file(name),
-                cwd=self.home.root,
-            )
+            self._spawn_component(name)
         self._pid_file.record(self.supervisor.records())
+
+    def _spawn_component(self, name: str) -> int:
+        assert self._env is not None  # set by _start before any component starts
+        self._output(f"starting {name}… (log: {self.home.log_file(name)})")
+        child = self.supervisor.spawn(
+            name,
+            airflow_command(name),
+            env=self._env,
+            log_path=self.home.log_file(name),
+            cwd=self.home.root,
+        )
+        return child.pid
 
     def _reap_stale(self) -> None:
         """Stop processes a killed predecessor on this home recorded and left running."""
@@ -172,8 +193,56 @@ class EmbeddedInstance:
             terminate_trees(leftovers, grace=10.0)
 
     def check_running(self) -> None:
-        """Raise ComponentDiedError if any component has exited."""
+        """Raise ComponentDiedError if any component has exited (a killed one is not checked)."""
         self.supervisor.check()
+
+    def _check_component(self, name: str) -> None:
+        """Raise unless ``name`` is a component and the instance is started."""
+        if name not in COMPONENTS:
+            raise UnknownComponentError(name, COMPONENTS)
+        if self._started_at is None:
+            raise MlwfInstanceError(f"instance on {self.home.root} is not started")
+
+    def kill_component(self, name: str) -> list[int]:
+        """SIGKILL one component's whole process tree at once, as a crash would; return the pids.
+
+        ``name`` is one of :data:`COMPONENTS` (else UnknownComponentError). No process of the
+        tree may clean up: with LocalExecutor the scheduler's tree holds the executor's workers
+        and the task processes they run, so killing the scheduler also kills running tasks. The
+        tree is reaped. Until :meth:`restart_component`, the component counts as deliberately
+        down: :meth:`check_running` and :meth:`run_until_stopped` do not report it as died.
+        Killing a component that is already down returns ``[]``.
+        """
+        self._check_component(name)
+        child = self.supervisor.find(name)
+        killed = [] if child is None else self.supervisor.kill(child)
+        self._killed.add(name)
+        self._restarted_at.pop(name, None)
+        self._pid_file.record(self.supervisor.records())
+        self._output(f"killed {name} ({len(killed)} process(es))")
+        return sorted(p.pid for p in killed)
+
+    def restart_component(self, name: str) -> int:
+        """Start one component again, killing it first (SIGKILL) if it still runs; return its pid.
+
+        ``name`` is one of :data:`COMPONENTS`. The component gets the same command, environment
+        and log file as at :meth:`start`. :meth:`wait_healthy` then counts only its heartbeats
+        from after the restart, so it waits for the new process, not the killed one's last beat.
+        """
+        self._check_component(name)
+        if self.supervisor.find(name) is not None:
+            self.kill_component(name)
+        # Every process of the killed tree is gone: any heartbeat from now on is the new one's.
+        self._restarted_at[name] = datetime.now(UTC)
+        pid = self._spawn_component(name)
+        self._killed.discard(name)
+        self._pid_file.record(self.supervisor.records())
+        return pid
+
+    @property
+    def killed_components(self) -> frozenset[str]:
+        """The components killed with :meth:`kill_component` and not restarted since."""
+        return frozenset(self._killed)
 
     def wait_healthy(self, timeout: float = 180.0) -> None:
         """Block until ``/api/v2/monitor/health`` reports every component healthy.
@@ -190,7 +259,15 @@ class EmbeddedInstance:
         while True:
             self.check_running()
             health = get_health(self.url, timeout=5.0)
-            bad = unhealthy_components(health, since=self._started_at)
+            bad = unhealthy_components(
+                health,
+                since=self._started_at,
+                since_by_component={
+                    _COMPONENT_TO_HEALTH[name]: at
+                    for name, at in self._restarted_at.items()
+                    if name in _COMPONENT_TO_HEALTH
+                },
+            )
             if not bad:
                 return
             if time.monotonic() > deadline:
@@ -202,9 +279,14 @@ class EmbeddedInstance:
             for name in COMPONENTS
             if name in culprits
         )
+        down = (
+            f" (killed and not restarted: {', '.join(sorted(self._killed))})"
+            if self._killed
+            else ""
+        )
         raise HealthTimeoutError(
             f"instance at {self.url} not healthy after {timeout:.0f} s; unhealthy: "
-            f"{', '.join(bad)}\n{logs}"
+            f"{', '.join(bad)}{down}\n{logs}"
         )
 
     def run_until_stopped(self, poll_interval: float = 1.0) -> None:
@@ -226,6 +308,8 @@ class EmbeddedInstance:
         finally:
             self._pid_file.release()
             self._started_at = None
+            self._killed.clear()
+            self._restarted_at.clear()
         return len(killed)
 
     def __enter__(self) -> Self:

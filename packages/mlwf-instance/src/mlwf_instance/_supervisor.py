@@ -137,6 +137,27 @@ def terminate_trees(
     return list(killed.values())
 
 
+def kill_trees(leaders: Iterable[psutil.Process], timeout: float = 5.0) -> list[psutil.Process]:
+    """SIGKILL process groups and every descendant at once, as a crash would; return the killed.
+
+    No process gets a chance to clean up (no SIGTERM first). Each leader's tree and group are
+    collected before any signal (see :func:`collect_group`); the groups are then signalled as a
+    whole, which also catches a member forked meanwhile. Waits up to ``timeout`` s for them to go.
+    """
+    leaders = list(leaders)
+    collected: dict[int, psutil.Process] = {}
+    for leader in leaders:
+        for proc in collect_group(leader):
+            collected.setdefault(proc.pid, proc)
+    for leader in leaders:
+        if _alive(leader):
+            _killpg(leader.pid, signal.SIGKILL)
+    for proc in collected.values():
+        _signal(proc, signal.SIGKILL)
+    psutil.wait_procs(list(collected.values()), timeout=timeout)
+    return list(collected.values())
+
+
 def _alive(proc: psutil.Process) -> bool:
     try:
         return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
@@ -232,6 +253,19 @@ class Supervisor:
         for child in list(self.processes):
             if child.poll() is not None:
                 raise child.died()
+
+    def find(self, name: str) -> SupervisedProcess | None:
+        """Return the supervised process called ``name`` (the latest one), or None."""
+        with self._lock:
+            return next((c for c in reversed(self.processes) if c.name == name), None)
+
+    def kill(self, child: SupervisedProcess, timeout: float = 5.0) -> list[psutil.Process]:
+        """SIGKILL ``child``'s whole tree (see :func:`kill_trees`), reap it and stop tracking it."""
+        self.forget(child)
+        killed = kill_trees([child.process] if child.process is not None else [], timeout)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.popen.wait(timeout=timeout)  # our direct child: no zombie left behind
+        return killed
 
     def forget(self, child: SupervisedProcess) -> None:
         """Stop tracking a process that finished as expected (e.g. a one-shot command)."""
