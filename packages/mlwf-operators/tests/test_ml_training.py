@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from pathlib import Path
 
 import psutil
 import pytest
+from airflow.sdk import Context
 from mlwf_operators.artifacts import (
     ArtifactStoreError,
     LocalArtifactStore,
@@ -123,3 +125,103 @@ def test_unknown_scheme_names_the_known_ones() -> None:
         artifact_store_for("s3://bucket/model")
     register_artifact_store("memtest", LocalArtifactStore)
     assert isinstance(artifact_store_for("memtest://x"), LocalArtifactStore)
+
+
+class _Ti:
+    """The few task-instance attributes TrainModelOperator.execute uses."""
+
+    dag_id, run_id, task_id, try_number = "d", "r", "train", 1
+
+    def __init__(self) -> None:
+        self.xcom: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.xcom[key] = value
+
+
+PROGRESS_TRAINER = """
+import os, time
+from mlwf_operators.trainers import report_progress
+def train(params, data, out):
+    if params.get("pid_file"):  # written first: the operator may stop us at any report
+        open(params["pid_file"], "w").write(str(os.getpid()))
+    for epoch in range(3):
+        report_progress(epoch, {"val_loss": 1.0 / (epoch + 1), "epoch": epoch})
+        print("plain line", flush=True)
+        if params.get("pid_file") and epoch == 1:
+            time.sleep(300)
+    return {"loss": 0.3}
+"""
+
+
+def test_progress_lines_round_trip_and_other_lines_are_not_progress() -> None:
+    """A progress line parses back to its step and metrics; plain or malformed lines are not progress."""
+    from mlwf_operators.trainers import PROGRESS_PREFIX, parse_progress
+
+    line = PROGRESS_PREFIX + json.dumps({"step": 4, "metrics": {"val_loss": 0.5, "acc": 1}})
+    assert parse_progress(line) == (4, {"val_loss": 0.5, "acc": 1.0})
+    assert parse_progress("epoch 4: val_loss 0.5") is None
+    assert parse_progress(PROGRESS_PREFIX + "{not json") is None
+    assert parse_progress(PROGRESS_PREFIX + '{"step": "4", "metrics": {}}') is None
+
+
+def test_report_progress_refuses_a_bad_step_or_metric() -> None:
+    """report_progress names a negative step or a non-numeric metric instead of printing it."""
+    from mlwf_operators.trainers import report_progress
+
+    with pytest.raises(ValueError, match="step must be an int >= 0; got -1"):
+        report_progress(-1, {"loss": 1.0})
+    with pytest.raises(ValueError, match="metric 'loss' must be a number; got 'low'"):
+        report_progress(0, {"loss": "low"})  # type: ignore[dict-item]  # the point of the test
+
+
+def test_operator_hands_each_progress_report_to_on_progress(tmp_path: Path) -> None:
+    """TrainModelOperator calls on_progress once per report_progress of the trainer, in order, while logging every line."""
+    from mlwf_operators.operators.training import TrainModelOperator
+
+    seen: list[tuple[int, dict[str, float]]] = []
+
+    class Recording(TrainModelOperator):
+        def on_progress(self, step: int, metrics: dict[str, float], context: Context) -> None:
+            seen.append((step, metrics))
+
+    trainer = tmp_path / "progress_trainer.py"
+    trainer.write_text(PROGRESS_TRAINER)
+    ti = _Ti()
+    operator = Recording(
+        task_id="train",
+        entry_point=str(trainer),
+        data="x",
+        artifact_location=(tmp_path / "artifacts").as_uri(),
+        training_timeout=120,
+    )
+    operator.execute({"ti": ti})  # type: ignore[typeddict-item]  # a stub of the one key execute reads
+    assert seen == [(e, {"val_loss": 1.0 / (e + 1), "epoch": float(e)}) for e in range(3)]
+    assert ti.xcom["metrics"] == {"loss": 0.3}
+
+
+def test_exception_in_on_progress_stops_the_trainer_at_once(tmp_path: Path) -> None:
+    """An exception raised by on_progress kills the still-training child and propagates from execute."""
+    from mlwf_operators.operators.training import TrainModelOperator
+
+    class StopAtEpochOne(TrainModelOperator):
+        def on_progress(self, step: int, metrics: dict[str, float], context: Context) -> None:
+            if step == 1:
+                raise RuntimeError(f"stop at {step}")
+
+    trainer = tmp_path / "progress_trainer.py"
+    trainer.write_text(PROGRESS_TRAINER)
+    operator = StopAtEpochOne(
+        task_id="train",
+        entry_point=str(trainer),
+        data="x",
+        hyperparameters={"pid_file": str(tmp_path / "trainer.pid")},
+        artifact_location=(tmp_path / "artifacts").as_uri(),
+        training_timeout=120,
+    )
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="stop at 1"):
+        operator.execute({"ti": _Ti()})  # type: ignore[typeddict-item]  # a stub of the one key execute reads
+    assert time.monotonic() - started < 60  # not the trainer's 300 s sleep
+    pid = int((tmp_path / "trainer.pid").read_text())
+    assert_no_leftover_processes(among=[psutil.Process(pid)] if psutil.pid_exists(pid) else [])

@@ -32,7 +32,8 @@ class TrainModelOperator(BaseOperator):
     into ``output_dir`` and returns ``dict[str, float]``. The model is stored under
     ``artifact_location`` (default ``$AIRFLOW_HOME/mlwf/artifacts``; any URI whose scheme has an
     artifact store) at ``<dag_id>/<run_id>/<task_id>-<try>``. XComs: ``return_value`` the model
-    URI, ``metrics`` the metrics.
+    URI, ``metrics`` the metrics. Each ``report_progress(step, metrics)`` of the trainer calls
+    :meth:`on_progress` while it trains.
     """
 
     template_fields = ("entry_point", "hyperparameters", "data", "artifact_location")
@@ -86,9 +87,25 @@ class TrainModelOperator(BaseOperator):
                 self.data,
                 output_dir,
                 timeout=self.training_timeout,
-                log_line=lambda line: self.log.info("trainer | %s", line),
+                log_line=lambda line: self._trainer_line(line, context),
             )
             stored = store.put_dir(output_dir, uri)
         self.log.info("model stored at %s; metrics %s", stored, metrics)
         ti.xcom_push(key="metrics", value=metrics)
         return stored
+
+    def on_progress(self, step: int, metrics: dict[str, float], context: Context) -> None:
+        """Handle metrics the trainer reported at ``step``; this one does nothing (the line is logged).
+
+        Subclasses forward them (to a tracker, an early-stopping rule). An exception raised here
+        kills the trainer's process tree and ends the task as that exception would anywhere in
+        ``execute`` (an ``AirflowSkipException`` skips it).
+        """
+
+    def _trainer_line(self, line: str, context: Context) -> None:
+        from mlwf_operators.trainers import parse_progress
+
+        self.log.info("trainer | %s", line)
+        progress = parse_progress(line)
+        if progress is not None:
+            self.on_progress(*progress, context)

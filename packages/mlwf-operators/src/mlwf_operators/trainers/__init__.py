@@ -5,11 +5,13 @@ The trainer contract: an entry point is a callable ``train(params, data, output_
 path, optionally with ``:function``). It receives the hyperparameters (a JSON-serialisable
 dict), the data location (a string it interprets) and an empty output directory; it writes the
 model there and returns a ``dict[str, float]`` of metrics. It runs in its own process with the
-same interpreter; what it prints is streamed into the task log.
+same interpreter; what it prints is streamed into the task log. While it trains it may call
+``report_progress(step, metrics)`` (per epoch, say): ``TrainModelOperator.on_progress`` gets them.
 """
 
 from __future__ import annotations
 
+from mlwf_operators.trainers._progress import PROGRESS_PREFIX, parse_progress, report_progress
 from mlwf_operators.trainers._runner import (
     TrainerCrashedError,
     TrainerError,
@@ -17,4 +19,12 @@ from mlwf_operators.trainers._runner import (
     run_trainer,
 )
 
-__all__ = ["run_trainer", "TrainerError", "TrainerCrashedError", "TrainerTimeoutError"]
+__all__ = [
+    "run_trainer",
+    "TrainerError",
+    "TrainerCrashedError",
+    "TrainerTimeoutError",
+    "report_progress",
+    "parse_progress",
+    "PROGRESS_PREFIX",
+]
