@@ -4,8 +4,8 @@ One instance serves the module (api-server, scheduler, dag-processor, triggerer;
 so the task processes are descendants of the scheduler). Its DAG folder (``dags_tuning_resume/``)
 holds a toy experiment DAG whose only task sleeps a few seconds before pushing
 ``workflow_result``, and a Bayesian (TPE) tuning of 6 experiments, 2 at a time, over it. The
-tuning records into the DEFAULT experiment store, the Airflow metadata database (no
-``[mlwf_tuning] store_url``), which the test reads directly.
+tuning records into the DEFAULT experiment store (no ``[mlwf_tuning] store_url``): with
+LocalExecutor, the SQLite file ``$AIRFLOW_HOME/mlwf_tuning.db``, which the test reads directly.
 
 The test relies on public behaviour only: the tuning run's state, the experiment DAG's runs (run
 ids ``exp<NNNN>__<tuning dag>__<tuning run>``) through the REST API, the store's records and the
@@ -16,9 +16,6 @@ restarted scheduler adopts them (see RECOVERY_CONFIG), then LocalExecutor resets
 run again as a new try of the same task instance; deferred tasks wait in the triggerer
 meanwhile. The tuning run itself does not fail. The test then also clears the finished tuning
 run, which must re-run no experiment.
-
-KNOWN FAILURE: until mlwf-tuning's default store works from task processes, the tuning fails
-in its first task (see the comment in the test), before the kill.
 """
 
 from __future__ import annotations
@@ -40,8 +37,8 @@ from mlwf_testsupport import assert_no_leftover_processes, free_port
 from mlwf_tuning import ExperimentRecord, ExperimentState, SqlExperimentStore
 
 DAGS = Path(__file__).parent / "dags_tuning_resume"
-EXPERIMENTS = "resume_experiments"
 TUNING = "tune_resume"
+EXPERIMENTS = f"{TUNING}__experiments"  # the tuner's own experiment DAG
 N_EXPERIMENTS = 6
 EXPERIMENT_RUN = re.compile(r"^exp(\d{4})__")
 T = TypeVar("T")
@@ -240,7 +237,7 @@ def test_killed_scheduler_mid_tuning_loses_and_repeats_no_experiment(
 ) -> None:
     """SIGKILL of the scheduler tree mid-tuning, restart, clear: 6 experiments, each run and recorded once."""
     timeline = Timeline()
-    store = SqlExperimentStore(f"sqlite:///{instance.home.database}")
+    store = SqlExperimentStore(f"sqlite:///{instance.home.airflow_home / 'mlwf_tuning.db'}")
     run_id = api.trigger(TUNING)
     tuning_id = f"{TUNING}/{run_id}"
     timeline.note(f"triggered {tuning_id}")
@@ -249,10 +246,6 @@ def test_killed_scheduler_mid_tuning_loses_and_repeats_no_experiment(
     #    finished and another experiment run is running its (sleeping) task.
     def mid_tuning() -> tuple[list[ExperimentRecord], list[str]] | None:
         state = api.run_state(TUNING, run_id)
-        # KNOWN FAILURE (mlwf-tuning bug, default store): in a task process the Task SDK replaces
-        # [database] sql_alchemy_conn with "airflow-db-not-allowed:///" (block_orm_access), so
-        # the tuner's default store URL cannot be parsed (sqlalchemy ArgumentError "Could not
-        # parse SQLAlchemy URL") and the tuning fails in its first task, before any experiment.
         assert state in ("queued", "running"), (
             f"the tuning run ended {state} before the kill; its failures:\n"
             f"{api.failures(TUNING, run_id)}\n{timeline}"

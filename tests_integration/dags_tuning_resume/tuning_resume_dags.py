@@ -1,10 +1,10 @@
 """A Bayesian tuning over a slow toy experiment, for the kill-and-resume test (airflow dag file).
 
-The experiment DAG (``resume_experiments``) follows the experiment contract of mlwf-tuning
+The experiment DAG (``tune_resume__experiments``, built by the tuner) follows the experiment contract of mlwf-tuning
 (docs/mlwf-tuning/design.md): its task ``workflow_result`` sleeps a few seconds, so that a
 scheduler killed mid-tuning kills a running experiment task, then pushes XCom
 ``workflow_result`` = ``{"loss": (x - 0.3) ** 2}``. The tuning uses the default experiment store
-(no ``[mlwf_tuning] store_url``): the Airflow metadata database.
+(no ``[mlwf_tuning] store_url``): with LocalExecutor, ``$AIRFLOW_HOME/mlwf_tuning.db``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from airflow.sdk import DAG, Param, get_current_context, task
 from mlwf_constructors import DagConstructor, Parameter
 from mlwf_tuning import FloatRange, HyperparameterTuner, HyperparameterTuningSpec
 
-EXPERIMENTS = "resume_experiments"
 TUNING = "tune_resume"
+EXPERIMENTS = f"{TUNING}__experiments"  # the tuner's own experiment DAG
 N_EXPERIMENTS = 6
 PARALLELISM = 2
 
@@ -61,7 +61,6 @@ class SlowQuadratic(DagConstructor):
 
 
 constructor = SlowQuadratic()
-experiments = constructor.build(EXPERIMENTS, {})
 
 spec = HyperparameterTuningSpec(
     hyperparameters={"x": FloatRange(0.0, 1.0)},
@@ -71,4 +70,4 @@ spec = HyperparameterTuningSpec(
     parallelism=PARALLELISM,
     seed=11,
 )
-tune_resume = HyperparameterTuner(constructor, spec, instance_id=EXPERIMENTS).build_dag(TUNING)
+tune_resume = HyperparameterTuner(constructor, spec).build_dag(TUNING)

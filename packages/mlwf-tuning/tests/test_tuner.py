@@ -247,3 +247,31 @@ def test_tuning_constructor_names_a_bad_spec_or_an_unknown_constructor() -> None
     values.update(constructor="nope", spec=GRID.model_dump_json())
     with pytest.raises(TuningDefinitionError, match="constructor 'nope' to tune is not registered"):
         TuningConstructor().build("t", values)
+
+
+def test_default_store_is_a_file_in_airflow_home_on_a_single_host_executor(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """Without store_url, LocalExecutor tunings record into $AIRFLOW_HOME/mlwf_tuning.db, never the metadata DB."""
+    from mlwf_tuning._tuner import default_store_url
+
+    monkeypatch.delenv("AIRFLOW__MLWF_TUNING__STORE_URL", raising=False)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "airflow-db-not-allowed:///")
+    assert default_store_url() == f"sqlite:///{tmp_path.resolve()}/mlwf_tuning.db"
+    monkeypatch.setenv("AIRFLOW__MLWF_TUNING__STORE_URL", "postgresql://db/tuning")
+    assert default_store_url() == "postgresql://db/tuning"
+
+
+def test_default_store_on_a_multi_host_executor_names_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With Celery and no store_url, the store is refused with the setting to set, not silently split per host."""
+    from mlwf_tuning import TuningError
+    from mlwf_tuning._tuner import default_store_url
+
+    monkeypatch.delenv("AIRFLOW__MLWF_TUNING__STORE_URL", raising=False)
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor,CeleryExecutor")
+    with pytest.raises(TuningError, match=r"set \[mlwf_tuning\] store_url .*CeleryExecutor"):
+        default_store_url()

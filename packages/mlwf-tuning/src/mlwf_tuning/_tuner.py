@@ -19,10 +19,12 @@ import datetime
 import functools
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, BaseOperator, Context, task
@@ -52,7 +54,7 @@ from mlwf_tuning._workflow import WORKFLOW_RESULT_KEY, WORKFLOW_TIMING_KEY
 
 log = logging.getLogger(__name__)
 
-#: ``[mlwf_tuning] store_url``: where tuning DAGs record experiments (default: the metadata DB).
+#: ``[mlwf_tuning] store_url``: where tuning DAGs record experiments (see ``default_store_url``).
 CONFIG_SECTION = "mlwf_tuning"
 _TERMINAL = ("success", "failed")
 #: The id of the experiment DAG a tuner builds for itself: ``<tuning dag id>__experiments``.
@@ -92,19 +94,41 @@ def check_spec_fits(constructor: DagConstructor, spec: HyperparameterTuningSpec)
                 ) from None
 
 
+#: Executors whose tasks all run on the host of the scheduler: a SQLite file there is shared.
+_SINGLE_HOST_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})
+#: The default store's file in ``$AIRFLOW_HOME`` on a single-host executor.
+DEFAULT_STORE_FILE = "mlwf_tuning.db"
+
+
 def default_store_url() -> str:
-    """Return ``[mlwf_tuning] store_url``, else the Airflow metadata database's URL."""
+    """Return ``[mlwf_tuning] store_url``; else, on a single-host executor, a SQLite file in ``$AIRFLOW_HOME``.
+
+    Not the Airflow metadata database: Airflow 3 task processes may not reach it (the Task SDK
+    replaces ``[database] sql_alchemy_conn`` in every task process). With an executor whose
+    tasks run on several hosts (Celery, Kubernetes, ...) a file would not be shared, so
+    ``store_url`` must then name a shared database; the error says so.
+    """
     from airflow.configuration import conf
 
     url = conf.get(CONFIG_SECTION, "store_url", fallback=None)
     if url:
         return url
-    url = conf.get("database", "sql_alchemy_conn", fallback=None)
-    if not url:
-        raise TuningError(
-            "no experiment store: set [mlwf_tuning] store_url (or [database] sql_alchemy_conn)"
-        )
-    return url
+    executors = [
+        e.strip().split(":")[-1].rsplit(".", 1)[-1]
+        for e in (conf.get("core", "executor", fallback="") or "").split(",")
+        if e.strip()
+    ]
+    if executors and all(e in _SINGLE_HOST_EXECUTORS for e in executors):
+        from airflow.configuration import AIRFLOW_HOME
+
+        home = Path(os.environ.get("AIRFLOW_HOME") or AIRFLOW_HOME).expanduser().resolve()
+        return f"sqlite:///{home / DEFAULT_STORE_FILE}"
+    raise TuningError(
+        f"no experiment store: set [{CONFIG_SECTION}] store_url (env "
+        f"AIRFLOW__{CONFIG_SECTION.upper()}__STORE_URL) to a SQLAlchemy URL of a database every "
+        f"worker can reach; the executor {', '.join(executors) or '(none)'} runs tasks on several "
+        "hosts, and Airflow 3 tasks may not use the metadata database"
+    )
 
 
 @functools.cache
@@ -123,8 +147,8 @@ class HyperparameterTuner:
     next experiment the moment one ends. With ``instance_id``, the experiments are runs of that
     existing instance (built elsewhere or created through mlwf-constructors, possibly run by
     others too), handed out ``parallelism`` at a time. Experiments are recorded in ``store``
-    (default: a ``SqlExperimentStore`` on ``[mlwf_tuning] store_url`` or the Airflow metadata
-    database). ``notifier`` (any Airflow notifier) receives the report.
+    (default: a ``SqlExperimentStore`` on ``[mlwf_tuning] store_url``, else on a single-host
+    executor ``$AIRFLOW_HOME/mlwf_tuning.db``). ``notifier`` (any Airflow notifier) receives the report.
     """
 
     def __init__(
