@@ -129,4 +129,5 @@ def test_sql_store_survives_reopening_and_prefixes_its_tables(tmp_path: Path) ->
     assert set(sa.inspect(again.engine).get_table_names()) == {
         "mlwf_tuning_tunings",
         "mlwf_tuning_experiments",
+        "mlwf_tuning_intermediate",
     }

@@ -21,15 +21,23 @@ from mlwf_tuning._methods import (
 from mlwf_tuning._notify import REPORT_KEY, notify_result
 from mlwf_tuning._planner import plan, rebuild_study
 from mlwf_tuning._records import ExperimentRecord, ExperimentState
+from mlwf_tuning._report import ExperimentRunPruned, report_intermediate
 from mlwf_tuning._result import XCOM_KEY, TuningResult
 from mlwf_tuning._search import search
 from mlwf_tuning._space import Categorical, FloatRange, Hyperparameter, IntRange
 from mlwf_tuning._spec import HyperparameterTuningSpec, MedianStopping
 from mlwf_tuning._stopping import Reporter, should_stop
-from mlwf_tuning._store import ExperimentStore, InMemoryExperimentStore, SqlExperimentStore
+from mlwf_tuning._store import (
+    ExperimentNotFound,
+    ExperimentStore,
+    InMemoryExperimentStore,
+    IntermediateStore,
+    SqlExperimentStore,
+)
 from mlwf_tuning._tuner import HyperparameterTuner, TuningDefinitionError, check_spec_fits
 from mlwf_tuning._workflow import (
     WORKFLOW_RESULT_KEY,
+    TrainAndReportOperator,
     TrainEvaluateWorkflow,
     ValidateAndReportOperator,
 )
@@ -82,4 +90,10 @@ __all__ = [
     "ExperimentConflict",
     "ExperimentPruned",
     "TuningDefinitionError",
+    # early stopping inside DAG experiments
+    "report_intermediate",
+    "IntermediateStore",
+    "TrainAndReportOperator",
+    "ExperimentRunPruned",
+    "ExperimentNotFound",
 ]

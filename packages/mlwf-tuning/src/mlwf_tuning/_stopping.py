@@ -24,13 +24,33 @@ def should_stop(
     ``rule.min_experiments`` finished experiments reported this step, and ``value`` is worse
     (strictly) than their median at this step.
     """
+    return stop_reason(rule, direction, finished_curves, step, value) is not None
+
+
+def stop_reason(
+    rule: MedianStopping,
+    direction: Direction,
+    finished_curves: Sequence[Mapping[int, float]],
+    step: int,
+    value: float,
+    *,
+    metric: str | None = None,
+) -> str | None:
+    """Return why ``should_stop`` stops the experiment (step, value, median, count), or None."""
     if step < rule.warmup_steps:
-        return False
+        return None
     at_step = [curve[step] for curve in finished_curves if step in curve]
     if len(at_step) < rule.min_experiments:
-        return False
+        return None
     median = statistics.median(at_step)
-    return value > median if direction == "minimize" else value < median
+    worse = value > median if direction == "minimize" else value < median
+    if not worse:
+        return None
+    return (
+        f"stopped at step {step}: value {value} is worse than the median {median} of the "
+        f"{len(at_step)} finished experiments at that step "
+        f"({direction}{' ' + metric if metric else ''}, median stopping)"
+    )
 
 
 class Reporter:
@@ -56,10 +76,8 @@ class Reporter:
         """Record ``value`` at ``step``; raise ``ExperimentPruned`` if the experiment is to stop."""
         with self._lock:
             self.intermediate[int(step)] = float(value)
-        if self._rule is not None and should_stop(
-            self._rule, self._direction, self._finished, int(step), float(value)
-        ):
-            raise ExperimentPruned(
-                f"stopped at step {step}: value {value} is worse than the median of finished "
-                "experiments at that step"
-            )
+        if self._rule is None:
+            return
+        reason = stop_reason(self._rule, self._direction, self._finished, int(step), float(value))
+        if reason is not None:
+            raise ExperimentPruned(reason)

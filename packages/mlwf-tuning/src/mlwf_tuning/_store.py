@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 
-from mlwf_tuning._errors import TuningSpecMismatch
+from mlwf_tuning._errors import ExperimentConflict, TuningError, TuningSpecMismatch
 from mlwf_tuning._records import ExperimentRecord, ExperimentState, merge_record
 
 TABLE_PREFIX = "mlwf_tuning_"
@@ -30,6 +31,56 @@ class ExperimentStore(Protocol):
         """Write ``records`` at once, keyed by (tuning_id, index), with ``merge_record``'s rules."""
 
 
+class ExperimentNotFound(TuningError, LookupError):
+    """A store holds no such tuning or experiment (the reporter and the tuner use different stores?)."""
+
+
+@runtime_checkable
+class IntermediateStore(ExperimentStore, Protocol):
+    """An ``ExperimentStore`` that experiments report intermediate values to (``report_intermediate``)."""
+
+    def tuning_spec(self, tuning_id: str) -> str | None:
+        """Return the spec JSON the tuning was opened with, or None for an unknown tuning."""
+
+    def append_intermediate(
+        self, tuning_id: str, index: int, step: int, value: float
+    ) -> dict[int, float]:
+        """Record ``value`` at ``step`` of an unfinished experiment; return its whole curve.
+
+        Idempotent per step (reporting a step again replaces its value: a retried task's run is
+        the one that counts); never touches the experiment's other fields, so it cannot undo a
+        concurrent ``save``. Raises ``ExperimentNotFound`` for an unknown experiment and
+        ``ExperimentConflict`` for a new value on a finished one.
+        """
+
+
+def check_intermediate(step: object, value: object) -> tuple[int, float]:
+    """Return ``(step, value)`` as ``(int, float)``; raise ``ValueError`` naming a bad one."""
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"an intermediate step must be an int >= 0; got {step!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(
+            f"an intermediate value must be a finite number; got {value!r} at step {step}"
+        )
+    return step, float(value)
+
+
+def _finished_conflict(
+    tuning_id: str, index: int, state: ExperimentState, step: int, value: float
+) -> ExperimentConflict:
+    return ExperimentConflict(
+        f"tuning {tuning_id!r} experiment {index} already finished as {state.value}; refusing "
+        f"to record a new intermediate value {value} at step {step}"
+    )
+
+
+def _not_found(tuning_id: str, index: int, where: str) -> ExperimentNotFound:
+    return ExperimentNotFound(
+        f"tuning {tuning_id!r} has no experiment {index} in {where} (is the experiment reporting "
+        "to the store its tuner records in?)"
+    )
+
+
 def _spec_mismatch(tuning_id: str, stored: str, given: str) -> TuningSpecMismatch:
     return TuningSpecMismatch(
         f"tuning {tuning_id!r} is already recorded with a different spec; resume it with the "
@@ -44,6 +95,8 @@ class InMemoryExperimentStore:
         self._lock = threading.Lock()
         self._specs: dict[str, str] = {}
         self._records: dict[str, dict[int, ExperimentRecord]] = {}
+        # Reported intermediate values, apart from the records (as in SqlExperimentStore).
+        self._curves: dict[tuple[str, int], dict[int, float]] = {}
 
     def open_tuning(self, tuning_id: str, spec_json: str) -> None:
         """Create the tuning, or check that the stored one has the same spec."""
@@ -56,7 +109,10 @@ class InMemoryExperimentStore:
     def load(self, tuning_id: str) -> list[ExperimentRecord]:
         """Return every recorded experiment of the tuning, ordered by index."""
         with self._lock:
-            return [r for _, r in sorted(self._records.get(tuning_id, {}).items())]
+            return [
+                _with_curve(r, self._curves.get((tuning_id, r.index)))
+                for _, r in sorted(self._records.get(tuning_id, {}).items())
+            ]
 
     def save(self, tuning_id: str, records: Sequence[ExperimentRecord]) -> None:
         """Write ``records`` at once (all or none), keyed by (tuning_id, index)."""
@@ -65,8 +121,37 @@ class InMemoryExperimentStore:
             merged = {r.index: merge_record(tuning_id, table.get(r.index), r) for r in records}
             table.update({i: r for i, r in merged.items() if r is not None})
 
+    def tuning_spec(self, tuning_id: str) -> str | None:
+        """Return the spec JSON the tuning was opened with, or None."""
+        with self._lock:
+            return self._specs.get(tuning_id)
 
-def _tables(prefix: str) -> tuple[sa.MetaData, sa.Table, sa.Table]:
+    def append_intermediate(
+        self, tuning_id: str, index: int, step: int, value: float
+    ) -> dict[int, float]:
+        """Record ``value`` at ``step`` of an unfinished experiment; return its whole curve."""
+        step, value = check_intermediate(step, value)
+        with self._lock:
+            record = self._records.get(tuning_id, {}).get(index)
+            if record is None:
+                raise _not_found(tuning_id, index, "this in-memory store")
+            curve = self._curves.setdefault((tuning_id, index), {})
+            prior = curve.get(step, record.intermediate.get(step))
+            if prior != value:
+                if record.state.finished:
+                    raise _finished_conflict(tuning_id, index, record.state, step, value)
+                curve[step] = value
+            return {**record.intermediate, **curve}
+
+
+def _with_curve(record: ExperimentRecord, reported: Mapping[int, float] | None) -> ExperimentRecord:
+    """Return ``record`` with the separately reported values added to its curve (they win)."""
+    if not reported:
+        return record
+    return record.evolve(intermediate=dict(sorted({**record.intermediate, **reported}.items())))
+
+
+def _tables(prefix: str) -> tuple[sa.MetaData, sa.Table, sa.Table, sa.Table]:
     metadata = sa.MetaData()
     tunings = sa.Table(
         f"{prefix}tunings",
@@ -88,7 +173,18 @@ def _tables(prefix: str) -> tuple[sa.MetaData, sa.Table, sa.Table]:
         sa.Column("finished", sa.DateTime(timezone=True)),
         sa.Column("error", sa.Text),
     )
-    return metadata, tunings, experiments
+    # Added in 0.1 after the first two (create_all adds it to existing databases): one row per
+    # reported step, so a report never rewrites an experiment's row and no save can undo it.
+    intermediate = sa.Table(
+        f"{prefix}intermediate",
+        metadata,
+        sa.Column("tuning_id", sa.String(250), primary_key=True),
+        sa.Column("experiment_index", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("step", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("value", sa.Double, nullable=False),
+        sa.Column("reported", sa.DateTime(timezone=True), nullable=False),
+    )
+    return metadata, tunings, experiments, intermediate
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -99,16 +195,22 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 class SqlExperimentStore:
-    """An ``ExperimentStore`` on any SQLAlchemy database (tables ``mlwf_tuning_tunings``/``_experiments``).
+    """An ``ExperimentStore`` on any SQLAlchemy database (tables ``mlwf_tuning_tunings``/``_experiments``/``_intermediate``).
 
     ``SqlExperimentStore("sqlite:///tuning.db")``; the tables are created when missing. Each
     ``save`` is one transaction, so a batch of planned experiments is recorded whole or not at all.
+    Intermediate values reported while an experiment runs (``append_intermediate``) are rows of
+    their own, merged into the records by ``load``.
     """
 
     def __init__(self, url: str | sa.Engine) -> None:
         self.engine = sa.create_engine(url) if isinstance(url, str) else url
-        self._metadata, self._tunings, self._experiments = _tables(TABLE_PREFIX)
-        self._metadata.create_all(self.engine)
+        self._metadata, self._tunings, self._experiments, self._intermediate = _tables(TABLE_PREFIX)
+        try:
+            self._metadata.create_all(self.engine)
+        except sa.exc.DBAPIError:
+            # Another process created a table between our check and our CREATE: check again.
+            self._metadata.create_all(self.engine)
 
     def open_tuning(self, tuning_id: str, spec_json: str) -> None:
         """Create the tuning, or check that the stored one has the same spec."""
@@ -139,12 +241,89 @@ class SqlExperimentStore:
 
     def load(self, tuning_id: str) -> list[ExperimentRecord]:
         """Return every recorded experiment of the tuning, ordered by index."""
-        t = self._experiments
+        t, i = self._experiments, self._intermediate
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(t).where(t.c.tuning_id == tuning_id).order_by(t.c.experiment_index)
             ).all()
-        return [self._record(row) for row in rows]
+            steps = conn.execute(
+                sa.select(i.c.experiment_index, i.c.step, i.c.value).where(
+                    i.c.tuning_id == tuning_id
+                )
+            ).all()
+        reported: dict[int, dict[int, float]] = {}
+        for index, step, value in steps:
+            reported.setdefault(index, {})[step] = value
+        return [_with_curve(self._record(row), reported.get(row.experiment_index)) for row in rows]
+
+    def tuning_spec(self, tuning_id: str) -> str | None:
+        """Return the spec JSON the tuning was opened with, or None."""
+        with self.engine.connect() as conn:
+            spec: str | None = conn.execute(
+                sa.select(self._tunings.c.spec).where(self._tunings.c.tuning_id == tuning_id)
+            ).scalar_one_or_none()
+        return spec
+
+    def append_intermediate(
+        self, tuning_id: str, index: int, step: int, value: float
+    ) -> dict[int, float]:
+        """Record ``value`` at ``step`` of an unfinished experiment in one transaction; return its curve.
+
+        One row per step in ``mlwf_tuning_intermediate``: the experiment's row is only read
+        (locked on PostgreSQL), so no concurrent ``save`` of it is undone, and reporters of
+        different experiments never wait for each other.
+        """
+        step, value = check_intermediate(step, value)
+        try:
+            return self._append(tuning_id, index, step, value)
+        except sa.exc.IntegrityError:
+            # The same step was inserted concurrently (two attempts of one task): update it now.
+            return self._append(tuning_id, index, step, value)
+
+    def _append(self, tuning_id: str, index: int, step: int, value: float) -> dict[int, float]:
+        t, i = self._experiments, self._intermediate
+        of_experiment = (i.c.tuning_id == tuning_id, i.c.experiment_index == index)
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            prior = conn.execute(
+                sa.select(i.c.value).where(*of_experiment, i.c.step == step)
+            ).scalar_one_or_none()
+            if prior is None:
+                conn.execute(
+                    i.insert().values(
+                        tuning_id=tuning_id,
+                        experiment_index=index,
+                        step=step,
+                        value=value,
+                        reported=now,
+                    )
+                )
+            elif prior != value:
+                conn.execute(
+                    i.update()
+                    .where(*of_experiment, i.c.step == step)
+                    .values(value=value, reported=now)
+                )
+            # Read the experiment after writing: SQLite then holds the write lock, PostgreSQL
+            # the row lock, so a save finishing it concurrently comes wholly before or after.
+            row = conn.execute(
+                sa.select(t.c.state, t.c.intermediate)
+                .where(t.c.tuning_id == tuning_id, t.c.experiment_index == index)
+                .with_for_update()
+            ).one_or_none()
+            if row is None:
+                raise _not_found(tuning_id, index, f"the store {self.engine.url!r}")
+            state = ExperimentState(row.state)
+            if state.finished and prior != value:
+                raise _finished_conflict(tuning_id, index, state, step, value)  # rolls back
+            curve = {int(k): float(v) for k, v in json.loads(row.intermediate).items()}
+            curve.update(
+                {
+                    s: v
+                    for s, v in conn.execute(sa.select(i.c.step, i.c.value).where(*of_experiment))
+                }
+            )
+        return dict(sorted(curve.items()))
 
     def save(self, tuning_id: str, records: Sequence[ExperimentRecord]) -> None:
         """Write ``records`` in one transaction, keyed by (tuning_id, index)."""

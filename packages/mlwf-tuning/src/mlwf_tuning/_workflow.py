@@ -4,7 +4,9 @@ It follows the experiment contract of the tuning DAG: the run's task ``workflow_
 the XCom ``workflow_result`` (``dict[str, float]``), here the held-out metrics of
 ``ValidateModelOperator`` (``accuracy``, ``f1_macro``, ``log_loss``) plus the training metrics
 (``train_accuracy``, ..., ``fit_seconds``). Every parameter is read from the run's ``params`` when
-the run executes, so a triggered run's ``conf`` (one experiment's hyperparameters) applies.
+the run executes, so a triggered run's ``conf`` (one experiment's hyperparameters) applies. A
+trainer that reports progress per epoch (``mlwf_operators.trainers.report_progress``) reports it
+to the tuning (``report_intermediate``), so the spec's early-stopping rule can stop the run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from mlwf_constructors import DagConstructor, Parameter
 from mlwf_operators.operators.training import TrainModelOperator
 from mlwf_operators.operators.validation import ValidateModelOperator
 from mlwf_types import typed
+
+from mlwf_tuning._report import report_intermediate
 
 #: The XCom key (and the task id in ``TrainEvaluateWorkflow``) of an experiment's metrics.
 WORKFLOW_RESULT_KEY = "workflow_result"
@@ -74,6 +78,21 @@ class ValidateAndReportOperator(ValidateModelOperator):
         return metrics
 
 
+class TrainAndReportOperator(TrainModelOperator):
+    """Train like ``TrainModelOperator``; report the trainer's progress to the tuning (early stopping).
+
+    Each ``report_progress(step, metrics)`` of the trainer goes to ``report_intermediate``, which
+    records the tuning metric's value (when ``metrics`` holds it) and, when the spec's
+    early-stopping rule stops the experiment, kills the trainer and skips the task. Outside a
+    tuning it only logs, as ``TrainModelOperator`` does. Its types are ``TrainModelOperator``'s
+    (``@typed`` declarations are inherited).
+    """
+
+    def on_progress(self, step: int, metrics: dict[str, float], context: Context) -> None:
+        """Report ``metrics`` at ``step`` to the tuning this run is an experiment of, if any."""
+        report_intermediate(step, metrics, context=context)
+
+
 Model = Literal["logistic_regression", "random_forest"]
 Dataset = Literal["breast_cancer", "digits", "iris", "wine"]
 
@@ -82,11 +101,19 @@ class TrainEvaluateWorkflow(DagConstructor):
     """Train a scikit-learn model with the reference trainer, validate it, report its metrics.
 
     DAG: ``hyperparameters`` (the trainer's params from the run's params) → ``train``
-    (``TrainModelOperator``) → ``workflow_result`` (``ValidateAndReportOperator``: fails when
+    (``TrainAndReportOperator``) → ``workflow_result`` (``ValidateAndReportOperator``: fails when
     held-out accuracy is below ``min_accuracy``; pushes ``workflow_result``).
+
+    ``trainer`` is the training entry point (the trainer contract of mlwf-operators), by default
+    the scikit-learn reference trainer, which fits in one step and reports no progress. A
+    subclass naming a trainer that calls ``report_progress(epoch, {"accuracy": ...})`` gets
+    early stopping: a tuning with ``early_stopping`` prunes its runs whose curve of the spec's
+    metric falls below the median of the finished ones.
     """
 
     name = "train_evaluate_workflow"
+    #: The training entry point: ``train(params, data, output_dir)``, given ``trainer_params``.
+    trainer: str = REFERENCE_TRAINER
     version = "1.0.0"
     description = "Train a scikit-learn model on a bundled dataset, validate it, push its metrics."
     parameters = (
@@ -131,9 +158,9 @@ class TrainEvaluateWorkflow(DagConstructor):
 
             hp = hyperparameters()
             data = "sklearn://{{ params.dataset }}"
-            train = TrainModelOperator(
+            train = TrainAndReportOperator(
                 task_id="train",
-                entry_point=REFERENCE_TRAINER,
+                entry_point=self.trainer,
                 data=data,
                 hyperparameters=hp,  # type: ignore[arg-type]  # an XComArg, resolved at run time
                 training_timeout=float(values["training_timeout"]),
