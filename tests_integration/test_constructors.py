@@ -14,18 +14,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 from mlwf_instance import EmbeddedInstance, get_api_token
-from mlwf_testsupport import assert_no_leftover_processes, free_port
+from mlwf_testsupport import AirflowApi, assert_no_leftover_processes, free_port
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "dags" / "example_constructors.py"
-T = TypeVar("T")
+CONSTRUCTORS = "/mlwf/constructors"
 HOSTILE = [
     '"); import os; os.system("touch {sentinel}"); ("',
     "'''\nimport os\nos.system('touch {sentinel}')\n'''",
@@ -35,66 +35,17 @@ HOSTILE = [
 ]
 
 
-def poll(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value is not None:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+def create(
+    ctor: httpx.Client, instance_id: str, values: dict[str, Any] | None = None
+) -> httpx.Response:
+    """POST an instance of the example constructor ``train_evaluate`` to the plugin."""
+    body = {"instance_id": instance_id, "constructor": "train_evaluate", "values": values or {}}
+    return ctor.post("/instances", json=body)
 
 
-class Client:
-    """Authenticated clients of Airflow's REST API and of the constructors plugin."""
-
-    def __init__(self, url: str, token: str) -> None:
-        headers = {"Authorization": f"Bearer {token}"}
-        self.api = httpx.Client(base_url=f"{url}/api/v2", headers=headers, timeout=60)
-        self.ctor = httpx.Client(base_url=f"{url}/mlwf/constructors", headers=headers, timeout=60)
-
-    def create(self, instance_id: str, values: dict[str, Any] | None = None) -> httpx.Response:
-        body = {"instance_id": instance_id, "constructor": "train_evaluate", "values": values or {}}
-        return self.ctor.post("/instances", json=body)
-
-    def wait_dag(self, dag_id: str, timeout: float = 60) -> float:
-        start = time.monotonic()
-        poll(
-            lambda: True if self.api.get(f"/dags/{dag_id}").status_code == 200 else None,
-            timeout,
-            f"DAG {dag_id}",
-        )
-        return time.monotonic() - start
-
-    def wait_parsed_since(self, dag_id: str, since: datetime, timeout: float = 90) -> None:
-        """Wait until the DAG processor has parsed the DAG after ``since`` (not just a row left in the DB)."""
-
-        def parsed() -> bool | None:
-            response = self.api.get(f"/dags/{dag_id}")
-            if response.status_code != 200:
-                return None
-            dag = response.json()
-            stamp = dag.get("last_parsed_time")
-            fresh = (
-                stamp is not None and datetime.fromisoformat(stamp.replace("Z", "+00:00")) >= since
-            )
-            return True if fresh and not dag.get("is_stale") else None
-
-        poll(parsed, timeout, f"DAG {dag_id} parsed again after {since.isoformat()}")
-
-    def run(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
-        self.api.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
-        response = self.api.post(
-            f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}}
-        )
-        response.raise_for_status()
-        run_id = response.json()["dag_run_id"]
-
-        def finished() -> str | None:
-            state = self.api.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
-            return state if state in ("success", "failed") else None
-
-        return poll(finished, 180, f"run {run_id} of {dag_id}", interval=1.0)
+def run(api: AirflowApi, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+    """Unpause and trigger the DAG; return the final state of the run."""
+    return api.wait_run(dag_id, api.trigger(dag_id, conf), timeout=180)
 
 
 def make_instance(home: Path, dags: Path, port: int) -> EmbeddedInstance:
@@ -120,7 +71,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     instance = make_instance(state["home"], dags, state["port"])
     with instance:
         state["instance"] = instance
-        state["client"] = Client(instance.url, instance.api_token())
+        state["api"] = AirflowApi.for_instance(instance)
+        state["ctor"] = state["api"].client_for(CONSTRUCTORS)
         yield state
         state["instance"].stop()
     assert_no_leftover_processes(str(state["home"]))
@@ -129,7 +81,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 def test_routes_require_authentication_and_authorization(env: dict[str, Any]) -> None:
     """Without a token every route answers 401; a viewer may list but not create (403)."""
     url = env["instance"].url
-    anonymous = httpx.Client(base_url=f"{url}/mlwf/constructors", timeout=30)
+    anonymous = httpx.Client(base_url=f"{url}{CONSTRUCTORS}", timeout=30)
     for method, path in [
         ("GET", "/constructors"),
         ("GET", "/instances"),
@@ -141,93 +93,97 @@ def test_routes_require_authentication_and_authorization(env: dict[str, Any]) ->
     ]:
         assert anonymous.request(method, path, json={}).status_code == 401, (method, path)
     passwords = json.loads(env["instance"].home.passwords_file.read_text())
-    viewer = Client(url, get_api_token(url, "viewer", passwords["viewer"]))
-    assert viewer.ctor.get("/constructors").status_code == 200
-    denied = viewer.create("viewer_made")
+    viewer = AirflowApi(url, get_api_token(url, "viewer", passwords["viewer"])).client_for(
+        CONSTRUCTORS
+    )
+    assert viewer.get("/constructors").status_code == 200
+    denied = create(viewer, "viewer_made")
     assert denied.status_code == 403, denied.text
-    assert env["client"].ctor.get("/instances/viewer_made").status_code == 404
+    assert env["ctor"].get("/instances/viewer_made").status_code == 404
 
 
 def test_create_is_visible_quickly_and_runs_with_overrides(env: dict[str, Any]) -> None:
     """A created instance is a DAG within 10 s (refresh_interval is 300 s), with Params, and runs."""
-    client: Client = env["client"]
-    listed = client.ctor.get("/constructors").json()["constructors"]
+    api: AirflowApi = env["api"]
+    ctor: httpx.Client = env["ctor"]
+    listed = ctor.get("/constructors").json()["constructors"]
     [example] = [c for c in listed if c["name"] == "train_evaluate"]
     assert example["schema"]["properties"]["epochs"]["minimum"] == 1
-    response = client.create("iris_fast", {"learning_rate": 0.3, "epochs": 20})
+    response = create(ctor, "iris_fast", {"learning_rate": 0.3, "epochs": 20})
     assert response.status_code == 201, response.text
-    assert client.wait_dag("iris_fast", timeout=30) <= 10.0
-    params = client.api.get("/dags/iris_fast/details").json()["params"]
+    start = time.monotonic()
+    api.wait_dag("iris_fast", timeout=30, interval=0.5)
+    assert time.monotonic() - start <= 10.0
+    params = api.get("/dags/iris_fast/details")["params"]
     assert params["epochs"]["value"] == 20 and params["epochs"]["schema"]["maximum"] == 1000
-    bad = client.api.post(
+    bad = api.client.post(
         "/dags/iris_fast/dagRuns", json={"logical_date": None, "conf": {"epochs": 0}}
     )
     assert bad.status_code == 400, bad.text  # the Param's JSON schema guards run-time overrides
-    assert client.run("iris_fast", {"epochs": 30}) == "success"
+    assert run(api, "iris_fast", {"epochs": 30}) == "success"
     # An override that makes evaluation fail proves the run read the overriding params.
-    assert client.run("iris_fast", {"epochs": 1, "learning_rate": 0.0001}) == "failed"
+    assert run(api, "iris_fast", {"epochs": 1, "learning_rate": 0.0001}) == "failed"
 
 
 def test_update_disable_enable_delete(env: dict[str, Any]) -> None:
     """PATCH changes values, disable removes the DAG file, enable restores it, delete removes all."""
-    client: Client = env["client"]
-    assert client.create("lifecycle").status_code == 201
+    ctor: httpx.Client = env["ctor"]
+    assert create(ctor, "lifecycle").status_code == 201
     path = env["dags"] / "mlwf_constructed" / "instance__lifecycle.py"
     assert path.is_file()
-    patched = client.ctor.patch("/instances/lifecycle", json={"values": {"epochs": 7}})
+    patched = ctor.patch("/instances/lifecycle", json={"values": {"epochs": 7}})
     assert patched.status_code == 200 and patched.json()["values"]["epochs"] == 7
     assert (
-        client.ctor.patch("/instances/lifecycle", json={"values": {"epochs": "7"}}).json()[
-            "parameter"
-        ]
+        ctor.patch("/instances/lifecycle", json={"values": {"epochs": "7"}}).json()["parameter"]
         == "epochs"
     )
-    assert client.ctor.post("/instances/lifecycle/disable").json()["enabled"] is False
+    assert ctor.post("/instances/lifecycle/disable").json()["enabled"] is False
     assert not path.exists()
-    assert client.ctor.post("/instances/lifecycle/enable").json()["enabled"] is True
+    assert ctor.post("/instances/lifecycle/enable").json()["enabled"] is True
     assert path.is_file()
-    assert client.ctor.delete("/instances/lifecycle").status_code == 204
+    assert ctor.delete("/instances/lifecycle").status_code == 204
     assert not path.exists()
-    assert client.ctor.get("/instances/lifecycle").status_code == 404
-    assert client.ctor.delete("/instances/lifecycle").status_code == 404
+    assert ctor.get("/instances/lifecycle").status_code == 404
+    assert ctor.delete("/instances/lifecycle").status_code == 404
 
 
 def test_hostile_values_stay_data(env: dict[str, Any], tmp_path: Path) -> None:
     """Code, quotes, newlines and Jinja in values are stored verbatim, never run, never in the file."""
-    client: Client = env["client"]
+    api: AirflowApi = env["api"]
+    ctor: httpx.Client = env["ctor"]
     sentinel = tmp_path / "pwned"
     tags = [t.replace("{sentinel}", str(sentinel)) for t in HOSTILE]
-    response = client.create("hostile", {"tags": tags})
+    response = create(ctor, "hostile", {"tags": tags})
     assert response.status_code == 201, response.text
     text = (env["dags"] / "mlwf_constructed" / "instance__hostile.py").read_text()
     assert "touch" not in text and "{{" not in text and "import os" not in text
-    client.wait_dag("hostile", timeout=30)
-    assert client.api.get("/dags/hostile/details").json()["params"]["tags"]["value"] == tags
-    assert client.run("hostile") == "success"
-    assert client.ctor.get("/instances/hostile").json()["values"]["tags"] == tags
+    api.wait_dag("hostile", timeout=30, interval=0.5)
+    assert api.get("/dags/hostile/details")["params"]["tags"]["value"] == tags
+    assert run(api, "hostile") == "success"
+    assert ctor.get("/instances/hostile").json()["values"]["tags"] == tags
     assert not sentinel.exists()
-    rejected = client.create("hostile2", {"dataset": "x'); import os #"})
+    rejected = create(ctor, "hostile2", {"dataset": "x'); import os #"})
     assert rejected.status_code == 422 and rejected.json()["parameter"] == "dataset"
 
 
 def test_hostile_ids_and_payloads_write_nothing(env: dict[str, Any]) -> None:
     """Bad ids, unknown parameters, wrong types and oversized bodies get 4xx and change no file."""
-    client: Client = env["client"]
+    ctor: httpx.Client = env["ctor"]
     before = sorted(str(p) for p in env["dags"].parent.rglob("*") if "home" not in p.parts)
-    stored = client.ctor.get("/instances").json()["instances"]
+    stored = ctor.get("/instances").json()["instances"]
     for bad_id in ["../evil", "a/b", "a b", "ünïcode", ".hidden", "x..y", "-x", "a" * 101, "a\n"]:
-        response = client.create(bad_id)
+        response = create(ctor, bad_id)
         assert response.status_code == 422, (bad_id, response.text)
         assert "instance id" in response.json()["detail"]
-    unknown = client.create("ok_id", {"epochz": 3})
+    unknown = create(ctor, "ok_id", {"epochz": 3})
     assert unknown.status_code == 422 and unknown.json()["parameter"] == "epochz"
-    wrong = client.create("ok_id", {"epochs": True})
+    wrong = create(ctor, "ok_id", {"epochs": True})
     assert wrong.status_code == 422 and wrong.json()["parameter"] == "epochs"
-    huge = client.create("ok_id", {"tags": ["x" * 4000] * 30})
+    huge = create(ctor, "ok_id", {"tags": ["x" * 4000] * 30})
     assert huge.status_code == 413, huge.text
-    missing = client.ctor.post("/instances", json={"instance_id": "ok_id", "constructor": "nope"})
+    missing = ctor.post("/instances", json={"instance_id": "ok_id", "constructor": "nope"})
     assert missing.status_code == 422 and "nope" in missing.json()["detail"]
-    assert client.ctor.get("/instances").json()["instances"] == stored
+    assert ctor.get("/instances").json()["instances"] == stored
     after = sorted(str(p) for p in env["dags"].parent.rglob("*") if "home" not in p.parts)
     assert [p for p in after if "__pycache__" not in p] == [
         p for p in before if "__pycache__" not in p
@@ -236,21 +192,21 @@ def test_hostile_ids_and_payloads_write_nothing(env: dict[str, Any]) -> None:
 
 def test_concurrent_creates_of_one_id_one_wins(env: dict[str, Any]) -> None:
     """Eight threads create the same id at once through the API: exactly one 201, the rest 409."""
-    client: Client = env["client"]
+    ctor: httpx.Client = env["ctor"]
     barrier = threading.Barrier(8)
     codes: list[int] = []
 
-    def create(epochs: int) -> None:
+    def create_race(epochs: int) -> None:
         barrier.wait()
-        codes.append(client.create("race", {"epochs": epochs}).status_code)
+        codes.append(create(ctor, "race", {"epochs": epochs}).status_code)
 
-    threads = [threading.Thread(target=create, args=(i + 1,)) for i in range(8)]
+    threads = [threading.Thread(target=create_race, args=(i + 1,)) for i in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert sorted(codes) == [201] + [409] * 7
-    duplicate = client.create("race")
+    duplicate = create(ctor, "race")
     assert duplicate.status_code == 409
 
 
@@ -267,7 +223,7 @@ def test_cli_lists_and_creates_on_the_running_instance(env: dict[str, Any]) -> N
         env=child_env,
     )
     assert created.returncode == 0, created.stderr[-2000:]
-    env["client"].wait_dag("from_cli", timeout=30)
+    env["api"].wait_dag("from_cli", timeout=30, interval=0.5)
     bad = subprocess.run(
         [*cmd, "create", "../x", "train_evaluate"],
         capture_output=True,
@@ -290,8 +246,7 @@ def test_cli_lists_and_creates_on_the_running_instance(env: dict[str, Any]) -> N
 
 def test_restart_recreates_every_instance(env: dict[str, Any]) -> None:
     """After the generated files are deleted and the components restart, every instance is back and runs."""
-    client: Client = env["client"]
-    expected = {i["instance_id"] for i in client.ctor.get("/instances").json()["instances"]}
+    expected = {i["instance_id"] for i in env["ctor"].get("/instances").json()["instances"]}
     assert expected >= {"iris_fast", "hostile", "race", "from_cli"}
     env["instance"].stop()
     shutil.rmtree(env["dags"] / "mlwf_constructed")
@@ -305,13 +260,13 @@ def test_restart_recreates_every_instance(env: dict[str, Any]) -> None:
     restarted.start()
     env["instance"] = restarted  # the fixture stops it
     restarted.wait_healthy()
-    fresh = Client(restarted.url, restarted.api_token())
-    env["client"] = fresh
+    fresh = AirflowApi.for_instance(restarted)
+    env["api"], env["ctor"] = fresh, fresh.client_for(CONSTRUCTORS)
     for dag_id in sorted(expected):
         # GET /dags/{id} answers from the DAG table, which survived the restart: wait for a new parse.
-        fresh.wait_parsed_since(dag_id, restart_time)
+        fresh.wait_dag(dag_id, timeout=90, interval=0.5, parsed_since=restart_time)
         assert (env["dags"] / "mlwf_constructed" / f"instance__{dag_id}.py").is_file()
     assert not orphan.exists()
     # iris_fast, with the conf that succeeded before the restart ("race" is not used: which of the
     # racing creates wins, and so its epochs, is chance, and few epochs fail evaluation).
-    assert fresh.run("iris_fast", {"epochs": 30}) == "success"
+    assert run(fresh, "iris_fast", {"epochs": 30}) == "success"

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from mlflow.tracking import MlflowClient
 from mlwf_instance import EmbeddedInstance
-from mlwf_testsupport import assert_no_leftover_processes, free_port
+from mlwf_testsupport import AirflowApi, assert_no_leftover_processes, free_port
 
 DAGS = Path(__file__).parent.parent / "examples" / "dags"
 
@@ -27,32 +25,14 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInsta
 def test_ml_pipeline_runs_and_leaves_no_service(instance: EmbeddedInstance) -> None:
     """ml_pipeline succeeds, pushes load-test numbers, records the model version in the home's MLflow
     store, and its teardown leaves no service process."""
-    client = httpx.Client(
-        base_url=f"{instance.url}/api/v2",
-        headers={"Authorization": f"Bearer {instance.api_token()}"},
-        timeout=30,
-    )
-    deadline = time.monotonic() + 120
-    while client.get("/dags/ml_pipeline").status_code != 200:
-        assert time.monotonic() < deadline, "ml_pipeline never appeared"
-        time.sleep(1)
-    client.patch("/dags/ml_pipeline", json={"is_paused": False}).raise_for_status()
-    created = client.post("/dags/ml_pipeline/dagRuns", json={"logical_date": None, "conf": {}})
-    created.raise_for_status()
-    run_id = created.json()["dag_run_id"]
-    deadline = time.monotonic() + 300
-    while (state := client.get(f"/dags/ml_pipeline/dagRuns/{run_id}").json()["state"]) not in (
-        "success",
-        "failed",
-    ):
-        assert time.monotonic() < deadline, "ml_pipeline did not finish in 300 s"
-        time.sleep(2)
-    tis = client.get(f"/dags/ml_pipeline/dagRuns/{run_id}/taskInstances").json()["task_instances"]
-    assert state == "success", {ti["task_id"]: ti["state"] for ti in tis}
+    api = AirflowApi.for_instance(instance, timeout=30)
+    api.unpause("ml_pipeline", timeout=120)
+    run_id = api.trigger("ml_pipeline", unpause=False)
+    state = api.wait_run("ml_pipeline", run_id, timeout=300, interval=2)
+    assert state == "success", api.task_states("ml_pipeline", run_id)
 
     def xcom(task_id: str, key: str = "return_value") -> object:
-        path = f"/dags/ml_pipeline/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
-        value = client.get(path, params={"deserialize": True}).json()["value"]
+        value = api.xcom("ml_pipeline", run_id, task_id, key, deserialize=True)
         return json.loads(value) if isinstance(value, str) and value.startswith("{") else value
 
     result = xcom("load_test")

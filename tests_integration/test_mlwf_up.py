@@ -18,8 +18,10 @@ import httpx
 import psutil
 import pytest
 from mlwf_testsupport import (
+    AirflowApi,
     assert_no_leftover_processes,
     free_port,
+    poll,
     process_tree,
     require_executable,
 )
@@ -125,19 +127,6 @@ def token(up: UpProcess) -> str:
     return access_token
 
 
-def wait_for(what: str, check: object, timeout: float, interval: float = 2.0) -> object:
-    """Call ``check()`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    assert callable(check)
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last: {result!r}")
-        time.sleep(interval)
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A temporary current directory holding the instance home."""
@@ -172,29 +161,14 @@ def test_unauthenticated_requests_get_401(running: UpProcess) -> None:
 
 def test_example_dag_is_listed_and_runs(running: UpProcess) -> None:
     """hello_typed from examples/dags appears in GET /api/v2/dags and a triggered run succeeds."""
-    headers = {"Authorization": f"Bearer {token(running)}"}
-    api = f"{running.url}/api/v2"
+    api = AirflowApi(running.url, token(running), timeout=30)
 
     def listed() -> bool:
-        dags = http.get(f"{api}/dags", headers=headers).json()["dags"]
-        return any(d["dag_id"] == "hello_typed" for d in dags)
+        return any(d["dag_id"] == "hello_typed" for d in api.get("/dags")["dags"])
 
-    wait_for("hello_typed in GET /api/v2/dags", listed, timeout=90)
-    unpaused = http.patch(f"{api}/dags/hello_typed", headers=headers, json={"is_paused": False})
-    assert unpaused.status_code == 200, unpaused.text
-    created = http.post(
-        f"{api}/dags/hello_typed/dagRuns", headers=headers, json={"logical_date": None}
-    )
-    assert created.status_code == 200, created.text
-    run_id = created.json()["dag_run_id"]
-
-    def finished() -> str | None:
-        state = http.get(f"{api}/dags/hello_typed/dagRuns/{run_id}", headers=headers).json()[
-            "state"
-        ]
-        return state if state in {"success", "failed"} else None
-
-    assert wait_for(f"run {run_id} to finish", finished, timeout=120) == "success"
+    poll(listed, 90, "hello_typed in GET /api/v2/dags", 2)
+    run_id = api.trigger("hello_typed")
+    assert api.wait_run("hello_typed", run_id, timeout=120, interval=2) == "success"
 
 
 def test_connections_form_offers_the_mlwf_connection_types(running: UpProcess) -> None:

@@ -9,31 +9,34 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 from mlwf_instance import EmbeddedInstance
 from mlwf_stats_bridge import dashboard
 from mlwf_stats_bridge._dashboard import panel_queries
-from mlwf_testsupport import assert_no_leftover_processes, free_port, require_executable
+from mlwf_testsupport import (
+    AirflowApi,
+    assert_no_leftover_processes,
+    free_port,
+    poll,
+    require_executable,
+)
 
 DAGS = Path(__file__).parent / "dags_stats_bridge"
 INSTANCE = "itest"
-T = TypeVar("T")
 
 
-def poll(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value is not None:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+def answers(url: str) -> bool:
+    """Return whether GET ``url`` answers 200 (False while the server is not listening yet)."""
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -71,15 +74,8 @@ def exporter(instance: EmbeddedInstance) -> Iterator[str]:
         ],
     )
     url = f"http://127.0.0.1:{port}/metrics"
-
-    def up() -> bool | None:
-        try:
-            return True if httpx.get(url, timeout=5).status_code == 200 else None
-        except httpx.TransportError:
-            return None
-
     try:
-        poll(up, 30, "the exporter", 0.2)
+        poll(lambda: answers(url), 30, "the exporter", 0.2)
         yield f"127.0.0.1:{port}"
     finally:
         _stop(process)
@@ -108,15 +104,8 @@ def prometheus(exporter: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool | None:
-        try:
-            return True if httpx.get(f"{url}/-/ready", timeout=5).status_code == 200 else None
-        except httpx.TransportError:
-            return None
-
     try:
-        poll(ready, 60, "Prometheus to be ready", 0.3)
+        poll(lambda: answers(f"{url}/-/ready"), 60, "Prometheus to be ready", 0.3)
         yield url
     finally:
         _stop(process)
@@ -133,26 +122,10 @@ def query(prometheus: str, promql: str) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def finished_run(instance: EmbeddedInstance) -> str:
-    client = httpx.Client(
-        base_url=f"{instance.url}/api/v2",
-        headers={"Authorization": f"Bearer {instance.api_token()}"},
-        timeout=30,
-    )
-    poll(
-        lambda: True if client.get("/dags/stats_bridge_demo").status_code == 200 else None,
-        120,
-        "DAG stats_bridge_demo",
-    )
-    client.patch("/dags/stats_bridge_demo", json={"is_paused": False}).raise_for_status()
-    run = client.post("/dags/stats_bridge_demo/dagRuns", json={"logical_date": None})
-    run.raise_for_status()
-    run_id = run.json()["dag_run_id"]
-
-    def done() -> str | None:
-        state = client.get(f"/dags/stats_bridge_demo/dagRuns/{run_id}").json()["state"]
-        return state if state in ("success", "failed") else None
-
-    return poll(done, 180, "the DAG run to finish")
+    with AirflowApi.for_instance(instance, timeout=30) as api:
+        api.unpause("stats_bridge_demo", timeout=120)
+        run_id = api.trigger("stats_bridge_demo", unpause=False)
+        return api.wait_run("stats_bridge_demo", run_id, timeout=180)
 
 
 def test_task_outcomes_reach_prometheus_with_labels(prometheus: str, finished_run: str) -> None:
@@ -163,14 +136,14 @@ def test_task_outcomes_reach_prometheus_with_labels(prometheus: str, finished_ru
             f'airflow_ti_finish_total{{mlwf_instance="{INSTANCE}",dag_id="stats_bridge_demo",'
             f'task_id="{task_id}",state="{state}"}}'
         )
-        result = poll(lambda q=promql: query(prometheus, q) or None, 60, promql)
+        result = poll(partial(query, prometheus, promql), 60, promql)
         assert [float(r["value"][1]) for r in result] == [1.0], result
 
 
 def test_legacy_duplicates_are_counted_once(prometheus: str, finished_run: str) -> None:
     """The untagged twin of ti.finish is skipped (and counted as skipped), so totals are not doubled."""
     promql = f'mlwf_stats_bridge_skipped_total{{mlwf_instance="{INSTANCE}",stat="ti.finish"}}'
-    skipped = poll(lambda: query(prometheus, promql) or None, 60, promql)
+    skipped = poll(lambda: query(prometheus, promql), 60, promql)
     assert sum(float(r["value"][1]) for r in skipped) >= 2
     total = query(prometheus, 'sum(airflow_ti_finish_total{dag_id="stats_bridge_demo"})')
     assert float(total[0]["value"][1]) == 2.0
@@ -179,14 +152,13 @@ def test_legacy_duplicates_are_counted_once(prometheus: str, finished_run: str) 
 def test_every_dashboard_panel_query_returns_data(prometheus: str, finished_run: str) -> None:
     """Each PromQL query of the generated dashboard returns at least one series for the instance."""
     queries = panel_queries(dashboard(INSTANCE))
-    missing: list[str] = []
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        missing = [q for q in queries if not query(prometheus, q)]
-        if not missing:
-            break
-        time.sleep(2)
-    assert missing == []
+    poll(
+        lambda: [q for q in queries if not query(prometheus, q)],
+        90,
+        "every dashboard panel query to return data (the last value lists those without)",
+        2,
+        until=lambda missing: missing == [],
+    )
     other = panel_queries(dashboard("another-instance"))
     assert all(query(prometheus, q) == [] for q in other if "/" not in q and "rate" not in q)
 

@@ -76,3 +76,11 @@ def test_leftover_processes_are_reported_and_killed(tmp_path: Path) -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_public_names_import() -> None:
+    """Every name in mlwf_testsupport.__all__ imports."""
+    import mlwf_testsupport
+
+    for name in mlwf_testsupport.__all__:
+        assert getattr(mlwf_testsupport, name) is not None

@@ -1,12 +1,15 @@
 """Shared test support for ML Workflows (unpublished; never imports an mlwf package).
 
 Loaded into every test session as the pytest plugin :mod:`mlwf_testsupport.plugin`, which
-provides the ``airflow_home`` and ``unused_port`` fixtures; the helpers below are plain functions.
+provides the ``airflow_home`` and ``unused_port`` fixtures; the helpers below are plain functions,
+and :class:`AirflowApi` is the one REST client of the integration tests.
 """
 
 from __future__ import annotations
 
+from mlwf_testsupport._airflow_api import AirflowApi, AirflowApiError
 from mlwf_testsupport._airflow_home import airflow_home_env
+from mlwf_testsupport._poll import poll
 from mlwf_testsupport._ports import free_port
 from mlwf_testsupport._processes import (
     assert_no_leftover_processes,
@@ -30,4 +33,7 @@ __all__ = [
     "leftover_processes",
     "assert_no_leftover_processes",
     "airflow_home_env",
+    "poll",
+    "AirflowApi",
+    "AirflowApiError",
 ]
