@@ -5,7 +5,8 @@ Sessions (`uv run nox -l` lists them):
 * `tests(<package>)`: one per `packages/*` folder, in an environment holding only that
   package, its declared dependencies and its `test` dependency group.
 * `tests_integration`: the whole workspace, `pytest tests_integration`.
-* `tooling`: the tests of `tooling/` (affected-package detection, workspace discovery).
+* `tooling`: the tests of `tooling/` (affected-package detection, workspace discovery) and of
+  `testsupport/` (the pytest plugin of the test suites).
 * `lint`, `typecheck`, `docs`, `build`: ruff, mypy --strict, mkdocs --strict, sdists + wheels.
 * `benchmarks` (not a default session: slow): every `benchmarks/*/run.py`, or those named in
   posargs (`uv run nox -s benchmarks -- <name> ...`).
@@ -137,9 +138,9 @@ def tests_integration(session: nox.Session) -> None:
 
 @nox.session
 def tooling(session: nox.Session) -> None:
-    """Run the tests of the repository tooling (`tooling/tests`)."""
+    """Run the tests of the repository tooling (`tooling/tests`) and of the test plugin (`testsupport/tests`)."""
     _sync(session, "--only-group", "dev")
-    session.run("pytest", "tooling/tests", *session.posargs)
+    session.run("pytest", "tooling/tests", "testsupport/tests", *session.posargs)
 
 
 @nox.session
@@ -156,6 +157,7 @@ def typecheck(session: nox.Session) -> None:
     _sync(session, "--all-packages")
     sources = [str(PACKAGES[name].folder.relative_to(ROOT) / "src") for name in PACKAGE_NAMES]
     session.run("mypy", "--strict", *sources)
+    session.run("mypy", "--strict", "testsupport/src")
     session.run(
         "mypy", "--strict", "tooling/workspace.py", "tooling/affected.py", "tooling/docs_hooks.py"
     )
