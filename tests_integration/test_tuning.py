@@ -272,3 +272,20 @@ def test_tuning_over_a_paused_experiment_dag_fails_at_once_naming_it(api: Api) -
     log = api.task_log("tune_paused", run_id, "round_0")
     assert "the experiment DAG 'tuning_paused_experiments' is paused" in log
     assert api.get("/dags/tuning_paused_experiments/dagRuns")["total_entries"] == 0
+
+
+def test_gaussian_process_search_reports_the_best_parameters(
+    api: Api, store: SqlExperimentStore
+) -> None:
+    """A GP search of 4 experiments, 2 at a time, succeeds with 4 succeeded records and reports the best C."""
+    run_id = api.trigger("tune_gp")
+    assert api.wait_run("tune_gp", run_id) == "success"
+    records = store.load(f"tune_gp/{run_id}")
+    assert [r.state for r in records] == [ExperimentState.SUCCEEDED] * 4
+    assert all(0.001 <= r.params["C"] <= 10.0 for r in records)
+    best = min(records, key=lambda r: r.metrics["log_loss"])
+    result = api.xcom("tune_gp", run_id, "report", "tuning_result")
+    assert result["counts"]["succeeded"] == 4
+    assert result["best_index"] == best.index
+    assert result["best_params"] == best.params
+    assert result["best_value"] == pytest.approx(best.metrics["log_loss"])

@@ -1,4 +1,4 @@
-"""mlwf-tuning search quality: Bayesian (TPE) vs random search, and mlwf's search vs Optuna directly.
+"""mlwf-tuning search quality: Bayesian (TPE, GP) vs random search, and mlwf's search vs Optuna directly.
 
 Problems: Branin (2-d), Hartmann-6, Rosenbrock-4 (N=40 experiments each) and a real model, an
 RBF SVC on scikit-learn's bundled breast-cancer data (objective: 3-fold cross-validated error
@@ -8,6 +8,8 @@ the SVC, the error rate). Baseline in the same run: Optuna used directly (``stud
 with the same sampler and seed on the same objective; mlwf's search (sequential, parallelism=1)
 re-seeds its sampler each round from (seed, experiments so far) so plans are rebuildable from
 records, so it is compared in distribution (medians and a two-sided Mann-Whitney U test).
+Method gp (mlwf's own scikit-learn Gaussian-process sampler, which Optuna does not ship) runs
+through mlwf's search only, on the same problems, seeds and budgets.
 """
 
 from __future__ import annotations
@@ -130,6 +132,21 @@ def run_optuna(problem: str, method: str, seed: int) -> float:
     return study.best_value
 
 
+def _duel(a: list[float], b: list[float]) -> dict[str, int]:
+    wins = sum(x < y for x, y in zip(a, b, strict=True))
+    losses = sum(x > y for x, y in zip(a, b, strict=True))
+    return {"wins": wins, "losses": losses, "ties": len(a) - wins - losses}
+
+
+def _geometric_mean_ratio(problems: dict[str, Any], candidate: str, baseline: str) -> float:
+    ratios = [
+        p["median_regret"][candidate] / p["median_regret"][baseline]
+        for p in problems.values()
+        if p["median_regret"][baseline] > 0
+    ]
+    return math.exp(statistics.mean(math.log(max(r, 1e-12)) for r in ratios))
+
+
 def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -141,25 +158,21 @@ def main() -> None:
         for label, runner, method in [
             ("mlwf_tpe", run_mlwf, "tpe"),
             ("mlwf_random", run_mlwf, "random"),
+            ("mlwf_gp", run_mlwf, "gp"),
             ("optuna_tpe", run_optuna, "tpe"),
             ("optuna_random", run_optuna, "random"),
         ]:
             t0 = time.perf_counter()
             runs[label] = [runner(problem, method, seed) - optimum for seed in range(SEEDS)]
             seconds[label] = time.perf_counter() - t0
-        tpe, rnd = runs["mlwf_tpe"], runs["mlwf_random"]
-        wins = sum(t < r for t, r in zip(tpe, rnd, strict=True))
-        losses = sum(t > r for t, r in zip(tpe, rnd, strict=True))
         problems[problem] = {
             "budget": n,
             "seeds": SEEDS,
             "median_regret": {k: statistics.median(v) for k, v in runs.items()},
             "regret_per_seed": runs,
-            "tpe_vs_random_per_seed": {
-                "wins": wins,
-                "losses": losses,
-                "ties": SEEDS - wins - losses,
-            },
+            "tpe_vs_random_per_seed": _duel(runs["mlwf_tpe"], runs["mlwf_random"]),
+            "gp_vs_random_per_seed": _duel(runs["mlwf_gp"], runs["mlwf_random"]),
+            "gp_vs_tpe_per_seed": _duel(runs["mlwf_gp"], runs["mlwf_tpe"]),
             # Two-sided; 8 such tests per run, so one p below 0.05 is expected by chance now and then.
             "mlwf_vs_optuna_mannwhitney_p": {
                 m: float(mannwhitneyu(runs[f"mlwf_{m}"], runs[f"optuna_{m}"]).pvalue)
@@ -167,26 +180,24 @@ def main() -> None:
             },
             "seconds_total": seconds,
         }
-    ratios = [
-        p["median_regret"]["mlwf_tpe"] / p["median_regret"]["mlwf_random"]
-        for p in problems.values()
-        if p["median_regret"]["mlwf_random"] > 0
-    ]
-    ratio = math.exp(statistics.mean(math.log(max(r, 1e-12)) for r in ratios))
+    ratio = _geometric_mean_ratio(problems, "mlwf_tpe", "mlwf_random")
     overhead = statistics.median(
         p["seconds_total"]["mlwf_tpe"] / p["seconds_total"]["optuna_tpe"] for p in problems.values()
     )
     result = {
         "benchmark": "tuning_quality",
         "description": (
-            "median regret after N experiments over seeds: mlwf search with TPE vs with random "
-            "sampling, and each vs Optuna used directly with the same sampler and seeds (same run)"
+            "median regret after N experiments over seeds: mlwf search with TPE (and with GP) vs "
+            "with random sampling, and TPE and random each vs Optuna used directly with the same "
+            "sampler and seeds (same run)"
         ),
         "measurements": {
             "problems": problems,
             "repetitions": SEEDS,
             "statistic": "median over seeds of (best value after N experiments - known optimum)",
             "mlwf_tpe_time_over_optuna_tpe_time_median": overhead,
+            "gp_over_random_ratio": _geometric_mean_ratio(problems, "mlwf_gp", "mlwf_random"),
+            "gp_over_tpe_ratio": _geometric_mean_ratio(problems, "mlwf_gp", "mlwf_tpe"),
             "wall_s": time.perf_counter() - started,
         },
         "ratio": ratio,
@@ -206,7 +217,7 @@ def main() -> None:
     RESULT.write_text(json.dumps(result, indent=2) + "\n")
     summary = ", ".join(
         f"{name} {p['median_regret']['mlwf_tpe']:.3g} vs {p['median_regret']['mlwf_random']:.3g} "
-        f"(optuna tpe {p['median_regret']['optuna_tpe']:.3g})"
+        f"(optuna tpe {p['median_regret']['optuna_tpe']:.3g}, gp {p['median_regret']['mlwf_gp']:.3g})"
         for name, p in problems.items()
     )
     print(

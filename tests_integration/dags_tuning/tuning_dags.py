@@ -90,3 +90,15 @@ paused_experiments = workflow.build("tuning_paused_experiments", {"dataset": "ir
 tune_paused = HyperparameterTuner(
     workflow, random_spec, instance_id="tuning_paused_experiments"
 ).build_dag("tune_paused")
+
+# Gaussian-process Bayesian search in two rounds of two: 2 random startup experiments (a third
+# of the budget, at least 2), then one modelled round conditioned on them.
+gp_spec = HyperparameterTuningSpec(
+    hyperparameters={"C": FloatRange(0.001, 10.0, log=True)},
+    metric="log_loss",
+    method="gp",
+    n_experiments=4,
+    parallelism=2,
+    seed=5,
+)
+tune_gp = HyperparameterTuner(workflow, gp_spec, instance_id=EXPERIMENTS).build_dag("tune_gp")

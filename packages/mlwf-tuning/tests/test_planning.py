@@ -55,7 +55,7 @@ def _finish(records: list[ExperimentRecord], loss: Any) -> list[ExperimentRecord
     ]
 
 
-@pytest.mark.parametrize("method", ["random", "tpe", "bayesian"])
+@pytest.mark.parametrize("method", ["random", "tpe", "bayesian", "gp"])
 def test_each_method_plans_valid_params(method: str) -> None:
     """Random and Bayesian methods plan only hyperparameters inside the declared space, over several rounds."""
     spec = _spec(method, parallelism=3)

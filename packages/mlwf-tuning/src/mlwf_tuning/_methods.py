@@ -1,5 +1,8 @@
 """Search methods: built-in grid, random and Bayesian (TPE, Gaussian process) ones, plus plugins.
 
+``gp`` is this package's own ``GaussianProcessSampler`` (scikit-learn), not Optuna's
+``GPSampler``, which needs PyTorch (several GB).
+
 A method is a ``SearchMethod``: a factory of an Optuna sampler, and whether its plan is fixed up
 front (grid, random: the whole plan is known before any result) or adaptive (Bayesian: planned in
 rounds of ``parallelism``, each round conditioned on every result so far). Other packages add
@@ -10,7 +13,6 @@ methods through the entry point group ``mlwf.tuning.methods``; an entry point na
 from __future__ import annotations
 
 import functools
-import importlib.util
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,22 +76,17 @@ def _tpe_sampler(spec: HyperparameterTuningSpec, seed: int) -> optuna.samplers.B
 
 
 def _gp_sampler(spec: HyperparameterTuningSpec, seed: int) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.GPSampler(seed=seed)
+    # Imported here: scikit-learn takes a second to import, and parsing a DAG file never plans.
+    from mlwf_tuning._gp import GaussianProcessSampler, default_startup_trials
 
-
-def _check_gp(spec: HyperparameterTuningSpec) -> None:
-    missing = [m for m in ("torch", "scipy") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise ValueError(
-            f"method 'gp' (Optuna's GPSampler) needs {' and '.join(missing)}, which "
-            "is not installed; install it or use method 'tpe'"
-        )
+    startup = default_startup_trials(spec.total_experiments())
+    return GaussianProcessSampler(seed=seed, n_startup_trials=startup)
 
 
 grid = SearchMethod("grid", _grid_sampler, plans_upfront=True, check=_check_grid)
 random = SearchMethod("random", _random_sampler, plans_upfront=True)
 tpe = SearchMethod("tpe", _tpe_sampler)
-gp = SearchMethod("gp", _gp_sampler, check=_check_gp)
+gp = SearchMethod("gp", _gp_sampler)
 
 _BUILTIN = {"grid": grid, "random": random, "tpe": tpe, "bayesian": tpe, "gp": gp}
 _REGISTERED: dict[str, SearchMethod] = {}
