@@ -19,16 +19,18 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
 
-import optuna
-
 from mlwf_tuning._errors import UnknownTuningMethod
 
-if TYPE_CHECKING:
+if (
+    TYPE_CHECKING
+):  # optuna is imported when planning only: DAG files that declare tunings parse fast
+    import optuna
+
     from mlwf_tuning._spec import HyperparameterTuningSpec
 
 ENTRY_POINT_GROUP = "mlwf.tuning.methods"
 
-SamplerFactory = Callable[["HyperparameterTuningSpec", int], optuna.samplers.BaseSampler]
+SamplerFactory = Callable[["HyperparameterTuningSpec", int], "optuna.samplers.BaseSampler"]
 
 
 def _no_check(spec: HyperparameterTuningSpec) -> None:
@@ -48,6 +50,8 @@ class SearchMethod:
 
 
 def _grid_sampler(spec: HyperparameterTuningSpec, seed: int) -> optuna.samplers.BaseSampler:
+    import optuna
+
     space = {name: hp.grid_values(name) for name, hp in spec.hyperparameters.items()}
     return optuna.samplers.GridSampler(space, seed=seed)
 
@@ -62,10 +66,14 @@ def _check_grid(spec: HyperparameterTuningSpec) -> None:
 
 
 def _random_sampler(spec: HyperparameterTuningSpec, seed: int) -> optuna.samplers.BaseSampler:
+    import optuna
+
     return optuna.samplers.RandomSampler(seed=seed)
 
 
 def _tpe_sampler(spec: HyperparameterTuningSpec, seed: int) -> optuna.samplers.BaseSampler:
+    import optuna
+
     if spec.parallelism == 1:
         return optuna.samplers.TPESampler(seed=seed)
     # With parallel rounds, the constant liar keeps a round's suggestions apart from each other;

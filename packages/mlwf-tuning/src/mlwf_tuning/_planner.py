@@ -11,23 +11,30 @@ import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-import optuna
-from optuna.distributions import BaseDistribution
-from optuna.trial import TrialState, create_trial
+from typing import TYPE_CHECKING, Any
 
 from mlwf_tuning._methods import resolve_method
 from mlwf_tuning._records import ExperimentRecord, ExperimentState
 from mlwf_tuning._spec import HyperparameterTuningSpec
 
-_STATES = {
-    ExperimentState.PLANNED: TrialState.RUNNING,
-    ExperimentState.RUNNING: TrialState.RUNNING,
-    ExperimentState.SUCCEEDED: TrialState.COMPLETE,
-    ExperimentState.FAILED: TrialState.FAIL,
-    ExperimentState.PRUNED: TrialState.PRUNED,
-}
+if (
+    TYPE_CHECKING
+):  # optuna is imported when planning only: DAG files that declare tunings parse fast
+    import optuna
+    from optuna.distributions import BaseDistribution
+    from optuna.trial import TrialState
+
+
+def _trial_state(state: ExperimentState) -> TrialState:
+    from optuna.trial import TrialState
+
+    return {
+        ExperimentState.PLANNED: TrialState.RUNNING,
+        ExperimentState.RUNNING: TrialState.RUNNING,
+        ExperimentState.SUCCEEDED: TrialState.COMPLETE,
+        ExperimentState.FAILED: TrialState.FAIL,
+        ExperimentState.PRUNED: TrialState.PRUNED,
+    }[state]
 
 
 def round_seed(seed: int, n_recorded: int) -> int:
@@ -64,11 +71,14 @@ def rebuild_study(
     trials with their intermediate values, and planned or running ones running trials (so that
     grid and constant-liar samplers steer away from them).
     """
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
     dists = distributions(spec)
     with _quiet_optuna():
         study = optuna.create_study(direction=spec.direction, sampler=sampler)
     for record in records:
-        state = _STATES[record.state]
+        state = _trial_state(record.state)
         value = record.metrics.get(spec.metric) if state == TrialState.COMPLETE else None
         study.add_trial(
             create_trial(

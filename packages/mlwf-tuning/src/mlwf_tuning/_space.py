@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if (
+    TYPE_CHECKING
+):  # optuna is imported when planning only: DAG files that declare tunings parse fast
+    from optuna.distributions import BaseDistribution
 
 #: A categorical choice: what Optuna can store and what survives a JSON round trip.
 Choice: TypeAlias = bool | int | float | str | None
@@ -40,6 +39,8 @@ class Categorical(BaseModel):
 
     def distribution(self) -> BaseDistribution:
         """Return the Optuna distribution of this hyperparameter."""
+        from optuna.distributions import CategoricalDistribution
+
         return CategoricalDistribution(self.choices)
 
     def grid_values(self, name: str) -> list[Any]:
@@ -92,6 +93,8 @@ class IntRange(BaseModel):
 
     def distribution(self) -> BaseDistribution:
         """Return the Optuna distribution of this hyperparameter."""
+        from optuna.distributions import IntDistribution
+
         return IntDistribution(self.low, self.high, log=self.log, step=self.step)
 
     def grid_values(self, name: str) -> list[Any]:
@@ -137,6 +140,8 @@ class FloatRange(BaseModel):
 
     def distribution(self) -> BaseDistribution:
         """Return the Optuna distribution of this hyperparameter."""
+        from optuna.distributions import FloatDistribution
+
         return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
     def grid_values(self, name: str) -> list[Any]:
