@@ -38,6 +38,9 @@ class NoOp(DagConstructor):
 
 
 noop = NoOp().build("noop_experiment", {})
+# The floor: 16 runs of the same no-op queued at once behind max_active_runs 4, no tuner at all.
+paced = NoOp().build("noop_paced", {})
+paced.max_active_runs = 4
 spec = HyperparameterTuningSpec(
     hyperparameters={"x": FloatRange(-1.0, 1.0)},
     metric="loss",

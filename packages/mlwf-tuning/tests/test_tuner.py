@@ -85,9 +85,7 @@ def test_own_experiment_dag_paces_a_grid_in_one_round() -> None:
     """Without instance_id, a grid is one round over the tuner's own DAG, max_active_runs = parallelism."""
     tuner = HyperparameterTuner(TrainEvaluateWorkflow(), GRID, base_conf={"dataset": "iris"})
     dag = tuner.build_dag("t")
-    assert sorted(dag.task_ids) == ["report", "round_0"]
-    assert dag.get_task("report").upstream_task_ids == {"round_0"}
-    assert dag.get_task("report").trigger_rule == "all_done"
+    assert dag.task_ids == ["report"]  # the single round also reports
     experiments = tuner.experiment_dag
     assert experiments is not None and experiments.dag_id == "t__experiments"
     assert tuner.experiment_dag_id == "t__experiments"
@@ -116,17 +114,19 @@ def test_shared_instance_hands_out_parallelism_experiments_per_round() -> None:
     """Over an existing instance, a grid of 3 two at a time takes two chained rounds and builds no DAG."""
     tuner = HyperparameterTuner(TrainEvaluateWorkflow(), GRID, instance_id="exp")
     dag = tuner.build_dag("t")
-    assert sorted(dag.task_ids) == ["report", "round_0", "round_1"]
-    assert dag.get_task("round_1").upstream_task_ids == {"round_0"}
+    assert sorted(dag.task_ids) == ["report", "round_0"]
+    assert dag.get_task("report").upstream_task_ids == {"round_0"}
+    assert dag.get_task("report").trigger_rule == "all_done"
     assert tuner.experiment_dag is None and tuner.experiment_dag_id == "exp"
 
 
 def test_bayesian_dag_has_one_round_per_parallel_batch() -> None:
     """Five TPE experiments two at a time take three chained rounds."""
     dag = HyperparameterTuner(TrainEvaluateWorkflow(), TPE).build_dag("t")
-    assert {t for t in dag.task_ids if t.startswith("round_")} == {"round_0", "round_1", "round_2"}
-    assert dag.get_task("round_2").upstream_task_ids == {"round_1"}
-    assert dag.get_task("report").upstream_task_ids == {"round_2"}
+    assert set(dag.task_ids) == {"round_0", "round_1", "report"}  # the third round reports
+    assert dag.get_task("round_1").upstream_task_ids == {"round_0"}
+    assert dag.get_task("report").upstream_task_ids == {"round_1"}
+    assert dag.get_task("round_1").trigger_rule == "all_success"
 
 
 def test_poke_interval_and_instance_id_are_checked() -> None:
@@ -135,6 +135,8 @@ def test_poke_interval_and_instance_id_are_checked() -> None:
         HyperparameterTuner(TrainEvaluateWorkflow(), GRID, poke_interval=0.1)
     with pytest.raises(TuningDefinitionError, match="instance_id must be a DAG id"):
         HyperparameterTuner(TrainEvaluateWorkflow(), GRID, instance_id="")
+    with pytest.raises(TuningDefinitionError, match="wait_in_task_s must be between"):
+        HyperparameterTuner(TrainEvaluateWorkflow(), GRID, wait_in_task_s=-1)
 
 
 def test_round_limit_hands_out_at_most_that_many_of_an_upfront_plan() -> None:
@@ -231,11 +233,11 @@ def test_tuning_constructor_builds_the_tuner_s_dag_from_json_values() -> None:
             "base_conf": '{"dataset": "iris"}',
         },
     )
-    assert set(dag.task_ids) == {"round_0", "round_1", "round_2", "report"}
+    assert set(dag.task_ids) == {"round_0", "round_1", "report"}
     own = TuningConstructor().build(
         "tune_own", {"constructor": "train_evaluate_workflow", "spec": GRID.model_dump_json()}
     )
-    assert set(own.task_ids) == {"round_0", "report"}  # its own paced experiment DAG
+    assert own.task_ids == ["report"]  # its own paced experiment DAG: one round
     assert dag.params["constructor"] == "train_evaluate_workflow"
 
 

@@ -75,24 +75,37 @@ def trigger_runs(dag_id: str, requests: Sequence[RunRequest]) -> list[str]:
 
 
 class ExperimentRunsTrigger(BaseTrigger):
-    """Wait in the triggerer until every run in ``run_ids`` of ``dag_id`` has ended, then end the task.
+    """Wait in the triggerer until every run in ``run_ids`` of ``dag_id`` has ended.
 
-    It ends the deferred task successfully whatever the runs' states (the next step records the
-    outcomes), and also when a run it waits for no longer exists (deleted by hand): the recording
-    step reports that experiment as failed.
+    With ``end_task`` it then ends the deferred task successfully whatever the runs' states (the
+    next step records the outcomes); otherwise it resumes the task. It also stops waiting when a
+    run it waits for no longer exists (deleted by hand): the recording step reports that
+    experiment as failed.
     """
 
-    def __init__(self, dag_id: str, run_ids: Sequence[str], poll_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        dag_id: str,
+        run_ids: Sequence[str],
+        poll_interval: float = 1.0,
+        end_task: bool = True,
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
         self.dag_id = dag_id
         self.run_ids = list(run_ids)
         self.poll_interval = float(poll_interval)
+        self.end_task = bool(end_task)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and arguments (the triggerer rebuilds the trigger from them)."""
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {"dag_id": self.dag_id, "run_ids": self.run_ids, "poll_interval": self.poll_interval},
+            {
+                "dag_id": self.dag_id,
+                "run_ids": self.run_ids,
+                "poll_interval": self.poll_interval,
+                "end_task": self.end_task,
+            },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -116,4 +129,8 @@ class ExperimentRunsTrigger(BaseTrigger):
                 self.log.warning("a run of %s this round waits for no longer exists", self.dag_id)
                 break
             await asyncio.sleep(self.poll_interval)
-        yield TaskSuccessEvent()
+        # End the task here (no worker needed), or resume it when it has work left (the report).
+        if self.end_task:
+            yield TaskSuccessEvent()
+        else:
+            yield TriggerEvent({"ended": len(self.run_ids)})  # type: ignore[no-untyped-call]

@@ -27,7 +27,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, BaseOperator, Context, task
+from airflow.sdk import DAG, BaseOperator, Context
 from mlwf_constructors import DagConstructor, ParameterValidationError
 
 from mlwf_tuning._errors import TooManyFailedExperiments, TuningError
@@ -40,6 +40,7 @@ from mlwf_tuning._rounds import (
     check_failures,
     conf_of,
     experiment_run_id,
+    failed_count,
     finish_record,
     note_of,
     plan_round,
@@ -161,7 +162,8 @@ class HyperparameterTuner:
         result_task_id: str = WORKFLOW_RESULT_KEY,
         store: ExperimentStore | str | None = None,
         notifier: Callable[[dict[str, Any]], object] | None = None,
-        poke_interval: float = 1.0,
+        poke_interval: float = 0.5,
+        wait_in_task_s: float = 30.0,
     ) -> None:
         if not isinstance(constructor, DagConstructor):
             raise TuningDefinitionError(
@@ -178,6 +180,10 @@ class HyperparameterTuner:
             raise TuningDefinitionError(
                 f"poke_interval must be between 0.2 and 600 s, got {poke_interval}"
             )
+        if not 0 <= wait_in_task_s <= 3600:
+            raise TuningDefinitionError(
+                f"wait_in_task_s must be between 0 and 3600 s, got {wait_in_task_s}"
+            )
         if instance_id is not None and not instance_id:
             raise TuningDefinitionError("instance_id must be a DAG id, or None for an own DAG")
         self.constructor = constructor
@@ -188,6 +194,7 @@ class HyperparameterTuner:
         self._store = store
         self.notifier = notifier
         self.poke_interval = float(poke_interval)
+        self.wait_in_task_s = float(wait_in_task_s)
         #: The experiment DAG's id, known once ``build_dag`` ran.
         self.experiment_dag_id: str | None = instance_id
         #: The experiment DAG the tuner built (``None`` with ``instance_id``).
@@ -233,18 +240,23 @@ class HyperparameterTuner:
             f"tune {target} ({spec.method}, {spec.total_experiments()} experiments, "
             f"{spec.direction} {spec.metric})",
         )
+        rounds = self.rounds()
         with DAG(dag_id, **dag_kwargs) as dag:
             previous: BaseOperator | None = None
-            for i in range(self.rounds()):
+            for i in range(rounds):
+                last = i == rounds - 1
                 step = TuningRoundOperator(
-                    task_id=f"round_{i}", step=functools.partial(self._round, i)
+                    # The last round also reports, and runs whatever came before (all_done).
+                    task_id="report" if last else f"round_{i}",
+                    step=functools.partial(self._round, i, last=last),
+                    finish=self._report if last else None,
+                    wait_in_task_s=self.wait_in_task_s,
+                    poke_interval=self.poke_interval,
+                    trigger_rule="all_done" if last else "all_success",
                 )
                 if previous is not None:
                     previous >> step
                 previous = step
-            report = task(task_id="report", trigger_rule="all_done")(self._report)()
-            assert previous is not None
-            previous >> report
         return dag
 
     def _build_experiment_dag(self, dag_id: str) -> DAG:
@@ -284,13 +296,20 @@ class HyperparameterTuner:
             )
         self.store().open_tuning(tuning_id, self.spec.plan_json())
 
-    def _round(self, index: int, context: Context) -> ExperimentRunsTrigger | None:
+    def _round(
+        self, index: int, context: Context, *, last: bool = False
+    ) -> ExperimentRunsTrigger | None:
         """Record what the last round left, plan this round, create its runs; return what to wait on."""
         dag_id, run_id, tuning_id = self._ids(context)
         store = self.store()
+        if last and index > 0 and self._earlier_round_failed(context):
+            log.info("tuning %s: an earlier round failed; reporting what is recorded", tuning_id)
+            return None
         if index == 0:
             self._open(context, tuning_id)
         self._collect(context["ti"], store, tuning_id, final=False)
+        if last and failed_count(store.load(tuning_id)) > self.spec.max_failed_experiments:
+            return None  # the report says so, and fails the run
         check_failures(tuning_id, self.spec, store.load(tuning_id))
         records = plan_round(
             store,
@@ -328,7 +347,17 @@ class HyperparameterTuner:
                 for r, q in zip(records, requests, strict=True)
             ],
         )
-        return ExperimentRunsTrigger(target, [q.run_id for q in requests], self.poke_interval)
+        return ExperimentRunsTrigger(
+            target, [q.run_id for q in requests], self.poke_interval, end_task=not last
+        )
+
+    def _earlier_round_failed(self, context: Context) -> bool:
+        ti = context["ti"]
+        states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+        return any(
+            str(task_id).startswith("round_") and _text(state) in ("failed", "upstream_failed")
+            for task_id, state in states.items()
+        )
 
     def _collect(self, ti: Any, store: ExperimentStore, tuning_id: str, *, final: bool) -> int:
         """Record every running experiment whose run has ended; return how many were recorded.
@@ -339,27 +368,33 @@ class HyperparameterTuner:
         dag_id, run_id = ti.dag_id, ti.run_id
         target = self._target()
         recorded = 0
+        # Loaded once: an experiment that finished its own record (early stopping marks it
+        # pruned) usually did so before its run ended, so it is not running here.
         for record in [r for r in store.load(tuning_id) if r.state == ExperimentState.RUNNING]:
             child = experiment_run_id(dag_id, run_id, record.index)
             where = f"run {child!r} of DAG {target!r}"
-            if ti.get_dr_count(dag_id=target, run_ids=[child]) == 0:
+            state = self._run_state(ti, child)
+            if state is None:
                 if not final:
                     continue
                 outcome = Outcome(False, error=f"{where} was never created or was deleted")
             else:
-                state = _text(ti.get_dagrun_state(dag_id=target, run_id=child))
                 if state not in _TERMINAL:
                     if not final:
                         continue
                     while state not in _TERMINAL:  # a run found still going after a resume
                         time.sleep(self.poke_interval)
-                        state = _text(ti.get_dagrun_state(dag_id=target, run_id=child))
+                        state = self._run_state(ti, child) or "deleted"
                 outcome = self._outcome(ti, child, state)
-            # An experiment may finish its own record (early stopping marks it pruned): keep it.
-            current = {r.index: r for r in store.load(tuning_id)}.get(record.index, record)
-            if current.state.finished:
-                log.info("experiment %d (%s): %s", current.index, child, current.state.value)
-                continue
+                if not outcome.succeeded:
+                    # A pruned experiment ends without workflow_result, after finishing its own
+                    # record (maybe after the load above): keep that record.
+                    current = {r.index: r for r in store.load(tuning_id)}.get(record.index, record)
+                    if current.state.finished:
+                        log.info(
+                            "experiment %d (%s): %s", current.index, child, current.state.value
+                        )
+                        continue
             done = finish_record(record, outcome, self.spec.metric)
             store.save(tuning_id, [done])  # one by one: nothing finished is lost if this task dies
             recorded += 1
@@ -372,6 +407,17 @@ class HyperparameterTuner:
                 f" ({done.error})" if done.error else "",
             )
         return recorded
+
+    def _run_state(self, ti: Any, run_id: str) -> str | None:
+        """Return the state of experiment run ``run_id``, or None when it does not exist."""
+        target = self._target()
+        try:
+            state = ti.get_dagrun_state(dag_id=target, run_id=run_id)
+        except Exception:  # the execution API answers 404 for a run that does not exist
+            state = None
+        if state is None and ti.get_dr_count(dag_id=target, run_ids=[run_id]) == 0:
+            return None
+        return _text(state)
 
     def _outcome(self, ti: Any, run_id: str, state: str) -> Outcome:
         target = self._target()
@@ -409,10 +455,7 @@ class HyperparameterTuner:
         )
         return f" (failed tasks: {', '.join(failed)})" if failed else ""
 
-    def _report(self) -> dict[str, Any]:
-        from airflow.sdk import get_current_context
-
-        context = get_current_context()
+    def _report(self, context: Context) -> dict[str, Any]:
         _, _, tuning_id = self._ids(context)
         store = self.store()
         self._collect(context["ti"], store, tuning_id, final=True)
@@ -437,28 +480,63 @@ class HyperparameterTuner:
 
 
 class TuningRoundOperator(BaseOperator):
-    """A round of a tuning DAG: record, plan, create the experiment runs, then wait in the triggerer.
+    """A round of a tuning DAG: record, plan, create the experiment runs, wait, and (last) report.
 
-    ``step(context)`` does the work and returns the trigger to wait on (or ``None``: nothing to
-    run). The trigger ends the task from the triggerer, so no worker resumes it.
+    ``step(context)`` records, plans and creates the runs, and returns the trigger that waits for
+    them (or ``None``: nothing to run). The task first waits in its own process, polling every
+    0.2 s for up to ``wait_in_task_s`` seconds: short experiments cost no deferral hop. Longer
+    ones free the worker slot: the task defers to the trigger, which ends it from the triggerer
+    (a middle round) or resumes it to run ``finish(context)`` (the last round: the report).
     """
 
     ui_color = "#e8f0fe"
+    #: Seconds between polls while waiting in the task's own process.
+    IN_TASK_POLL_S = 0.2
 
     def __init__(
-        self, *, step: Callable[[Context], ExperimentRunsTrigger | None], **kwargs: Any
+        self,
+        *,
+        step: Callable[[Context], ExperimentRunsTrigger | None],
+        finish: Callable[[Context], Any] | None = None,
+        wait_in_task_s: float = 30.0,
+        poke_interval: float = 0.5,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._step = step
+        self._finish = finish
+        self._wait_in_task_s = wait_in_task_s
+        self._poke_interval = poke_interval
 
-    def execute(self, context: Context) -> None:
-        """Run the round's step; defer until its experiment runs have ended."""
+    def execute(self, context: Context) -> Any:
+        """Run the round's step; wait for its runs here briefly, else in the triggerer."""
         trigger = self._step(context)
-        if trigger is not None:
+        if trigger is not None and not self._ended_in_task(context, trigger):
             self.defer(trigger=trigger, method_name="execute_complete")
+        return self._finish(context) if self._finish is not None else None
 
-    def execute_complete(self, context: Context, event: Any = None) -> None:
-        """Nothing to do: the next step records the outcomes (the trigger normally ends the task)."""
+    def execute_complete(self, context: Context, event: Any = None) -> Any:
+        """Resumed once the round's runs have ended: report (the last round)."""
+        return self._finish(context) if self._finish is not None else None
+
+    def _ended_in_task(self, context: Context, trigger: ExperimentRunsTrigger) -> bool:
+        ti = context["ti"]
+        deadline = time.monotonic() + self._wait_in_task_s
+        while True:
+            ended = ti.get_dr_count(
+                dag_id=trigger.dag_id, run_ids=trigger.run_ids, states=list(_TERMINAL)
+            )
+            if ended >= len(trigger.run_ids):
+                return True
+            if time.monotonic() >= deadline:
+                log.info(
+                    "%d of %d experiment runs still going after %.0f s: waiting in the triggerer",
+                    len(trigger.run_ids) - ended,
+                    len(trigger.run_ids),
+                    self._wait_in_task_s,
+                )
+                return False
+            time.sleep(self.IN_TASK_POLL_S)
 
 
 def _register(dag: DAG) -> None:
