@@ -250,6 +250,7 @@ class HyperparameterTuner:
                     task_id="report" if last else f"round_{i}",
                     step=functools.partial(self._round, i, last=last),
                     finish=self._report if last else None,
+                    progress=self._record_ended,
                     wait_in_task_s=self.wait_in_task_s,
                     poke_interval=self.poke_interval,
                     trigger_rule="all_done" if last else "all_success",
@@ -350,6 +351,11 @@ class HyperparameterTuner:
         return ExperimentRunsTrigger(
             target, [q.run_id for q in requests], self.poke_interval, end_task=not last
         )
+
+    def _record_ended(self, context: Context) -> None:
+        """Record the experiments whose runs have ended (while a round waits in its task)."""
+        _, _, tuning_id = self._ids(context)
+        self._collect(context["ti"], self.store(), tuning_id, final=False)
 
     def _earlier_round_failed(self, context: Context) -> bool:
         ti = context["ti"]
@@ -484,20 +490,23 @@ class TuningRoundOperator(BaseOperator):
 
     ``step(context)`` records, plans and creates the runs, and returns the trigger that waits for
     them (or ``None``: nothing to run). The task first waits in its own process, polling every
-    0.2 s for up to ``wait_in_task_s`` seconds: short experiments cost no deferral hop. Longer
+    0.5 s for up to ``wait_in_task_s`` seconds, calling ``progress(context)`` (records what has
+    ended) as runs end: short experiments cost no deferral hop. Longer
     ones free the worker slot: the task defers to the trigger, which ends it from the triggerer
     (a middle round) or resumes it to run ``finish(context)`` (the last round: the report).
     """
 
     ui_color = "#e8f0fe"
     #: Seconds between polls while waiting in the task's own process.
-    IN_TASK_POLL_S = 0.2
+    #: (0.2 s slowed the experiments down: every poll is a query of the metadata database.)
+    IN_TASK_POLL_S = 0.5
 
     def __init__(
         self,
         *,
         step: Callable[[Context], ExperimentRunsTrigger | None],
         finish: Callable[[Context], Any] | None = None,
+        progress: Callable[[Context], Any] | None = None,
         wait_in_task_s: float = 30.0,
         poke_interval: float = 0.5,
         **kwargs: Any,
@@ -505,6 +514,7 @@ class TuningRoundOperator(BaseOperator):
         super().__init__(**kwargs)
         self._step = step
         self._finish = finish
+        self._progress = progress
         self._wait_in_task_s = wait_in_task_s
         self._poke_interval = poke_interval
 
@@ -522,12 +532,16 @@ class TuningRoundOperator(BaseOperator):
     def _ended_in_task(self, context: Context, trigger: ExperimentRunsTrigger) -> bool:
         ti = context["ti"]
         deadline = time.monotonic() + self._wait_in_task_s
+        seen = 0
         while True:
             ended = ti.get_dr_count(
                 dag_id=trigger.dag_id, run_ids=trigger.run_ids, states=list(_TERMINAL)
             )
             if ended >= len(trigger.run_ids):
                 return True
+            if ended > seen and self._progress is not None:
+                self._progress(context)  # record what ended now, while the rest still run
+                seen = ended
             if time.monotonic() >= deadline:
                 log.info(
                     "%d of %d experiment runs still going after %.0f s: waiting in the triggerer",
