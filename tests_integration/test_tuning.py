@@ -8,95 +8,26 @@ of the experiment DAG; the store is a SQLite file the test reads directly.
 
 from __future__ import annotations
 
-import json
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
 import pytest
 from mlwf_instance import EmbeddedInstance
-from mlwf_testsupport import assert_no_leftover_processes, free_port
+from mlwf_testsupport import AirflowApi, assert_no_leftover_processes, free_port, poll
 from mlwf_tuning import Categorical, ExperimentState, HyperparameterTuningSpec, SqlExperimentStore
 
 DAGS = Path(__file__).parent / "dags_tuning"
 EXPERIMENTS = "tuning_experiments"
-T = TypeVar("T")
 
 
-def poll(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value is not None:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-class Api:
-    """A small authenticated client of Airflow's REST API v2."""
-
-    def __init__(self, instance: EmbeddedInstance) -> None:
-        self.client = httpx.Client(
-            base_url=f"{instance.url}/api/v2",
-            headers={"Authorization": f"Bearer {instance.api_token()}"},
-            timeout=60,
-        )
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = self.client.get(path, params=params)
-        response.raise_for_status()
-        return response.json()
-
-    def unpause(self, dag_id: str) -> None:
-        poll(
-            lambda: True if self.client.get(f"/dags/{dag_id}").status_code == 200 else None,
-            180,
-            f"DAG {dag_id}",
-        )
-        self.client.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
-
-    def trigger(self, dag_id: str) -> str:
-        self.unpause(dag_id)
-        response = self.client.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
-        response.raise_for_status()
-        return str(response.json()["dag_run_id"])
-
-    def run_state(self, dag_id: str, run_id: str) -> str:
-        return str(self.get(f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
-
-    def wait_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
-        def finished() -> str | None:
-            state = self.run_state(dag_id, run_id)
-            return state if state in ("success", "failed") else None
-
-        return poll(finished, timeout, f"run {run_id} of {dag_id} to finish", interval=2.0)
-
-    def task_states(self, dag_id: str, run_id: str) -> dict[tuple[str, int], str]:
-        tis = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
-        return {(ti["task_id"], ti["map_index"]): ti["state"] for ti in tis}
-
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
-        return self.get(
-            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
-        )["value"]
-
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
-        data = self.get(
-            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-            full_content=True,
-        )
-        return json.dumps(data["content"])
-
-    def experiment_runs(
-        self, tuning_run_id: str, dag_id: str = EXPERIMENTS
-    ) -> list[dict[str, Any]]:
-        runs = self.get(f"/dags/{dag_id}/dagRuns", limit=100)["dag_runs"]
-        safe = "".join(c if c.isalnum() or c in "_.~:+-" else "_" for c in tuning_run_id)
-        return [r for r in runs if r["dag_run_id"].endswith(safe)]
+def experiment_runs(
+    api: AirflowApi, tuning_run_id: str, dag_id: str = EXPERIMENTS
+) -> list[dict[str, Any]]:
+    """Return the runs of the experiment DAG that one tuning run started (by run id suffix)."""
+    safe = "".join(c if c.isalnum() or c in "_.~:+-" else "_" for c in tuning_run_id)
+    return api.runs(dag_id, run_id_suffix=safe)
 
 
 @pytest.fixture(scope="module")
@@ -118,10 +49,10 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInsta
 
 
 @pytest.fixture(scope="module")
-def api(instance: EmbeddedInstance) -> Api:
-    client = Api(instance)
-    client.unpause(EXPERIMENTS)
-    return client
+def api(instance: EmbeddedInstance) -> Iterator[AirflowApi]:
+    with AirflowApi.for_instance(instance) as client:
+        client.unpause(EXPERIMENTS)
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +61,7 @@ def store(instance: EmbeddedInstance) -> SqlExperimentStore:
 
 
 def test_random_search_reports_the_best_parameters(
-    instance: EmbeddedInstance, api: Api, store: SqlExperimentStore
+    instance: EmbeddedInstance, api: AirflowApi, store: SqlExperimentStore
 ) -> None:
     """A random search of 4 experiments, 2 at a time, on the tuner's own experiment DAG, reports the best C (XCom, log, notifier)."""
     run_id = api.trigger("tune_random")
@@ -142,7 +73,7 @@ def test_random_search_reports_the_best_parameters(
     assert result["best_index"] == best.index
     assert result["best_params"] == best.params
     assert result["best_value"] == pytest.approx(best.metrics["log_loss"])
-    runs = api.experiment_runs(run_id, "tune_random__experiments")
+    runs = experiment_runs(api, run_id, "tune_random__experiments")
     assert len(runs) == 4 and {r["state"] for r in runs} == {"success"}
     assert sorted(r["conf"]["C"] for r in runs) == sorted(r.params["C"] for r in records)
     assert {r["conf"]["mlwf_tuning"]["index"] for r in runs} == {0, 1, 2, 3}
@@ -159,7 +90,7 @@ def test_random_search_reports_the_best_parameters(
 
 
 def test_grid_search_tolerates_failures_up_to_the_limit(
-    api: Api, store: SqlExperimentStore
+    api: AirflowApi, store: SqlExperimentStore
 ) -> None:
     """A grid of 4 values of C where C=0 fails the workflow: the tuning succeeds and names the best C."""
     run_id = api.trigger("tune_grid")
@@ -177,7 +108,9 @@ def test_grid_search_tolerates_failures_up_to_the_limit(
     assert result["counts"]["failed"] == 1
 
 
-def test_failures_beyond_the_limit_fail_the_tuning(api: Api, store: SqlExperimentStore) -> None:
+def test_failures_beyond_the_limit_fail_the_tuning(
+    api: AirflowApi, store: SqlExperimentStore
+) -> None:
     """With no failure tolerated, the failing C=0 experiment fails the tuning run with a clear error."""
     run_id = api.trigger("tune_strict")
     assert api.wait_run("tune_strict", run_id) == "failed"
@@ -190,34 +123,30 @@ def test_failures_beyond_the_limit_fail_the_tuning(api: Api, store: SqlExperimen
 
 
 def test_cleared_bayesian_tuning_resumes_without_repeating_or_losing(
-    api: Api, store: SqlExperimentStore
+    api: AirflowApi, store: SqlExperimentStore
 ) -> None:
     """Clearing a TPE tuning while its second round runs ends with exactly 4 experiments, each run once."""
     dag = "tune_tpe"
     run_id = api.trigger(dag)
 
-    def second_round_started() -> bool | None:
+    def second_round_started() -> bool:
         # The second round (the `report` task, which also reports) has handed out its two.
         records = store.load(f"{dag}/{run_id}")
         finished = sum(1 for r in records if r.state.finished)
-        return True if len(records) == 4 and finished == 2 else None
+        return len(records) == 4 and finished == 2
 
     poll(second_round_started, 240, "the second round of tune_tpe to start")
     first_round = [r for r in store.load(f"{dag}/{run_id}") if r.state.finished]
     assert len(first_round) == 2
-    response = api.client.post(
-        f"/dags/{dag}/clearTaskInstances",
-        json={"dry_run": False, "dag_run_id": run_id, "only_failed": False},
-    )
-    response.raise_for_status()
+    api.clear_run(dag, run_id)
     assert api.wait_run(dag, run_id) == "success"
-    assert api.get(f"/dags/{dag}/dagRuns/{run_id}/taskInstances/round_0")["try_number"] == 2
+    assert api.task_instance(dag, run_id, "round_0")["try_number"] == 2
     records = store.load(f"{dag}/{run_id}")
     assert [r.index for r in records] == [0, 1, 2, 3]
     assert all(r.state == ExperimentState.SUCCEEDED for r in records)
     for before in first_round:  # the first round is kept as it was, not re-run
         assert records[before.index] == before
-    runs = api.experiment_runs(run_id)
+    runs = experiment_runs(api, run_id)
     assert sorted(r["dag_run_id"][:7] for r in runs) == ["exp0000", "exp0001", "exp0002", "exp0003"]
     result = api.xcom(dag, run_id, "report", "tuning_result")
     assert result["counts"]["succeeded"] == 4
@@ -225,7 +154,7 @@ def test_cleared_bayesian_tuning_resumes_without_repeating_or_losing(
 
 
 def test_tuning_created_as_a_constructor_instance_runs(
-    instance: EmbeddedInstance, api: Api, store: SqlExperimentStore
+    api: AirflowApi, store: SqlExperimentStore
 ) -> None:
     """A tuning DAG created through the constructors API (TuningConstructor) runs its grid and reports."""
     spec = HyperparameterTuningSpec(
@@ -235,23 +164,19 @@ def test_tuning_created_as_a_constructor_instance_runs(
         method="grid",
         parallelism=2,
     )
-    constructors = httpx.Client(
-        base_url=f"{instance.url}/mlwf/constructors",
-        headers=api.client.headers,
-        timeout=60,
-    )
-    response = constructors.post(
-        "/instances",
-        json={
-            "instance_id": "ctor_tune",
-            "constructor": "hyperparameter_tuning",
-            "values": {
-                "constructor": "train_evaluate_workflow",
-                "instance_id": EXPERIMENTS,
-                "spec": spec.model_dump_json(),
+    with api.client_for("/mlwf/constructors") as constructors:
+        response = constructors.post(
+            "/instances",
+            json={
+                "instance_id": "ctor_tune",
+                "constructor": "hyperparameter_tuning",
+                "values": {
+                    "constructor": "train_evaluate_workflow",
+                    "instance_id": EXPERIMENTS,
+                    "spec": spec.model_dump_json(),
+                },
             },
-        },
-    )
+        )
     assert response.status_code == 201, response.text
     run_id = api.trigger("ctor_tune")
     assert api.wait_run("ctor_tune", run_id) == "success"
@@ -263,10 +188,10 @@ def test_tuning_created_as_a_constructor_instance_runs(
     assert result["best_params"] == best.params
 
 
-def test_tuning_over_a_paused_experiment_dag_fails_at_once_naming_it(api: Api) -> None:
+def test_tuning_over_a_paused_experiment_dag_fails_at_once_naming_it(api: AirflowApi) -> None:
     """A tuning whose experiment DAG is paused fails in its first round instead of waiting forever."""
     api.unpause("tuning_paused_experiments")  # waits until parsed
-    api.client.patch("/dags/tuning_paused_experiments", json={"is_paused": True}).raise_for_status()
+    api.pause("tuning_paused_experiments")
     run_id = api.trigger("tune_paused")
     assert api.wait_run("tune_paused", run_id, timeout=120) == "failed"
     assert api.task_states("tune_paused", run_id)[("round_0", -1)] == "failed"
@@ -276,7 +201,7 @@ def test_tuning_over_a_paused_experiment_dag_fails_at_once_naming_it(api: Api) -
 
 
 def test_gaussian_process_search_reports_the_best_parameters(
-    api: Api, store: SqlExperimentStore
+    api: AirflowApi, store: SqlExperimentStore
 ) -> None:
     """A GP search of 4 experiments, 2 at a time, succeeds with 4 succeeded records and reports the best C."""
     run_id = api.trigger("tune_gp")

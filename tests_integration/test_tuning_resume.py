@@ -25,15 +25,14 @@ import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
 import psutil
 import pytest
 from mlwf_instance import EmbeddedInstance
-from mlwf_testsupport import assert_no_leftover_processes, free_port
+from mlwf_testsupport import AirflowApi, assert_no_leftover_processes, free_port, poll
 from mlwf_tuning import ExperimentRecord, ExperimentState, SqlExperimentStore
 
 DAGS = Path(__file__).parent / "dags_tuning_resume"
@@ -41,7 +40,6 @@ TUNING = "tune_resume"
 EXPERIMENTS = f"{TUNING}__experiments"  # the tuner's own experiment DAG
 N_EXPERIMENTS = 6
 EXPERIMENT_RUN = re.compile(r"^exp(\d{4})__")
-T = TypeVar("T")
 
 # Airflow's recovery from a dead scheduler, shortened for the test. A restarted scheduler takes
 # over ("adopts", for LocalExecutor: resets to be scheduled again) the queued and running task
@@ -57,91 +55,41 @@ RECOVERY_CONFIG = {
 }
 
 
-def poll(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value is not None:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+def failures(api: AirflowApi, dag_id: str, run_id: str) -> str:
+    """Describe the failed task instances of a run, with the end of each one's log."""
+    out = []
+    for ti in api.task_instances(dag_id, run_id):
+        if ti["state"] not in ("failed", "upstream_failed"):
+            continue
+        out.append(f"{ti['task_id']}[{ti['map_index']}] {ti['state']}")
+        if ti["state"] == "failed" and ti["try_number"]:
+            path = (
+                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}"
+                f"/logs/{ti['try_number']}"
+            )
+            params: dict[str, Any] = {"full_content": True}
+            if ti["map_index"] >= 0:
+                params["map_index"] = ti["map_index"]
+            # A log the server cannot show is no reason to hide the failures themselves.
+            response = api.client.get(path, params=params)
+            if response.status_code == 200:
+                out.extend(f"    {line}" for line in _errors_of(response.json()))
+    return "\n".join(out) or "(no failed task instance)"
 
 
-class Api:
-    """A small authenticated client of Airflow's REST API v2."""
+def xcom_anywhere(api: AirflowApi, dag_id: str, run_id: str, key: str) -> Any:
+    """Return the value of XCom ``key`` of a run, whichever task pushed it (exactly one)."""
+    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/~/xcomEntries"
+    entries = api.get(path, xcom_key=key)["xcom_entries"]
+    assert len(entries) == 1, f"expected one XCom {key!r} in run {run_id}, got {entries}"
+    entry = entries[0]
+    return api.xcom(dag_id, run_id, entry["task_id"], key, map_index=entry["map_index"])
 
-    def __init__(self, instance: EmbeddedInstance) -> None:
-        self.client = httpx.Client(
-            base_url=f"{instance.url}/api/v2",
-            headers={"Authorization": f"Bearer {instance.api_token()}"},
-            timeout=60,
-        )
 
-    def get(self, path: str, **params: Any) -> Any:
-        response = self.client.get(path, params=params)
-        response.raise_for_status()
-        return response.json()
-
-    def unpause(self, dag_id: str) -> None:
-        poll(
-            lambda: True if self.client.get(f"/dags/{dag_id}").status_code == 200 else None,
-            120,
-            f"DAG {dag_id} to be parsed",
-        )
-        self.client.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
-
-    def trigger(self, dag_id: str) -> str:
-        response = self.client.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
-        response.raise_for_status()
-        return str(response.json()["dag_run_id"])
-
-    def run_state(self, dag_id: str, run_id: str) -> str:
-        return str(self.get(f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
-
-    def wait_run(self, dag_id: str, run_id: str, timeout: float) -> str:
-        def finished() -> str | None:
-            state = self.run_state(dag_id, run_id)
-            return state if state in ("success", "failed") else None
-
-        return poll(finished, timeout, f"run {run_id} of {dag_id} to finish", interval=1.0)
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
-        return list(self.get(path, limit=100)["task_instances"])
-
-    def failures(self, dag_id: str, run_id: str) -> str:
-        """Describe the failed task instances of a run, with the end of each one's log."""
-        out = []
-        for ti in self.task_instances(dag_id, run_id):
-            if ti["state"] not in ("failed", "upstream_failed"):
-                continue
-            out.append(f"{ti['task_id']}[{ti['map_index']}] {ti['state']}")
-            if ti["state"] == "failed" and ti["try_number"]:
-                mapped = "" if ti["map_index"] < 0 else f"?map_index={ti['map_index']}"
-                path = (
-                    f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}"
-                    f"/logs/{ti['try_number']}{mapped}"
-                )
-                response = self.client.get(path, params={"full_content": True})
-                if response.status_code == 200:
-                    out.extend(f"    {line}" for line in _errors_of(response.json()))
-        return "\n".join(out) or "(no failed task instance)"
-
-    def xcom_anywhere(self, dag_id: str, run_id: str, key: str) -> Any:
-        """Return the value of XCom ``key`` of a run, whichever task pushed it (exactly one)."""
-        entries = self.get(
-            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/~/xcomEntries", xcom_key=key
-        )["xcom_entries"]
-        assert len(entries) == 1, f"expected one XCom {key!r} in run {run_id}, got {entries}"
-        entry = entries[0]
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{entry['task_id']}/xcomEntries/{key}"
-        return self.get(path, map_index=entry["map_index"])["value"]
-
-    def experiment_runs(self, tuning_run_id: str) -> list[dict[str, Any]]:
-        """Return the experiment DAG's runs of one tuning run (matched by run id suffix)."""
-        runs = self.get(f"/dags/{EXPERIMENTS}/dagRuns", limit=100)["dag_runs"]
-        safe = re.sub(r"[^A-Za-z0-9_.~:+-]", "_", f"__{TUNING}__{tuning_run_id}")
-        return [r for r in runs if r["dag_run_id"].endswith(safe)]
+def experiment_runs(api: AirflowApi, tuning_run_id: str) -> list[dict[str, Any]]:
+    """Return the experiment DAG's runs of one tuning run (matched by run id suffix)."""
+    safe = re.sub(r"[^A-Za-z0-9_.~:+-]", "_", f"__{TUNING}__{tuning_run_id}")
+    return api.runs(EXPERIMENTS, run_id_suffix=safe)
 
 
 def _errors_of(log: Any) -> list[str]:
@@ -194,11 +142,11 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInsta
 
 
 @pytest.fixture(scope="module")
-def api(instance: EmbeddedInstance) -> Api:
-    client = Api(instance)
-    client.unpause(EXPERIMENTS)
-    client.unpause(TUNING)
-    return client
+def api(instance: EmbeddedInstance) -> Iterator[AirflowApi]:
+    with AirflowApi.for_instance(instance) as client:
+        client.unpause(EXPERIMENTS)
+        client.unpause(TUNING)
+        yield client
 
 
 def _processes(instance: EmbeddedInstance) -> list[psutil.Process]:
@@ -233,12 +181,12 @@ def _index(run: dict[str, Any]) -> int:
 
 
 def test_killed_scheduler_mid_tuning_loses_and_repeats_no_experiment(
-    instance: EmbeddedInstance, api: Api
+    instance: EmbeddedInstance, api: AirflowApi
 ) -> None:
     """SIGKILL of the scheduler tree mid-tuning, restart, clear: 6 experiments, each run and recorded once."""
     timeline = Timeline()
     store = SqlExperimentStore(f"sqlite:///{instance.home.airflow_home / 'mlwf_tuning.db'}")
-    run_id = api.trigger(TUNING)
+    run_id = api.trigger(TUNING, unpause=False)
     tuning_id = f"{TUNING}/{run_id}"
     timeline.note(f"triggered {tuning_id}")
 
@@ -248,14 +196,14 @@ def test_killed_scheduler_mid_tuning_loses_and_repeats_no_experiment(
         state = api.run_state(TUNING, run_id)
         assert state in ("queued", "running"), (
             f"the tuning run ended {state} before the kill; its failures:\n"
-            f"{api.failures(TUNING, run_id)}\n{timeline}"
+            f"{failures(api, TUNING, run_id)}\n{timeline}"
         )
         finished = [r for r in store.load(tuning_id) if r.state.finished]
         if len(finished) < 2:
             return None
         working = [
             r["dag_run_id"]
-            for r in api.experiment_runs(run_id)
+            for r in experiment_runs(api, run_id)
             if r["state"] == "running"
             and any(
                 ti["state"] == "running" for ti in api.task_instances(EXPERIMENTS, r["dag_run_id"])
@@ -290,7 +238,7 @@ def test_killed_scheduler_mid_tuning_loses_and_repeats_no_experiment(
     first_end = api.wait_run(TUNING, run_id, timeout=150)
     timeline.note(
         f"after the restart the tuning run ended {first_end}; failures: "
-        f"{api.failures(TUNING, run_id) if first_end == 'failed' else 'none'}"
+        f"{failures(api, TUNING, run_id) if first_end == 'failed' else 'none'}"
     )
     recovered = store.load(tuning_id)
     response = api.client.post(
@@ -301,7 +249,7 @@ def test_killed_scheduler_mid_tuning_loses_and_repeats_no_experiment(
     end = api.wait_run(TUNING, run_id, timeout=120)
     timeline.note(f"the resumed tuning run ended {end}")
     assert end == "success", (
-        f"the resumed tuning run ended {end}; failures:\n{api.failures(TUNING, run_id)}\n{timeline}"
+        f"the resumed tuning run ended {end}; failures:\n{failures(api, TUNING, run_id)}\n{timeline}"
     )
 
     tries = {}
@@ -324,7 +272,7 @@ def test_killed_scheduler_mid_tuning_loses_and_repeats_no_experiment(
     )
 
     # 5. Nothing repeated: one experiment DAG run per index, each successful, conf = record.
-    runs = api.experiment_runs(run_id)
+    runs = experiment_runs(api, run_id)
     per_index = Counter(_index(r) for r in runs)
     assert per_index == Counter(range(N_EXPERIMENTS)), (
         f"experiment runs per index: {dict(sorted(per_index.items()))} "
@@ -332,8 +280,8 @@ def test_killed_scheduler_mid_tuning_loses_and_repeats_no_experiment(
     )
     assert {r["dag_run_id"]: r["state"] for r in runs if r["state"] != "success"} == {}
     by_index = {r.index: r for r in records}
-    for run in runs:
-        assert run["conf"]["x"] == by_index[_index(run)].params["x"], run
+    for experiment in runs:
+        assert experiment["conf"]["x"] == by_index[_index(experiment)].params["x"], experiment
 
     # The kill interrupted a running experiment task: Airflow ran it again, in the same run.
     assert any(t >= 2 for t in tries.values()), (
@@ -350,7 +298,7 @@ def test_killed_scheduler_mid_tuning_loses_and_repeats_no_experiment(
             assert by_index[old.index] == old, f"experiment {old.index} changed by the clear"
 
     # 7. The report names the best experiment of the records.
-    result = api.xcom_anywhere(TUNING, run_id, "tuning_result")
+    result = xcom_anywhere(api, TUNING, run_id, "tuning_result")
     best = min(records, key=lambda r: r.metrics["loss"])
     assert result["best_index"] == best.index
     assert result["best_params"] == best.params
