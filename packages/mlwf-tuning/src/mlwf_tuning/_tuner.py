@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC
@@ -520,6 +521,9 @@ class TuningRoundOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         """Run the round's step; wait for its runs here briefly, else in the triggerer."""
+        # Import the planner's Optuna while the step opens the tuning and reads the records
+        # (network and database waits): about 0.25 s less before the experiments start.
+        threading.Thread(target=_import_optuna, name="mlwf-tuning-import", daemon=True).start()
         trigger = self._step(context)
         if trigger is not None and not self._ended_in_task(context, trigger):
             self.defer(trigger=trigger, method_name="execute_complete")
@@ -551,6 +555,10 @@ class TuningRoundOperator(BaseOperator):
                 )
                 return False
             time.sleep(self.IN_TASK_POLL_S)
+
+
+def _import_optuna() -> None:
+    import optuna  # noqa: F401  # imported for its side effect: loaded before planning needs it
 
 
 def _register(dag: DAG) -> None:
