@@ -97,7 +97,8 @@ def check_spec_fits(constructor: DagConstructor, spec: HyperparameterTuningSpec)
 
 
 #: Executors whose tasks all run on the host of the scheduler: a SQLite file there is shared.
-_SINGLE_HOST_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})
+#: (Airflow 3 has no Sequential or Debug executor any more.)
+_SINGLE_HOST_EXECUTORS = frozenset({"LocalExecutor"})
 #: The default store's file in ``$AIRFLOW_HOME`` on a single-host executor.
 DEFAULT_STORE_FILE = "mlwf_tuning.db"
 
