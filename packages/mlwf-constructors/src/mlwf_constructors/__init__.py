@@ -9,7 +9,7 @@ plugin serves them over HTTP at ``/mlwf/constructors``.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from mlwf_constructors._constructor import DagConstructor
+from mlwf_constructors._constructor import DagConstructor, RelatedDag
 from mlwf_constructors._errors import (
     ConstructorDefinitionError,
     ConstructorNotFoundError,
@@ -34,6 +34,7 @@ except PackageNotFoundError:  # running from a source tree without metadata
 
 __all__ = [
     "DagConstructor",
+    "RelatedDag",
     "Parameter",
     "Constructors",
     "Settings",

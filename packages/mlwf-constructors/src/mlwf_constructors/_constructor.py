@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from mlwf_constructors._errors import ConstructorDefinitionError
 from mlwf_constructors._ids import check_instance_id
@@ -14,6 +15,21 @@ if TYPE_CHECKING:
     from airflow.sdk import DAG, Param
 
 _REFERENCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class RelatedDag:
+    """A DAG other than an instance's own that the instance defines or acts on.
+
+    ``role`` says how: ``"defines"``, the instance's DAG file also defines this DAG (its id must
+    be free, and whoever creates, changes or deletes the instance must be allowed to do the same
+    to this DAG); ``"uses"``, the instance's runs create runs of this DAG and read its XComs (so
+    whoever creates or changes the instance must be allowed to trigger it and read its XComs).
+    The constructors API authorizes every related DAG, not only the instance's own.
+    """
+
+    dag_id: str
+    role: Literal["defines", "uses"]
 
 
 class DagConstructor:
@@ -60,6 +76,15 @@ class DagConstructor:
     def build_dag(self, dag_id: str, values: Mapping[str, Any], params: dict[str, Param]) -> DAG:
         """Return the DAG of one instance; ``values`` are validated, ``params`` go to ``DAG(params=...)``."""
         raise NotImplementedError(f"{type(self).__qualname__} must implement build_dag()")
+
+    def related_dags(self, instance_id: str, values: Mapping[str, Any]) -> Sequence[RelatedDag]:
+        """Return the DAGs besides ``instance_id`` that the instance defines or uses (none by default).
+
+        ``values`` are validated and complete. Override when the built DAG defines a second DAG
+        or triggers, or reads from, other DAGs: the constructors API then authorizes the user on
+        each of them as well (see :class:`RelatedDag`).
+        """
+        return ()
 
     @classmethod
     def schema(cls) -> dict[str, Any]:
