@@ -27,17 +27,32 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Settings:
-    """Where instances live: the store URL, the DAG folder and the bundle that holds it."""
+    """Where instances live: the store URL, the DAG folder and the bundle that holds it.
+
+    ``dags_folder`` is where bundle modules are imported from (``[core] dags_folder``);
+    ``instances_folder`` is the root of the DAG bundle ``bundle_name`` that receives the
+    generated files (in its ``mlwf_constructed/`` folder); it defaults to ``dags_folder``.
+    """
 
     store_url: str
     dags_folder: Path
     bundle_name: str = "dags-folder"
     bundle_modules: tuple[str, ...] = ()
     max_body_bytes: int = 65536
+    instances_folder: Path | None = None
+
+    @property
+    def instances_root(self) -> Path:
+        """Return the bundle folder that holds ``mlwf_constructed/`` (``instances_folder`` or ``dags_folder``)."""
+        return self.dags_folder if self.instances_folder is None else self.instances_folder
 
     @classmethod
     def from_airflow(cls) -> Settings:
-        """Read ``[mlwf_constructors]``, ``[database] sql_alchemy_conn`` and ``[core] dags_folder``."""
+        """Read ``[mlwf_constructors]``, ``[database] sql_alchemy_conn`` and ``[core] dags_folder``.
+
+        ``[mlwf_constructors] instances_folder`` (optional) is the root folder of the bundle
+        ``[mlwf_constructors] bundle_name`` when that is not the ``[core] dags_folder`` bundle.
+        """
         from airflow.configuration import conf
 
         store_url = conf.get("mlwf_constructors", "store_url", fallback="") or conf.get(
@@ -56,6 +71,11 @@ class Settings:
             bundle_name=conf.get("mlwf_constructors", "bundle_name", fallback="dags-folder"),
             bundle_modules=tuple(m.strip() for m in modules.split(",") if m.strip()),
             max_body_bytes=max_body,
+            instances_folder=(
+                Path(instances).expanduser().resolve()
+                if (instances := conf.get("mlwf_constructors", "instances_folder", fallback=""))
+                else None
+            ),
         )
 
 
@@ -97,7 +117,7 @@ class Constructors:
 
     def path(self, instance_id: str) -> Path:
         """Return the generated file of an instance."""
-        return files.file_path(self.settings.dags_folder, instance_id)
+        return files.file_path(self.settings.instances_root, instance_id)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -188,7 +208,7 @@ class Constructors:
                 report.failed[record.instance_id] = str(err)
                 continue
             (report.written if changed else report.unchanged).append(record.instance_id)
-        folder = files.generated_dir(self.settings.dags_folder)
+        folder = files.generated_dir(self.settings.instances_root)
         for path in sorted(folder.glob("*.py")) if folder.is_dir() else []:
             if path not in wanted and files.is_generated(path):
                 path.unlink()
@@ -225,7 +245,7 @@ class Constructors:
         from airflow.utils.session import create_session
         from sqlalchemy import select
 
-        rel = str(path.relative_to(self.settings.dags_folder))
+        rel = str(path.relative_to(self.settings.instances_root))
         with create_session() as session:
             row = session.execute(
                 select(DagModel.relative_fileloc, DagModel.is_stale).where(
@@ -248,7 +268,7 @@ class Constructors:
 
             with create_session() as session:
                 for path in paths:
-                    rel = str(path.relative_to(self.settings.dags_folder))
+                    rel = str(path.relative_to(self.settings.instances_root))
                     exists = session.execute(
                         select(DagPriorityParsingRequest.id).where(
                             DagPriorityParsingRequest.bundle_name == self.settings.bundle_name,
