@@ -7,29 +7,53 @@ counter and histogram files of dead processes are folded into one archive file p
 (``counter_archive.db``, ``histogram_archive.db``) and removed, so the directory holds the live
 processes plus two archives, and totals never go backwards.
 
-Compaction and reading are serialized by a lock file in the directory (exclusive for compaction,
-shared for reading), so no scrape ever sees a dead process's values twice or not at all. The
-archive is replaced atomically; the one window left is a crash between that replacement and the
-removal of the folded files, which would count those files twice once (documented).
+The series cap is enforced here too, on the merged view, because each process only caps its own
+series (``_cap`` says which label sets are kept). Folded label sets are rewritten to their
+``__overflow__`` key before compaction, so the archives stay bounded as well, and are counted in
+``mlwf_stats_bridge_folded_series_total{metric}``: live processes' at each scrape, dead ones'
+in the counter archive, so the count never goes backwards.
+
+A scrape (cap, compaction, reading) holds a lock file in the directory exclusively, so no scrape
+ever sees a dead process's values twice or not at all, and concurrent scrapes agree on the
+admitted label sets. The archive is replaced atomically; the one window left is a crash between
+that replacement and the removal of the folded files, which would count those files twice once
+(documented).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.metrics_core import Metric
 from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client.multiprocess import MultiProcessCollector
 
-from mlwf_stats_bridge._client import _CLIENTS, multiprocess_dir
+from mlwf_stats_bridge._cap import Series, SeriesCap, overflow_labels, series_of
+from mlwf_stats_bridge._client import (
+    _CLIENTS,
+    DEFAULT_MAX_SERIES,
+    MAX_SERIES_ENV,
+    _env_int,
+    multiprocess_dir,
+)
+from mlwf_stats_bridge._errors import InvalidSettingError
 
 _PID_FILE = re.compile(r"_(\d+)\.db$")
 _COMPACTED_TYPES = ("counter", "histogram")
 LOCK_FILE = ".mlwf-stats-bridge.lock"
+#: Label sets folded into ``__overflow__`` by the cap across processes, per metric.
+FOLDED_SERIES = "mlwf_stats_bridge_folded_series"
+FOLDED_HELP = (
+    "Label sets folded into the __overflow__ series at exposition because the metric reached "
+    "its series cap across all processes, counted once per process that recorded them"
+)
 
 
 def _alive(pid: int) -> bool:
@@ -60,37 +84,114 @@ def _locked(
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _dead_files(directory: Path, kind: str) -> list[Path]:
-    me = os.getpid()
-    dead = []
-    for file in directory.glob(f"{kind}_*.db"):
-        found = _PID_FILE.search(file.name)
-        if found and int(found.group(1)) != me and not _alive(int(found.group(1))):
-            dead.append(file)
-    return sorted(dead)
+class _File:
+    """One ``*.db`` file of the directory: its type, gauge mode, writer pid and entries."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        parts = path.name[: -len(".db")].split("_")
+        self.typ = parts[0]
+        self.mode = parts[1] if self.typ == "gauge" and len(parts) > 2 else ""
+        found = _PID_FILE.search(path.name)
+        self.pid: int | None = int(found.group(1)) if found else None
+        self.entries: list[tuple[str, float, float]] = []
+
+    @property
+    def dead(self) -> bool:
+        return self.pid is not None and self.pid != os.getpid() and not _alive(self.pid)
+
+    @property
+    def archive(self) -> bool:
+        return self.pid is None and self.typ in _COMPACTED_TYPES
 
 
-def compact_dead_processes(path: str | os.PathLike[str]) -> int:
-    """Fold dead processes' counter and histogram files into the archives; return how many files.
+_KeyParts = tuple[str, str, dict[str, str], str]
 
-    Skips (returns 0) when another process is compacting the same directory right now.
-    """
-    directory = Path(path)
-    folded = 0
-    with _locked(directory, exclusive=True, wait=False) as acquired:
-        if not acquired:
-            return 0
-        for kind in _COMPACTED_TYPES:
-            dead = _dead_files(directory, kind)
-            if not dead:
+
+class _Scrape:
+    """One pass over a multiprocess directory with the cap applied; the caller holds the lock."""
+
+    def __init__(self, directory: Path, max_series: int) -> None:
+        self.directory = directory
+        self.cap = SeriesCap(directory, max_series)
+        self._parsed: dict[str, _KeyParts] = {}
+        #: Per file: how many distinct label sets of each metric the cap folded.
+        self.folded: dict[_File, dict[str, int]] = {}
+        self.files: list[_File] = []
+        for path in sorted(directory.glob("*.db")):
+            file = _File(path)
+            try:
+                values = MmapedDict.read_all_values_from_file(str(path))  # type: ignore[no-untyped-call]
+            except FileNotFoundError:  # a live gauge file removed since the glob
                 continue
-            archive = directory / f"{kind}_archive.db"
+            file.entries = [(key, value, timestamp) for key, value, timestamp, _pos in values]
+            self.files.append(file)
+
+    def parse(self, key: str) -> _KeyParts:
+        parsed = self._parsed.get(key)
+        if parsed is None:
+            metric, name, labels, help_text = json.loads(key)
+            parsed = self._parsed[key] = (metric, name, labels, help_text)
+        return parsed
+
+    def apply_cap(self) -> None:
+        """Admit new label sets, then rewrite every folded entry to its ``__overflow__`` key.
+
+        Records per file how many distinct label sets of each metric it had folded.
+        """
+        self.cap.load()
+        seen: dict[str, set[Series]] = {}
+        for file in self.files:
+            for key, _value, _timestamp in file.entries:
+                metric, _name, labels, _help = self.parse(key)
+                seen.setdefault(metric, set()).add(series_of(file.typ, labels))
+        self.cap.admit(seen)
+        self.cap.save()
+        for file in self.files:
+            folded: dict[str, set[Series]] = {}
+            rewritten = []
+            for key, value, timestamp in file.entries:
+                metric, name, labels, help_text = self.parse(key)
+                series = series_of(file.typ, labels)
+                if not self.cap.kept(metric, series):
+                    folded.setdefault(metric, set()).add(series)
+                    key = json.dumps(
+                        [metric, name, overflow_labels(labels), help_text], sort_keys=True
+                    )
+                rewritten.append((key, value, timestamp))
+            file.entries = rewritten
+            self.folded[file] = {metric: len(sets) for metric, sets in folded.items()}
+
+    def compact(self) -> int:
+        """Fold dead processes' counters and histograms (and their fold counts) into the archives.
+
+        Returns how many files were folded. Dead processes' live-mode gauge files are removed;
+        the label sets they had folded are counted in the counter archive first, so
+        ``mlwf_stats_bridge_folded_series_total`` never goes backwards.
+        """
+        dead = [f for f in self.files if f.dead]
+        folded_counts: dict[str, int] = {}
+        for file in dead:
+            for metric, count in self.folded[file].items():
+                folded_counts[metric] = folded_counts.get(metric, 0) + count
+        folded_files = 0
+        for kind in _COMPACTED_TYPES:
+            sources = [f for f in dead if f.typ == kind]
+            extra = _folded_entries(folded_counts) if kind == "counter" else []
+            if not sources and not extra:
+                continue
+            archive_path = self.directory / f"{kind}_archive.db"
+            archive = next((f for f in self.files if f.archive and f.typ == kind), None)
+            if archive is None:
+                archive = _File(archive_path)
+                self.files.append(archive)
+                self.folded[archive] = {}
             totals: dict[str, float] = {}
-            for file in ([archive] if archive.exists() else []) + dead:
-                values = MmapedDict.read_all_values_from_file(str(file))  # type: ignore[no-untyped-call]
-                for key, value, _timestamp, _position in values:
-                    totals[key] = totals.get(key, 0.0) + value
-            staging = directory / f".{kind}_archive.db.tmp"  # not *.db: never read as metrics
+            for key, value, _timestamp in [*archive.entries, *extra] + [
+                e for f in sources for e in f.entries
+            ]:
+                totals[key] = totals.get(key, 0.0) + value
+            staging = self.directory / f".{kind}_archive.db.tmp"  # not *.db: never read as metrics
             staging.unlink(missing_ok=True)
             merged = MmapedDict(str(staging))  # type: ignore[no-untyped-call]
             try:
@@ -98,11 +199,92 @@ def compact_dead_processes(path: str | os.PathLike[str]) -> int:
                     merged.write_value(key, value, 0.0)  # type: ignore[no-untyped-call]
             finally:
                 merged.close()  # type: ignore[no-untyped-call]
-            os.replace(staging, archive)
-            for file in dead:
-                file.unlink()
-            folded += len(dead)
-    return folded
+            os.replace(staging, archive_path)
+            archive.entries = [(key, value, 0.0) for key, value in totals.items()]
+            for file in sources:
+                file.path.unlink()
+                self.files.remove(file)
+            folded_files += len(sources)
+        for file in dead:
+            if file.typ == "gauge" and file.mode.startswith("live"):
+                file.path.unlink(missing_ok=True)
+                self.files.remove(file)
+        return folded_files
+
+    def metrics(self) -> list[Metric]:
+        """Return the merged metrics, as prometheus_client's MultiProcessCollector would."""
+        live_folded: dict[str, int] = {}
+        for file in self.files:
+            for name, count in self.folded.get(file, {}).items():
+                live_folded[name] = live_folded.get(name, 0) + count
+        sources = [(f.typ, f.mode, f.pid, f.entries) for f in self.files]
+        sources.append(("counter", "", None, _folded_entries(live_folded)))
+        metrics: dict[str, Metric] = {}
+        for typ, mode, pid, entries in sources:
+            for key, value, timestamp in entries:
+                metric_name, name, labels, help_text = self.parse(key)
+                metric = metrics.get(metric_name)
+                if metric is None:
+                    metric = metrics[metric_name] = Metric(metric_name, help_text, typ)
+                if typ == "gauge":
+                    metric._multiprocess_mode = mode  # type: ignore[attr-defined]
+                    label_items = (*sorted(labels.items()), ("pid", str(pid)))
+                    metric.add_sample(name, label_items, value, timestamp)  # type: ignore[arg-type]
+                else:  # duplicates (e.g. folded series) are summed by _accumulate_metrics
+                    metric.add_sample(name, tuple(sorted(labels.items())), value)  # type: ignore[arg-type]
+        # The merge itself is prometheus_client's, so the exposition matches its multiprocess mode.
+        return list(
+            MultiProcessCollector._accumulate_metrics(metrics, True)  # type: ignore[no-untyped-call]
+        )
+
+
+def _folded_entries(counts: dict[str, int]) -> list[tuple[str, float, float]]:
+    return [
+        (
+            json.dumps(
+                [FOLDED_SERIES, FOLDED_SERIES + "_total", {"metric": metric}, FOLDED_HELP],
+                sort_keys=True,
+            ),
+            float(count),
+            0.0,
+        )
+        for metric, count in sorted(counts.items())
+        if count
+    ]
+
+
+class _Collected:
+    """A collector that yields already merged metrics."""
+
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._metrics)
+
+
+def _max_series(max_series: int | None) -> int:
+    if max_series is None:
+        return _env_int(MAX_SERIES_ENV, DEFAULT_MAX_SERIES)
+    if max_series < 1:
+        raise InvalidSettingError(f"max_series must be at least 1, got {max_series}")
+    return max_series
+
+
+def compact_dead_processes(path: str | os.PathLike[str], *, max_series: int | None = None) -> int:
+    """Fold dead processes' counter and histogram files into the archives; return how many files.
+
+    The series cap (``max_series``, default ``MLWF_STATS_BRIDGE_MAX_SERIES``) applies to what is
+    folded. Skips (returns 0) when another process is scraping the same directory right now.
+    """
+    directory = Path(path)
+    cap = _max_series(max_series)
+    with _locked(directory, exclusive=True, wait=False) as acquired:
+        if not acquired:
+            return 0
+        scrape = _Scrape(directory, cap)
+        scrape.apply_cap()
+        return scrape.compact()
 
 
 def remove_dead_processes(path: str | os.PathLike[str]) -> list[int]:
@@ -123,17 +305,27 @@ def remove_dead_processes(path: str | os.PathLike[str]) -> list[int]:
     return dead
 
 
-def exposition(path: str | os.PathLike[str] | None = None) -> bytes:
+def exposition(
+    path: str | os.PathLike[str] | None = None, *, max_series: int | None = None
+) -> bytes:
     """Return the text exposition: all processes' files when in multiprocess mode (or ``path``),
-    else the registries of this process's clients."""
+    else the registries of this process's clients.
+
+    In multiprocess mode each metric exposes at most ``max_series`` label sets (default
+    ``MLWF_STATS_BRIDGE_MAX_SERIES``) whatever the number of processes; see ``_cap``.
+    """
     directory = str(path) if path is not None else multiprocess_dir()
-    registry = CollectorRegistry(auto_describe=True)
     if directory:
         if not Path(directory).is_dir():
             raise FileNotFoundError(f"metrics directory {directory} does not exist")
-        compact_dead_processes(directory)
-        remove_dead_processes(directory)
-        multiprocess.MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]
-        with _locked(directory, exclusive=False):
+        cap = _max_series(max_series)
+        # One scrape at a time: the cap's admissions and compaction must see a consistent
+        # directory, and a scrape takes milliseconds.
+        with _locked(directory, exclusive=True):
+            scrape = _Scrape(Path(directory), cap)
+            scrape.apply_cap()
+            scrape.compact()
+            registry = CollectorRegistry(auto_describe=True)
+            registry.register(_Collected(scrape.metrics()))
             return generate_latest(registry)
     return b"".join(generate_latest(client.registry) for client in list(_CLIENTS))

@@ -1,0 +1,114 @@
+"""The series cap across processes: which label sets of a metric the merged exposition keeps.
+
+Each client caps its own series (``_client``), but in multiprocess mode every process has its own
+budget, so N task processes could expose N x cap label sets of one metric. The exposition merges
+every process's files, so the cap is enforced there, on the merged view (see ``_exposition``):
+
+- A metric exposes at most ``max_series`` label sets plus its ``__overflow__`` series; the others
+  are folded into ``__overflow__`` (counters and histograms add up, gauges keep the most recent).
+- Which label sets are kept: the first ones the exposition sees; label sets first seen in the
+  same scrape are admitted in sorted order of their (label, value) pairs. Admitted sets are
+  stored in ``.mlwf-stats-bridge-series.json`` in the directory and stay admitted for its life,
+  so the choice is deterministic and stable across scrapes: a kept series never turns into
+  overflow later, and a new label set never displaces a kept one.
+- The bridge's own metrics (``mlwf_stats_bridge_*``) are bookkeeping and are not capped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from mlwf_stats_bridge._client import OVERFLOW
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = ".mlwf-stats-bridge-series.json"  # not *.db: never read as metrics
+#: Metric names the cap leaves alone: the bridge's own accounting.
+BOOKKEEPING_PREFIX = "mlwf_stats_bridge_"
+
+#: A label set: sorted (label, value) pairs, without a histogram's ``le``.
+Series = tuple[tuple[str, str], ...]
+
+
+def series_of(typ: str, labels: dict[str, str]) -> Series:
+    """Return the label set that identifies a series (a histogram's buckets share one)."""
+    return tuple(
+        sorted((k, v) for k, v in labels.items() if not (typ == "histogram" and k == "le"))
+    )
+
+
+def is_capped(metric: str, series: Series) -> bool:
+    """Return whether ``series`` of ``metric`` is subject to the cap at all."""
+    if not series or metric.startswith(BOOKKEEPING_PREFIX):
+        return False
+    return any(value != OVERFLOW for _, value in series)
+
+
+def overflow_labels(labels: dict[str, str]) -> dict[str, str]:
+    """Return ``labels`` with every value but a histogram bucket's ``le`` set to ``__overflow__``."""
+    return {k: (v if k == "le" else OVERFLOW) for k, v in labels.items()}
+
+
+class SeriesCap:
+    """The admitted label sets of every metric of one multiprocess directory.
+
+    Callers hold the directory's exclusive lock from :meth:`load` to :meth:`save`.
+    """
+
+    def __init__(self, directory: Path, max_series: int) -> None:
+        self.path = directory / STATE_FILE
+        self.max_series = max_series
+        #: metric → admitted label sets in admission order (kept beyond a later, lower cap).
+        self._order: dict[str, list[Series]] = {}
+        self._kept: dict[str, set[Series]] = {}
+        self._changed = False
+
+    def load(self) -> None:
+        """Read the admitted label sets; an unreadable file is logged and started afresh."""
+        try:
+            raw = json.loads(self.path.read_text())
+            order = {
+                str(metric): [tuple((str(k), str(v)) for k, v in series) for series in sets]
+                for metric, sets in raw["metrics"].items()
+            }
+        except FileNotFoundError:
+            return
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            log.warning("mlwf-stats-bridge: ignoring unreadable series file %s: %s", self.path, err)
+            return
+        self._order = order
+        self._kept = {m: set(sets[: self.max_series]) for m, sets in order.items()}
+
+    def admit(self, seen: dict[str, set[Series]]) -> None:
+        """Admit new label sets of each metric while it has room, in sorted order."""
+        for metric in sorted(seen):
+            order = self._order.setdefault(metric, [])
+            kept = self._kept.setdefault(metric, set(order[: self.max_series]))
+            room = self.max_series - len(kept)
+            if room <= 0:
+                continue
+            new = sorted(s for s in seen[metric] if s not in kept and is_capped(metric, s))
+            for series in new[:room]:
+                order.append(series)
+                kept.add(series)
+                self._changed = True
+
+    def kept(self, metric: str, series: Series) -> bool:
+        """Return whether ``series`` is exposed as itself (admitted, or not subject to the cap)."""
+        return not is_capped(metric, series) or series in self._kept.get(metric, ())
+
+    def save(self) -> None:
+        """Write the admitted label sets atomically if they changed."""
+        if not self._changed:
+            return
+        staging = self.path.with_name(self.path.name + ".tmp")
+        body = {
+            "version": 1,
+            "metrics": {m: [list(map(list, s)) for s in sets] for m, sets in self._order.items()},
+        }
+        staging.write_text(json.dumps(body, sort_keys=True))
+        os.replace(staging, self.path)
+        self._changed = False

@@ -1,0 +1,167 @@
+"""The series cap holds on the merged exposition of many processes, not only within each one."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from mlwf_stats_bridge import OVERFLOW, InvalidSettingError, exposition
+
+# One "task process": records one label set of its own in a counter, a histogram and a gauge.
+TASK = textwrap.dedent(
+    """
+    import sys
+    from mlwf_stats_bridge import PrometheusStatsClient
+    client = PrometheusStatsClient("localhost", 8125, "airflow", False)
+    task = sys.argv[1]
+    client.incr(f"ti.start.d.{task}")
+    client.timing(f"dag.d.{task}.duration", 1500)
+    client.gauge(f"pool.open_slots.{task}", 7)
+    client.incr("scheduler_heartbeat")
+    if len(sys.argv) > 2:
+        print("ready", flush=True)
+        sys.stdin.read()  # stay alive until the test closes stdin
+    """
+)
+
+
+def env_for(directory: Path, cap: int) -> dict[str, str]:
+    return dict(
+        os.environ, PROMETHEUS_MULTIPROC_DIR=str(directory), MLWF_STATS_BRIDGE_MAX_SERIES=str(cap)
+    )
+
+
+def run_tasks(directory: Path, tasks: list[str], cap: int) -> None:
+    """Run one real process per task, all at once, each writing its own files, and wait for them."""
+    processes = [
+        subprocess.Popen([sys.executable, "-c", TASK, task], env=env_for(directory, cap))
+        for task in tasks
+    ]
+    for process in processes:
+        assert process.wait(timeout=120) == 0
+
+
+def label_sets(text: str, sample: str) -> dict[str, float]:
+    """Return {label text: value} of every series of ``sample`` in an exposition."""
+    return {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(rf"^{re.escape(sample)}\{{(.*)\}} (\S+)$", text, re.M)
+    }
+
+
+def overflow(*names: str) -> str:
+    return ",".join(f'{name}="{OVERFLOW}"' for name in names)
+
+
+def test_twenty_processes_with_cap_two_expose_two_series_and_overflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10 item 6: 20 processes under cap 2 expose 2 label sets per metric plus __overflow__, with totals and the folded count kept."""
+    monkeypatch.setenv("MLWF_STATS_BRIDGE_MAX_SERIES", "2")  # the scraping process's cap
+    tasks = [f"t{i:02d}" for i in range(20)]
+    run_tasks(tmp_path, tasks, cap=2)
+    text = exposition(tmp_path).decode()
+
+    starts = label_sets(text, "airflow_ti_start_total")
+    # The first label sets seen, in sorted order, are kept; the other 18 add up in __overflow__.
+    assert starts == {
+        'dag_id="d",task_id="t00"': 1.0,
+        'dag_id="d",task_id="t01"': 1.0,
+        overflow("dag_id", "task_id"): 18.0,
+    }
+    counts = label_sets(text, "airflow_task_duration_seconds_count")
+    assert counts == {
+        'dag_id="d",task_id="t00"': 1.0,
+        'dag_id="d",task_id="t01"': 1.0,
+        overflow("dag_id", "task_id"): 18.0,
+    }
+    inf_buckets = {
+        k: v
+        for k, v in label_sets(text, "airflow_task_duration_seconds_bucket").items()
+        if 'le="+Inf"' in k
+    }
+    assert len(inf_buckets) == 3 and sum(inf_buckets.values()) == 20
+    # Unlabelled metrics are one series whatever the cap.
+    assert "airflow_scheduler_heartbeat_total 20.0" in text
+    folded = label_sets(text, "mlwf_stats_bridge_folded_series_total")
+    assert folded == {
+        'metric="airflow_ti_start"': 18.0,
+        'metric="airflow_task_duration_seconds"': 18.0,
+        'metric="airflow_pool_open_slots"': 18.0,
+    }
+    # The archive holds the folded form: the directory stays bounded too.
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == [
+        "counter_archive.db",
+        "histogram_archive.db",
+    ]
+
+    # Later processes with label sets that sort first never displace the kept ones.
+    run_tasks(tmp_path, ["a0", "t00"], cap=2)
+    text = exposition(tmp_path).decode()
+    assert label_sets(text, "airflow_ti_start_total") == {
+        'dag_id="d",task_id="t00"': 2.0,
+        'dag_id="d",task_id="t01"': 1.0,
+        overflow("dag_id", "task_id"): 19.0,
+    }
+    assert (
+        label_sets(text, "mlwf_stats_bridge_folded_series_total")['metric="airflow_ti_start"']
+        == 19.0
+    )
+    # Scraping again changes nothing.
+    assert exposition(tmp_path).decode() == text
+
+
+def test_live_processes_are_capped_and_the_folded_count_survives_their_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10 item 6: gauges of 5 live processes under cap 2 show 2 label sets plus __overflow__, and the folded count does not drop when they exit."""
+    monkeypatch.setenv("MLWF_STATS_BRIDGE_MAX_SERIES", "2")
+    live = [
+        subprocess.Popen(
+            [sys.executable, "-c", TASK, f"p{i}", "stay"],
+            env=env_for(tmp_path, 2),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(5)
+    ]
+    try:
+        for process in live:
+            assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        text = exposition(tmp_path).decode()
+        assert label_sets(text, "airflow_pool_open_slots") == {
+            'pool_name="p0"': 7.0,
+            'pool_name="p1"': 7.0,
+            overflow("pool_name"): 7.0,
+        }
+        folded = label_sets(text, "mlwf_stats_bridge_folded_series_total")
+        assert folded['metric="airflow_pool_open_slots"'] == 3.0
+        assert folded['metric="airflow_ti_start"'] == 3.0
+    finally:
+        for process in live:
+            assert process.stdin is not None
+            process.stdin.close()
+            process.wait(timeout=30)
+    text = exposition(tmp_path).decode()
+    assert "airflow_pool_open_slots{" not in text  # gauges of dead processes are gone
+    folded = label_sets(text, "mlwf_stats_bridge_folded_series_total")
+    assert folded['metric="airflow_pool_open_slots"'] == 3.0
+    assert folded['metric="airflow_ti_start"'] == 3.0
+    assert label_sets(text, "airflow_ti_start_total")[overflow("dag_id", "task_id")] == 3.0
+
+
+def test_a_bad_cap_at_exposition_names_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A non-positive cap for the exposition raises InvalidSettingError naming the variable or argument."""
+    monkeypatch.setenv("MLWF_STATS_BRIDGE_MAX_SERIES", "-1")
+    with pytest.raises(InvalidSettingError, match="MLWF_STATS_BRIDGE_MAX_SERIES"):
+        exposition(tmp_path)
+    with pytest.raises(InvalidSettingError, match="max_series"):
+        exposition(tmp_path, max_series=0)
