@@ -1,14 +1,19 @@
 """mlwf-stats-bridge on a real Airflow instance, scraped by a real Prometheus server.
 
-The instance runs with the bridge as its StatsD client (``mlwf up``'s configuration); a
-``mlwf-stats-bridge serve`` exporter exposes every process's metrics; Prometheus scrapes it.
+The instance runs with the bridge as its StatsD client (``mlwf up``'s configuration) and
+``[mlwf_stats_bridge] metrics_access = edit_configuration``; Prometheus scrapes the API server's
+``/mlwf-stats-bridge/metrics`` as a service user ``prometheus`` (SimpleAuthManager role op) with a
+long-lived JWT in a bearer token file, minted as the docs say. A ``mlwf-stats-bridge serve``
+exporter serves the same directory without auth (loopback).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -16,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from mlwf_instance import EmbeddedInstance
+from mlwf_instance import EmbeddedInstance, get_api_token
 from mlwf_stats_bridge import dashboard
 from mlwf_stats_bridge._dashboard import panel_queries
 from mlwf_testsupport import (
@@ -29,6 +34,16 @@ from mlwf_testsupport import (
 
 DAGS = Path(__file__).parent / "dags_stats_bridge"
 INSTANCE = "itest"
+METRICS_PATH = "/mlwf-stats-bridge/metrics"
+#: The docs' recipe for a long-lived token of a service user (SimpleAuthManager claims).
+MINT_TOKEN = textwrap.dedent(
+    """
+    from airflow.api_fastapi.app import create_auth_manager
+    auth_manager = create_auth_manager()
+    user = auth_manager.deserialize_user({"sub": "prometheus", "role": "op"})
+    print(auth_manager.generate_jwt(user, expiration_time_in_seconds=365 * 24 * 3600))
+    """
+)
 
 
 def answers(url: str) -> bool:
@@ -52,7 +67,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInstance]:
     home = tmp_path_factory.mktemp("stats-instance")
-    inst = EmbeddedInstance(home, dags_folder=DAGS, port=free_port(), dag_refresh_interval=5)
+    inst = EmbeddedInstance(
+        home,
+        dags_folder=DAGS,
+        port=free_port(),
+        dag_refresh_interval=5,
+        extra_config={
+            "core": {"simple_auth_manager_users": "admin:admin,viewer:viewer,prometheus:op"},
+            "mlwf_stats_bridge": {"metrics_access": "edit_configuration"},
+        },
+    )
     with inst:
         yield inst
     assert_no_leftover_processes(str(home))
@@ -82,14 +106,51 @@ def exporter(instance: EmbeddedInstance) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def prometheus(exporter: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def token_file(instance: EmbeddedInstance, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Mint a year-long JWT for the ``prometheus`` service user with the instance's configuration."""
+    # Only the instance's airflow.cfg configures this process: no AIRFLOW__* of the test session.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(airflow_env(instance))
+    minted = subprocess.run(
+        [sys.executable, "-c", MINT_TOKEN],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    path = tmp_path_factory.mktemp("prometheus-token") / "token"
+    path.write_text(minted.stdout.strip().splitlines()[-1])
+    path.chmod(0o600)
+    return path
+
+
+def airflow_env(instance: EmbeddedInstance) -> dict[str, str]:
+    """Return an environment that loads the instance's airflow.cfg (its JWT secret included)."""
+    return {
+        "AIRFLOW_HOME": str(instance.home.airflow_home),
+        "AIRFLOW_CONFIG": str(instance.home.airflow_cfg),
+    }
+
+
+@pytest.fixture(scope="module")
+def prometheus(
+    instance: EmbeddedInstance, token_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     binary = require_executable("prometheus")
     root = tmp_path_factory.mktemp("prometheus")
     config = root / "prometheus.yml"
+    target = instance.url.removeprefix("http://")
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        "scrape_configs:\n  - job_name: airflow\n    static_configs:\n"
-        f"      - targets: ['{exporter}']\n        labels:\n          mlwf_instance: {INSTANCE}\n"
+        "scrape_configs:\n"
+        f"  - job_name: airflow\n    metrics_path: {METRICS_PATH}\n"
+        f"    authorization:\n      type: Bearer\n      credentials_file: {token_file}\n"
+        "    static_configs:\n"
+        f"      - targets: ['{target}']\n        labels:\n          mlwf_instance: {INSTANCE}\n"
+        # The same target without credentials: it must not be scrapable.
+        f"  - job_name: anonymous\n    metrics_path: {METRICS_PATH}\n    static_configs:\n"
+        f"      - targets: ['{target}']\n"
     )
     port = free_port()
     log = (root / "prometheus.log").open("wb")
@@ -163,15 +224,60 @@ def test_every_dashboard_panel_query_returns_data(prometheus: str, finished_run:
     assert all(query(prometheus, q) == [] for q in other if "/" not in q and "rate" not in q)
 
 
-def test_plugin_route_requires_authentication(
-    instance: EmbeddedInstance, finished_run: str
-) -> None:
-    """The API server's /mlwf-stats-bridge/metrics answers 401 without a token and the exposition with one."""
-    url = f"{instance.url}/mlwf-stats-bridge/metrics"
-    assert httpx.get(url, timeout=30).status_code == 401
-    response = httpx.get(
-        url, headers={"Authorization": f"Bearer {instance.api_token()}"}, timeout=30
+def test_prometheus_scrapes_only_with_the_token(prometheus: str, finished_run: str) -> None:
+    """Prometheus scrapes the API server with its bearer token file (a minted service-user JWT); without it the target is down."""
+
+    def health() -> dict[str, tuple[str, str]]:
+        response = httpx.get(f"{prometheus}/api/v1/targets", timeout=10)
+        response.raise_for_status()
+        return {
+            t["labels"]["job"]: (t["health"], t["lastError"])
+            for t in response.json()["data"]["activeTargets"]
+        }
+
+    targets = poll(
+        health,
+        60,
+        "both targets scraped",
+        1,
+        until=lambda t: "unknown" not in {h for h, _ in t.values()},
     )
-    assert response.status_code == 200
-    assert 'airflow_ti_finish_total{dag_id="stats_bridge_demo"' in response.text
-    assert "scheduler_heartbeat_total" in response.text
+    assert targets["airflow"] == ("up", ""), targets
+    assert targets["anonymous"][0] == "down" and "401" in targets["anonymous"][1], targets
+
+
+def test_plugin_route_checks_the_user(instance: EmbeddedInstance, finished_run: str) -> None:
+    """Issue 10 item 10: the API server's metrics route answers 401 without a token, 403 to a viewer, metrics to op and admin."""
+    url = f"{instance.url}{METRICS_PATH}"
+    assert httpx.get(url, timeout=30).status_code == 401
+    viewer = get_api_token(
+        instance.url, "viewer", instance.home.read_credentials("viewer").password
+    )
+    refused = httpx.get(url, headers={"Authorization": f"Bearer {viewer}"}, timeout=30)
+    assert refused.status_code == 403 and "edit_configuration" in refused.text
+    assert "airflow_" not in refused.text
+    for token in (
+        instance.api_token(),
+        get_api_token(
+            instance.url, "prometheus", instance.home.read_credentials("prometheus").password
+        ),
+    ):
+        response = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert response.status_code == 200
+        assert 'airflow_ti_finish_total{dag_id="stats_bridge_demo"' in response.text
+        assert "scheduler_heartbeat_total" in response.text
+
+
+def test_plugin_serves_no_docs(instance: EmbeddedInstance) -> None:
+    """Issue 10 item 10: the plugin's /docs, /redoc and /openapi.json are not served, even to the admin."""
+    headers = {"Authorization": f"Bearer {instance.api_token()}"}
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        url = f"{instance.url}/mlwf-stats-bridge{path}"
+        assert httpx.get(url, timeout=30).status_code == 404, path
+        assert httpx.get(url, headers=headers, timeout=30).status_code == 404, path
+
+
+def test_exporter_serves_the_same_directory(exporter: str, finished_run: str) -> None:
+    """The standalone `mlwf-stats-bridge serve` exporter serves the instance's metrics on loopback."""
+    text = httpx.get(f"http://{exporter}/metrics", timeout=30).text
+    assert 'airflow_ti_finish_total{dag_id="stats_bridge_demo"' in text
