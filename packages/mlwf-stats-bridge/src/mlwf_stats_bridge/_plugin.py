@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.auth.managers.base_auth_manager import ResourceMethod
 from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 from airflow.api_fastapi.core_api.security import get_user
 from airflow.configuration import conf
@@ -55,7 +56,7 @@ def _may_read_metrics(user: BaseUser, access: str) -> bool:
     if access == "authenticated":
         return True
     auth_manager = get_auth_manager()
-    method = "GET" if access == "read_configuration" else "PUT"
+    method: ResourceMethod = "GET" if access == "read_configuration" else "PUT"
     return bool(auth_manager.is_authorized_configuration(method=method, user=user))
 
 
