@@ -81,7 +81,7 @@ def test_toggle_and_delete_authorize_the_defined_dags(api_server: ApiServer) -> 
 
 
 def test_enable_authorizes_the_used_dags(api_server: ApiServer) -> None:
-    """Issue 10 item 2: enabling an instance that uses prod_pipeline needs the right to trigger it, while disabling it does not."""
+    """Issue 10 item 2: enabling or changing an instance that uses prod_pipeline needs the right to trigger it, while disabling it does not."""
     with api_server.client("admin") as admin:
         created = admin.post(
             "/instances",
@@ -96,6 +96,8 @@ def test_enable_authorizes_the_used_dags(api_server: ApiServer) -> None:
         assert alice.post("/instances/team_a_uses_prod/disable").status_code == 200
         refused = alice.post("/instances/team_a_uses_prod/enable")
         assert refused.status_code == 403 and "prod_pipeline" in refused.json()["detail"]
+        patched = alice.patch("/instances/team_a_uses_prod", json={"values": {"side": "other"}})
+        assert patched.status_code == 403 and "prod_pipeline" in patched.json()["detail"]
 
 
 def test_defined_dag_ids_must_be_free(api_server: ApiServer) -> None:

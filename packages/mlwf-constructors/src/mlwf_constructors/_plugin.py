@@ -160,7 +160,7 @@ def create_app() -> FastAPI:
             sec.require(user, sec.checks(svc.settings, "POST", instance_id, uses=False))
             prepared = prepare(svc, instance_id, constructor, values)
             sec.require(
-                user, sec.checks(svc.settings, "POST", instance_id, prepared.related, uses=enabled)
+                user, sec.checks(svc.settings, "POST", instance_id, prepared.related, uses=True)
             )
             check_defined_free(svc, instance_id, prepared.related)
             return svc.create(
@@ -184,22 +184,28 @@ def create_app() -> FastAPI:
     def change(
         user: Any, instance_id: str, values: dict[str, Any] | None, enabled: bool | None
     ) -> Any:
-        """Authorize and apply an update: PUT on the instance and every DAG it defines; when the
-        result is enabled, also trigger/read-XCom rights on every DAG it uses, and free ids.
+        """Authorize and apply an update: PUT on the instance and every DAG it defines; unless it
+        disables the instance, also the right to trigger and read the XComs of every DAG it uses,
+        and free ids for the DAGs it defines.
         """
         svc = service()
         sec.require(user, sec.checks(svc.settings, "PUT", instance_id, uses=False))
         old = svc.store.get(instance_id)
+        complete = None
         if values is not None:
             # The related DAGs follow from the new complete values, not the stored ones.
-            related = prepare(svc, instance_id, old.constructor, {**old.values, **values}).related
+            prepared = prepare(svc, instance_id, old.constructor, {**old.values, **values})
+            related, complete = prepared.related, prepared.values
         else:
             related = related_of(svc, old)
-        running = old.enabled if enabled is None else enabled
-        sec.require(user, sec.checks(svc.settings, "PUT", instance_id, related, uses=running))
-        if running:
+        # Disabling only removes the file; anything else may (again) make the DAG run.
+        disabling = enabled is False
+        sec.require(user, sec.checks(svc.settings, "PUT", instance_id, related, uses=not disabling))
+        if not disabling:
             check_defined_free(svc, instance_id, related)
-        return svc.update(instance_id, values=values, enabled=enabled).as_json()
+        # The complete values, not the patch: what is written is exactly what was authorized,
+        # even if another request changed the stored values meanwhile.
+        return svc.update(instance_id, values=complete, enabled=enabled).as_json()
 
     @app.patch("/instances/{instance_id}", dependencies=[Depends(_json_write)])
     async def update_instance(instance_id: str, request: Request, user: GetUserDep) -> Any:
