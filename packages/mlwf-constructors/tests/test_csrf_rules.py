@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi import HTTPException, Request
-from mlwf_constructors._security import check_write, expected_origin
+from mlwf_constructors._security import check_write, expected_origins
 
 
 def _request(*, scheme: str = "http", host: str = "airflow.local:8080", **headers: str) -> Request:
@@ -37,7 +37,7 @@ def test_without_base_url_the_request_s_own_origin_is_expected(
     """Issue 10 item 3: without [api] base_url a cookie write must come from the request's own scheme://host:port."""
     monkeypatch.delenv("AIRFLOW__API__BASE_URL", raising=False)
     json_type = "application/json"
-    assert expected_origin(_request()) == "http://airflow.local:8080"
+    assert expected_origins(_request()) == ["http://airflow.local:8080"]
     assert _status(_request(origin="http://airflow.local:8080", content_type=json_type)) == 200
     assert _status(_request(referer="http://AIRFLOW.local:8080/x?y", content_type=json_type)) == 200
     assert _status(_request(origin="http://airflow.local:8081", content_type=json_type)) == 403
@@ -46,15 +46,16 @@ def test_without_base_url_the_request_s_own_origin_is_expected(
     assert _status(_request(content_type=json_type)) == 403
 
 
-def test_base_url_decides_the_expected_origin(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 10 item 3: with [api] base_url set, its origin (default port made explicit) is the only one accepted."""
+def test_base_url_decides_the_expected_origins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10 item 3: with [api] base_url set, its origin (default port made explicit) and the request's own are accepted, no other."""
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com/team/")
     json_type = "application/json; charset=utf-8"
     behind_proxy = {"host": "10.0.0.5:8080", "content_type": json_type}
     assert _status(_request(origin="https://airflow.example.com", **behind_proxy)) == 200
     assert _status(_request(origin="https://airflow.example.com:443", **behind_proxy)) == 200
     assert _status(_request(origin="http://airflow.example.com", **behind_proxy)) == 403
-    assert _status(_request(origin="http://10.0.0.5:8080", **behind_proxy)) == 403
+    assert _status(_request(origin="http://10.0.0.5:8080", **behind_proxy)) == 200
+    assert _status(_request(origin="http://10.0.0.5:8081", **behind_proxy)) == 403
     assert _status(_request(origin="https://airflow.example.com.evil.net", **behind_proxy)) == 403
 
 

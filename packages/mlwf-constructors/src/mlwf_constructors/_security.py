@@ -174,14 +174,24 @@ def _origin_of(url: str) -> str | None:
     return f"{scheme}://{parts.hostname.lower()}:{port or _DEFAULT_PORTS[scheme]}"
 
 
-def expected_origin(request: Request) -> str | None:
-    """Return the API server's origin: from ``[api] base_url``, else from the request itself."""
+def expected_origins(request: Request) -> list[str]:
+    """Return the API server's origins: that of ``[api] base_url`` (if set), then the request's own.
+
+    The request's own ``scheme://Host`` is accepted too: a browser sends ``Host`` for the server it
+    connects to and ``Origin`` for the page that made the request, so they agree only for a page
+    served by this very server (e.g. ``localhost`` while base_url says ``127.0.0.1``). Behind a
+    proxy the ``Host`` is internal and only base_url matches what browsers send.
+    """
     from airflow.configuration import conf
 
+    found = []
     base_url = conf.get("api", "base_url", fallback="") or ""
-    if base_url:
-        return _origin_of(base_url)
-    return _origin_of(f"{request.url.scheme}://{request.headers.get('host', '')}/")
+    if base_url and (configured := _origin_of(base_url)):
+        found.append(configured)
+    own = _origin_of(f"{request.url.scheme}://{request.headers.get('host', '')}/")
+    if own and own not in found:
+        found.append(own)
+    return found
 
 
 def check_origin(request: Request) -> None:
@@ -196,12 +206,12 @@ def check_origin(request: Request) -> None:
             "a write authenticated by the session cookie needs an Origin or Referer header "
             "(use an Authorization: Bearer token outside a browser)",
         )
-    expected = expected_origin(request)
-    if expected is None or _origin_of(origin) != expected:
+    expected = expected_origins(request)
+    if _origin_of(origin) not in expected:
         raise HTTPException(
             403,
             f"cross-site request refused: {header} {origin[:200]!r} is not the API server's "
-            f"origin {expected!r}",
+            f"origin ({' or '.join(expected) or 'unknown'})",
         )
 
 
