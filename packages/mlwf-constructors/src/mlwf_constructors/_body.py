@@ -24,35 +24,59 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _depth_over(value: Any, limit: int) -> bool:
-    """Return whether ``value`` nests deeper than ``limit`` (iteratively: no recursion to exhaust)."""
+def _bounded_int(text: str) -> int:
+    value = int(text)
+    # Beyond 64 bits a number loses precision in databases and JSON parsers other than Python's.
+    if not -(2**63) <= value < 2**63:
+        raise ValueError(f"integer {text[:40]}... is out of range (64-bit)")
+    return value
+
+
+def _tree_fault(value: Any, limit: int) -> str | None:
+    """Return why ``value`` cannot be accepted (too deep, a string not encodable as UTF-8), or None.
+
+    Iterative, so that no nesting can exhaust the interpreter's recursion.
+    """
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                # JSON escapes can spell lone surrogates, which no file or database can store.
+                return f"string {item[:40]!r} holds a lone surrogate (not UTF-8)"
+        elif isinstance(item, dict | list):
             if depth > limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return False
+                return f"request body nests deeper than {limit} levels of arrays and objects"
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
+    return None
 
 
 def parse_object(raw: bytes) -> dict[str, Any]:
     """Return the JSON object in ``raw``; 422 naming the reason otherwise."""
     try:
-        body = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+        body = json.loads(
+            raw,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
+        )
     except RecursionError:
         raise HTTPException(
             422, f"request body nests deeper than {MAX_DEPTH} levels of arrays and objects"
         ) from None
-    except ValueError as err:  # JSONDecodeError, bad UTF-8, int of over 4300 digits, NaN
+    except ValueError as err:  # JSONDecodeError, bad UTF-8, NaN, numbers out of range
         raise HTTPException(422, f"request body is not valid JSON: {err}") from None
     if not isinstance(body, dict):
         raise HTTPException(422, "request body must be a JSON object")
-    if _depth_over(body, MAX_DEPTH):
-        raise HTTPException(
-            422, f"request body nests deeper than {MAX_DEPTH} levels of arrays and objects"
-        )
+    fault = _tree_fault(body, MAX_DEPTH)
+    if fault is not None:
+        raise HTTPException(422, fault)
     return body
 
 
