@@ -102,6 +102,35 @@ def test_routes_require_authentication_and_authorization(env: dict[str, Any]) ->
     assert env["ctor"].get("/instances/viewer_made").status_code == 404
 
 
+def test_browser_writes_need_same_origin_and_docs_need_credentials(env: dict[str, Any]) -> None:
+    """Issue 10 items 3 and 10: on the real api-server a cross-site cookie write is refused, a same-origin one works, and the plugin's docs routes need credentials."""
+    url = env["instance"].url
+    token = env["api"].headers["Authorization"].removeprefix("Bearer ")
+    anonymous = httpx.Client(base_url=f"{url}{CONSTRUCTORS}", timeout=30)
+    for path in ["/docs", "/redoc", "/openapi.json"]:
+        assert anonymous.get(path).status_code in (401, 404), path
+    body = '{"instance_id": "csrf_made", "constructor": "train_evaluate", "values": {}}'
+    evil = httpx.Client(
+        base_url=f"{url}{CONSTRUCTORS}",
+        cookies={"_token": token},
+        headers={"Origin": "https://evil.example"},
+        timeout=30,
+    )
+    form = evil.post("/instances", content=body, headers={"Content-Type": "text/plain"})
+    assert form.status_code == 403 and "evil.example" in form.json()["detail"], form.text
+    browser = httpx.Client(
+        base_url=f"{url}{CONSTRUCTORS}",
+        cookies={"_token": token},
+        headers={"Origin": url, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert browser.post("/instances", content=body).status_code == 201
+    assert evil.post("/instances/csrf_made/disable").status_code == 403
+    assert browser.post("/instances/csrf_made/disable").json()["enabled"] is False
+    assert browser.get("/openapi.json").json()["info"]["title"] == "mlwf-constructors"
+    assert browser.delete("/instances/csrf_made").status_code == 204
+
+
 def test_create_is_visible_quickly_and_runs_with_overrides(env: dict[str, Any]) -> None:
     """A created instance is a DAG within 10 s (refresh_interval is 300 s), with Params, and runs."""
     api: AirflowApi = env["api"]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Param
-from mlwf_constructors import DagConstructor, Parameter
+from mlwf_constructors import DagConstructor, Parameter, RelatedDag
 
 
 class Sample(DagConstructor):
@@ -41,3 +41,31 @@ class ForgetsParams(Sample):
 
     def build_dag(self, dag_id: str, values: Mapping[str, Any], params: dict[str, Param]) -> DAG:
         return DAG(dag_id, schedule=None)
+
+
+class Related(DagConstructor):
+    """Uses the DAG named by ``target`` and defines a second DAG, ``side`` (``<id>__side`` if empty)."""
+
+    name = "related"
+    version = "1.0.0"
+    parameters = (
+        Parameter("target", str, default="dev_pipeline"),
+        Parameter("side", str, default=""),
+        Parameter("explode", bool, default=False),
+    )
+
+    def build_dag(self, dag_id: str, values: Mapping[str, Any], params: dict[str, Param]) -> DAG:
+        if values["explode"]:
+            # What a constructor's own code may do with values its parameters accept.
+            raise RuntimeError("explode is not supported in this deployment")
+        with DAG(
+            dag_id, schedule=None, start_date=datetime.datetime(2026, 1, 1), params=params
+        ) as dag:
+            EmptyOperator(task_id="a")
+        return dag
+
+    def related_dags(self, instance_id: str, values: Mapping[str, Any]) -> Sequence[RelatedDag]:
+        return (
+            RelatedDag(values["target"], "uses"),
+            RelatedDag(values["side"] or f"{instance_id}__side", "defines"),
+        )

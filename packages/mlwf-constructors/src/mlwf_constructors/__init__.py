@@ -13,6 +13,7 @@ from mlwf_constructors._constructor import DagConstructor, RelatedDag
 from mlwf_constructors._errors import (
     ConstructorDefinitionError,
     ConstructorNotFoundError,
+    ConstructorRefusedError,
     ConstructorsError,
     InstanceExistsError,
     InstanceNotFoundError,
@@ -51,6 +52,7 @@ __all__ = [
     "ConstructorsError",
     "ConstructorDefinitionError",
     "ConstructorNotFoundError",
+    "ConstructorRefusedError",
     "InstanceExistsError",
     "InstanceNotFoundError",
     "InvalidInstanceIdError",

@@ -27,6 +27,19 @@ class ConstructorNotFoundError(ConstructorsError, LookupError):
         self.reference = reference
 
 
+class ConstructorRefusedError(ConstructorsError, ValueError):
+    """A constructor raised an error of its own while building (or describing) an instance's DAG from values.
+
+    The values passed the declared parameters, but the constructor's code refused them (e.g. a
+    JSON parameter it parses is invalid); the message names the constructor and its reason.
+    """
+
+    def __init__(self, reference: str, reason: BaseException | str) -> None:
+        text = reason if isinstance(reason, str) else f"{type(reason).__name__}: {reason}"
+        super().__init__(f"constructor {reference!r} refused the values: {text}")
+        self.reference = reference
+
+
 class InvalidInstanceIdError(ConstructorsError, ValueError):
     """An instance id is not a safe DAG id / file name."""
 

@@ -2,9 +2,10 @@
 
 Plugin FastAPI apps get no authentication from Airflow, so every route depends on Airflow's
 ``get_user`` (401 without a valid token or cookie) and asks the configured auth manager whether
-the user may act on the instance's DAG (``is_authorized_dag`` with ``DagDetails(id=instance_id)``:
-GET to read, POST to create, PUT to change or enable/disable, DELETE to delete; 403 otherwise).
-Listing instances shows only those whose DAG the user may read.
+the user may act on the instance's DAG and on every DAG the instance defines or uses
+(:mod:`mlwf_constructors._security`; 403 naming the DAG and the action otherwise). Writes
+authenticated by the session cookie must come from the API server's origin and be JSON
+(CSRF). ``/openapi.json`` and ``/docs`` need a signed-in user; ``/redoc`` is off.
 
 The root middleware runs :meth:`Constructors.sync` when the api-server starts (ASGI lifespan),
 so a fresh container re-creates every instance's DAG file from the store.
@@ -12,22 +13,22 @@ so a fresh container re-creates every instance's DAG file from the store.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Literal
+from typing import Any
 
-from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
-from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
 from airflow.api_fastapi.core_api.security import GetUserDep, get_user
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from mlwf_constructors import _security as sec
+from mlwf_constructors._body import field, only, read_object
 from mlwf_constructors._errors import (
     ConstructorNotFoundError,
+    ConstructorRefusedError,
     ConstructorsError,
     InstanceExistsError,
     InstanceNotFoundError,
@@ -35,11 +36,11 @@ from mlwf_constructors._errors import (
     ParameterValidationError,
 )
 from mlwf_constructors._ids import check_instance_id
+from mlwf_constructors._related import check_defined_free, prepare, related_of
 from mlwf_constructors._service import Constructors
 
 log = logging.getLogger(__name__)
 URL_PREFIX = "/mlwf/constructors"
-Method = Literal["GET", "POST", "PUT", "DELETE"]
 
 _lock = threading.Lock()
 _service: Constructors | None = None
@@ -54,26 +55,17 @@ def service() -> Constructors:
         return _service
 
 
-def _authorize(user: BaseUser, method: Method, instance_id: str | None) -> bool:
-    from airflow.api_fastapi.app import get_auth_manager
-
-    return get_auth_manager().is_authorized_dag(
-        method=method, details=DagDetails(id=instance_id), user=user
-    )
-
-
-def _require(user: BaseUser, method: Method, instance_id: str) -> None:
-    if not _authorize(user, method, instance_id):
-        raise HTTPException(403, f"not authorized to {method} DAG {instance_id!r}")
-
-
 def _error(err: ConstructorsError) -> JSONResponse:
     status = 500
     body: dict[str, Any] = {"detail": str(err)}
     if isinstance(err, ParameterValidationError):
         status, body["parameter"] = 422, err.parameter
-    elif isinstance(err, InvalidInstanceIdError | ConstructorNotFoundError):
-        status = 422
+    elif isinstance(err, ConstructorNotFoundError):
+        status, body["parameter"] = 422, "constructor"
+    elif isinstance(err, InvalidInstanceIdError):
+        status, body["parameter"] = 422, "instance_id"
+    elif isinstance(err, ConstructorRefusedError):
+        status, body["parameter"] = 422, "values"
     elif isinstance(err, InstanceExistsError):
         status = 409
     elif isinstance(err, InstanceNotFoundError):
@@ -83,53 +75,45 @@ def _error(err: ConstructorsError) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-async def _json_body(request: Request, limit: int) -> dict[str, Any]:
-    """Read at most ``limit`` bytes of a JSON object body; 413 beyond, 422 if it is not an object."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"request body exceeds {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"request body exceeds {limit} bytes")
-        chunks.append(chunk)
-    try:
-        body = json.loads(b"".join(chunks))
-    except ValueError as err:
-        raise HTTPException(422, f"request body is not valid JSON: {err}") from None
-    if not isinstance(body, dict):
-        raise HTTPException(422, "request body must be a JSON object")
-    return body
+async def _json_write(request: Request, user: GetUserDep) -> None:
+    """Dependency of writes with a JSON body: authenticated (401 first), then CSRF rules."""
+    sec.check_write(request, has_body=True)
 
 
-def _field(body: dict[str, Any], name: str, kind: type, required: bool = True) -> Any:
-    if name not in body:
-        if required:
-            raise HTTPException(422, f"field {name!r} is required")
-        return None
-    value = body[name]
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise HTTPException(422, f"field {name!r} must be a {kind.__name__}")
-    return value
+async def _bodyless_write(request: Request, user: GetUserDep) -> None:
+    """Dependency of body-less writes (enable, disable, delete): authenticated, then CSRF rules."""
+    sec.check_write(request, has_body=False)
 
 
-def _only(body: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise HTTPException(422, f"unknown field(s): {', '.join(unknown)}")
+def _add_docs_routes(app: FastAPI) -> None:
+    """Serve ``/openapi.json`` and (with ``[api] enable_swagger_ui``) ``/docs`` to signed-in users."""
+    from airflow.configuration import conf
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(get_user)])
+    async def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    if conf.getboolean("api", "enable_swagger_ui", fallback=True):
+
+        @app.get("/docs", include_in_schema=False, dependencies=[Depends(get_user)])
+        async def docs(request: Request) -> HTMLResponse:
+            prefix = request.scope.get("root_path", "").rstrip("/")
+            return get_swagger_ui_html(openapi_url=f"{prefix}/openapi.json", title=app.title)
 
 
 def create_app() -> FastAPI:
     """Return the FastAPI app mounted by the plugin."""
-    app = FastAPI(title="mlwf-constructors")
+    # FastAPI's own docs routes answer anyone; _add_docs_routes serves them to signed-in users.
+    app = FastAPI(title="mlwf-constructors", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(ConstructorsError, lambda _r, e: _error(e))
+    _add_docs_routes(app)
     authenticated = [Depends(get_user)]
 
     @app.get("/constructors", dependencies=authenticated)
     async def list_constructors(user: GetUserDep) -> dict[str, Any]:
         """List the registered constructors with the JSON schema of their parameters."""
-        if not await run_in_threadpool(_authorize, user, "GET", None):
+        if not await run_in_threadpool(sec.is_authorized, user, "GET", None, None):
             raise HTTPException(403, "not authorized to read DAGs")
         svc = await run_in_threadpool(service)
         return {
@@ -150,80 +134,121 @@ def create_app() -> FastAPI:
         """List the instances whose DAG the user may read."""
 
         def run() -> list[dict[str, Any]]:
+            svc = service()
+            team = sec.bundle_team(svc.settings)
             return [
                 r.as_json()
-                for r in service().store.list()
-                if _authorize(user, "GET", r.instance_id)
+                for r in svc.store.list()
+                if sec.is_authorized(user, "GET", r.instance_id, team)
             ]
 
         return {"instances": await run_in_threadpool(run)}
 
-    @app.post("/instances", status_code=201)
+    @app.post("/instances", status_code=201, dependencies=[Depends(_json_write)])
     async def create_instance(request: Request, user: GetUserDep) -> Any:
         """Create an instance: ``{"instance_id", "constructor", "values", "enabled"?}``."""
         svc = await run_in_threadpool(service)
-        body = await _json_body(request, svc.settings.max_body_bytes)
-        _only(body, {"instance_id", "constructor", "values", "enabled"})
-        instance_id = check_instance_id(_field(body, "instance_id", str))
-        constructor = _field(body, "constructor", str)
-        values = _field(body, "values", dict, required=False) or {}
-        enabled = _field(body, "enabled", bool, required=False)
-        await run_in_threadpool(_require, user, "POST", instance_id)
-        record = await run_in_threadpool(
-            lambda: svc.create(
-                instance_id,
-                constructor,
-                values,
-                owner=user.get_name(),
-                enabled=True if enabled is None else enabled,
+        body = await read_object(request, svc.settings.max_body_bytes)
+        only(body, {"instance_id", "constructor", "values", "enabled"})
+        instance_id = check_instance_id(field(body, "instance_id", str))
+        constructor = field(body, "constructor", str)
+        values = field(body, "values", dict, required=False) or {}
+        enabled = field(body, "enabled", bool, required=False)
+        enabled = True if enabled is None else enabled
+
+        def run() -> Any:
+            sec.require(user, sec.checks(svc.settings, "POST", instance_id, uses=False))
+            prepared = prepare(svc, instance_id, constructor, values)
+            sec.require(
+                user, sec.checks(svc.settings, "POST", instance_id, prepared.related, uses=True)
             )
-        )
-        return record.as_json()
+            check_defined_free(svc, instance_id, prepared.related)
+            return svc.create(
+                instance_id, constructor, prepared.values, owner=user.get_name(), enabled=enabled
+            )
+
+        return (await run_in_threadpool(run)).as_json()
 
     @app.get("/instances/{instance_id}")
     async def get_instance(instance_id: str, user: GetUserDep) -> Any:
         """Return one instance."""
         check_instance_id(instance_id)
-        await run_in_threadpool(_require, user, "GET", instance_id)
-        return (await run_in_threadpool(lambda: service().store.get(instance_id))).as_json()
 
-    @app.patch("/instances/{instance_id}")
+        def run() -> Any:
+            svc = service()
+            sec.require(user, sec.checks(svc.settings, "GET", instance_id, uses=False))
+            return svc.store.get(instance_id).as_json()
+
+        return await run_in_threadpool(run)
+
+    def change(
+        user: Any, instance_id: str, values: dict[str, Any] | None, enabled: bool | None
+    ) -> Any:
+        """Authorize and apply an update: PUT on the instance and every DAG it defines; unless it
+        disables the instance, also the right to trigger and read the XComs of every DAG it uses,
+        and free ids for the DAGs it defines.
+        """
+        svc = service()
+        sec.require(user, sec.checks(svc.settings, "PUT", instance_id, uses=False))
+        old = svc.store.get(instance_id)
+        complete = None
+        if values is not None:
+            # The related DAGs follow from the new complete values, not the stored ones.
+            prepared = prepare(svc, instance_id, old.constructor, {**old.values, **values})
+            related, complete = prepared.related, prepared.values
+        else:
+            related = related_of(svc, old)
+        # Disabling only removes the file; anything else may (again) make the DAG run.
+        disabling = enabled is False
+        sec.require(user, sec.checks(svc.settings, "PUT", instance_id, related, uses=not disabling))
+        if not disabling:
+            check_defined_free(svc, instance_id, related)
+        # The complete values, not the patch: what is written is exactly what was authorized,
+        # even if another request changed the stored values meanwhile.
+        return svc.update(instance_id, values=complete, enabled=enabled).as_json()
+
+    @app.patch("/instances/{instance_id}", dependencies=[Depends(_json_write)])
     async def update_instance(instance_id: str, request: Request, user: GetUserDep) -> Any:
         """Change values (merged over the stored ones) and/or ``enabled``."""
         check_instance_id(instance_id)
         svc = await run_in_threadpool(service)
-        body = await _json_body(request, svc.settings.max_body_bytes)
-        _only(body, {"values", "enabled"})
-        values = _field(body, "values", dict, required=False)
-        enabled = _field(body, "enabled", bool, required=False)
-        await run_in_threadpool(_require, user, "PUT", instance_id)
-        record = await run_in_threadpool(
-            lambda: svc.update(instance_id, values=values, enabled=enabled)
-        )
-        return record.as_json()
+        body = await read_object(request, svc.settings.max_body_bytes)
+        only(body, {"values", "enabled"})
+        values = field(body, "values", dict, required=False)
+        enabled = field(body, "enabled", bool, required=False)
+        return await run_in_threadpool(change, user, instance_id, values, enabled)
 
     for action, flag in (("enable", True), ("disable", False)):
 
         def toggle(flag: bool) -> Callable[..., Awaitable[Any]]:
             async def route(instance_id: str, user: GetUserDep) -> Any:
                 check_instance_id(instance_id)
-                await run_in_threadpool(_require, user, "PUT", instance_id)
-                record = await run_in_threadpool(
-                    lambda: service().update(instance_id, enabled=flag)
-                )
-                return record.as_json()
+                return await run_in_threadpool(change, user, instance_id, None, flag)
 
             route.__doc__ = f"{'Enable' if flag else 'Disable'} an instance (its DAG file {'appears' if flag else 'is removed'})."
             return route
 
-        app.post(f"/instances/{{instance_id}}/{action}", name=f"{action}_instance")(toggle(flag))
+        app.post(
+            f"/instances/{{instance_id}}/{action}",
+            name=f"{action}_instance",
+            dependencies=[Depends(_bodyless_write)],
+        )(toggle(flag))
 
-    @app.delete("/instances/{instance_id}", status_code=204)
+    @app.delete(
+        "/instances/{instance_id}", status_code=204, dependencies=[Depends(_bodyless_write)]
+    )
     async def delete_instance(instance_id: str, user: GetUserDep) -> None:
-        """Delete an instance and its DAG file."""
+        """Delete an instance and its DAG file (DELETE on it and on every DAG it defines)."""
         check_instance_id(instance_id)
-        await run_in_threadpool(_require, user, "DELETE", instance_id)
-        await run_in_threadpool(lambda: service().delete(instance_id))
+
+        def run() -> None:
+            svc = service()
+            sec.require(user, sec.checks(svc.settings, "DELETE", instance_id, uses=False))
+            related = related_of(svc, svc.store.get(instance_id))
+            sec.require(user, sec.checks(svc.settings, "DELETE", instance_id, related, uses=False))
+            svc.delete(instance_id)
+
+        await run_in_threadpool(run)
 
     return app
 

@@ -1,0 +1,140 @@
+"""What an instance's values amount to before anything is written: its DAG and its related DAGs.
+
+The API authorizes a request on every DAG an instance defines or uses (``DagConstructor.related_dags``),
+so it needs them before the service writes: :func:`prepare` validates the values, builds the DAG
+(the constructor may refuse values its parameters accept) and asks for the related DAGs;
+:func:`check_defined_free` refuses a defined DAG id that is taken. Exceptions of a constructor's
+own code become :class:`ConstructorRefusedError` (a 422), never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlwf_constructors._constructor import RelatedDag
+from mlwf_constructors._errors import (
+    ConstructorNotFoundError,
+    ConstructorRefusedError,
+    ConstructorsError,
+    InstanceExistsError,
+)
+
+if TYPE_CHECKING:
+    from mlwf_constructors._registry import RegisteredConstructor
+    from mlwf_constructors._service import Constructors
+    from mlwf_constructors._store import InstanceRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Complete, accepted values of an instance and the DAGs they relate it to."""
+
+    values: dict[str, Any]
+    related: tuple[RelatedDag, ...]
+
+
+def _related_dags(
+    registered: RegisteredConstructor, instance_id: str, values: Mapping[str, Any]
+) -> tuple[RelatedDag, ...]:
+    try:
+        related = tuple(registered.cls().related_dags(instance_id, values))
+    except ConstructorsError:
+        raise
+    except Exception as err:
+        raise ConstructorRefusedError(registered.reference, err) from None
+    for item in related:
+        if not isinstance(item, RelatedDag) or not isinstance(item.dag_id, str):
+            raise ConstructorRefusedError(
+                registered.reference, f"related_dags() returned {item!r}, not a RelatedDag"
+            )
+    # The instance's own DAG is authorized as the instance; listing it again changes nothing.
+    return tuple(r for r in related if r.dag_id != instance_id)
+
+
+def prepare(
+    svc: Constructors, instance_id: str, constructor: str, values: Mapping[str, Any]
+) -> Prepared:
+    """Validate ``values``, build the DAG once and return the complete values and related DAGs.
+
+    Raises ConstructorNotFoundError, ParameterValidationError, and ConstructorRefusedError when
+    the constructor's ``build_dag`` or ``related_dags`` raises anything but a ConstructorsError.
+    """
+    registered = svc.constructor(constructor)
+    complete = registered.cls.validate(values)
+    try:
+        registered.cls().build(instance_id, complete)
+    except ConstructorsError:
+        raise
+    except Exception as err:
+        # One line, no traceback: the user's values are at fault, not the server.
+        log.info("mlwf-constructors: %s refused values of %r: %s", constructor, instance_id, err)
+        raise ConstructorRefusedError(registered.reference, err) from None
+    return Prepared(complete, _related_dags(registered, instance_id, complete))
+
+
+def related_of(svc: Constructors, record: InstanceRecord) -> tuple[RelatedDag, ...]:
+    """Return the related DAGs of a stored instance (none if its constructor is gone).
+
+    Without its constructor an instance's file cannot define or use any DAG, so there is
+    nothing beyond the instance's own DAG to authorize.
+    """
+    try:
+        registered = svc.constructor(record.constructor)
+    except ConstructorNotFoundError:
+        return ()
+    return _related_dags(registered, record.instance_id, record.values)
+
+
+def check_defined_free(svc: Constructors, instance_id: str, related: Sequence[RelatedDag]) -> None:
+    """Raise InstanceExistsError if a DAG the instance would define is taken, or its own id is.
+
+    Taken means: another stored instance has that id, or Airflow knows a DAG with that id from
+    a file other than this instance's; and for the instance's own id: another stored instance
+    defines a DAG with that id.
+    """
+    defined = [r.dag_id for r in related if r.role == "defines"]
+    stored = {r.instance_id: r for r in svc.store.list()}
+    for dag_id in defined:
+        if dag_id in stored:
+            raise InstanceExistsError(
+                f"DAG id {dag_id!r}, which instance {instance_id!r} would define, is the id of "
+                "another instance"
+            )
+    for other in stored.values():
+        if other.instance_id == instance_id:
+            continue
+        try:
+            theirs = related_of(svc, other)
+        except ConstructorsError:
+            continue  # a broken stored instance defines nothing Airflow could load
+        clash = {r.dag_id for r in theirs if r.role == "defines"} & {instance_id, *defined}
+        if clash:
+            raise InstanceExistsError(
+                f"DAG id {sorted(clash)[0]!r} is already defined by instance {other.instance_id!r}"
+            )
+    if not defined or not svc.airflow_db:
+        return
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    own_file = str(svc.path(instance_id).relative_to(svc.settings.instances_root))
+    with create_session() as session:
+        rows = session.execute(
+            select(
+                DagModel.dag_id, DagModel.bundle_name, DagModel.relative_fileloc, DagModel.is_stale
+            ).where(DagModel.dag_id.in_(defined))
+        ).all()
+    for row in rows:
+        if row.is_stale:
+            continue
+        if (row.bundle_name, row.relative_fileloc) != (svc.settings.bundle_name, own_file):
+            raise InstanceExistsError(
+                f"DAG id {row.dag_id!r}, which instance {instance_id!r} would define, is already "
+                f"used by {row.relative_fileloc} in bundle {row.bundle_name!r}"
+            )

@@ -1,0 +1,228 @@
+"""The constructors API's checks on a real Airflow API server (see conftest): who may do what, CSRF, docs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from conftest import ApiServer
+
+
+def _create(client: httpx.Client, instance_id: str, **values: Any) -> httpx.Response:
+    return client.post(
+        "/instances",
+        json={"instance_id": instance_id, "constructor": "related", "values": values},
+    )
+
+
+def _ids(server: ApiServer) -> set[str]:
+    with server.client("admin") as admin:
+        return {i["instance_id"] for i in admin.get("/instances").json()["instances"]}
+
+
+# -- item 2: every DAG an instance defines or uses is authorized ------------------------------
+
+
+def test_create_is_refused_when_a_used_dag_may_not_be_triggered(api_server: ApiServer) -> None:
+    """Issue 10 item 2: creating an instance that uses DAG prod_pipeline needs the right to trigger it and read its XComs; without it 403 names the DAG and nothing is stored."""
+    with api_server.client("alice") as alice:
+        refused = _create(alice, "alice_uses_prod", target="prod_pipeline")
+        assert refused.status_code == 403, refused.text
+        assert "prod_pipeline" in refused.json()["detail"]
+        assert "trigger runs" in refused.json()["detail"]
+        assert "alice_uses_prod" not in _ids(api_server)
+        allowed = _create(alice, "alice_uses_dev", target="dev_pipeline")
+        assert allowed.status_code == 201, allowed.text
+
+
+def test_create_is_refused_when_a_defined_dag_may_not_be_created(api_server: ApiServer) -> None:
+    """Issue 10 item 2: creating an instance whose file defines DAG prod_side needs POST on prod_side; 403 names it, no file is written."""
+    with api_server.client("alice") as alice:
+        refused = _create(alice, "alice_defines_prod", side="prod_side")
+        assert refused.status_code == 403, refused.text
+        assert "POST DAG 'prod_side'" in refused.json()["detail"]
+    assert not (api_server.dags / "mlwf_constructed" / "instance__alice_defines_prod.py").exists()
+    assert "alice_defines_prod" not in _ids(api_server)
+
+
+def test_update_authorizes_the_dags_of_the_new_values(api_server: ApiServer) -> None:
+    """Issue 10 item 2: a PATCH that points an instance at prod_pipeline is refused (403) and leaves the stored values unchanged."""
+    with api_server.client("alice") as alice:
+        assert _create(alice, "alice_patch", target="dev_pipeline").status_code == 201
+        refused = alice.patch(
+            "/instances/alice_patch", json={"values": {"target": "prod_pipeline"}}
+        )
+        assert refused.status_code == 403, refused.text
+        assert "prod_pipeline" in refused.json()["detail"]
+        refused = alice.patch("/instances/alice_patch", json={"values": {"side": "prod_other"}})
+        assert refused.status_code == 403 and "prod_other" in refused.json()["detail"]
+        stored = alice.get("/instances/alice_patch").json()["values"]
+        assert stored["target"] == "dev_pipeline" and stored["side"] == ""
+
+
+def test_toggle_and_delete_authorize_the_defined_dags(api_server: ApiServer) -> None:
+    """Issue 10 item 2: disable, enable and delete of an instance defining prod_side2 need PUT/DELETE on prod_side2, so alice gets 403 and the instance stays."""
+    with api_server.client("admin") as admin:
+        assert _create(admin, "admin_made", side="prod_side2").status_code == 201
+    path = api_server.dags / "mlwf_constructed" / "instance__admin_made.py"
+    with api_server.client("alice") as alice:
+        for method, route, action in [
+            ("POST", "/instances/admin_made/disable", "PUT"),
+            ("POST", "/instances/admin_made/enable", "PUT"),
+            ("PATCH", "/instances/admin_made", "PUT"),
+            ("DELETE", "/instances/admin_made", "DELETE"),
+        ]:
+            kwargs: dict[str, Any] = {"json": {"enabled": False}} if method == "PATCH" else {}
+            refused = alice.request(method, route, **kwargs)
+            assert refused.status_code == 403, (route, refused.text)
+            assert f"{action} DAG 'prod_side2'" in refused.json()["detail"]
+    assert path.is_file() and "admin_made" in _ids(api_server)
+
+
+def test_enable_authorizes_the_used_dags(api_server: ApiServer) -> None:
+    """Issue 10 item 2: enabling or changing an instance that uses prod_pipeline needs the right to trigger it, while disabling it does not."""
+    with api_server.client("admin") as admin:
+        created = admin.post(
+            "/instances",
+            json={
+                "instance_id": "team_a_uses_prod",
+                "constructor": "related",
+                "values": {"target": "prod_pipeline"},
+            },
+        )
+        assert created.status_code == 201, created.text
+    with api_server.client("alice") as alice:
+        assert alice.post("/instances/team_a_uses_prod/disable").status_code == 200
+        refused = alice.post("/instances/team_a_uses_prod/enable")
+        assert refused.status_code == 403 and "prod_pipeline" in refused.json()["detail"]
+        patched = alice.patch("/instances/team_a_uses_prod", json={"values": {"side": "other"}})
+        assert patched.status_code == 403 and "prod_pipeline" in patched.json()["detail"]
+
+
+def test_defined_dag_ids_must_be_free(api_server: ApiServer) -> None:
+    """Issue 10 item 2: a defined DAG id taken by another file's DAG or by another instance is a 409, and so is an instance id another instance defines."""
+    with api_server.client("alice") as alice:
+        taken = _create(alice, "shadow", side="existing_dag")
+        assert taken.status_code == 409, taken.text
+        assert "existing_dag" in taken.json()["detail"] and "existing.py" in taken.json()["detail"]
+        assert _create(alice, "first").status_code == 201
+        clash = _create(alice, "second", side="first")
+        assert clash.status_code == 409 and "'first'" in clash.json()["detail"]
+        defined = _create(alice, "first__side")
+        assert defined.status_code == 409, defined.text
+        assert "defined by instance 'first'" in defined.json()["detail"]
+        assert _create(alice, "third").status_code == 201
+        moved = alice.patch("/instances/third", json={"values": {"side": "existing_dag"}})
+        assert moved.status_code == 409, moved.text
+    assert {"shadow", "second", "first__side"}.isdisjoint(_ids(api_server))
+
+
+# -- item 8: the team of the DAG is passed to the auth manager ---------------------------------
+
+
+def test_user_of_another_team_cannot_change_an_instance(api_server: ApiServer) -> None:
+    """Issue 10 item 8: with multi_team on, carol (team_b) gets 403 changing, disabling, deleting or reading team_a's instance, alice (team_a) may change it."""
+    with api_server.client("admin") as admin:
+        assert _create(admin, "team_a_job").status_code == 201
+    with api_server.client("carol") as carol:
+        assert (
+            carol.patch("/instances/team_a_job", json={"values": {"side": "x"}}).status_code == 403
+        )
+        assert carol.post("/instances/team_a_job/disable").status_code == 403
+        assert carol.delete("/instances/team_a_job").status_code == 403
+        assert carol.get("/instances/team_a_job").status_code == 403
+        assert "team_a_job" not in {
+            i["instance_id"] for i in carol.get("/instances").json()["instances"]
+        }
+        assert _create(carol, "carol_job").status_code == 403
+    with api_server.client("alice") as alice:
+        changed = alice.patch("/instances/team_a_job", json={"values": {"side": "team_a_side"}})
+        assert changed.status_code == 200, changed.text
+
+
+# -- item 3: cross-site request forgery -------------------------------------------------------
+
+
+def test_cross_site_form_post_cannot_create_an_instance(api_server: ApiServer) -> None:
+    """Issue 10 item 3: a cookie-authenticated text/plain form POST from another site is refused (403 naming the origin) and creates nothing."""
+    body = '{"instance_id": "csrf_made", "constructor": "related", "values": {}}'
+    with api_server.cookie_client("admin", Origin="https://evil.example") as browser:
+        refused = browser.post("/instances", content=body, headers={"Content-Type": "text/plain"})
+        assert refused.status_code == 403, refused.text
+        assert "https://evil.example" in refused.json()["detail"]
+    same_site = {"Origin": api_server.url}
+    with api_server.cookie_client("admin", **same_site) as browser:
+        plain = browser.post("/instances", content=body, headers={"Content-Type": "text/plain"})
+        assert plain.status_code == 415, plain.text
+    assert "csrf_made" not in _ids(api_server)
+
+
+def test_cross_site_bodyless_disable_is_refused(api_server: ApiServer) -> None:
+    """Issue 10 item 3: a body-less cookie POST to /disable from a foreign Origin, or without JSON, is refused and the DAG file stays."""
+    with api_server.client("admin") as admin:
+        assert _create(admin, "csrf_target").status_code == 201
+    path = api_server.dags / "mlwf_constructed" / "instance__csrf_target.py"
+    with api_server.cookie_client("admin", Origin="http://evil.example:8080") as browser:
+        refused = browser.post("/instances/csrf_target/disable")
+        assert refused.status_code == 403 and "evil.example" in refused.json()["detail"]
+        assert browser.delete("/instances/csrf_target").status_code == 403
+    with api_server.cookie_client("admin", Referer="http://evil.example/page") as browser:
+        assert browser.post("/instances/csrf_target/disable").status_code == 403
+    with api_server.cookie_client("admin") as browser:  # neither Origin nor Referer
+        assert browser.post("/instances/csrf_target/disable").status_code == 403
+    with api_server.cookie_client("admin", Origin=api_server.url) as browser:
+        form = browser.post("/instances/csrf_target/disable")  # what a same-site form sends
+        assert form.status_code == 415, form.text
+    assert path.is_file()
+
+
+def test_same_origin_cookie_and_bearer_requests_work(api_server: ApiServer) -> None:
+    """Issue 10 item 3: a same-origin cookie request with JSON (Origin or Referer) and a Bearer request without Origin both succeed."""
+    json_type = {"Content-Type": "application/json"}
+    with api_server.cookie_client("admin", Origin=api_server.url) as browser:
+        created = browser.post(
+            "/instances", json={"instance_id": "browser_made", "constructor": "related"}
+        )
+        assert created.status_code == 201, created.text
+        assert browser.post("/instances/browser_made/disable", headers=json_type).status_code == 200
+    with api_server.cookie_client("admin", Referer=f"{api_server.url}/mlwf") as browser:
+        assert browser.post("/instances/browser_made/enable", headers=json_type).status_code == 200
+    with api_server.client("admin") as bearer:
+        assert bearer.post("/instances/browser_made/disable").status_code == 200
+        assert bearer.delete("/instances/browser_made").status_code == 204
+
+
+def test_bearer_writes_with_a_body_need_json(api_server: ApiServer) -> None:
+    """Issue 10 item 3: a Bearer-authenticated POST or PATCH whose body is not declared application/json gets 415."""
+    body = '{"instance_id": "bearer_plain", "constructor": "related"}'
+    with api_server.client("admin") as bearer:
+        for content_type in ["text/plain", "application/x-www-form-urlencoded", None]:
+            headers = {"Content-Type": content_type} if content_type else {}
+            response = bearer.post("/instances", content=body, headers=headers)
+            assert response.status_code == 415, (content_type, response.text)
+        patch = bearer.patch(
+            "/instances/bearer_plain", content="{}", headers={"Content-Type": "text/plain"}
+        )
+        assert patch.status_code == 415
+
+
+# -- item 10: docs routes need credentials ------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+def test_docs_routes_need_credentials(api_server: ApiServer, path: str) -> None:
+    """Issue 10 item 10: /docs, /redoc and /openapi.json of the plugin give nothing without credentials."""
+    with api_server.client() as anonymous:
+        response = anonymous.get(path)
+        assert response.status_code in (401, 404), response.text
+
+
+def test_docs_routes_serve_signed_in_users(api_server: ApiServer) -> None:
+    """Issue 10 item 10: a signed-in user gets the OpenAPI schema and the Swagger page pointing at it; /redoc is off."""
+    with api_server.client("vic") as viewer:
+        schema = viewer.get("/openapi.json")
+        assert schema.status_code == 200 and "/instances" in schema.json()["paths"]
+        page = viewer.get("/docs")
+        assert page.status_code == 200 and "/mlwf/constructors/openapi.json" in page.text
+        assert viewer.get("/redoc").status_code == 404
