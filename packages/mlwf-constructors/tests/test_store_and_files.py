@@ -193,6 +193,17 @@ def test_sync_recreates_missing_and_altered_files_and_removes_orphans(
     assert service.sync().written == []
 
 
+def test_sync_never_overwrites_a_hand_written_file_of_an_instance(
+    service: Constructors,
+) -> None:
+    """A hand-written file at an enabled instance's path is kept by sync, which reports the instance as failed."""
+    service.create("mine", "sample", {"epochs": 1}, owner="x")
+    service.path("mine").write_text("# mine\n")
+    report = service.sync()
+    assert "not generated" in report.failed["mine"] and report.written == []
+    assert service.path("mine").read_text() == "# mine\n"
+
+
 def test_update_and_delete(service: Constructors) -> None:
     """update() merges values and rewrites the file; delete() removes row and file."""
     service.create("u", "sample", {"epochs": 1}, owner="x")
