@@ -284,9 +284,10 @@ class InstanceStore:
         Every writer of an instance (here and in :class:`~mlwf_constructors.Constructors`)
         takes this lock first, so writers of one id run one after the other across threads,
         processes and hosts, while other ids proceed. The lock is the row of ``instance_id`` in
-        ``mlwf_constructor_locks``, taken by an UPDATE as the transaction's first statement: a
-        row lock until commit on PostgreSQL and MariaDB/MySQL, the database's write lock on
-        SQLite (a deferred transaction that starts with a write reserves the file at once).
+        ``mlwf_constructor_locks``, taken by an UPDATE as the transaction's first statement (or
+        inserted by it when missing): a row lock until commit on PostgreSQL and MariaDB/MySQL,
+        the database's write lock on SQLite (a deferred transaction that starts with a write
+        reserves the file at once).
         An exception in the block rolls everything back; a failed commit raises
         :class:`StoreCommitError`. The lock row is deleted with the instance (and when the
         instance never existed), so the table holds about one row per stored instance.
@@ -321,11 +322,11 @@ class InstanceStore:
             try:
                 if conn.execute(take).rowcount == 1:
                     return
-                conn.rollback()
-                # No lock row (first write of this id, or its holder deleted it): create it in a
-                # transaction of its own, then take it. A concurrent creator wins the key.
+                # No lock row (first write of this id, or its holder deleted it): insert it in
+                # this transaction. The uncommitted key is the lock: a concurrent inserter waits
+                # for our commit, then fails on the primary key and retries the UPDATE.
                 conn.execute(locks.insert().values(instance_id=instance_id, generation=0))
-                conn.commit()
+                return
             except IntegrityError:
                 conn.rollback()
             except DBAPIError as err:
