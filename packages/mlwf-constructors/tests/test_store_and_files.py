@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from mlwf_constructors import (
 )
 
 HERE = Path(__file__).parent
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -39,9 +42,43 @@ def test_migrate_records_its_version_and_is_idempotent(tmp_path: Path) -> None:
     """migrate() creates the prefixed tables once and a second run changes nothing."""
     store = InstanceStore(f"sqlite:///{tmp_path / 's.db'}")
     assert store.current_version() == 0
-    assert store.migrate() == 1 and store.migrate() == 1
+    assert store.migrate() == 2 and store.migrate() == 2
     tables = sa.inspect(store.engine).get_table_names()
-    assert sorted(tables) == ["mlwf_constructor_instances", "mlwf_constructor_schema_version"]
+    assert sorted(tables) == [
+        "mlwf_constructor_instances",
+        "mlwf_constructor_locks",
+        "mlwf_constructor_schema_version",
+    ]
+
+
+def test_version_1_store_is_upgraded_with_its_instances(tmp_path: Path) -> None:
+    """A store at schema version 1 (no lock table) migrates to 2 and its instances stay writable."""
+    from mlwf_constructors import _store
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        _store.schema_version.create(conn)
+        _store.MIGRATIONS[1](conn)
+        conn.execute(_store.schema_version.insert().values(version=1, applied_at=T0))
+        conn.execute(
+            _store.instances.insert().values(
+                instance_id="kept",
+                constructor="sample",
+                constructor_version="2.1.0",
+                values_json='{"epochs": 1}',
+                owner="x",
+                enabled=False,
+                created_at=T0,
+                updated_at=T0,
+            )
+        )
+    engine.dispose()
+    store = InstanceStore(url)
+    assert store.current_version() == 1 and store.migrate() == 2
+    record = store.get("kept")
+    store.replace(dataclasses.replace(record, values={"epochs": 2}))
+    assert store.get("kept").values == {"epochs": 2}
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -154,6 +191,17 @@ def test_sync_recreates_missing_and_altered_files_and_removes_orphans(
     assert service.path("b").read_text() == original_b
     assert not service.path("c").exists() and foreign.exists()
     assert service.sync().written == []
+
+
+def test_sync_never_overwrites_a_hand_written_file_of_an_instance(
+    service: Constructors,
+) -> None:
+    """A hand-written file at an enabled instance's path is kept by sync, which reports the instance as failed."""
+    service.create("mine", "sample", {"epochs": 1}, owner="x")
+    service.path("mine").write_text("# mine\n")
+    report = service.sync()
+    assert "not generated" in report.failed["mine"] and report.written == []
+    assert service.path("mine").read_text() == "# mine\n"
 
 
 def test_update_and_delete(service: Constructors) -> None:

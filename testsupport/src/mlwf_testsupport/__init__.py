@@ -1,14 +1,21 @@
 """Shared test support for ML Workflows (unpublished; never imports an mlwf package).
 
 Loaded into every test session as the pytest plugin :mod:`mlwf_testsupport.plugin`, which
-provides the ``airflow_home`` and ``unused_port`` fixtures; the helpers below are plain functions,
-and :class:`AirflowApi` is the one REST client of the integration tests.
+provides the ``airflow_home``, ``unused_port``, ``postgres_url`` and ``mariadb_url``
+fixtures; the helpers below are plain functions (:func:`throwaway_database` for databases of
+other scopes), and :class:`AirflowApi` is the one REST client of the integration tests.
 """
 
 from __future__ import annotations
 
 from mlwf_testsupport._airflow_api import AirflowApi, AirflowApiError
 from mlwf_testsupport._airflow_home import airflow_home_env
+from mlwf_testsupport._databases import (
+    DATABASE_KINDS,
+    DatabaseKind,
+    database_exists,
+    throwaway_database,
+)
 from mlwf_testsupport._poll import poll
 from mlwf_testsupport._ports import free_port
 from mlwf_testsupport._processes import (
@@ -36,4 +43,8 @@ __all__ = [
     "poll",
     "AirflowApi",
     "AirflowApiError",
+    "throwaway_database",
+    "database_exists",
+    "DatabaseKind",
+    "DATABASE_KINDS",
 ]

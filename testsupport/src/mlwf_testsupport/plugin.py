@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlwf_testsupport._airflow_home import airflow_home_env
+from mlwf_testsupport._databases import throwaway_database
 from mlwf_testsupport._ports import free_port
 
 
@@ -24,3 +25,17 @@ def airflow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 def unused_port() -> int:
     """Return a TCP port on 127.0.0.1 that is free right now."""
     return free_port()
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Yield the SQLAlchemy URL of a fresh PostgreSQL database, dropped after the test."""
+    with throwaway_database("postgresql", request.node.name) as url:
+        yield url
+
+
+@pytest.fixture
+def mariadb_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Yield the SQLAlchemy URL of a fresh MariaDB database, dropped after the test."""
+    with throwaway_database("mariadb", request.node.name) as url:
+        yield url

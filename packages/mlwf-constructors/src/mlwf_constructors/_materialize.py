@@ -22,12 +22,18 @@ import hashlib
 import importlib
 import json
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlwf_constructors._constructor import DagConstructor
-from mlwf_constructors._errors import ConstructorDefinitionError, ConstructorsError
+from mlwf_constructors._errors import (
+    ConstructorDefinitionError,
+    ConstructorsError,
+    InvalidInstanceIdError,
+)
 from mlwf_constructors._ids import check_instance_id
 
 if TYPE_CHECKING:
@@ -43,6 +49,13 @@ MARKER = (
 )
 _PREFIX = "instance__"
 _FORMAT = 1
+#: A generated file's name: ``instance__<id>.py``.
+_FILE_NAME = re.compile(r"^instance__(?P<id>[A-Za-z0-9_.-]+)\.py$")
+#: A temporary file of a write in progress (or left by a crash): ``.tmp-instance__<id>+<random>.part``.
+#: ``+`` is outside the id alphabet, so the id ends unambiguously before it.
+_TEMP_NAME = re.compile(r"^\.tmp-instance__(?P<id>[A-Za-z0-9_.-]+)\+[^/]*\.part$")
+#: Temporary files named by an older release carry no id: removed once this old (seconds).
+LEGACY_TEMP_MAX_AGE = 3600.0
 
 
 def generated_dir(dags_folder: Path) -> Path:
@@ -57,6 +70,44 @@ def file_path(dags_folder: Path, instance_id: str) -> Path:
     if path.resolve().parent != generated_dir(dags_folder).resolve():
         raise ConstructorsError(f"instance file {path} would escape {generated_dir(dags_folder)}")
     return path
+
+
+def instance_id_of(path: Path) -> str | None:
+    """Return the instance id a generated file or temporary file is named after (None if neither)."""
+    match = _FILE_NAME.match(path.name) or _TEMP_NAME.match(path.name)
+    if match is None:
+        return None
+    try:
+        return check_instance_id(match["id"])
+    except InvalidInstanceIdError:
+        return None
+
+
+def temp_files(dags_folder: Path, instance_id: str) -> list[Path]:
+    """Return the temporary files of writes of ``instance_id`` (in progress or left by a crash)."""
+    folder = generated_dir(dags_folder)
+    if not folder.is_dir():
+        return []
+    pattern = f".tmp-{_PREFIX}{check_instance_id(instance_id)}+*.part"
+    return sorted(p for p in folder.glob(pattern) if instance_id_of(p) == instance_id)
+
+
+def legacy_temp_files(dags_folder: Path, now: float | None = None) -> list[Path]:
+    """Return temporary files without an id in their name older than LEGACY_TEMP_MAX_AGE."""
+    folder = generated_dir(dags_folder)
+    if not folder.is_dir():
+        return []
+    cutoff = (time.time() if now is None else now) - LEGACY_TEMP_MAX_AGE
+    stale = []
+    for path in folder.glob(".tmp-*.part"):
+        if instance_id_of(path) is not None:
+            continue
+        try:
+            if path.stat().st_mtime < cutoff:
+                stale.append(path)
+        except FileNotFoundError:
+            continue
+    return sorted(stale)
 
 
 def render(record: InstanceRecord, registered: RegisteredConstructor) -> str:
@@ -101,8 +152,9 @@ def write_atomic(path: Path, text: str) -> bool:
     except (OSError, UnicodeDecodeError):
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary name does not end in .py: the DAG processor never sees a partial file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    # The temporary name does not end in .py: the DAG processor never sees a partial file. It
+    # names the file it replaces, so sync can tell whose write it belongs to (and take that lock).
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.stem}+", suffix=".part")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)

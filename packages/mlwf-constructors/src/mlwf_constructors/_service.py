@@ -1,28 +1,45 @@
 """Operations on instances that keep the store, the DAG folder and Airflow consistent.
 
-The store is the source of truth. Every operation validates everything first, then writes the
-store (one transaction), then the generated file; if the file cannot be written the store change
-is undone, so nothing is half-written. Afterwards Airflow's DAG processor is asked to parse the
-file at once (a ``dag_priority_parsing_request`` row, what ``PUT /api/v2/parseDagFile`` inserts),
-so a new or changed instance appears within seconds without lowering ``refresh_interval``.
+The store is the source of truth. Every operation validates what it can first, then takes the
+instance's lock (:meth:`InstanceStore.locked`, a database row lock held by one transaction),
+writes the store and the generated file inside that transaction and commits; if the file cannot
+be written the transaction rolls back, so nothing is half-written, and because every writer of an
+id (create, update, enable/disable, delete, sync) holds the same lock across both writes, the file
+ends matching the store whatever the interleaving, across threads, processes and hosts.
+Afterwards Airflow's DAG processor is asked to parse the file at once (a
+``dag_priority_parsing_request`` row, what ``PUT /api/v2/parseDagFile`` inserts), so a new or
+changed instance appears within seconds without lowering ``refresh_interval``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mlwf_constructors import _materialize as files
-from mlwf_constructors._errors import ConstructorsError, InstanceExistsError, StoreError
+from mlwf_constructors._errors import (
+    ConstructorsError,
+    InstanceExistsError,
+    InstanceNotFoundError,
+    StoreError,
+)
 from mlwf_constructors._ids import check_instance_id
 from mlwf_constructors._registry import RegisteredConstructor, discover, lookup
-from mlwf_constructors._store import InstanceRecord, InstanceStore
+from mlwf_constructors._store import (
+    InstanceRecord,
+    InstanceStore,
+    LockedInstance,
+    StoreCommitError,
+)
 
 log = logging.getLogger(__name__)
+
+# What a locked write did to the generated file (announced to Airflow after the commit).
+_WRITTEN, _REMOVED, _UNCHANGED = "written", "removed", "unchanged"
 
 
 @dataclass(frozen=True)
@@ -151,12 +168,12 @@ class Constructors:
             created_at=now,
             updated_at=now,
         )
-        self.store.create(record)
-        try:
-            self._materialize(record)
-        except BaseException:
-            self.store.delete(instance_id)
-            raise
+
+        def insert(locked: LockedInstance) -> InstanceRecord:
+            locked.insert(record)  # InstanceExistsError if a concurrent create got there first
+            return record
+
+        self._locked_write(instance_id, insert)
         return record
 
     def update(
@@ -166,71 +183,172 @@ class Constructors:
         values: Mapping[str, Any] | None = None,
         enabled: bool | None = None,
     ) -> InstanceRecord:
-        """Change an instance's values (merged over the stored ones) and/or its enabled flag."""
-        old = self.store.get(check_instance_id(instance_id))
-        registered = self.constructor(old.constructor)
-        new = old
-        if values is not None:
-            complete = registered.cls.validate({**old.values, **values})
-            registered.cls().build(instance_id, complete)
-            new = replace(new, values=complete, constructor_version=registered.version)
-        if enabled is not None:
-            new = replace(new, enabled=enabled)
-        new = replace(new, updated_at=datetime.now(UTC))
-        self.store.replace(new)
-        try:
-            self._materialize(new)
-        except BaseException:
-            self.store.replace(old)
-            raise
-        return new
+        """Change an instance's values (merged over the stored ones) and/or its enabled flag.
+
+        The merge and the validation run under the instance's lock, over the values stored at
+        that moment: of two concurrent PATCHes the later one sees (and keeps) the earlier one's.
+        """
+        check_instance_id(instance_id)
+
+        def change(locked: LockedInstance) -> InstanceRecord:
+            old = locked.get()
+            if old is None:
+                raise InstanceNotFoundError(instance_id)
+            registered = self.constructor(old.constructor)
+            new = old
+            if values is not None:
+                complete = registered.cls.validate({**old.values, **values})
+                registered.cls().build(instance_id, complete)
+                new = replace(new, values=complete, constructor_version=registered.version)
+            if enabled is not None:
+                new = replace(new, enabled=enabled)
+            new = replace(new, updated_at=datetime.now(UTC))
+            locked.replace(new)
+            return new
+
+        record, _ = self._locked_write(instance_id, change)
+        assert record is not None  # change() returns a record or raises
+        return record
 
     def delete(self, instance_id: str) -> None:
         """Delete an instance and its DAG file; its DAG disappears from Airflow."""
-        self.store.get(check_instance_id(instance_id))
-        self.store.delete(instance_id)
-        if files.remove(self.path(instance_id)):
-            self._hide_dag(instance_id)
+        check_instance_id(instance_id)
+
+        def delete(locked: LockedInstance) -> None:
+            locked.delete()  # InstanceNotFoundError if it is not stored
+
+        self._locked_write(instance_id, delete)
 
     def sync(self) -> SyncReport:
-        """Make the generated files match the store: re-create missing or altered ones, remove orphans."""
+        """Make the generated files match the store: re-create missing or altered ones, remove orphans.
+
+        Safe while other writers run: a file that already matches the listed record is left
+        alone without locking (a concurrent writer keeps it right itself); every file that must
+        change, every orphan and every temporary file is handled under its instance's lock after
+        re-reading the store, so an instance created after the listing keeps its file and the
+        temporary file of a write in progress (whose writer holds the lock) is never touched.
+        """
         report = SyncReport()
-        wanted: set[Path] = set()
-        for record in self.store.list():
-            path = self.path(record.instance_id)
-            if not record.enabled:
-                continue
-            wanted.add(path)
+        root = self.settings.instances_root
+        folder = files.generated_dir(root)
+        listed = {record.instance_id: record for record in self.store.list()}
+        on_disk: set[str] = set()
+        with_temp: set[str] = set()
+        strays: list[Path] = []
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            instance_id = files.instance_id_of(path)
+            if path.name.endswith(".part"):
+                if instance_id is not None:
+                    with_temp.add(instance_id)
+            elif instance_id is not None:
+                on_disk.add(instance_id)
+            elif path.suffix == ".py" and files.is_generated(path):
+                strays.append(path)  # generated, yet named after no valid id: no writer owns it
+        written: list[Path] = []
+        for instance_id in sorted(listed.keys() | on_disk | with_temp):
+            path = self.path(instance_id)
             try:
-                text = files.render(record, self.constructor(record.constructor))
-                changed = files.write_atomic(path, text)
+                if instance_id not in with_temp and self._file_matches(
+                    path, listed.get(instance_id)
+                ):
+                    if instance_id in listed and listed[instance_id].enabled:
+                        report.unchanged.append(instance_id)
+                    continue
+                record, outcome = self._locked_write(
+                    instance_id, self._reread_dropping_temp_files, announce=False
+                )
             except (ConstructorsError, OSError) as err:
-                report.failed[record.instance_id] = str(err)
+                report.failed[instance_id] = str(err)
                 continue
-            (report.written if changed else report.unchanged).append(record.instance_id)
-        folder = files.generated_dir(self.settings.instances_root)
-        for path in sorted(folder.glob("*.py")) if folder.is_dir() else []:
-            if path not in wanted and files.is_generated(path):
-                path.unlink()
+            if outcome == _WRITTEN:
+                report.written.append(instance_id)
+                written.append(path)
+            elif outcome == _REMOVED:
                 report.removed.append(path.name)
-        for stale in folder.glob(".tmp-*.part") if folder.is_dir() else []:
-            stale.unlink(missing_ok=True)  # left by a crash between write and replace
-        self._request_parse([self.path(i) for i in report.written])
+                self._announce(instance_id, _REMOVED)
+            elif record is not None and record.enabled:
+                report.unchanged.append(instance_id)
+        for path in strays:
+            path.unlink(missing_ok=True)
+            report.removed.append(path.name)
+        for stale in files.legacy_temp_files(root):
+            stale.unlink(missing_ok=True)  # an older release's leftover, idle for an hour
+        self._request_parse(written)
         return report
 
     # -- internals ------------------------------------------------------------------------
 
-    def _materialize(self, record: InstanceRecord) -> None:
-        path = self.path(record.instance_id)
-        if record.enabled:
+    def _locked_write(
+        self,
+        instance_id: str,
+        change: Callable[[LockedInstance], InstanceRecord | None],
+        *,
+        announce: bool = True,
+        repair: bool = True,
+    ) -> tuple[InstanceRecord | None, str]:
+        """Under the instance's lock, apply ``change`` to the store and make the file match.
+
+        ``change`` returns the instance as it must end (None: not stored). The store write and
+        the file write happen in one transaction that holds the lock; an error rolls the store
+        back (the file is written last, atomically, so it is unchanged then). If the commit
+        itself fails after the file was written, the file is made to match the store again
+        under a fresh lock before the error is raised.
+        """
+        try:
+            with self.store.locked(instance_id) as locked:
+                record = change(locked)
+                outcome = self._apply(instance_id, record)
+        except StoreCommitError:
+            if repair:
+                try:
+                    self._locked_write(instance_id, LockedInstance.get, repair=False)
+                except Exception as err:
+                    log.error(
+                        "mlwf-constructors: file of instance %r may not match the store "
+                        "(run `mlwf constructors sync`): %s",
+                        instance_id,
+                        err,
+                    )
+            raise
+        if announce:
+            self._announce(instance_id, outcome)
+        return record, outcome
+
+    def _apply(self, instance_id: str, record: InstanceRecord | None) -> str:
+        """Make the file of ``instance_id`` match ``record`` (call with the instance's lock held)."""
+        path = self.path(instance_id)
+        if record is not None and record.enabled:
             if path.exists() and not files.is_generated(path):
                 raise InstanceExistsError(
                     f"file {path} exists and was not generated by mlwf-constructors"
                 )
-            if files.write_atomic(path, files.render(record, self.constructor(record.constructor))):
-                self._request_parse([path])
-        elif files.remove(path):
-            self._hide_dag(record.instance_id)
+            text = files.render(record, self.constructor(record.constructor))
+            return _WRITTEN if files.write_atomic(path, text) else _UNCHANGED
+        return _REMOVED if files.remove(path) else _UNCHANGED
+
+    def _announce(self, instance_id: str, outcome: str) -> None:
+        """Tell Airflow about a committed file change (best effort, outside the lock)."""
+        path = self.path(instance_id)
+        if outcome == _WRITTEN:
+            self._request_parse([path])
+        elif outcome == _REMOVED and not path.exists():  # not re-created meanwhile
+            self._hide_dag(instance_id)
+
+    def _file_matches(self, path: Path, record: InstanceRecord | None) -> bool:
+        """Return whether the file already is what ``record`` asks (read without the lock)."""
+        if record is None or not record.enabled:
+            return not (path.exists() and files.is_generated(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
+        return text == files.render(record, self.constructor(record.constructor))
+
+    def _reread_dropping_temp_files(self, locked: LockedInstance) -> InstanceRecord | None:
+        """Return the stored instance; drop its temporary files (no write of it is in progress)."""
+        for temp in files.temp_files(self.settings.instances_root, locked.instance_id):
+            temp.unlink(missing_ok=True)  # left by a writer that crashed before its rename
+        return locked.get()
 
     def _check_free(self, instance_id: str) -> None:
         """Raise InstanceExistsError if a file or a DAG from elsewhere already uses the id."""

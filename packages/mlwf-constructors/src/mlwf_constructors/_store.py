@@ -6,22 +6,33 @@ tables live in Airflow's metadata database, whose Alembic environment belongs to
 two tables do not justify a second Alembic environment, its ``env.py`` and script directory in
 a wheel. Each migration runs in one transaction with the row that records it, so a crash never
 leaves a half-applied version; a second process migrating at once fails on the version row's
-primary key and re-reads the version.
+primary key and re-reads the version. Every migration also checks for its table first: on
+MariaDB/MySQL DDL commits implicitly, so a crash can leave a table without its version row.
+
+Writers of one instance are serialized by a lock row in ``mlwf_constructor_locks`` (see
+:meth:`InstanceStore.locked`): it exists whether or not the instance does, so a create, a
+delete and a sync that finds an orphan file all lock the same row, and the service holds it
+across the store write and the file write.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
 from mlwf_constructors._errors import InstanceExistsError, InstanceNotFoundError, StoreError
+
+log = logging.getLogger(__name__)
 
 metadata = sa.MetaData()
 
@@ -46,12 +57,26 @@ schema_version = sa.Table(
 )
 
 
+locks = sa.Table(
+    "mlwf_constructor_locks",
+    metadata,
+    # One row per instance id being written or stored; ``generation`` counts the writes, so the
+    # UPDATE that takes the lock always changes the row (MySQL reports unchanged rows as 0).
+    sa.Column("instance_id", sa.String(100), primary_key=True),
+    sa.Column("generation", sa.Integer, nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
-    instances.create(conn)
+    instances.create(conn, checkfirst=True)
+
+
+def _v2(conn: Connection) -> None:
+    locks.create(conn, checkfirst=True)
 
 
 #: version → migration; append only, never edit an applied one.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2}
 HEAD = max(MIGRATIONS)
 
 
@@ -86,6 +111,76 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+#: How often taking a lock row is retried when it vanishes or the database reports a deadlock.
+_LOCK_ATTEMPTS = 20
+
+
+def _is_transient(err: DBAPIError) -> bool:
+    """Return whether ``err`` is a deadlock or serialization failure that a retry resolves."""
+    code = getattr(err.orig, "sqlstate", None) or getattr(err.orig, "pgcode", None)
+    if code in {"40001", "40P01"}:  # PostgreSQL: serialization failure, deadlock detected
+        return True
+    args: tuple[Any, ...] = tuple(getattr(err.orig, "args", ()))
+    # MySQL/MariaDB: 1213 deadlock, 1205 lock wait timeout.
+    return bool(args) and args[0] in {1213, 1205}
+
+
+class StoreCommitError(StoreError):
+    """The store refused to commit a change whose file write had already happened."""
+
+
+class LockedInstance:
+    """The store seen by the holder of one instance id's lock, inside one open transaction.
+
+    Reads see the latest committed state (the lock was taken before the first read); writes
+    become visible to others when :meth:`InstanceStore.locked` commits on leaving its block.
+    """
+
+    def __init__(self, conn: Connection, instance_id: str) -> None:
+        self._conn = conn
+        self.instance_id = instance_id
+
+    def get(self) -> InstanceRecord | None:
+        """Return the stored instance, or None when there is none."""
+        row = self._conn.execute(
+            sa.select(instances).where(instances.c.instance_id == self.instance_id)
+        ).first()
+        return None if row is None else InstanceStore._record(row._mapping)
+
+    def insert(self, record: InstanceRecord) -> None:
+        """Insert ``record`` (its id must be the locked id); raise InstanceExistsError if stored."""
+        self._check(record)
+        if self.get() is not None:
+            raise InstanceExistsError(f"an instance with id {record.instance_id!r} already exists")
+        self._conn.execute(instances.insert().values(**InstanceStore._row(record)))
+
+    def replace(self, record: InstanceRecord) -> None:
+        """Overwrite the stored instance with ``record``; raise InstanceNotFoundError if gone."""
+        self._check(record)
+        row = InstanceStore._row(record)
+        del row["instance_id"], row["created_at"]
+        result = self._conn.execute(
+            instances.update().where(instances.c.instance_id == self.instance_id).values(**row)
+        )
+        if result.rowcount == 0:
+            raise InstanceNotFoundError(self.instance_id)
+
+    def delete(self) -> None:
+        """Delete the stored instance; raise InstanceNotFoundError if it is not stored."""
+        result = self._conn.execute(
+            instances.delete().where(instances.c.instance_id == self.instance_id)
+        )
+        if result.rowcount == 0:
+            raise InstanceNotFoundError(self.instance_id)
+
+    def _check(self, record: InstanceRecord) -> None:
+        if record.instance_id != self.instance_id:
+            raise StoreError(
+                f"lock on instance {self.instance_id!r} cannot write instance "
+                f"{record.instance_id!r}"
+            )
+
+
 class InstanceStore:
     """CRUD over ``mlwf_constructor_instances``; every method is one transaction."""
 
@@ -103,6 +198,13 @@ class InstanceStore:
                 # Airflow's processes write the same file: wait for their locks instead of failing.
                 kwargs["connect_args"] = {"timeout": 30}
             self.engine = sa.create_engine(url, **kwargs)
+        # READ COMMITTED on the servers: each statement after the lock sees the latest commit,
+        # and MariaDB/MySQL take no gap locks (which deadlock concurrent inserts of nearby ids).
+        self._isolation = (
+            "READ COMMITTED"
+            if self.engine.dialect.name in {"postgresql", "mysql", "mariadb"}
+            else None
+        )
 
     def current_version(self) -> int:
         """Return the applied schema version (0 when the tables do not exist)."""
@@ -139,11 +241,12 @@ class InstanceStore:
         return self.current_version()
 
     def create(self, record: InstanceRecord) -> None:
-        """Insert ``record``; raise InstanceExistsError when its id is taken (atomic: the primary key)."""
+        """Insert ``record``; raise InstanceExistsError when its id is taken."""
         try:
-            with self.engine.begin() as conn:
-                conn.execute(instances.insert().values(**self._row(record)))
+            with self.locked(record.instance_id) as locked:
+                locked.insert(record)
         except IntegrityError:
+            # A row written by an older release without the lock: the primary key decides.
             raise InstanceExistsError(
                 f"an instance with id {record.instance_id!r} already exists"
             ) from None
@@ -166,23 +269,76 @@ class InstanceStore:
 
     def replace(self, record: InstanceRecord) -> None:
         """Overwrite the stored instance ``record.instance_id``; raise InstanceNotFoundError if gone."""
-        row = self._row(record)
-        del row["instance_id"], row["created_at"]
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                instances.update()
-                .where(instances.c.instance_id == record.instance_id)
-                .values(**row)
-            )
-        if result.rowcount == 0:
-            raise InstanceNotFoundError(record.instance_id)
+        with self.locked(record.instance_id) as locked:
+            locked.replace(record)
 
     def delete(self, instance_id: str) -> None:
         """Delete the instance; raise InstanceNotFoundError if it is not stored."""
-        with self.engine.begin() as conn:
-            result = conn.execute(instances.delete().where(instances.c.instance_id == instance_id))
-        if result.rowcount == 0:
-            raise InstanceNotFoundError(instance_id)
+        with self.locked(instance_id) as locked:
+            locked.delete()
+
+    @contextmanager
+    def locked(self, instance_id: str) -> Iterator[LockedInstance]:
+        """Hold the lock of ``instance_id`` for the block: one transaction, committed on success.
+
+        Every writer of an instance (here and in :class:`~mlwf_constructors.Constructors`)
+        takes this lock first, so writers of one id run one after the other across threads,
+        processes and hosts, while other ids proceed. The lock is the row of ``instance_id`` in
+        ``mlwf_constructor_locks``, taken by an UPDATE as the transaction's first statement (or
+        inserted by it when missing): a row lock until commit on PostgreSQL and MariaDB/MySQL,
+        the database's write lock on SQLite (a deferred transaction that starts with a write
+        reserves the file at once).
+        An exception in the block rolls everything back; a failed commit raises
+        :class:`StoreCommitError`. The lock row is deleted with the instance (and when the
+        instance never existed), so the table holds about one row per stored instance.
+        """
+        with self.engine.connect() as conn:
+            if self._isolation is not None:
+                conn.execution_options(isolation_level=self._isolation)
+            self._acquire(conn, instance_id)
+            try:
+                locked = LockedInstance(conn, instance_id)
+                yield locked
+                if locked.get() is None:
+                    conn.execute(locks.delete().where(locks.c.instance_id == instance_id))
+            except BaseException:
+                conn.rollback()
+                raise
+            try:
+                conn.commit()
+            except DBAPIError as err:
+                raise StoreCommitError(
+                    f"could not commit the change of instance {instance_id!r}: {err.orig}"
+                ) from err
+
+    def _acquire(self, conn: Connection, instance_id: str) -> None:
+        """Begin a transaction on ``conn`` that holds the lock row of ``instance_id``."""
+        take = (
+            locks.update()
+            .where(locks.c.instance_id == instance_id)
+            .values(generation=locks.c.generation + 1)
+        )
+        for attempt in range(_LOCK_ATTEMPTS):
+            try:
+                if conn.execute(take).rowcount == 1:
+                    return
+                # No lock row (first write of this id, or its holder deleted it): insert it in
+                # this transaction. The uncommitted key is the lock: a concurrent inserter waits
+                # for our commit, then fails on the primary key and retries the UPDATE.
+                conn.execute(locks.insert().values(instance_id=instance_id, generation=0))
+                return
+            except IntegrityError:
+                conn.rollback()
+            except DBAPIError as err:
+                conn.rollback()
+                if not _is_transient(err):
+                    raise
+                log.info("mlwf-constructors: retrying the lock of %r: %s", instance_id, err.orig)
+                time.sleep(min(0.01 * 2**attempt, 0.5))
+        raise StoreError(
+            f"could not lock instance {instance_id!r} after {_LOCK_ATTEMPTS} attempts "
+            "(its lock row kept vanishing or deadlocking)"
+        )
 
     def __iter__(self) -> Iterator[InstanceRecord]:
         """Iterate over every instance."""
