@@ -12,6 +12,10 @@ from mlwf_operators.operators._ml_paths import service_state_file
 
 __all__ = ["ServeModelOperator", "StopModelServiceOperator"]
 
+# The service's default body cap (mlwf_operators.serving._app.DEFAULT_MAX_BODY_BYTES), not
+# imported from there: that module imports numpy, too slow for a DAG file's parse.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
 
 @typed(
     inputs={
@@ -47,8 +51,7 @@ class ServeModelOperator(BaseOperator):
         workers: int = 1,
         startup_timeout: float = 60.0,
         state_dir: str | None = None,
-        max_body_bytes: int = 1024
-        * 1024,  # the service's default; importing it here would import numpy at parse time
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
