@@ -6,11 +6,15 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from mlwf_operators.artifacts import ArtifactNotFoundError, ArtifactStoreError, artifact_store_for
 from mlwf_operators.artifacts_hdfs import HdfsArtifactStore, parse_hdfs_uri
 from mlwf_operators.hooks import HdfsHook
+from mlwf_operators.model_files import ModelFileError
 from mlwf_operators.operators.validation import ValidateModelOperator
+from mlwf_operators.serving import model_copy_dir, start_service, stop_service
+from mlwf_testsupport import assert_no_leftover_processes, process_tree
 from mlwf_testsupport.fakes import FakeWebHdfs
 
 CONN = "hdfs_models"
@@ -83,3 +87,40 @@ def test_missing_artifact_is_named(hdfs: FakeWebHdfs, tmp_path: Path) -> None:
         ArtifactNotFoundError, match="no model artifact at 'hdfs://hdfs_models/none'"
     ):
         HdfsArtifactStore().get_dir(f"hdfs://{CONN}/none", tmp_path)
+
+
+def test_served_hdfs_model_copy_is_removed_on_stop(
+    hdfs: FakeWebHdfs, trained: Path, tmp_path: Path
+) -> None:
+    """Issue 10 item 13: the local copy of an HDFS model lives while its service runs and is removed when it stops."""
+    uri = f"hdfs://{CONN}/models/served/1"
+    HdfsArtifactStore().put_dir(trained, uri)
+    state_file = tmp_path / "services" / "svc.json"
+    state = start_service(uri, state_file, startup_timeout=60)
+    tree = process_tree(state.pid)
+    copy = model_copy_dir(state_file)
+    try:
+        assert (copy / "hdfs-artifact" / "model.joblib").is_file()  # the service may reload it
+        assert httpx.get(f"{state.endpoint}/health", timeout=10).status_code == 200
+    finally:
+        stop_service(state_file)
+    assert_no_leftover_processes(among=tree)
+    assert not copy.exists()
+    assert sorted(p.name for p in state_file.parent.iterdir()) == ["svc.log"]
+
+
+def test_failed_start_removes_the_hdfs_model_copy(
+    hdfs: FakeWebHdfs, trained: Path, tmp_path: Path
+) -> None:
+    """Issue 10 item 13: a start that fails after downloading an HDFS model removes the copy, and a stale copy is replaced."""
+    uri = f"hdfs://{CONN}/models/tampered/1"
+    HdfsArtifactStore().put_dir(trained, uri)
+    hdfs.write_file("/models/tampered/1/model.joblib", b"replaced after training")
+    state_file = tmp_path / "svc.json"
+    copy = model_copy_dir(state_file)
+    (copy / "hdfs-artifact").mkdir(parents=True)  # left by a start that was killed
+    (copy / "hdfs-artifact" / "stale").write_text("x")
+    with pytest.raises(ModelFileError, match="has SHA-256"):
+        start_service(uri, state_file, startup_timeout=60)
+    assert not copy.exists()
+    assert not state_file.exists()

@@ -10,6 +10,7 @@ import httpx
 import psutil
 import pytest
 from mlwf_operators.loadgen import LoadGenError, ServiceUnreachableError, run_load
+from mlwf_operators.model_files import seal_model_dir
 from mlwf_operators.operators.load_test import LoadTestOperator, SLOMissedError
 from mlwf_operators.serving import ModelNotFoundError, ServiceState, start_service, stop_service
 from mlwf_testsupport import assert_no_leftover_processes, free_port, process_tree
@@ -160,10 +161,126 @@ def test_service_that_dies_at_start_reports_its_log(tmp_path: Path) -> None:
     """A model directory whose model file is corrupt fails start-up with the service's log tail."""
     model = tmp_path / "model"
     model.mkdir()
-    (model / "metadata.json").write_text('{"n_features": 2, "model_file": "model.joblib"}')
     (model / "model.joblib").write_bytes(b"not a pickle")
+    seal_model_dir(model, {"n_features": 2})  # its hash checks out: it fails at unpickling
     with pytest.raises(
         Exception, match=r"(?s)exited with code \d+ during start-up.*Last lines of its log"
     ):
         start_service(model.as_uri(), tmp_path / "svc.json", startup_timeout=60)
     assert not (tmp_path / "svc.json").exists()
+
+
+def test_over_cap_body_gets_413(service: ServiceState) -> None:
+    """Issue 10 item 12: a body over the 1 MiB default cap gets 413 naming the limit, by Content-Length or streamed chunked."""
+    row = "[" + ",".join(["1.0"] * 30) + "]"
+    big = ('{"instances": [' + ",".join([row] * 18000) + "]}").encode()  # over 2 MiB
+    assert len(big) > 2 * 1024 * 1024
+    with httpx.Client(base_url=service.endpoint, timeout=30) as client:
+        declared = client.post("/predict", content=big)
+        assert declared.status_code == 413
+        assert "larger than this service's limit of 1048576 bytes" in declared.json()["error"]
+
+        def chunks() -> Iterator[bytes]:
+            for start in range(0, len(big), 64 * 1024):
+                yield big[start : start + 64 * 1024]
+
+        streamed = client.post("/predict", content=chunks())  # chunked: no Content-Length
+        assert streamed.status_code == 413
+        assert "more than 1048576 bytes" in streamed.json()["error"]
+        # Just under the cap is read and answered on its merits; the connection still serves.
+        under = ('{"instances": [' + ",".join([row] * 8000) + "]}").encode()
+        assert len(under) < 1024 * 1024
+        assert client.post("/predict", content=under).status_code == 200
+        assert client.get("/health").status_code == 200
+
+
+_SLOW_MODEL = '''
+import time
+from pathlib import Path
+
+
+class SlowModel:
+    """Predicts zeros; a batch of more than one row takes `seconds` (it marks when it starts)."""
+
+    def __init__(self, seconds, started):
+        self.seconds = seconds
+        self.started = started
+
+    def predict(self, x):
+        if len(x) > 1:
+            Path(self.started).touch()
+            time.sleep(self.seconds)
+        return [0] * len(x)
+'''
+
+
+def test_slow_predict_does_not_block_other_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10 item 12: while one slow predict runs, health and a small predict answer promptly, and a configured cap applies."""
+    import importlib
+    import sys
+    import threading
+    import time
+
+    from mlwf_operators.model_files import seal_model_dir
+
+    helpers = tmp_path / "helpers"
+    helpers.mkdir()
+    (helpers / "mlwf_test_slow_model.py").write_text(_SLOW_MODEL)
+    monkeypatch.syspath_prepend(str(helpers))
+    monkeypatch.setenv("PYTHONPATH", str(helpers))  # the service process unpickles the class
+    slow_model = importlib.import_module("mlwf_test_slow_model")
+    started = tmp_path / "slow-started"
+    slow_seconds = 6.0
+    model = tmp_path / "model"
+    model.mkdir()
+    import joblib  # type: ignore[import-untyped]
+
+    joblib.dump(slow_model.SlowModel(slow_seconds, str(started)), model / "model.joblib")
+    seal_model_dir(model, {"n_features": 2})
+    state_file = tmp_path / "svc.json"
+    state = start_service(model.as_uri(), state_file, startup_timeout=60, max_body_bytes=4096)
+    tree = process_tree(state.pid)
+    try:
+        with httpx.Client(base_url=state.endpoint, timeout=60) as client:
+            too_big = client.post("/predict", content=b" " * 5000)
+            assert too_big.status_code == 413
+            assert "limit of 4096 bytes" in too_big.json()["error"]
+
+        slow: dict[str, float] = {}
+
+        def slow_predict() -> None:
+            begin = time.monotonic()
+            response = httpx.post(
+                f"{state.endpoint}/predict", json={"instances": [[1, 2]] * 10}, timeout=60
+            )
+            assert response.status_code == 200
+            slow["seconds"] = time.monotonic() - begin
+
+        thread = threading.Thread(target=slow_predict)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert started.exists(), "the slow predict never started"
+        with httpx.Client(base_url=state.endpoint, timeout=60) as client:
+            begin = time.monotonic()
+            assert client.get("/health").status_code == 200
+            health_s = time.monotonic() - begin
+            begin = time.monotonic()
+            small = client.post("/predict", json={"instances": [[1, 2]]})
+            small_s = time.monotonic() - begin
+        assert small.status_code == 200 and small.json() == {"predictions": [0]}
+        # Both answered while the slow predict was still running, in a fraction of its time.
+        assert thread.is_alive(), (
+            f"health ({health_s:.2f} s) and a small predict ({small_s:.2f} s) waited for the "
+            f"{slow_seconds:g} s predict: the event loop was blocked"
+        )
+        assert health_s + small_s < slow_seconds / 3
+        thread.join(timeout=60)
+        assert slow["seconds"] >= slow_seconds
+    finally:
+        stop_service(state_file)
+        assert_no_leftover_processes(among=tree)
+        sys.modules.pop("mlwf_test_slow_model", None)

@@ -9,6 +9,7 @@ Registered for the ``hdfs`` scheme in :mod:`mlwf_operators.artifacts`.
 from __future__ import annotations
 
 import posixpath
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -53,7 +54,11 @@ class HdfsArtifactStore:
         return uri
 
     def get_dir(self, uri: str, scratch: Path) -> Path:
-        """Download the artifact directory under ``scratch`` and return the local copy."""
+        """Download the artifact directory under ``scratch`` and return the local copy.
+
+        The copy is the caller's to remove (with ``scratch``); a download that fails half-way
+        removes what it wrote.
+        """
         conn_id, path = parse_hdfs_uri(uri)
         hook = self._hook(conn_id)
         status = hook.status(path)
@@ -61,7 +66,11 @@ class HdfsArtifactStore:
             raise ArtifactNotFoundError(f"no model artifact at {uri!r} (no such HDFS directory)")
         scratch.mkdir(parents=True, exist_ok=True)
         target = scratch / "hdfs-artifact"
-        return Path(hook.download(path, str(target)))
+        try:
+            return Path(hook.download(path, str(target)))
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
 
     def exists(self, uri: str) -> bool:
         """Tell whether the artifact directory exists on HDFS."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from mlwf_operators.hooks._errors import ConnectionConfigError
+
+if TYPE_CHECKING:  # only annotations: DAG files importing the MLflow operator skip requests
+    import requests
 
 
 def base_url(conn: Any, conn_type: str, *, default_port: int | None, default_scheme: str) -> str:

@@ -7,8 +7,6 @@ import time
 from dataclasses import dataclass
 from typing import TypedDict
 
-import numpy as np
-
 from mlwf_operators.loadgen._client import Connection, LoadTarget
 
 
@@ -164,6 +162,8 @@ def run_load(
         elapsed = uvloop.run(main())
     except ImportError:  # pragma: no cover - uvloop is a dependency; keep working without it
         elapsed = asyncio.run(main())
+    import numpy as np  # here, not at import: LoadTestOperator's DAG files import this module
+
     ok = np.asarray(samples.latencies, dtype=np.float64) * 1000.0
     total = len(ok) + samples.errors
     if not len(ok):

@@ -12,6 +12,10 @@ from mlwf_operators.operators._ml_paths import service_state_file
 
 __all__ = ["ServeModelOperator", "StopModelServiceOperator"]
 
+# The service's default body cap (mlwf_operators.serving._app.DEFAULT_MAX_BODY_BYTES), not
+# imported from there: that module imports numpy, too slow for a DAG file's parse.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
 
 @typed(
     inputs={
@@ -21,6 +25,7 @@ __all__ = ["ServeModelOperator", "StopModelServiceOperator"]
         "workers": int,
         "startup_timeout": float,
         "state_dir": str | None,
+        "max_body_bytes": int,
     },
     outputs={"return_value": str},
 )
@@ -30,7 +35,8 @@ class ServeModelOperator(BaseOperator):
     The service (``POST /predict``, ``GET /health``, ``GET /metadata``) runs detached in its own
     process group and outlives the task; its pid and endpoint are recorded in a state file
     (under ``state_dir``, default ``$AIRFLOW_HOME/mlwf/services``) where
-    :class:`StopModelServiceOperator` finds it. ``port=0`` picks a free port.
+    :class:`StopModelServiceOperator` finds it. ``port=0`` picks a free port. A ``/predict``
+    body larger than ``max_body_bytes`` (default 1 MiB) is answered 413.
     """
 
     template_fields = ("model_uri",)
@@ -45,11 +51,17 @@ class ServeModelOperator(BaseOperator):
         workers: int = 1,
         startup_timeout: float = 60.0,
         state_dir: str | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if workers < 1:
             raise ValueError(f"task {self.task_id!r}: workers must be at least 1, got {workers}")
+        if max_body_bytes < 1:
+            raise ValueError(
+                f"task {self.task_id!r}: max_body_bytes must be at least 1, got {max_body_bytes}"
+            )
+        self.max_body_bytes = max_body_bytes
         self.model_uri = model_uri
         self.host = host
         self.port = port
@@ -70,6 +82,7 @@ class ServeModelOperator(BaseOperator):
             port=self.port,
             workers=self.workers,
             startup_timeout=self.startup_timeout,
+            max_body_bytes=self.max_body_bytes,
         )
         self.log.info(
             "serving %s at %s (pid %d, state %s)",

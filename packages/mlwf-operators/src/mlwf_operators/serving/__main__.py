@@ -8,7 +8,7 @@ import sys
 
 import uvicorn
 
-from mlwf_operators.serving._app import MODEL_DIR_ENV
+from mlwf_operators.serving._app import DEFAULT_MAX_BODY_BYTES, MAX_BODY_ENV, MODEL_DIR_ENV
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,8 +17,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="largest /predict request body accepted; larger ones get 413 (default: 1 MiB)",
+    )
     args = parser.parse_args(argv)
+    if args.max_body_bytes < 1:
+        parser.error(f"--max-body-bytes must be at least 1, got {args.max_body_bytes}")
     os.environ[MODEL_DIR_ENV] = args.model_dir
+    # The app is built by a factory in each worker process: the environment carries the cap there.
+    os.environ[MAX_BODY_ENV] = str(args.max_body_bytes)
     uvicorn.run(
         "mlwf_operators.serving._app:create_app",
         factory=True,

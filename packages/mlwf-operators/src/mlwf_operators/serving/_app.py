@@ -3,10 +3,16 @@
 Routes: ``POST /predict`` (``{"instances": [[...], ...]}`` → ``{"predictions": [...]}``),
 ``GET /health``, ``GET /metadata``. A raw ASGI callable with orjson and one numpy batch predict
 per request keeps the per-request cost low: no routing framework, no validation layer.
+
+A request body is capped (``max_body_bytes``, default 1 MiB; 413 when over it, checked from
+``Content-Length`` before reading and again while the body streams in), and parsing and
+prediction run in a worker thread, never on the event loop: a large or slow prediction must not
+stall ``/health`` and the other requests of the worker.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -21,14 +27,29 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 MODEL_DIR_ENV = "MLWF_SERVING_MODEL_DIR"
+MAX_BODY_ENV = "MLWF_SERVING_MAX_BODY_BYTES"
+#: The default cap of a ``/predict`` request body: 1 MiB holds roughly 2,000 rows of 30 full-precision floats.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 _JSON = [(b"content-type", b"application/json")]
-MAX_BODY = 64 * 1024 * 1024
+
+
+class _BodyTooLarge(Exception):
+    """The request body is larger than the cap."""
 
 
 class PredictionApp:
     """Serve predictions of ``model`` (anything with ``predict(ndarray)``) described by ``metadata``."""
 
-    def __init__(self, model: Any, metadata: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        model: Any,
+        metadata: dict[str, Any],
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        if max_body_bytes < 1:
+            raise ValueError(f"max_body_bytes must be at least 1, got {max_body_bytes}")
+        self.max_body_bytes = max_body_bytes
         self.model = model
         self.metadata = metadata
         self.n_features: int | None = metadata.get("n_features")
@@ -46,11 +67,19 @@ class PredictionApp:
             if method != "POST":
                 await _respond(send, 405, {"error": "use POST /predict"})
                 return
-            body = await _read_body(receive)
-            if body is None:
-                await _respond(send, 413, {"error": f"request body larger than {MAX_BODY} bytes"})
+            try:
+                body = await self._read_body(scope, receive)
+            except _BodyTooLarge as exc:
+                await _respond(send, 413, {"error": str(exc)})
                 return
-            status, payload = self.predict(body)
+            except ValueError as exc:
+                await _respond(send, 400, {"error": str(exc)})
+                return
+            if body is None:  # the client went away: nobody to answer
+                return
+            # Parsing and predicting hold the CPU for as long as the body is large or the model
+            # slow: a worker thread keeps the event loop answering the other requests meanwhile.
+            status, payload = await asyncio.to_thread(self.predict, body)
             await _send_bytes(send, status, payload)
         elif path == "/health" and method == "GET":
             await _send_bytes(send, 200, self._health_body)
@@ -105,6 +134,38 @@ class PredictionApp:
         predictions = self.model.predict(batch)
         return 200, orjson.dumps({"predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY)
 
+    def _too_large(self, size: str) -> _BodyTooLarge:
+        return _BodyTooLarge(
+            f"request body of {size} is larger than this service's limit of {self.max_body_bytes} "
+            f"bytes; send fewer instances per request (the limit is max_body_bytes of "
+            f"ServeModelOperator / start_service)"
+        )
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        """Return the request body (None if the client disconnected), or raise :class:`_BodyTooLarge`."""
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    raise ValueError(
+                        f"Content-Length header {value.decode('latin-1')!r} is not a number"
+                    ) from None
+                if declared > self.max_body_bytes:
+                    raise self._too_large(f"{declared} bytes (Content-Length)")
+        body = bytearray()
+        more_body = True
+        while more_body:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            body += message.get("body", b"")
+            # A chunked body declares no length: stop reading as soon as it passes the cap.
+            if len(body) > self.max_body_bytes:
+                raise self._too_large(f"more than {self.max_body_bytes} bytes")
+            more_body = message.get("more_body", False)
+        return bytes(body)
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -113,23 +174,6 @@ class PredictionApp:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    message = await receive()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        return body
-    chunks = [body]
-    size = len(body)
-    while message.get("more_body", False):
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _send_bytes(send: Send, status: int, body: bytes) -> None:
@@ -143,8 +187,12 @@ async def _respond(send: Send, status: int, payload: dict[str, Any]) -> None:
 
 
 def create_app() -> PredictionApp:
-    """Build the app for the model directory named by ``$MLWF_SERVING_MODEL_DIR`` (uvicorn factory)."""
+    """Build the app for the model directory ``$MLWF_SERVING_MODEL_DIR`` (uvicorn factory).
+
+    The body cap is ``$MLWF_SERVING_MAX_BODY_BYTES`` (default 1 MiB).
+    """
     from mlwf_operators.trainers.sklearn_reference import load_model
 
+    max_body_bytes = int(os.environ.get(MAX_BODY_ENV) or DEFAULT_MAX_BODY_BYTES)
     model, metadata = load_model(Path(os.environ[MODEL_DIR_ENV]))
-    return PredictionApp(model, metadata)
+    return PredictionApp(model, metadata, max_body_bytes=max_body_bytes)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,6 +19,8 @@ import psutil
 
 from mlwf_operators._procs import kill_tree
 from mlwf_operators.artifacts import ArtifactNotFoundError, artifact_store_for
+from mlwf_operators.model_files import read_verified_model_bytes
+from mlwf_operators.serving._app import DEFAULT_MAX_BODY_BYTES
 
 
 class ServingError(Exception):
@@ -76,29 +80,76 @@ def start_service(
     workers: int = 1,
     startup_timeout: float = 60.0,
     log_file: Path | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> ServiceState:
     """Launch the service for ``model_uri`` in its own process group and wait until it is healthy.
 
     The state file is written as soon as the process exists, so a stop can find it even if this
     call fails half-way; on any failure the process group is killed and the state file removed.
+    A model the store copies to the local disk (HDFS) lives beside the state file while the
+    service runs; :func:`stop_service` removes it, and so does a failed start.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if max_body_bytes < 1:
+        raise ValueError(f"max_body_bytes must be at least 1, got {max_body_bytes}")
+    if state_file.exists():
+        raise ServingError(
+            f"state file {state_file} exists: a service may still run; stop it first"
+        )
     store = artifact_store_for(model_uri)
     if not store.exists(model_uri):
         raise ModelNotFoundError(f"model URI {model_uri!r} does not exist; no service was started")
+    copy_dir = model_copy_dir(state_file)
+    # No state file, so no service uses a copy found here: a start killed before it cleaned up.
+    shutil.rmtree(copy_dir, ignore_errors=True)
     try:
-        model_dir = store.get_dir(model_uri, state_file.with_suffix(".model"))
+        return _start(
+            store.get_dir,
+            model_uri,
+            state_file,
+            copy_dir,
+            host=host,
+            port=port,
+            workers=workers,
+            startup_timeout=startup_timeout,
+            log_file=log_file,
+            max_body_bytes=max_body_bytes,
+        )
+    except BaseException:
+        shutil.rmtree(copy_dir, ignore_errors=True)
+        raise
+
+
+def model_copy_dir(state_file: Path) -> Path:
+    """Return where the local copy of a service's model goes (for stores that copy, such as HDFS)."""
+    return state_file.with_suffix(".model")
+
+
+def _start(
+    get_dir: Callable[[str, Path], Path],
+    model_uri: str,
+    state_file: Path,
+    copy_dir: Path,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    startup_timeout: float,
+    log_file: Path | None,
+    max_body_bytes: int,
+) -> ServiceState:
+    try:
+        model_dir = get_dir(model_uri, copy_dir)
     except ArtifactNotFoundError as exc:
         raise ModelNotFoundError(str(exc)) from exc
     if not (model_dir / "metadata.json").is_file():
         raise ModelNotFoundError(
             f"model URI {model_uri!r} holds no metadata.json; is it a model directory?"
         )
-    if state_file.exists():
-        raise ServingError(
-            f"state file {state_file} exists: a service may still run; stop it first"
-        )
+    # Refuse an unsafe or tampered model file here, naming it, rather than as a start-up crash
+    # in the log of a process (the service checks it again before it loads it).
+    read_verified_model_bytes(model_dir)
     port = port or _free_port(host)
     endpoint = f"http://{host}:{port}"
     state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -116,6 +167,8 @@ def start_service(
                 str(port),
                 "--workers",
                 str(workers),
+                "--max-body-bytes",
+                str(max_body_bytes),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -168,6 +221,8 @@ def read_state(state_file: Path) -> ServiceState | None:
 def stop_service(state_file: Path, *, grace: float = 10.0) -> ServiceState | None:
     """Stop the service recorded in ``state_file`` (SIGTERM to its group, then SIGKILL); idempotent.
 
+    The service's local model copy (see :func:`start_service`) is removed with it.
+
     Return the state of the service stopped, or None if there was nothing to stop. A pid that now
     belongs to another process (its start time differs) is left alone.
     """
@@ -184,5 +239,8 @@ def stop_service(state_file: Path, *, grace: float = 10.0) -> ServiceState | Non
         # Reap it if it is our own child (the same process started and stops it).
         with contextlib.suppress(ChildProcessError):
             os.waitpid(state.pid, os.WNOHANG)
+    # The service is gone: its local model copy (HDFS models) goes with it, before the state
+    # file, so a stop interrupted half-way is repeated by the next one.
+    shutil.rmtree(model_copy_dir(state_file), ignore_errors=True)
     state_file.unlink(missing_ok=True)
     return state

@@ -9,27 +9,34 @@ It follows the trainer contract (see :mod:`mlwf_operators.trainers`)::
 to :func:`train` and the held-out part to :func:`evaluate`. ``params``: ``model``
 (``"logistic_regression"`` (default) or ``"random_forest"``) plus that estimator's
 hyperparameters (``C``, ``max_iter``, ``n_estimators``, ``max_depth``, ...). The model directory
-holds ``model.joblib`` and ``metadata.json`` (feature count, classes, scikit-learn version).
+holds ``model.joblib`` and ``metadata.json`` (feature count, classes, scikit-learn version, and
+the model file's SHA-256, checked by :func:`load_model` before it unpickles anything).
+
+scikit-learn, joblib and numpy are imported inside the functions: this module is named in DAG
+files (and may be imported by them), and importing scikit-learn there would cost every parse of
+the file seconds.
 """
 
 from __future__ import annotations
 
-import json
+import io
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib  # type: ignore[import-untyped]  # ships no type information
-import numpy as np
-import sklearn  # type: ignore[import-untyped]  # ships no type information
-from numpy.typing import NDArray
-from sklearn import datasets
-from sklearn.ensemble import RandomForestClassifier  # type: ignore[import-untyped]  # ships no type information
-from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]  # ships no type information
-from sklearn.metrics import accuracy_score, f1_score, log_loss  # type: ignore[import-untyped]  # ships no type information
-from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]  # ships no type information
-from sklearn.pipeline import Pipeline, make_pipeline  # type: ignore[import-untyped]  # ships no type information
-from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]  # ships no type information
+from mlwf_operators.model_files import (
+    METADATA_FILE,
+    MODEL_FILE,
+    read_verified_model_bytes,
+    seal_model_dir,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+    from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]  # ships no type information
+
+    Arrays = tuple[NDArray[np.float64], NDArray[Any]]
 
 __all__ = [
     "DATASETS",
@@ -41,17 +48,14 @@ __all__ = [
     "METADATA_FILE",
 ]
 
-MODEL_FILE = "model.joblib"
-METADATA_FILE = "metadata.json"
+#: The bundled datasets: ``sklearn://<name>`` → the ``sklearn.datasets`` loader function's name.
 DATASETS = {
-    "breast_cancer": datasets.load_breast_cancer,
-    "digits": datasets.load_digits,
-    "iris": datasets.load_iris,
-    "wine": datasets.load_wine,
+    "breast_cancer": "load_breast_cancer",
+    "digits": "load_digits",
+    "iris": "load_iris",
+    "wine": "load_wine",
 }
 _SCHEME = "sklearn://"
-
-Arrays = tuple[NDArray[np.float64], NDArray[Any]]
 
 
 def load_split(data: str, part: str) -> Arrays:
@@ -65,7 +69,11 @@ def load_split(data: str, part: str) -> Arrays:
         raise ValueError(f"unknown bundled dataset {name!r} in {data!r}; known: {sorted(DATASETS)}")
     if part not in ("train", "test"):
         raise ValueError(f"part must be 'train' or 'test', not {part!r}")
-    bunch = DATASETS[name]()
+    import numpy as np
+    from sklearn import datasets  # type: ignore[import-untyped]  # ships no type information
+    from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
+
+    bunch = getattr(datasets, DATASETS[name])()
     x_train, x_test, y_train, y_test = train_test_split(
         np.asarray(bunch.data, dtype=np.float64),
         bunch.target,
@@ -77,6 +85,11 @@ def load_split(data: str, part: str) -> Arrays:
 
 
 def _estimator(params: dict[str, Any]) -> Pipeline:
+    from sklearn.ensemble import RandomForestClassifier  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
+
     options = dict(params)
     kind = options.pop("model", "logistic_regression")
     if kind == "logistic_regression":
@@ -91,6 +104,8 @@ def _estimator(params: dict[str, Any]) -> Pipeline:
 
 
 def _scores(model: Pipeline, x: NDArray[np.float64], y: NDArray[Any]) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score, log_loss  # type: ignore[import-untyped]
+
     predicted = model.predict(x)
     return {
         "accuracy": float(accuracy_score(y, predicted)),
@@ -101,6 +116,9 @@ def _scores(model: Pipeline, x: NDArray[np.float64], y: NDArray[Any]) -> dict[st
 
 def train(params: dict[str, Any], data: str, output_dir: str) -> dict[str, float]:
     """Fit the estimator on the training part, save it to ``output_dir``, return training metrics."""
+    import joblib  # type: ignore[import-untyped]  # ships no type information
+    import sklearn
+
     x, y = load_split(data, "train")
     model = _estimator(params)
     print(
@@ -114,14 +132,13 @@ def train(params: dict[str, Any], data: str, output_dir: str) -> dict[str, float
     joblib.dump(model, out / MODEL_FILE)
     metadata = {
         "flavor": "sklearn",
-        "model_file": MODEL_FILE,
         "n_features": int(x.shape[1]),
         "classes": [c.item() for c in model.classes_],
         "sklearn_version": sklearn.__version__,
         "data": data,
         "params": params,
     }
-    (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2), encoding="utf-8")
+    seal_model_dir(out, metadata, MODEL_FILE)  # records the model file's SHA-256
     metrics = {f"train_{k}": v for k, v in _scores(model, x, y).items()}
     metrics["fit_seconds"] = seconds
     print(f"trained in {seconds:.3f} s: train_accuracy={metrics['train_accuracy']:.4f}", flush=True)
@@ -129,15 +146,16 @@ def train(params: dict[str, Any], data: str, output_dir: str) -> dict[str, float
 
 
 def load_model(model_dir: Path) -> tuple[Any, dict[str, Any]]:
-    """Load ``(model, metadata)`` from a model directory written by :func:`train`."""
-    metadata_path = model_dir / METADATA_FILE
-    if not metadata_path.is_file():
-        raise FileNotFoundError(f"model directory {model_dir} has no {METADATA_FILE}")
-    metadata: dict[str, Any] = json.loads(metadata_path.read_text(encoding="utf-8"))
-    model_path = model_dir / str(metadata.get("model_file", MODEL_FILE))
-    if not model_path.is_file():
-        raise FileNotFoundError(f"model directory {model_dir} has no {model_path.name}")
-    return joblib.load(model_path), metadata
+    """Load ``(model, metadata)`` from a model directory written by :func:`train`.
+
+    The model file must be a plain file name in the directory with the SHA-256 recorded at
+    training time (see :mod:`mlwf_operators.model_files`); otherwise
+    :class:`~mlwf_operators.model_files.ModelFileError` is raised and nothing is unpickled.
+    """
+    import joblib
+
+    data, metadata = read_verified_model_bytes(model_dir)
+    return joblib.load(io.BytesIO(data)), metadata
 
 
 def evaluate(model_dir: Path, data: str) -> dict[str, float]:
