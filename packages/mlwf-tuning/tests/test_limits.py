@@ -22,8 +22,10 @@ from mlwf_tuning import (
     TuningConstructor,
 )
 from mlwf_tuning._rounds import plan_round
-from mlwf_tuning._tuner import MAX_ROUND_TASKS, TuningRoundOperator
+from mlwf_tuning._tuner import TuningRoundOperator
 from pydantic import ValidationError
+
+MAX_ROUND_TASKS = 16  # the documented cap (mlwf_tuning._tuner.MAX_ROUND_TASKS)
 
 #: The 132-byte instance of the issue: a TPE tuning of a billion experiments.
 HOSTILE = {
