@@ -11,7 +11,6 @@ import pytest
 from mlwf_constructors import ParameterValidationError
 from mlwf_tuning import (
     Categorical,
-    ExperimentRecord,
     ExperimentState,
     FloatRange,
     HyperparameterTuner,
@@ -163,15 +162,3 @@ def test_a_round_task_runs_each_of_its_rounds_in_order_then_finishes() -> None:
     calls.clear()
     assert task.execute_complete(context, event={"ended": 1}, next_round=5) == "done"
     assert calls == [5, "report"]
-
-
-def test_records_of_a_tuning_stay_bounded() -> None:
-    """Issue 10 item 1: an up-front plan never exceeds the bounded n_experiments."""
-    spec = HyperparameterTuningSpec(
-        hyperparameters={"x": FloatRange(0, 1)}, metric="m", method="random", n_experiments=50
-    )
-    store = InMemoryExperimentStore()
-    store.open_tuning("t", spec.plan_json())
-    planned = plan_round(store, "t", spec)
-    assert len(planned) == 50
-    assert all(isinstance(r, ExperimentRecord) for r in planned)
