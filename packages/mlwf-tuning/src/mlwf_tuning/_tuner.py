@@ -482,7 +482,8 @@ class HyperparameterTuner:
                         time.sleep(self.poke_interval)
                         state = self._run_state(ti, child) or "deleted"
                 progressed = time.monotonic()
-                foreign = self._foreign(run)
+                # Only the run the tuner created (its token in the conf) has results that count.
+                foreign = self._foreign(run) if state in _TERMINAL else None
                 if state not in _TERMINAL:
                     outcome = Outcome(False, error=_stalled_error(child, target, timeout))
                 elif foreign is not None:
