@@ -66,7 +66,9 @@ def report_intermediate(
     ``ExperimentPruned`` and an ``AirflowSkipException``) is raised: let it propagate.
 
     Outside a tuning (no ``mlwf_tuning`` key in the run's ``conf``, or no Airflow task at all)
-    it does nothing, so a pipeline also runs standalone. ``context`` defaults to the current
+    it does nothing, so a pipeline also runs standalone. A run whose ``conf`` claims an
+    experiment but which is not the run the tuner created for it (run id and token recorded in
+    the store) raises ``ForeignExperimentRun`` and records nothing. ``context`` defaults to the current
     task's; ``store`` to the tuner's default store (``[mlwf_tuning] store_url`` or its fallback):
     pass the tuner's own if it was given one.
     """
