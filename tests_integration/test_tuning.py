@@ -25,9 +25,18 @@ EXPERIMENTS = "tuning_experiments"
 def experiment_runs(
     api: AirflowApi, tuning_run_id: str, dag_id: str = EXPERIMENTS
 ) -> list[dict[str, Any]]:
-    """Return the runs of the experiment DAG that one tuning run started (by run id suffix)."""
-    safe = "".join(c if c.isalnum() or c in "_.~:+-" else "_" for c in tuning_run_id)
-    return api.runs(dag_id, run_id_suffix=safe)
+    """Return the runs of the experiment DAG that one tuning run started (by the tuning id in their conf).
+
+    Run ids end with a random part (issue 10 item 4), so the conf's ``mlwf_tuning.tuning_id``
+    (``<tuning dag>/<tuning run>``) tells a tuning run's experiments apart.
+    """
+    return [
+        r
+        for r in api.runs(dag_id, run_id_prefix="exp")
+        if str(((r.get("conf") or {}).get("mlwf_tuning") or {}).get("tuning_id", "")).endswith(
+            f"/{tuning_run_id}"
+        )
+    ]
 
 
 @pytest.fixture(scope="module")

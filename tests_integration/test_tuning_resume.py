@@ -87,9 +87,13 @@ def xcom_anywhere(api: AirflowApi, dag_id: str, run_id: str, key: str) -> Any:
 
 
 def experiment_runs(api: AirflowApi, tuning_run_id: str) -> list[dict[str, Any]]:
-    """Return the experiment DAG's runs of one tuning run (matched by run id suffix)."""
-    safe = re.sub(r"[^A-Za-z0-9_.~:+-]", "_", f"__{TUNING}__{tuning_run_id}")
-    return api.runs(EXPERIMENTS, run_id_suffix=safe)
+    """Return the experiment DAG's runs of one tuning run (by the tuning id in their conf; run ids end with a random part)."""
+    tuning_id = f"{TUNING}/{tuning_run_id}"
+    return [
+        r
+        for r in api.runs(EXPERIMENTS, run_id_prefix="exp")
+        if ((r.get("conf") or {}).get("mlwf_tuning") or {}).get("tuning_id") == tuning_id
+    ]
 
 
 def _errors_of(log: Any) -> list[str]:

@@ -32,9 +32,14 @@ QUALITIES = [0.1, 0.15, 0.2, 0.25, 0.8, 0.85, 0.9, 0.95]
 def experiment_runs(
     api: AirflowApi, dag_id: str, tuning_run_id: str, param: str
 ) -> dict[float, dict[str, Any]]:
-    """Return the experiment runs of a tuning run by the value of ``param`` in their conf."""
-    safe = "".join(c if c.isalnum() or c in "_.~:+-" else "_" for c in tuning_run_id)
-    return {r["conf"][param]: r for r in api.runs(dag_id, run_id_suffix=safe)}
+    """Return the experiment runs of a tuning run by the value of ``param`` in their conf (matched by the conf's tuning id: run ids end with a random part)."""
+    return {
+        r["conf"][param]: r
+        for r in api.runs(dag_id, run_id_prefix="exp")
+        if str(((r.get("conf") or {}).get("mlwf_tuning") or {}).get("tuning_id", "")).endswith(
+            f"/{tuning_run_id}"
+        )
+    }
 
 
 def task_states(api: AirflowApi, dag_id: str, run_id: str) -> dict[str, str | None]:

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from airflow.sdk.exceptions import AirflowSkipException
-from mlwf_testsupport import require_service
 from mlwf_tuning import (
     Categorical,
     ExperimentConflict,
     ExperimentNotFound,
     ExperimentPruned,
     ExperimentRecord,
+    ExperimentRun,
     ExperimentRunPruned,
     ExperimentState,
     HyperparameterTuningSpec,
@@ -34,7 +34,6 @@ from mlwf_tuning import (
 )
 from mlwf_tuning._rounds import EXPERIMENT_CONF_KEY
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 SPEC = HyperparameterTuningSpec(
     hyperparameters={"q": Categorical([0.1, 0.5, 0.9, 1.0])},
@@ -44,23 +43,6 @@ SPEC = HyperparameterTuningSpec(
     parallelism=2,
     early_stopping=MedianStopping(min_experiments=2, warmup_steps=1),
 )
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL database on 127.0.0.1:5432, dropped after the module."""
-    name = f"mlwf_tuning_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(f"{POSTGRES}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as err:
-        admin.dispose()
-        require_service("postgresql", f"cannot create a database at {POSTGRES}: {err}")
-    yield f"{POSTGRES}/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _store_of(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> IntermediateStore:
@@ -80,7 +62,7 @@ def opened(
     s = _store_of(request.param, tmp_path, request)
     tid = f"tune/{uuid.uuid4().hex[:8]}"
     s.open_tuning(tid, SPEC.plan_json())
-    s.save(tid, [_running(i) for i in range(4)])
+    _start(s, tid, [_running(i) for i in range(4)])
     yield s, tid
     if isinstance(s, SqlExperimentStore):
         s.engine.dispose()
@@ -98,11 +80,22 @@ def _succeeded(record: ExperimentRecord, value: float) -> ExperimentRecord:
     )
 
 
+def _run_of(tid: str, index: int) -> ExperimentRun:
+    return ExperimentRun(f"exp{index:04d}__{tid.replace('/', '_')}", f"token-{index}")
+
+
+def _start(store: IntermediateStore, tid: str, records: list[ExperimentRecord]) -> None:
+    """Save ``records`` and record the run the tuner would have created for each."""
+    store.save(tid, records)
+    for record in records:
+        store.assign_run(tid, record.index, _run_of(tid, record.index))
+
+
 def _context(tid: str, index: int) -> dict[str, Any]:
+    run = _run_of(tid, index)
+    entry = {"tuning_id": tid, "index": index, "token": run.token}
     return {
-        "dag_run": SimpleNamespace(
-            conf={"q": 0.5, EXPERIMENT_CONF_KEY: {"tuning_id": tid, "index": index}}
-        )
+        "dag_run": SimpleNamespace(run_id=run.run_id, conf={"q": 0.5, EXPERIMENT_CONF_KEY: entry})
     }
 
 
@@ -236,7 +229,7 @@ def _memory_store() -> tuple[InMemoryExperimentStore, str]:
     store = InMemoryExperimentStore()
     tid = "tune_dag/manual__1"
     store.open_tuning(tid, SPEC.plan_json())
-    store.save(tid, [_running(i) for i in range(4)])
+    _start(store, tid, [_running(i) for i in range(4)])
     return store, tid
 
 
@@ -331,7 +324,7 @@ def test_without_a_rule_values_are_only_recorded() -> None:
     store = InMemoryExperimentStore()
     spec = SPEC.model_copy(update={"early_stopping": None})
     store.open_tuning("t", spec.plan_json())
-    store.save("t", [_running(0), _succeeded(_running(1), 0.9).evolve(intermediate={0: 0.9})])
+    _start(store, "t", [_running(0), _succeeded(_running(1), 0.9).evolve(intermediate={0: 0.9})])
     report_intermediate(0, 0.0, context=_context("t", 0), store=store)
     assert _by_index(store, "t")[0].intermediate == {0: 0.0}
 
@@ -361,7 +354,7 @@ def test_the_default_store_is_the_tuners(
     monkeypatch.setenv("AIRFLOW__MLWF_TUNING__STORE_URL", url)
     store = SqlExperimentStore(url)
     store.open_tuning("t", SPEC.plan_json())
-    store.save("t", [_running(0)])
+    _start(store, "t", [_running(0)])
     report_intermediate(0, 0.4, context=_context("t", 0))
     assert store.load("t")[0].intermediate == {0: 0.4}
 
@@ -409,7 +402,7 @@ def test_train_operator_reports_each_epoch_and_a_pruned_trainer_stops(
     monkeypatch.setenv("AIRFLOW__MLWF_TUNING__STORE_URL", url)
     store = SqlExperimentStore(url)
     store.open_tuning("t", SPEC.plan_json())
-    store.save("t", [_running(i) for i in range(4)])
+    _start(store, "t", [_running(i) for i in range(4)])
     for index in (2, 3):  # finished with accuracy 0.9 at every epoch
         for step in range(4):
             store.append_intermediate("t", index, step, 0.9)

@@ -130,4 +130,5 @@ def test_sql_store_survives_reopening_and_prefixes_its_tables(tmp_path: Path) ->
         "mlwf_tuning_tunings",
         "mlwf_tuning_experiments",
         "mlwf_tuning_intermediate",
+        "mlwf_tuning_experiment_runs",
     }

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from mlwf_constructors import ParameterValidationError
 from mlwf_tuning import (
     Categorical,
     ExperimentRecord,
@@ -218,8 +219,10 @@ def test_success_without_the_metric_is_a_failed_experiment() -> None:
 
 def test_experiment_run_id_names_the_index_and_is_a_valid_run_id() -> None:
     """The run id starts with the zero-padded index and keeps only characters Airflow accepts."""
-    run_id = experiment_run_id("tune", "manual__2026-11-25T12:00:00+00:00 x", 3)
-    assert run_id == "exp0003__tune__manual__2026-11-25T12:00:00+00:00_x"
+    run_id = experiment_run_id("tune", "manual__2026-11-25T12:00:00+00:00", 3)
+    assert run_id == "exp0003__tune__manual__2026-11-25T12:00:00+00:00"
+    replaced = experiment_run_id("tune", "manual x", 3)
+    assert replaced.startswith("exp0003__tune__manual_x_")  # plus a hash: "manual_x" differs
 
 
 def test_tuning_constructor_builds_the_tuner_s_dag_from_json_values() -> None:
@@ -244,10 +247,10 @@ def test_tuning_constructor_builds_the_tuner_s_dag_from_json_values() -> None:
 def test_tuning_constructor_names_a_bad_spec_or_an_unknown_constructor() -> None:
     """An invalid spec JSON names the 'spec' parameter; an unregistered constructor is named."""
     values = {"constructor": "train_evaluate_workflow", "instance_id": "x", "spec": "{}"}
-    with pytest.raises(TuningDefinitionError, match="parameter 'spec' is invalid"):
+    with pytest.raises(ParameterValidationError, match="parameter 'spec': not a valid tuning spec"):
         TuningConstructor().build("t", values)
     values.update(constructor="nope", spec=GRID.model_dump_json())
-    with pytest.raises(TuningDefinitionError, match="constructor 'nope' to tune is not registered"):
+    with pytest.raises(ParameterValidationError, match="'nope' is not a registered constructor"):
         TuningConstructor().build("t", values)
 
 

@@ -21,7 +21,7 @@ from mlwf_tuning._methods import (
 from mlwf_tuning._notify import REPORT_KEY, notify_result
 from mlwf_tuning._planner import plan, rebuild_study
 from mlwf_tuning._records import ExperimentRecord, ExperimentState
-from mlwf_tuning._report import ExperimentRunPruned, report_intermediate
+from mlwf_tuning._report import ExperimentRunPruned, ForeignExperimentRun, report_intermediate
 from mlwf_tuning._result import XCOM_KEY, TuningResult
 from mlwf_tuning._search import search
 from mlwf_tuning._space import Categorical, FloatRange, Hyperparameter, IntRange
@@ -29,6 +29,7 @@ from mlwf_tuning._spec import HyperparameterTuningSpec, MedianStopping
 from mlwf_tuning._stopping import Reporter, should_stop
 from mlwf_tuning._store import (
     ExperimentNotFound,
+    ExperimentRun,
     ExperimentStore,
     InMemoryExperimentStore,
     IntermediateStore,
@@ -96,4 +97,6 @@ __all__ = [
     "TrainAndReportOperator",
     "ExperimentRunPruned",
     "ExperimentNotFound",
+    "ExperimentRun",
+    "ForeignExperimentRun",
 ]

@@ -57,7 +57,16 @@ def _grid_sampler(spec: HyperparameterTuningSpec, seed: int) -> optuna.samplers.
 
 
 def _check_grid(spec: HyperparameterTuningSpec) -> None:
-    size = spec.grid_size()  # ValueError naming a continuous FloatRange
+    from mlwf_tuning._limits import max_experiments
+
+    size = spec.grid_size()  # ValueError naming a continuous FloatRange; counted, never listed
+    limit = max_experiments()
+    if size > limit:
+        # Optuna's GridSampler lists every point of the grid, whatever n_experiments says.
+        raise ValueError(
+            f"the grid has {size} points, more than the limit of {limit} experiments per "
+            "tuning ([mlwf_tuning] max_experiments); use fewer values or a coarser step"
+        )
     if spec.n_experiments is not None and spec.n_experiments > size:
         raise ValueError(
             f"n_experiments={spec.n_experiments} exceeds the grid's {size} points; "

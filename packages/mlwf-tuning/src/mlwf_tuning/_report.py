@@ -8,15 +8,19 @@ record is saved as pruned (with the reason and its curve) and ``ExperimentRunPru
 it are skipped, and the tuner, which keeps a record the experiment finished itself, counts the
 experiment as pruned whatever the state of its run.
 
-The run finds its tuning in its ``conf``: ``EXPERIMENT_CONF_KEY`` = ``{"tuning_id", "index"}``,
-set by the tuner. A run without that key is not an experiment (the pipeline runs standalone):
-reporting is then a no-op.
+The run finds its tuning in its ``conf``: ``EXPERIMENT_CONF_KEY`` = ``{"tuning_id", "index",
+"token"}``, set by the tuner. A run without that key is not an experiment (the pipeline runs
+standalone): reporting is then a no-op. Anyone allowed to trigger the pipeline can write that
+key, so a report is accepted only from the run the tuner created for the experiment: the run id
+and the token the store recorded for it (``ExperimentStore.experiment_run``) must both match;
+otherwise ``ForeignExperimentRun`` (nothing recorded).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +29,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from mlwf_tuning._errors import ExperimentConflict, ExperimentPruned, TuningError
 from mlwf_tuning._records import ExperimentRecord, ExperimentState
-from mlwf_tuning._rounds import EXPERIMENT_CONF_KEY
+from mlwf_tuning._rounds import EXPERIMENT_CONF_KEY, token_of
 from mlwf_tuning._spec import HyperparameterTuningSpec
 from mlwf_tuning._stopping import stop_reason
 from mlwf_tuning._store import (
@@ -40,6 +44,10 @@ log = logging.getLogger(__name__)
 
 class ExperimentRunPruned(ExperimentPruned, AirflowSkipException):
     """``ExperimentPruned`` raised in an experiment run: Airflow skips the task instead of retrying it."""
+
+
+class ForeignExperimentRun(TuningError):
+    """A run claims an experiment (``conf`` key ``mlwf_tuning``) but is not the run its tuner created."""
 
 
 def report_intermediate(
@@ -58,14 +66,16 @@ def report_intermediate(
     ``ExperimentPruned`` and an ``AirflowSkipException``) is raised: let it propagate.
 
     Outside a tuning (no ``mlwf_tuning`` key in the run's ``conf``, or no Airflow task at all)
-    it does nothing, so a pipeline also runs standalone. ``context`` defaults to the current
+    it does nothing, so a pipeline also runs standalone. A run whose ``conf`` claims an
+    experiment but which is not the run the tuner created for it (run id and token recorded in
+    the store) raises ``ForeignExperimentRun`` and records nothing. ``context`` defaults to the current
     task's; ``store`` to the tuner's default store (``[mlwf_tuning] store_url`` or its fallback):
     pass the tuner's own if it was given one.
     """
     experiment = _experiment_of(context)
     if experiment is None:
         return
-    tuning_id, index = experiment
+    tuning_id, index, run_id, token = experiment
     step, _ = check_intermediate(step, 0.0)
     resolved = _resolve(store)
     spec_json = resolved.tuning_spec(tuning_id)
@@ -74,6 +84,7 @@ def report_intermediate(
             f"tuning {tuning_id!r} (run conf key {EXPERIMENT_CONF_KEY!r}) is not in the "
             f"experiment store {_describe(resolved)}; report to the store its tuner records in"
         )
+    _check_run(resolved, tuning_id, index, run_id, token)
     spec = _spec(spec_json)
     metric_value = _metric_value(value, spec.metric, step)
     if metric_value is None:
@@ -106,8 +117,29 @@ def report_intermediate(
     _prune(resolved, tuning_id, record, curve, reason)
 
 
-def _experiment_of(context: Mapping[str, Any] | None) -> tuple[str, int] | None:
-    """Return ``(tuning_id, index)`` from the run's conf, or None outside a tuning."""
+def _check_run(
+    store: IntermediateStore, tuning_id: str, index: int, run_id: str | None, token: str | None
+) -> None:
+    """Raise ``ForeignExperimentRun`` unless run ``run_id`` with ``token`` is the experiment's run."""
+    run = store.experiment_run(tuning_id, index)
+    ours = (
+        run is not None
+        and run_id == run.run_id
+        and token is not None
+        and secrets.compare_digest(token, run.token)
+    )
+    if not ours:
+        raise ForeignExperimentRun(
+            f"run {run_id!r} claims experiment {index} of tuning {tuning_id!r} (run conf key "
+            f"{EXPERIMENT_CONF_KEY!r}), but it is not the run the tuner created for it (run id "
+            "or token differ): nothing reported"
+        )
+
+
+def _experiment_of(
+    context: Mapping[str, Any] | None,
+) -> tuple[str, int, str | None, str | None] | None:
+    """Return ``(tuning_id, index, run_id, token)`` from the run and its conf, or None outside a tuning."""
     if context is None:
         from airflow.sdk import get_current_context
 
@@ -127,9 +159,10 @@ def _experiment_of(context: Mapping[str, Any] | None) -> tuple[str, int] | None:
     if not isinstance(tuning_id, str) or isinstance(index, bool) or not isinstance(index, int):
         raise TuningError(
             f"run conf key {EXPERIMENT_CONF_KEY!r} must be "
-            f'{{"tuning_id": str, "index": int}}; got {entry!r}'
+            f'{{"tuning_id": str, "index": int, "token": str}}; got {entry!r}'
         )
-    return tuning_id, index
+    run_id = getattr(dag_run, "run_id", None)
+    return tuning_id, index, run_id if isinstance(run_id, str) else None, token_of(conf)
 
 
 def _metric_value(value: float | Mapping[str, float], metric: str, step: int) -> float | None:

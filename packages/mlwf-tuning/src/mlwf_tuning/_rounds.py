@@ -7,6 +7,7 @@ and experiments handed out but not recorded are handed out again under the same 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,8 @@ from mlwf_tuning._spec import HyperparameterTuningSpec
 from mlwf_tuning._store import ExperimentStore
 
 _RUN_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.~:+-]")
+#: The longest run id Airflow stores.
+MAX_RUN_ID_LENGTH = 250
 
 
 def tuning_id_of(dag_id: str, run_id: str) -> str:
@@ -29,10 +32,19 @@ def tuning_id_of(dag_id: str, run_id: str) -> str:
     return f"{dag_id}/{run_id}"
 
 
-def experiment_run_id(tuning_dag_id: str, tuning_run_id: str, index: int) -> str:
-    """Return the run id of experiment ``index``: it names the index first, then the tuning run."""
-    raw = f"exp{index:04d}__{tuning_dag_id}__{tuning_run_id}"
-    return _RUN_ID_UNSAFE.sub("_", raw)[:250]
+def experiment_run_id(tuning_dag_id: str, tuning_run_id: str, index: int, nonce: str = "") -> str:
+    """Return the run id of experiment ``index``: the index first, then the tuning run and ``nonce``.
+
+    The tuner passes a random ``nonce``, so nobody can create a run under the id before it
+    does. An id that had to be cut to Airflow's 250 characters, or had characters replaced,
+    ends with a hash of the whole id instead, so distinct tunings never share a run id.
+    """
+    raw = f"exp{index:04d}__{tuning_dag_id}__{tuning_run_id}" + (f"__{nonce}" if nonce else "")
+    safe = _RUN_ID_UNSAFE.sub("_", raw)
+    if safe == raw and len(safe) <= MAX_RUN_ID_LENGTH:
+        return safe
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:16]
+    return f"{safe[: MAX_RUN_ID_LENGTH - len(digest) - 1]}_{digest}"
 
 
 def failed_count(records: Sequence[ExperimentRecord]) -> int:
@@ -59,14 +71,16 @@ def plan_round(
     started_at: datetime | None = None,
     now: datetime | None = None,
     limit: int | None = None,
+    upto: int | None = None,
 ) -> list[ExperimentRecord]:
     """Return the experiments to run in this round, recorded as running.
 
     Unfinished experiments (handed out before an interruption) come first and alone; otherwise the
     planner's next experiments (the whole remaining plan for grid/random, ``parallelism`` for
-    Bayesian methods), at most ``limit`` of them. Returns nothing once every experiment is planned
-    and finished, after the time budget (counted from ``started_at``), or when too many
-    experiments failed.
+    Bayesian methods), at most ``limit`` of them and none with an index of ``upto`` or more (a
+    round already done is not done again when its task runs again). Returns nothing once every
+    experiment is planned and finished, after the time budget (counted from ``started_at``), or
+    when too many experiments failed.
     """
     now = now or datetime.now(UTC)
     records = store.load(tuning_id)
@@ -80,7 +94,9 @@ def plan_round(
         return []
     pending = [r for r in records if not r.state.finished]
     if not pending:
-        pending = plan(spec, records)[:limit]
+        if upto is not None and len(records) >= upto:
+            return []
+        pending = [r for r in plan(spec, records) if upto is None or r.index < upto][:limit]
         if not pending:
             return []
         store.save(tuning_id, pending)
@@ -163,21 +179,36 @@ def summarize(
 
 
 #: The ``conf`` key of an experiment run that tells the run which tuning and experiment it is:
-#: ``{"tuning_id": str, "index": int}`` (used by ``report_intermediate`` for early stopping).
+#: ``{"tuning_id": str, "index": int, "token": str}`` (used by ``report_intermediate`` for early
+#: stopping; the token, recorded with the run id in the store, proves the tuner created the run).
 EXPERIMENT_CONF_KEY = "mlwf_tuning"
 
 
 def conf_of(
-    record: ExperimentRecord, base: Mapping[str, Any], tuning_id: str | None = None
+    record: ExperimentRecord,
+    base: Mapping[str, Any],
+    tuning_id: str | None = None,
+    token: str | None = None,
 ) -> dict[str, Any]:
     """Return the triggered run's ``conf``: the base values overridden by the experiment's params.
 
-    With ``tuning_id``, the conf also carries ``EXPERIMENT_CONF_KEY``: the tuning and the index.
+    With ``tuning_id``, the conf also carries ``EXPERIMENT_CONF_KEY``: the tuning, the index and
+    the run's ``token``.
     """
     conf = {**base, **record.params}
     if tuning_id is not None:
-        conf[EXPERIMENT_CONF_KEY] = {"tuning_id": tuning_id, "index": record.index}
+        entry: dict[str, Any] = {"tuning_id": tuning_id, "index": record.index}
+        if token is not None:
+            entry["token"] = token
+        conf[EXPERIMENT_CONF_KEY] = entry
     return conf
+
+
+def token_of(conf: object) -> str | None:
+    """Return the experiment token in a run's ``conf``, or None."""
+    entry = conf.get(EXPERIMENT_CONF_KEY) if isinstance(conf, Mapping) else None
+    token = entry.get("token") if isinstance(entry, Mapping) else None
+    return token if isinstance(token, str) else None
 
 
 def note_of(tuning_id: str, record: ExperimentRecord) -> str:

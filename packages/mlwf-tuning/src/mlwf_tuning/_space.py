@@ -43,6 +43,10 @@ class Categorical(BaseModel):
 
         return CategoricalDistribution(self.choices)
 
+    def grid_size(self, name: str) -> int:
+        """Return how many values a grid search tries (without listing them)."""
+        return len(self.choices)
+
     def grid_values(self, name: str) -> list[Any]:
         """Return every value a grid search tries."""
         return list(self.choices)
@@ -97,8 +101,12 @@ class IntRange(BaseModel):
 
         return IntDistribution(self.low, self.high, log=self.log, step=self.step)
 
+    def grid_size(self, name: str) -> int:
+        """Return how many values a grid search tries, by arithmetic (``IntRange(0, 10**10)`` is 10**10 + 1)."""
+        return (self.high - self.low) // self.step + 1
+
     def grid_values(self, name: str) -> list[Any]:
-        """Return every value a grid search tries."""
+        """Return every value a grid search tries (call ``grid_size`` first: this lists them all)."""
         return list(range(self.low, self.high + 1, self.step))
 
 
@@ -131,6 +139,10 @@ class FloatRange(BaseModel):
                     f"FloatRange cannot combine log=True with step={self.step} (Optuna forbids it)"
                 )
             n = (self.high - self.low) / self.step
+            if not math.isfinite(n):  # a subnormal step: round() would raise OverflowError
+                raise ValueError(
+                    f"FloatRange step={self.step} is too small for {self.low}..{self.high}"
+                )
             if abs(n - round(n)) > 1e-8:
                 raise ValueError(
                     f"FloatRange high - low must be a multiple of step; got low={self.low}, "
@@ -144,14 +156,19 @@ class FloatRange(BaseModel):
 
         return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
-    def grid_values(self, name: str) -> list[Any]:
-        """Return every value a grid search tries (only for ranges with a step)."""
+    def grid_size(self, name: str) -> int:
+        """Return how many values a grid search tries, by arithmetic (only for ranges with a step)."""
         if self.step is None:
             raise ValueError(
                 f"hyperparameter {name!r}: a grid search needs every FloatRange to have a step; "
                 f"{self.low}..{self.high} is continuous"
             )
-        n = round((self.high - self.low) / self.step)
+        return round((self.high - self.low) / self.step) + 1
+
+    def grid_values(self, name: str) -> list[Any]:
+        """Return every value a grid search tries (call ``grid_size`` first: this lists them all)."""
+        n = self.grid_size(name) - 1
+        assert self.step is not None  # grid_size raised otherwise
         return [round(self.low + i * self.step, 12) for i in range(n + 1)]
 
 

@@ -6,8 +6,16 @@ import hashlib
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from mlwf_tuning._limits import max_experiments
 from mlwf_tuning._space import Hyperparameter
 
 Direction = Literal["minimize", "maximize"]
@@ -46,6 +54,9 @@ class HyperparameterTuningSpec(BaseModel):
     seed: int = 0
     early_stopping: MedianStopping | None = None
     time_budget_s: float | None = Field(default=None, gt=0)
+    #: How long a round of a tuning DAG waits without any of its experiment runs ending before
+    #: it records the runs still going as failed; None: ``[mlwf_tuning] experiment_timeout_s``.
+    experiment_timeout_s: float | None = Field(default=None, gt=0)
 
     @field_validator("hyperparameters")
     @classmethod
@@ -64,11 +75,11 @@ class HyperparameterTuningSpec(BaseModel):
             raise ValueError("metric must name the metric to optimize; got an empty string")
         return value
 
-    @field_validator("time_budget_s")
+    @field_validator("time_budget_s", "experiment_timeout_s")
     @classmethod
-    def _finite_budget(cls, value: float | None) -> float | None:
+    def _finite_seconds(cls, value: float | None, info: ValidationInfo) -> float | None:
         if value is not None and not math.isfinite(value):
-            raise ValueError(f"time_budget_s must be finite; got {value}")
+            raise ValueError(f"{info.field_name} must be finite; got {value}")
         return value
 
     @model_validator(mode="after")
@@ -76,8 +87,14 @@ class HyperparameterTuningSpec(BaseModel):
         # Imported here: the method registry imports this module for its type annotations.
         from mlwf_tuning._methods import resolve_method
 
+        limit = max_experiments()
+        if self.n_experiments is not None and self.n_experiments > limit:
+            raise ValueError(
+                f"n_experiments={self.n_experiments} exceeds the limit of {limit} experiments "
+                "per tuning ([mlwf_tuning] max_experiments)"
+            )
         method = resolve_method(self.method)  # UnknownTuningMethod (a ValueError) names the method
-        method.check(self)
+        method.check(self)  # a grid checks its size against the same limit
         if self.n_experiments is None and method.name != "grid":
             raise ValueError(
                 f"n_experiments is required for method {self.method!r} "
@@ -86,10 +103,10 @@ class HyperparameterTuningSpec(BaseModel):
         return self
 
     def grid_size(self) -> int:
-        """Return the number of points of the full grid (for a grid search)."""
+        """Return the number of points of the full grid (for a grid search), without listing them."""
         size = 1
         for name, hp in self.hyperparameters.items():
-            size *= len(hp.grid_values(name))
+            size *= hp.grid_size(name)
         return size
 
     def total_experiments(self) -> int:
@@ -99,10 +116,12 @@ class HyperparameterTuningSpec(BaseModel):
     def plan_json(self) -> str:
         """Return the spec as JSON without the settings that never change the plan.
 
-        ``max_failed_experiments`` and ``time_budget_s`` only decide when a tuning stops, so a
-        stopped tuning may be resumed with a larger tolerance or budget.
+        ``max_failed_experiments``, ``time_budget_s`` and ``experiment_timeout_s`` only decide
+        when a tuning stops, so a stopped tuning may be resumed with a larger tolerance or budget.
         """
-        return self.model_dump_json(exclude={"max_failed_experiments", "time_budget_s"})
+        return self.model_dump_json(
+            exclude={"max_failed_experiments", "time_budget_s", "experiment_timeout_s"}
+        )
 
     def fingerprint(self) -> str:
         """Return a short stable hash of the plan (the default tuning id of a local search)."""

@@ -7,7 +7,7 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 
@@ -15,6 +15,15 @@ from mlwf_tuning._errors import ExperimentConflict, TuningError, TuningSpecMisma
 from mlwf_tuning._records import ExperimentRecord, ExperimentState, merge_record
 
 TABLE_PREFIX = "mlwf_tuning_"
+#: Seconds a SQLite store waits for another writer before failing ("database is locked").
+DEFAULT_SQLITE_TIMEOUT_S = 30.0
+
+
+class ExperimentRun(NamedTuple):
+    """The run the tuner created for an experiment: its run id and the secret token in its ``conf``."""
+
+    run_id: str
+    token: str
 
 
 @runtime_checkable
@@ -29,6 +38,12 @@ class ExperimentStore(Protocol):
 
     def save(self, tuning_id: str, records: Sequence[ExperimentRecord]) -> None:
         """Write ``records`` at once, keyed by (tuning_id, index), with ``merge_record``'s rules."""
+
+    def assign_run(self, tuning_id: str, index: int, run: ExperimentRun) -> ExperimentRun:
+        """Record ``run`` as experiment ``index``'s run unless one is recorded; return the recorded one."""
+
+    def experiment_run(self, tuning_id: str, index: int) -> ExperimentRun | None:
+        """Return the run recorded for experiment ``index`` (``assign_run``), or None."""
 
 
 class ExperimentNotFound(TuningError, LookupError):
@@ -97,6 +112,7 @@ class InMemoryExperimentStore:
         self._records: dict[str, dict[int, ExperimentRecord]] = {}
         # Reported intermediate values, apart from the records (as in SqlExperimentStore).
         self._curves: dict[tuple[str, int], dict[int, float]] = {}
+        self._runs: dict[tuple[str, int], ExperimentRun] = {}
 
     def open_tuning(self, tuning_id: str, spec_json: str) -> None:
         """Create the tuning, or check that the stored one has the same spec."""
@@ -126,6 +142,16 @@ class InMemoryExperimentStore:
         with self._lock:
             return self._specs.get(tuning_id)
 
+    def assign_run(self, tuning_id: str, index: int, run: ExperimentRun) -> ExperimentRun:
+        """Record ``run`` as experiment ``index``'s run unless one is recorded; return the recorded one."""
+        with self._lock:
+            return self._runs.setdefault((tuning_id, index), run)
+
+    def experiment_run(self, tuning_id: str, index: int) -> ExperimentRun | None:
+        """Return the run recorded for experiment ``index``, or None."""
+        with self._lock:
+            return self._runs.get((tuning_id, index))
+
     def append_intermediate(
         self, tuning_id: str, index: int, step: int, value: float
     ) -> dict[int, float]:
@@ -151,7 +177,7 @@ def _with_curve(record: ExperimentRecord, reported: Mapping[int, float] | None) 
     return record.evolve(intermediate=dict(sorted({**record.intermediate, **reported}.items())))
 
 
-def _tables(prefix: str) -> tuple[sa.MetaData, sa.Table, sa.Table, sa.Table]:
+def _tables(prefix: str) -> tuple[sa.MetaData, sa.Table, sa.Table, sa.Table, sa.Table]:
     metadata = sa.MetaData()
     tunings = sa.Table(
         f"{prefix}tunings",
@@ -184,7 +210,18 @@ def _tables(prefix: str) -> tuple[sa.MetaData, sa.Table, sa.Table, sa.Table]:
         sa.Column("value", sa.Double, nullable=False),
         sa.Column("reported", sa.DateTime(timezone=True), nullable=False),
     )
-    return metadata, tunings, experiments, intermediate
+    # Added in 0.1 as a table of its own for the same reason: the run the tuner created for each
+    # experiment and the token it put in the run's conf; reports are accepted from that run only.
+    runs = sa.Table(
+        f"{prefix}experiment_runs",
+        metadata,
+        sa.Column("tuning_id", sa.String(250), primary_key=True),
+        sa.Column("experiment_index", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("run_id", sa.String(250), nullable=False),
+        sa.Column("token", sa.String(100), nullable=False),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+    )
+    return metadata, tunings, experiments, intermediate, runs
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -203,9 +240,27 @@ class SqlExperimentStore:
     their own, merged into the records by ``load``.
     """
 
-    def __init__(self, url: str | sa.Engine) -> None:
-        self.engine = sa.create_engine(url) if isinstance(url, str) else url
-        self._metadata, self._tunings, self._experiments, self._intermediate = _tables(TABLE_PREFIX)
+    def __init__(
+        self, url: str | sa.Engine, *, sqlite_timeout_s: float = DEFAULT_SQLITE_TIMEOUT_S
+    ) -> None:
+        if isinstance(url, str):
+            sqlite = sa.engine.make_url(url).get_backend_name() == "sqlite"
+            connect_args = {"timeout": float(sqlite_timeout_s)} if sqlite else {}
+            self.engine = sa.create_engine(url, connect_args=connect_args)
+        else:
+            self.engine = url
+        if self.engine.dialect.name == "sqlite":
+            _begin_immediate(self.engine)
+        # Transactions that write go through this engine (same pool): on SQLite they begin
+        # IMMEDIATE, taking the write lock before their first read; reads stay shared.
+        self._writer = self.engine.execution_options(**{_WRITE_OPTION: True})
+        (
+            self._metadata,
+            self._tunings,
+            self._experiments,
+            self._intermediate,
+            self._runs,
+        ) = _tables(TABLE_PREFIX)
         try:
             self._metadata.create_all(self.engine)
         except sa.exc.DBAPIError:
@@ -214,7 +269,14 @@ class SqlExperimentStore:
 
     def open_tuning(self, tuning_id: str, spec_json: str) -> None:
         """Create the tuning, or check that the stored one has the same spec."""
-        with self.engine.begin() as conn:
+        try:
+            self._open(tuning_id, spec_json)
+        except sa.exc.IntegrityError:
+            # Another opener inserted the row between our read and our insert: compare with it.
+            self._open(tuning_id, spec_json)
+
+    def _open(self, tuning_id: str, spec_json: str) -> None:
+        with self._writer.begin() as conn:
             stored = conn.execute(
                 sa.select(self._tunings.c.spec).where(self._tunings.c.tuning_id == tuning_id)
             ).scalar_one_or_none()
@@ -226,6 +288,39 @@ class SqlExperimentStore:
                 )
             elif stored != spec_json:
                 raise _spec_mismatch(tuning_id, stored, spec_json)
+
+    def assign_run(self, tuning_id: str, index: int, run: ExperimentRun) -> ExperimentRun:
+        """Record ``run`` as experiment ``index``'s run unless one is recorded; return the recorded one."""
+        stored = self.experiment_run(tuning_id, index)
+        if stored is not None:
+            return stored
+        try:
+            with self._writer.begin() as conn:
+                conn.execute(
+                    self._runs.insert().values(
+                        tuning_id=tuning_id,
+                        experiment_index=index,
+                        run_id=run.run_id,
+                        token=run.token,
+                        created=datetime.now(UTC),
+                    )
+                )
+        except sa.exc.IntegrityError:
+            pass  # another attempt recorded its run first: that one is the experiment's run
+        stored = self.experiment_run(tuning_id, index)
+        assert stored is not None
+        return stored
+
+    def experiment_run(self, tuning_id: str, index: int) -> ExperimentRun | None:
+        """Return the run recorded for experiment ``index``, or None."""
+        r = self._runs
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(r.c.run_id, r.c.token).where(
+                    r.c.tuning_id == tuning_id, r.c.experiment_index == index
+                )
+            ).one_or_none()
+        return None if row is None else ExperimentRun(row.run_id, row.token)
 
     def _record(self, row: Any) -> ExperimentRecord:
         return ExperimentRecord(
@@ -284,7 +379,7 @@ class SqlExperimentStore:
         t, i = self._experiments, self._intermediate
         of_experiment = (i.c.tuning_id == tuning_id, i.c.experiment_index == index)
         now = datetime.now(UTC)
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
             prior = conn.execute(
                 sa.select(i.c.value).where(*of_experiment, i.c.step == step)
             ).scalar_one_or_none()
@@ -326,12 +421,32 @@ class SqlExperimentStore:
         return dict(sorted(curve.items()))
 
     def save(self, tuning_id: str, records: Sequence[ExperimentRecord]) -> None:
-        """Write ``records`` in one transaction, keyed by (tuning_id, index)."""
+        """Write ``records`` in one transaction, keyed by (tuning_id, index).
+
+        The read and the write are one critical section per tuning: the tuning's row is locked
+        (``SELECT ... FOR UPDATE`` on PostgreSQL and MariaDB; SQLite transactions take the write
+        lock when they begin), so a concurrent save never writes over an outcome it did not see.
+        """
+        try:
+            self._save(tuning_id, records)
+        except sa.exc.IntegrityError:
+            # A tuning saved without open_tuning has no row to lock: two first inserts of one
+            # experiment can race. Saving again merges with the row the other one wrote.
+            self._save(tuning_id, records)
+
+    def _save(self, tuning_id: str, records: Sequence[ExperimentRecord]) -> None:
         t = self._experiments
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
+            conn.execute(
+                sa.select(self._tunings.c.tuning_id)
+                .where(self._tunings.c.tuning_id == tuning_id)
+                .with_for_update()
+            )
             indexes = [r.index for r in records]
             rows = conn.execute(
-                sa.select(t).where(t.c.tuning_id == tuning_id, t.c.experiment_index.in_(indexes))
+                sa.select(t)
+                .where(t.c.tuning_id == tuning_id, t.c.experiment_index.in_(indexes))
+                .with_for_update()
             ).all()
             stored = {row.experiment_index: self._record(row) for row in rows}
             for record in records:
@@ -360,3 +475,30 @@ class SqlExperimentStore:
                         )
                     )
                 stored[record.index] = merged
+
+
+_WRITE_OPTION = "mlwf_tuning_write"
+
+
+def _begin_immediate(engine: sa.Engine) -> None:
+    """Make the writing transactions of a SQLite ``engine`` take the write lock when they begin.
+
+    pysqlite begins a transaction lazily, at the first write, so two ``save``s could both read,
+    then one fail with "database is locked" (SQLite cannot upgrade both) or, across
+    connections, write over what the other wrote. ``BEGIN IMMEDIATE`` makes the read and the
+    write one critical section; the busy timeout makes the second writer wait for the first.
+    """
+    if sa.event.contains(engine, "begin", _on_begin):
+        return
+    sa.event.listen(engine, "connect", _on_connect)
+    sa.event.listen(engine, "begin", _on_begin)
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite would emit a deferred one).
+    dbapi_connection.isolation_level = None
+
+
+def _on_begin(conn: sa.Connection) -> None:
+    writes = conn.get_execution_options().get(_WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")

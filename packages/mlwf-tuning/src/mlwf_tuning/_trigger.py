@@ -13,6 +13,7 @@ API, so it is isolated here and fails with a clear ``TuningError`` if the Task S
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,13 +75,39 @@ def trigger_runs(dag_id: str, requests: Sequence[RunRequest]) -> list[str]:
     return existing
 
 
+def run_conf(dag_id: str, run_id: str) -> dict[str, Any] | None:
+    """Return the ``conf`` of run ``run_id`` of ``dag_id`` (inside a running task), or None if it has none.
+
+    The Task SDK's ``GetDagRun`` message (the execution API's ``dag-runs/{dag_id}/{run_id}``).
+    """
+    try:
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.comms import ErrorResponse, GetDagRun
+    except ImportError as err:  # pragma: no cover - guards a Task SDK change
+        raise TuningError(f"this Airflow's Task SDK cannot read a run's conf ({err})") from err
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    if comms is None:
+        raise TuningError("a run's conf can only be read from a running Airflow task")
+    answer = comms.send(GetDagRun(dag_id=dag_id, run_id=run_id))
+    if isinstance(answer, ErrorResponse):
+        raise TuningError(
+            f"could not read run {run_id!r} of DAG {dag_id!r}: "
+            f"{answer.error} {answer.detail or ''}".rstrip()
+        )
+    conf = getattr(answer, "conf", None)
+    return dict(conf) if isinstance(conf, dict) else None
+
+
 class ExperimentRunsTrigger(BaseTrigger):
     """Wait in the triggerer until every run in ``run_ids`` of ``dag_id`` has ended.
 
     With ``end_task`` it then ends the deferred task successfully whatever the runs' states (the
     next step records the outcomes); otherwise it resumes the task. It also stops waiting when a
     run it waits for no longer exists (deleted by hand): the recording step reports that
-    experiment as failed.
+    experiment as failed. With ``stall_timeout``, when no run has ended for that many seconds it
+    stops waiting and resumes the task with ``{"stalled": True, "run_ids": [...]}`` (whatever
+    ``end_task`` says), so the task records the runs still going as failed: a stuck experiment
+    never holds a tuning forever.
     """
 
     def __init__(
@@ -89,12 +116,14 @@ class ExperimentRunsTrigger(BaseTrigger):
         run_ids: Sequence[str],
         poll_interval: float = 1.0,
         end_task: bool = True,
+        stall_timeout: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
         self.dag_id = dag_id
         self.run_ids = list(run_ids)
         self.poll_interval = float(poll_interval)
         self.end_task = bool(end_task)
+        self.stall_timeout = None if stall_timeout is None else float(stall_timeout)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and arguments (the triggerer rebuilds the trigger from them)."""
@@ -105,6 +134,7 @@ class ExperimentRunsTrigger(BaseTrigger):
                 "run_ids": self.run_ids,
                 "poll_interval": self.poll_interval,
                 "end_task": self.end_task,
+                "stall_timeout": self.stall_timeout,
             },
         )
 
@@ -115,12 +145,28 @@ class ExperimentRunsTrigger(BaseTrigger):
 
         count = sync_to_async(RuntimeTaskInstance.get_dr_count)
         polls = 0
+        seen, progressed = -1, time.monotonic()
         while True:
             ended = await count(
                 dag_id=self.dag_id, run_ids=self.run_ids, states=list(TERMINAL_STATES)
             )
             if ended >= len(self.run_ids):
                 break
+            if ended != seen:
+                seen, progressed = ended, time.monotonic()
+            elif (
+                self.stall_timeout is not None
+                and time.monotonic() - progressed >= self.stall_timeout
+            ):
+                self.log.warning(
+                    "no run of %s this round waits for ended in %.0f s: resuming the task",
+                    self.dag_id,
+                    self.stall_timeout,
+                )
+                yield TriggerEvent(  # type: ignore[no-untyped-call]  # Airflow's TriggerEvent is untyped
+                    {"stalled": True, "run_ids": self.run_ids, "timeout": self.stall_timeout}
+                )
+                return
             polls += 1
             # Now and then, check that no run was deleted: its end would never come.
             if polls % 30 == 0 and await count(dag_id=self.dag_id, run_ids=self.run_ids) < len(

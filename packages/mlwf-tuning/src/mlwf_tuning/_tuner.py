@@ -20,10 +20,11 @@ import functools
 import logging
 import math
 import os
+import secrets
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -46,12 +47,13 @@ from mlwf_tuning._rounds import (
     note_of,
     plan_round,
     summarize,
+    token_of,
     tuning_id_of,
 )
 from mlwf_tuning._space import Categorical, FloatRange, IntRange
 from mlwf_tuning._spec import HyperparameterTuningSpec
-from mlwf_tuning._store import ExperimentStore, SqlExperimentStore
-from mlwf_tuning._trigger import ExperimentRunsTrigger, RunRequest, trigger_runs
+from mlwf_tuning._store import ExperimentRun, ExperimentStore, SqlExperimentStore
+from mlwf_tuning._trigger import ExperimentRunsTrigger, RunRequest, run_conf, trigger_runs
 from mlwf_tuning._workflow import WORKFLOW_RESULT_KEY, WORKFLOW_TIMING_KEY
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,12 @@ CONFIG_SECTION = "mlwf_tuning"
 _TERMINAL = ("success", "failed")
 #: The id of the experiment DAG a tuner builds for itself: ``<tuning dag id>__experiments``.
 EXPERIMENT_DAG_SUFFIX = "__experiments"
+#: The most round tasks a tuning DAG has: beyond, each task runs several planning rounds, so a
+#: tuning of 10,000 one-at-a-time Bayesian experiments is still a DAG of 16 tasks.
+MAX_ROUND_TASKS = 16
+#: The default of ``[mlwf_tuning] experiment_timeout_s``: how long a round waits without any of
+#: its experiment runs ending before it records those still going as failed (a day).
+DEFAULT_EXPERIMENT_TIMEOUT_S = 86_400.0
 
 
 class TuningDefinitionError(TuningError, ValueError):
@@ -214,10 +222,14 @@ class HyperparameterTuner:
         return self._store
 
     def rounds(self) -> int:
-        """Return the number of rounds (one task each) of the DAG."""
+        """Return the number of planning rounds (each plans, runs and records a batch of experiments)."""
         if resolve_method(self.spec.method).plans_upfront and self.owns_experiment_dag:
             return 1
         return math.ceil(self.spec.total_experiments() / self.spec.parallelism)
+
+    def round_tasks(self) -> int:
+        """Return the number of round tasks of the DAG: one per round, at most ``MAX_ROUND_TASKS``."""
+        return min(self.rounds(), MAX_ROUND_TASKS)
 
     def build_dag(self, dag_id: str, **dag_kwargs: Any) -> DAG:
         """Return the tuning DAG; ``dag_kwargs`` go to ``DAG`` (schedule defaults to None).
@@ -242,17 +254,20 @@ class HyperparameterTuner:
             f"tune {target} ({spec.method}, {spec.total_experiments()} experiments, "
             f"{spec.direction} {spec.metric})",
         )
-        rounds = self.rounds()
+        rounds, tasks = self.rounds(), self.round_tasks()
         with DAG(dag_id, **dag_kwargs) as dag:
             previous: BaseOperator | None = None
-            for i in range(rounds):
-                last = i == rounds - 1
+            for i in range(tasks):
+                last = i == tasks - 1
                 step = TuningRoundOperator(
-                    # The last round also reports, and runs whatever came before (all_done).
+                    # The last task also reports, and runs whatever came before (all_done).
                     task_id="report" if last else f"round_{i}",
-                    step=functools.partial(self._round, i, last=last),
+                    # Rounds spread evenly over the tasks: a large tuning stays a small DAG.
+                    rounds=range(i * rounds // tasks, (i + 1) * rounds // tasks),
+                    step=functools.partial(self._round, report_task=last),
                     finish=self._report if last else None,
                     progress=self._record_ended,
+                    stalled=self._fail_stalled,
                     wait_in_task_s=self.wait_in_task_s,
                     poke_interval=self.poke_interval,
                     trigger_rule="all_done" if last else "all_success",
@@ -285,14 +300,17 @@ class HyperparameterTuner:
 
     def _open(self, context: Context, tuning_id: str) -> None:
         target = self._target()
+        ti = context["ti"]
         try:
-            paused = context["ti"].get_dag(target).is_paused
+            experiments = ti.get_dag(target)
         except Exception as err:  # the execution API answers 404 for an unknown DAG
             raise TuningError(
                 f"tuning {tuning_id!r}: the experiment DAG {target!r} is not available "
                 f"({type(err).__name__}: {err}); create the constructor instance first"
             ) from err
-        if paused:
+        if self.owns_experiment_dag:
+            check_own_experiment_dag(tuning_id, ti.get_dag(ti.dag_id), experiments)
+        if experiments.is_paused:
             raise TuningError(
                 f"tuning {tuning_id!r}: the experiment DAG {target!r} is paused; its "
                 "runs would never start. Unpause it, then clear this task"
@@ -300,64 +318,129 @@ class HyperparameterTuner:
         self.store().open_tuning(tuning_id, self.spec.plan_json())
 
     def _round(
-        self, index: int, context: Context, *, last: bool = False
+        self, index: int, context: Context, *, report_task: bool = False
     ) -> ExperimentRunsTrigger | None:
-        """Record what the last round left, plan this round, create its runs; return what to wait on."""
+        """Record what the last round left, plan round ``index``, create its runs; return what to wait on."""
         dag_id, run_id, tuning_id = self._ids(context)
         store = self.store()
-        if last and index > 0 and self._earlier_round_failed(context):
+        if report_task and index > 0 and self._earlier_round_failed(context):
             log.info("tuning %s: an earlier round failed; reporting what is recorded", tuning_id)
             return None
         if index == 0:
             self._open(context, tuning_id)
-        self._collect(context["ti"], store, tuning_id, final=False)
-        if last and failed_count(store.load(tuning_id)) > self.spec.max_failed_experiments:
+        ti = context["ti"]
+        self._collect(ti, store, tuning_id, final=False)
+        if report_task and failed_count(store.load(tuning_id)) > self.spec.max_failed_experiments:
             return None  # the report says so, and fails the run
         check_failures(tuning_id, self.spec, store.load(tuning_id))
+        upfront = resolve_method(self.spec.method).plans_upfront and self.owns_experiment_dag
         records = plan_round(
             store,
             tuning_id,
             self.spec,
             started_at=context["dag_run"].start_date,
-            limit=None if self.owns_experiment_dag else self.spec.parallelism,
+            limit=None if self.owns_experiment_dag and upfront else self.spec.parallelism,
+            upto=None if upfront else (index + 1) * self.spec.parallelism,
         )
         if not records:
-            log.info("tuning %s: nothing to run in this round", tuning_id)
+            log.info("tuning %s: nothing to run in round %d", tuning_id, index)
             return None
         target = self._target()
-        requests = [
-            RunRequest(
-                run_id=experiment_run_id(dag_id, run_id, r.index),
-                conf=conf_of(r, self.base_conf, tuning_id),
-                note=note_of(tuning_id, r),
+        runs = [
+            store.assign_run(
+                tuning_id,
+                r.index,
+                # A random part in the run id: nobody can create the run before the tuner does.
+                ExperimentRun(
+                    experiment_run_id(dag_id, run_id, r.index, secrets.token_hex(4)),
+                    secrets.token_urlsafe(24),
+                ),
             )
             for r in records
         ]
+        requests = [
+            RunRequest(
+                run_id=run.run_id,
+                conf=conf_of(r, self.base_conf, tuning_id, run.token),
+                note=note_of(tuning_id, r),
+            )
+            for r, run in zip(records, runs, strict=True)
+        ]
         existing = set(trigger_runs(target, requests))
-        for r, request in zip(records, requests, strict=True):
+        waiting = []
+        for r, run in zip(records, runs, strict=True):
+            foreign = self._foreign(run) if run.run_id in existing else None
+            if foreign is not None:
+                store.save(tuning_id, [finish_record(r, Outcome(False, error=foreign), "")])
+                log.error("experiment %d: %s", r.index, foreign)
+                continue
+            waiting.append(run.run_id)
             log.info(
                 "experiment %d: %s -> run %s of %s%s",
                 r.index,
                 r.params,
-                request.run_id,
+                run.run_id,
                 target,
-                " (exists: waiting for it)" if request.run_id in existing else "",
+                " (exists: waiting for it)" if run.run_id in existing else "",
             )
-        context["ti"].xcom_push(
-            key="experiments",
+        ti.xcom_push(
+            key=f"experiments_round_{index}",
             value=[
-                {"index": r.index, "run_id": q.run_id, "params": r.params}
-                for r, q in zip(records, requests, strict=True)
+                {"index": r.index, "run_id": run.run_id, "params": r.params}
+                for r, run in zip(records, runs, strict=True)
             ],
         )
+        if not waiting:
+            return None
         return ExperimentRunsTrigger(
-            target, [q.run_id for q in requests], self.poke_interval, end_task=not last
+            target,
+            waiting,
+            self.poke_interval,
+            end_task=not report_task,
+            stall_timeout=self._experiment_timeout(),
         )
+
+    def _experiment_timeout(self) -> float:
+        if self.spec.experiment_timeout_s is not None:
+            return self.spec.experiment_timeout_s
+        from airflow.configuration import conf
+
+        return conf.getfloat(
+            CONFIG_SECTION, "experiment_timeout_s", fallback=DEFAULT_EXPERIMENT_TIMEOUT_S
+        )
+
+    def _foreign(self, run: ExperimentRun) -> str | None:
+        """Return why the existing run ``run`` is not the one the tuner created, or None when it is."""
+        target = self._target()
+        try:
+            token = token_of(run_conf(target, run.run_id))
+        except TuningError as err:
+            return f"run {run.run_id!r} of DAG {target!r} could not be checked: {err}"
+        if token is None or not secrets.compare_digest(token, run.token):
+            return (
+                f"run {run.run_id!r} of DAG {target!r} exists but was not created by this "
+                "tuning (its conf lacks the tuning's token): not adopted, the experiment fails"
+            )
+        return None
 
     def _record_ended(self, context: Context) -> None:
         """Record the experiments whose runs have ended (while a round waits in its task)."""
         _, _, tuning_id = self._ids(context)
         self._collect(context["ti"], self.store(), tuning_id, final=False)
+
+    def _fail_stalled(self, context: Context, run_ids: Sequence[str], timeout: float) -> None:
+        """Record the experiments of ``run_ids`` still going as failed: no run ended for ``timeout`` s."""
+        _, _, tuning_id = self._ids(context)
+        ti, store = context["ti"], self.store()
+        self._collect(ti, store, tuning_id, final=False)
+        stalled = set(run_ids)
+        for record in [r for r in store.load(tuning_id) if r.state == ExperimentState.RUNNING]:
+            run = store.experiment_run(tuning_id, record.index)
+            if run is None or run.run_id not in stalled:
+                continue
+            error = _stalled_error(run.run_id, self._target(), timeout)
+            store.save(tuning_id, [finish_record(record, Outcome(False, error=error), "")])
+            log.error("experiment %d: %s", record.index, error)
 
     def _earlier_round_failed(self, context: Context) -> bool:
         ti = context["ti"]
@@ -370,19 +453,22 @@ class HyperparameterTuner:
     def _collect(self, ti: Any, store: ExperimentStore, tuning_id: str, *, final: bool) -> int:
         """Record every running experiment whose run has ended; return how many were recorded.
 
-        With ``final``, also wait for runs still going and fail experiments whose run does not
-        exist; otherwise those stay running (the round hands them out again).
+        With ``final``, also wait for runs still going (at most ``experiment_timeout_s`` without
+        one ending) and fail experiments whose run does not exist; otherwise those stay running
+        (the round hands them out again).
         """
-        dag_id, run_id = ti.dag_id, ti.run_id
         target = self._target()
         recorded = 0
+        timeout = self._experiment_timeout() if final else 0.0
+        progressed = time.monotonic()
         # Loaded once: an experiment that finished its own record (early stopping marks it
         # pruned) usually did so before its run ended, so it is not running here.
         for record in [r for r in store.load(tuning_id) if r.state == ExperimentState.RUNNING]:
-            child = experiment_run_id(dag_id, run_id, record.index)
+            run = store.experiment_run(tuning_id, record.index)
+            state = None if run is None else self._run_state(ti, run.run_id)
+            child = "(none)" if run is None else run.run_id
             where = f"run {child!r} of DAG {target!r}"
-            state = self._run_state(ti, child)
-            if state is None:
+            if run is None or state is None:
                 if not final:
                     continue
                 outcome = Outcome(False, error=f"{where} was never created or was deleted")
@@ -391,9 +477,19 @@ class HyperparameterTuner:
                     if not final:
                         continue
                     while state not in _TERMINAL:  # a run found still going after a resume
+                        if time.monotonic() - progressed >= timeout:
+                            break
                         time.sleep(self.poke_interval)
                         state = self._run_state(ti, child) or "deleted"
-                outcome = self._outcome(ti, child, state)
+                progressed = time.monotonic()
+                # Only the run the tuner created (its token in the conf) has results that count.
+                foreign = self._foreign(run) if state in _TERMINAL else None
+                if state not in _TERMINAL:
+                    outcome = Outcome(False, error=_stalled_error(child, target, timeout))
+                elif foreign is not None:
+                    outcome = Outcome(False, error=foreign)
+                else:
+                    outcome = self._outcome(ti, child, state)
                 if not outcome.succeeded:
                     # A pruned experiment ends without workflow_result, after finishing its own
                     # record (maybe after the load above): keep that record.
@@ -488,14 +584,16 @@ class HyperparameterTuner:
 
 
 class TuningRoundOperator(BaseOperator):
-    """A round of a tuning DAG: record, plan, create the experiment runs, wait, and (last) report.
+    """Rounds of a tuning DAG: record, plan, create the experiment runs, wait; (last) report.
 
-    ``step(context)`` records, plans and creates the runs, and returns the trigger that waits for
-    them (or ``None``: nothing to run). The task first waits in its own process, polling every
-    0.5 s for up to ``wait_in_task_s`` seconds, calling ``progress(context)`` (records what has
-    ended) as runs end: short experiments cost no deferral hop. Longer
-    ones free the worker slot: the task defers to the trigger, which ends it from the triggerer
-    (a middle round) or resumes it to run ``finish(context)`` (the last round: the report).
+    For each round index in ``rounds``, ``step(index, context)`` records, plans and creates the
+    runs, and returns the trigger that waits for them (or ``None``: nothing to run). The task
+    first waits in its own process, polling every 0.5 s for up to ``wait_in_task_s`` seconds,
+    calling ``progress(context)`` (records what has ended) as runs end: short experiments cost
+    no deferral hop. Longer ones free the worker slot: the task defers to the trigger, which ends
+    it from the triggerer (the task's last round, when it does not report) or resumes it for
+    its next round or ``finish(context)`` (the last task: the report). When the trigger gives up
+    on runs that stopped ending, ``stalled(context, run_ids, timeout)`` records them.
     """
 
     ui_color = "#e8f0fe"
@@ -506,32 +604,51 @@ class TuningRoundOperator(BaseOperator):
     def __init__(
         self,
         *,
-        step: Callable[[Context], ExperimentRunsTrigger | None],
+        step: Callable[[int, Context], ExperimentRunsTrigger | None],
+        rounds: range = range(1),
         finish: Callable[[Context], Any] | None = None,
         progress: Callable[[Context], Any] | None = None,
+        stalled: Callable[[Context, Sequence[str], float], Any] | None = None,
         wait_in_task_s: float = 30.0,
         poke_interval: float = 0.5,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._step = step
+        self._rounds = rounds
         self._finish = finish
         self._progress = progress
+        self._stalled = stalled
         self._wait_in_task_s = wait_in_task_s
         self._poke_interval = poke_interval
 
     def execute(self, context: Context) -> Any:
-        """Run the round's step; wait for its runs here briefly, else in the triggerer."""
+        """Run the task's rounds; wait for each round's runs here briefly, else in the triggerer."""
         # Import the planner's Optuna while the step opens the tuning and reads the records
         # (network and database waits): about 0.25 s less before the experiments start.
         threading.Thread(target=_import_optuna, name="mlwf-tuning-import", daemon=True).start()
-        trigger = self._step(context)
-        if trigger is not None and not self._ended_in_task(context, trigger):
-            self.defer(trigger=trigger, method_name="execute_complete")
-        return self._finish(context) if self._finish is not None else None
+        return self._rounds_from(context, self._rounds.start)
 
-    def execute_complete(self, context: Context, event: Any = None) -> Any:
-        """Resumed once the round's runs have ended: report (the last round)."""
+    def execute_complete(
+        self, context: Context, event: Any = None, next_round: int | None = None
+    ) -> Any:
+        """Resumed once a round's runs have ended (or stalled): go on with the next round, then finish."""
+        if isinstance(event, dict) and event.get("stalled") and self._stalled is not None:
+            self._stalled(context, list(event.get("run_ids", ())), float(event["timeout"]))
+        return self._rounds_from(context, self._rounds.stop if next_round is None else next_round)
+
+    def _rounds_from(self, context: Context, first: int) -> Any:
+        for index in range(first, self._rounds.stop):
+            trigger = self._step(index, context)
+            if trigger is None or self._ended_in_task(context, trigger):
+                continue
+            # Resume the task when it has work left; else the triggerer ends it (no worker).
+            trigger.end_task = index + 1 >= self._rounds.stop and self._finish is None
+            self.defer(
+                trigger=trigger,
+                method_name="execute_complete",
+                kwargs={"next_round": index + 1},
+            )
         return self._finish(context) if self._finish is not None else None
 
     def _ended_in_task(self, context: Context, trigger: ExperimentRunsTrigger) -> bool:
@@ -556,6 +673,35 @@ class TuningRoundOperator(BaseOperator):
                 )
                 return False
             time.sleep(self.IN_TASK_POLL_S)
+
+
+def check_own_experiment_dag(tuning_id: str, tuning_dag: Any, experiments: Any) -> None:
+    """Raise ``TuningError`` unless ``experiments`` comes from the same DAG file as ``tuning_dag``.
+
+    Both are the Task SDK's view of a DAG (``bundle_name``, ``relative_fileloc``). The tuner
+    builds ``<tuning id>__experiments`` in its own file; a DAG of that id from another file is
+    someone else's DAG, whose runs the tuning must neither create nor read.
+    """
+    mine = (getattr(tuning_dag, "bundle_name", None), getattr(tuning_dag, "relative_fileloc", None))
+    theirs = (
+        getattr(experiments, "bundle_name", None),
+        getattr(experiments, "relative_fileloc", None),
+    )
+    if mine != theirs:
+        raise TuningError(
+            f"tuning {tuning_id!r}: DAG {experiments.dag_id!r}, which this tuning defines as its "
+            f"experiment DAG, is defined by file {theirs[1]!r} of bundle {theirs[0]!r}, not by "
+            f"this tuning's file {mine[1]!r} of bundle {mine[0]!r}: another DAG holds the id. "
+            "Refusing to run experiments on it; rename the tuning or that DAG"
+        )
+
+
+def _stalled_error(run_id: str, dag_id: str, timeout: float) -> str:
+    return (
+        f"run {run_id!r} of DAG {dag_id!r} had not ended after {timeout:.0f} s in which no "
+        "experiment run of its round ended (experiment_timeout_s); recorded as failed. The run "
+        "itself is left as it is: mark it failed in the Airflow UI if it is stuck"
+    )
 
 
 def _import_optuna() -> None:
