@@ -84,3 +84,14 @@ def test_bad_declarations_fail_at_definition(kwargs: dict[str, object], text: st
     """A parameter that cannot be validated or exported is refused when declared."""
     with pytest.raises(ConstructorDefinitionError, match=text):
         Parameter(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_declared_max_length_replaces_the_default_string_bound() -> None:
+    """A string parameter declaring max_length above 4,096 accepts strings up to it, and nested strings keep the default bound."""
+    spec = Parameter("spec", str, max_length=100_000)
+    spec.validate("x" * 50_000)  # no error: within the declared bound
+    with pytest.raises(ParameterValidationError, match="length <= 100000"):
+        spec.validate("x" * 100_001)
+    nested = Parameter("notes", list[str], max_length=10)
+    with pytest.raises(ParameterValidationError, match="limited to 4096"):
+        nested.validate(["x" * 5000])

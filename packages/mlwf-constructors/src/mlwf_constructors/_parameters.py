@@ -112,7 +112,10 @@ class Parameter:
             )
         if isinstance(value, float) and not math.isfinite(value):
             raise ParameterValidationError(self.name, f"must be a finite number, got {value}")
-        _check_strings(self.name, value)
+        top_limit = (
+            self.max_length if isinstance(value, str) and self.max_length is not None else None
+        )
+        _check_strings(self.name, value, top_limit=top_limit)
         if self.enum is not None and value not in self.enum:
             raise ParameterValidationError(
                 self.name, f"must be one of {list(self.enum)!r}, got {_short(value)}"
@@ -215,11 +218,15 @@ def _bool_as_number(value: Any, hint: Any) -> tuple[str, Any, Any] | None:
     return None
 
 
-def _check_strings(name: str, value: Any, depth: int = 0) -> None:
-    """Bound the size of every string and the nesting depth of a value."""
+def _check_strings(name: str, value: Any, depth: int = 0, top_limit: int | None = None) -> None:
+    """Bound the size of every string and the nesting depth of a value.
+
+    ``top_limit`` replaces the default bound for ``value`` itself when it is a string (the
+    parameter's own ``max_length``, checked by the caller); nested strings keep the default.
+    """
     if depth > 8:
         raise ParameterValidationError(name, "is nested more than 8 levels deep")
-    if isinstance(value, str) and len(value) > DEFAULT_MAX_STRING:
+    if isinstance(value, str) and top_limit is None and len(value) > DEFAULT_MAX_STRING:
         raise ParameterValidationError(
             name, f"strings are limited to {DEFAULT_MAX_STRING} characters, got {len(value)}"
         )
