@@ -179,3 +179,21 @@ def test_builtin_methods_are_registered_as_entry_points() -> None:
 
     names = {ep.name for ep in entry_points(group="mlwf.tuning.methods")}
     assert {"grid", "random", "tpe", "bayesian", "gp"} <= names
+
+
+def test_builtin_methods_resolve_without_scanning_installed_packages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 10 item 14: resolving a built-in method (done while a DAG file's spec is validated) reads no entry points."""
+    import mlwf_tuning._methods as methods
+
+    scans: list[str] = []
+
+    def counting_entry_points(**kwargs: Any) -> Any:
+        scans.append(str(kwargs))
+        return []
+
+    monkeypatch.setattr(methods, "entry_points", counting_entry_points)
+    for name in ("grid", "random", "tpe", "bayesian", "gp"):
+        assert resolve_method(name).name in {name, "tpe"}
+    assert scans == []

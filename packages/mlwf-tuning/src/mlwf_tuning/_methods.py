@@ -144,11 +144,14 @@ def resolve_method(name: str) -> SearchMethod:
     """Return the method called ``name``, or raise ``UnknownTuningMethod`` listing the known ones."""
     if name in _REGISTERED:
         return _REGISTERED[name]
-    if name in _plugins():
-        _REGISTERED[name] = _as_method(name, _plugins()[name].load())
-        return _REGISTERED[name]
+    # Built-ins first, so that validating a spec (done when a DAG file is parsed) scans no
+    # installed distributions for entry points (~160 ms here); an entry point cannot replace one.
     if name in _BUILTIN:
         return _BUILTIN[name]
+    plugins = _plugins()
+    if name in plugins:
+        _REGISTERED[name] = _as_method(name, plugins[name].load())
+        return _REGISTERED[name]
     raise UnknownTuningMethod(
         f"unknown tuning method {name!r}; known methods: {', '.join(available_methods())} "
         f"(add one through the entry point group {ENTRY_POINT_GROUP!r})"
