@@ -1,8 +1,8 @@
 """Launcher of every supervised process: it dies with its parent, and so do the processes it forks.
 
-``python -m mlwf_instance._child PROGRAM [ARGS...]`` runs ``PROGRAM ARGS...`` after asking the
-kernel (``prctl(PR_SET_PDEATHSIG, SIGKILL)``, Linux) to kill it the moment the process that
-started it dies, however that one dies (SIGKILL included). When ``PROGRAM`` is this interpreter
+``python -m mlwf_instance._child PARENT_PID PROGRAM [ARGS...]`` runs ``PROGRAM ARGS...`` after
+asking the kernel (``prctl(PR_SET_PDEATHSIG, SIGKILL)``, Linux) to kill it the moment the process that
+started it (``PARENT_PID``) dies, however that one dies (SIGKILL included). When ``PROGRAM`` is this interpreter
 (``sys.executable -m MODULE``, ``sys.executable -c CODE`` or ``sys.executable SCRIPT``), it runs
 in this very process instead of an ``exec``, so a hook registered with ``os.register_at_fork`` stays
 active: every process it forks from its main thread (LocalExecutor workers, task runners, DAG
@@ -26,8 +26,6 @@ import signal
 import sys
 import threading
 
-#: Environment variable naming the pid the launched process must have as parent; consumed here.
-PARENT_ENV = "MLWF_SUPERVISOR_PID"
 _PR_SET_PDEATHSIG = 1
 #: Pid of the process that is forking from its main thread (0: do not arm the child).
 _forking_parent = 0
@@ -85,14 +83,12 @@ def _run(argv: list[str]) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Arm this process against its parent (named by ``$MLWF_SUPERVISOR_PID``) and run ``argv``."""
-    if not argv:
-        sys.exit("usage: python -m mlwf_instance._child PROGRAM [ARGS...]")
-    parent = os.environ.pop(PARENT_ENV, "")
-    if parent.isdigit():
-        arm(int(parent))
+    """Arm this process against its parent ``argv[0]`` (a pid) and run ``argv[1:]``."""
+    if len(argv) < 2 or not argv[0].isdigit():
+        sys.exit("usage: python -m mlwf_instance._child PARENT_PID PROGRAM [ARGS...]")
+    arm(int(argv[0]))
     install_fork_hook()
-    _run(argv)
+    _run(argv[1:])
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ from typing import IO
 
 import psutil
 
-from mlwf_instance._child import PARENT_ENV
 from mlwf_instance._errors import ComponentDiedError
 from mlwf_instance._pidfile import ProcessRecord
 
@@ -59,7 +58,7 @@ def _spawn_thread() -> ThreadPoolExecutor:
 
 def launcher_argv(argv: Sequence[str]) -> list[str]:
     """Return ``argv`` run through :mod:`mlwf_instance._child` (dies with this process)."""
-    return [sys.executable, "-m", "mlwf_instance._child", *argv]
+    return [sys.executable, "-m", "mlwf_instance._child", str(os.getpid()), *argv]
 
 
 def open_private_log(path: Path) -> IO[bytes]:
@@ -300,7 +299,6 @@ class Supervisor:
         process), with umask 077, and the log file is private (mode 0600).
         """
         log: IO[bytes]
-        child_env = {**env, PARENT_ENV: str(os.getpid())}
         with open_private_log(log_path) as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             log.write(f"\n=== mlwf: {stamp} starting {' '.join(argv)}\n".encode())
@@ -310,7 +308,7 @@ class Supervisor:
                 .submit(
                     subprocess.Popen,
                     launcher_argv(argv),
-                    env=child_env,
+                    env=dict(env),
                     cwd=cwd,
                     stdin=subprocess.DEVNULL,
                     stdout=log,

@@ -24,6 +24,8 @@ import psutil
 
 #: Sweeps after end of file: a process may fork while the first sweep runs.
 SWEEPS = 3
+#: Seconds to leave the kernel's parent-death signals (see mlwf_instance._child) to act first.
+SETTLE = 0.5
 
 
 def _members(leaders: dict[int, float]) -> list[psutil.Process]:
@@ -36,16 +38,25 @@ def _members(leaders: dict[int, float]) -> list[psutil.Process]:
         with contextlib.suppress(psutil.Error, OSError):
             sid = os.getsid(proc.pid)
             started = leaders.get(sid)
-            if started is not None and proc.info["create_time"] >= started - 0.01:
-                found[proc.pid] = proc
-                for child in proc.children(recursive=True):
-                    found.setdefault(child.pid, child)
-    return list(found.values())
+            if started is None or proc.info["create_time"] < started - 0.01:
+                continue  # not in a supervised session, or a reused session id
+            found[proc.pid] = proc
+            for child in proc.children(recursive=True):
+                found.setdefault(child.pid, child)
+    return [proc for proc in found.values() if _alive(proc)]
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE  # a zombie is dead, only not reaped yet
+    except psutil.Error:
+        return False
 
 
 def sweep(leaders: dict[int, float]) -> int:
     """SIGKILL every process of the leaders' sessions; return how many were signalled."""
     total = 0
+    time.sleep(SETTLE)
     for _ in range(SWEEPS):
         members = _members(leaders)
         if not members:
