@@ -53,7 +53,7 @@ markers = sys.argv[1]
 open(os.path.join(markers, str(os.getpid())), "w").close()
 child = subprocess.Popen([sys.executable, "-c",
     "import os, sys, time; open(os.path.join(sys.argv[1], str(os.getpid())), 'w').close(); "
-    "time.sleep(600)", markers])
+    "time.sleep(600)", markers], start_new_session=os.environ.get("NEW_SESSION") == "1")
 while True:
     time.sleep(0.1)
 """
@@ -147,8 +147,12 @@ def test_supervisor_killed_leaves_no_process(tmp_path: Path) -> None:
         _kill(pids)
 
 
-def test_watchdog_sweeps_unarmed_session_members(tmp_path: Path) -> None:
-    """Issue 10 item 15: a child exec-ed without a fork hook stays in the component's session and the watchdog kills it once the supervisor dies."""
+@pytest.mark.parametrize("new_session", [False, True], ids=["same-session", "new-session"])
+def test_watchdog_kills_unarmed_children(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_session: bool
+) -> None:
+    """Issue 10 item 15: a child exec-ed without a fork hook, in its component's session or a new one (as BashOperator's shell), is killed by the watchdog once the supervisor dies."""
+    monkeypatch.setenv("NEW_SESSION", "1" if new_session else "0")
     script = tmp_path / "exec_child.py"
     script.write_text(EXEC_CHILD)
     supervising = tmp_path / "supervising.py"
@@ -164,6 +168,7 @@ def test_watchdog_sweeps_unarmed_session_members(tmp_path: Path) -> None:
     pids: set[int] = set()
     try:
         pids = _wait_markers(markers, 2)
+        time.sleep(2.5)  # the watchdog looks at the trees every second
         parent.kill()
         parent.wait(timeout=10)
         assert _gone_within(pids, 10) == set()

@@ -5,17 +5,21 @@ as stdin; the supervisor holds the only write end and writes one line ``<pid> <s
 process it spawns (each one leads a new session). When stdin reaches end of file, the supervisor
 has exited or died (SIGKILL included: the kernel closes its descriptors), and the watchdog
 SIGKILLs every process still in one of those sessions (started after its leader, so a reused pid
-is never taken for a member) and their descendants, then exits.
+is never taken for a member), every descendant of a leader it saw meanwhile (it looks every
+``INTERVAL`` seconds: a process that left the session, such as BashOperator's shell, is found
+that way once it has lived that long), and their descendants; then it exits.
 
-This is the safety net behind :mod:`mlwf_instance._child`: it also reaches processes that are
-not armed against their parent (``exec``-ed without a Python fork hook, e.g. multiprocessing's
-``spawn`` workers) as long as they stayed in their component's session.
+This is the safety net behind :mod:`mlwf_instance._child`: it reaches processes that are not
+armed against their parent (``exec``-ed without a Python fork hook, e.g. a ``subprocess``
+without ``preexec_fn``). psutil checks a process's start time before signalling it, so a pid
+reused since it was seen is never signalled.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import sys
 import time
@@ -26,11 +30,21 @@ import psutil
 SWEEPS = 3
 #: Seconds to leave the kernel's parent-death signals (see mlwf_instance._child) to act first.
 SETTLE = 0.5
+#: Seconds between two looks at the leaders' process trees while the supervisor lives.
+INTERVAL = 1.0
 
 
-def _members(leaders: dict[int, float]) -> list[psutil.Process]:
-    """Return the live processes of the leaders' sessions (and their descendants)."""
+def _members(
+    leaders: dict[int, float], seen: dict[int, psutil.Process] | None = None
+) -> list[psutil.Process]:
+    """Return the live processes of the leaders' sessions, those ``seen``, and their descendants."""
     found: dict[int, psutil.Process] = {}
+    for proc in (seen or {}).values():
+        if proc.is_running():  # same pid *and* start time
+            found[proc.pid] = proc
+            with contextlib.suppress(psutil.Error):
+                for child in proc.children(recursive=True):
+                    found.setdefault(child.pid, child)
     me = os.getpid()
     for proc in psutil.process_iter(["create_time"]):
         if proc.pid == me:
@@ -53,12 +67,32 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
-def sweep(leaders: dict[int, float]) -> int:
-    """SIGKILL every process of the leaders' sessions; return how many were signalled."""
+def look(leaders: dict[int, float], seen: dict[int, psutil.Process]) -> None:
+    """Add every live descendant of the leaders to ``seen`` (a leader whose pid was reused is skipped)."""
+    children: dict[int, list[psutil.Process]] = {}
+    procs: dict[int, psutil.Process] = {}
+    # One pass over the process table (not one per leader): this runs every INTERVAL seconds.
+    for proc in psutil.process_iter(["ppid", "create_time"]):
+        procs[proc.pid] = proc
+        children.setdefault(proc.info["ppid"], []).append(proc)
+    for pid, started in leaders.items():
+        leader = procs.get(pid)
+        if leader is None or abs((leader.info["create_time"] or 0) - started) > 0.01:
+            continue
+        stack = list(children.get(pid, []))
+        while stack:
+            proc = stack.pop()
+            if proc.pid not in seen:
+                seen[proc.pid] = proc
+            stack.extend(children.get(proc.pid, []))
+
+
+def sweep(leaders: dict[int, float], seen: dict[int, psutil.Process] | None = None) -> int:
+    """SIGKILL every process of the leaders' sessions and every one ``seen``; return how many."""
     total = 0
     time.sleep(SETTLE)
     for _ in range(SWEEPS):
-        members = _members(leaders)
+        members = _members(leaders, seen)
         if not members:
             break
         for proc in members:
@@ -76,13 +110,25 @@ def main() -> int:
     for sig in (signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     leaders: dict[int, float] = {}
-    for line in sys.stdin:
-        pid, _, started = line.strip().partition(" ")
-        with contextlib.suppress(ValueError):
-            leaders[int(pid)] = float(started)
+    seen: dict[int, psutil.Process] = {}
+    pending = b""
+    while True:
+        readable, _, _ = select.select([0], [], [], INTERVAL)
+        if readable:
+            chunk = os.read(0, 4096)
+            if not chunk:
+                break  # end of file: the supervisor is gone
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                pid, _, started = line.decode().strip().partition(" ")
+                with contextlib.suppress(ValueError):
+                    leaders[int(pid)] = float(started)
+        look(leaders, seen)
+        # Forget the dead: a long-lived instance must not accumulate them.
+        seen = {pid: proc for pid, proc in seen.items() if proc.is_running()}
     supervisor = sys.argv[1] if len(sys.argv) > 1 else "?"
     began = time.monotonic()
-    killed = sweep(leaders)
+    killed = sweep(leaders, seen)
     if killed:
         print(
             f"mlwf watchdog: supervisor {supervisor} is gone; killed {killed} leftover "
