@@ -443,7 +443,7 @@ def test_sighup_stops_everything(workdir: Path) -> None:
 def test_sigint_stops_everything_and_restart_keeps_the_password(
     running: UpProcess, workdir: Path
 ) -> None:
-    """Ctrl-C exits 0 leaving no process; a second mlwf up on the home accepts the same password."""
+    """Ctrl-C exits 0 leaving no process; a second mlwf up on the home accepts the same password and makes a loosened home private again (issue 10 item 7)."""
     password = running.password
     for proc in process_tree(running.popen.pid)[1:]:
         running.seen.setdefault(proc.pid, proc)
@@ -451,9 +451,19 @@ def test_sigint_stops_everything_and_restart_keeps_the_password(
     assert running.interrupt() == 0, "\n".join(running.lines)
     assert_no_leftover_processes(str(running.home), among=running.seen.values(), timeout=5)
 
+    # A home left readable (as an older mlwf wrote it) is made private again on reuse.
+    loosened = [
+        running.home / "simple_auth_manager_passwords.json",
+        running.home / "airflow" / "airflow.db",
+    ]
+    running.home.chmod(0o755)
+    for path in loosened:
+        path.chmod(0o644)
     again = start_up(running.home, workdir, free_port())
     try:
         assert again.password == password
+        assert stat.S_IMODE(running.home.stat().st_mode) == 0o700
+        assert [stat.S_IMODE(p.stat().st_mode) for p in loosened] == [0o600, 0o600]
         assert token(again)
         # A third mlwf up on the same home is refused while the second runs.
         refused = subprocess.run(
