@@ -130,7 +130,7 @@ def _run(args: argparse.Namespace, home: Path, dags: Path, stop: threading.Event
         _error(str(err))
         code = 1
     finally:
-        # Stop first, report after: nothing that can fail (an output pipe) comes before stop().
+        # Nothing before stop() may raise: _say swallows a failing output (see _write).
         stopping = time.monotonic()
         _say("stopping all components…")
         killed = instance.stop()
