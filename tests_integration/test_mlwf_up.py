@@ -304,7 +304,8 @@ def _listening(procs: list[psutil.Process]) -> list[tuple[str, int, int]]:
 def _log_server_port(home: Path) -> int:
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(home / "airflow" / "airflow.cfg")
-    return int(parser["logging"]["worker_log_server_port"])
+    # Airflow's default when mlwf does not choose one (the scheduler's own log server).
+    return int(parser["logging"].get("worker_log_server_port", "8793"))
 
 
 def _port_free(port: int) -> bool:
