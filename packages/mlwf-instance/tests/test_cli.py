@@ -122,3 +122,18 @@ def test_constructors_finds_the_mlwf_up_home_of_the_current_directory(tmp_path: 
     explicit = _mlwf(elsewhere, "constructors", "--home", str(home.root), "list")
     assert explicit.returncode == 0, explicit.stderr[-2000:]
     assert "train_evaluate" in explicit.stdout
+
+
+def test_output_to_a_closed_pipe_never_raises() -> None:
+    """Issue 10 item 15: mlwf up's output to a pipe whose reader died (tee after Ctrl-C) is dropped without an error, now and later."""
+    from mlwf_instance._cli import _write
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    stream = os.fdopen(write_end, "w")
+    try:
+        _write(stream, "SIGINT received, stopping…\n")  # EPIPE: BrokenPipeError before the fix
+        _write(stream, "stopped\n")
+        stream.flush()
+    finally:
+        stream.close()
