@@ -416,7 +416,7 @@ def test_two_instances_side_by_side_and_a_sigkill_leaves_nothing(
             http.get(f"{running.url}/api/v2/monitor/health").json()["scheduler"]["status"]
             == "healthy"
         )
-        assert problems == []
+        assert problems == [], "\n".join(problems)
         assert_no_leftover_processes(str(second.home), timeout=5)
     finally:
         second.cleanup()

@@ -45,6 +45,16 @@ while True:
     time.sleep(0.1)
 """
 
+# The same, with the watchdog already running when the component starts, so that a young child
+# of the component is not older than the watchdog's last look at the tree.
+SUPERVISING_LATE = SUPERVISING.replace(
+    'supervisor.spawn("component"',
+    'supervisor.spawn("idle", [sys.executable, "-c", "import time; time.sleep(600)"],'
+    ' env=dict(os.environ), log_path=Path(sys.argv[2]).parent / "idle.log")\n'
+    "time.sleep(2)\n"
+    'supervisor.spawn("component"',
+)
+
 # A component whose child is exec-ed without a Python fork hook (subprocess without preexec_fn,
 # as multiprocessing's spawn does): not armed against its parent, only the watchdog reaches it.
 EXEC_CHILD = r"""
@@ -177,6 +187,33 @@ def test_watchdog_kills_unarmed_children(
         while "killed 1 leftover" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert "killed 1 leftover process(es)" in log.read_text()
+    finally:
+        parent.kill()
+        _kill(pids)
+
+
+def test_watchdog_kills_a_young_child_of_a_new_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10 item 15: a child in a session of its own, too young for the watchdog to have seen it, is still killed through the supervisor's marker in its environment."""
+    monkeypatch.setenv("NEW_SESSION", "1")
+    script = tmp_path / "exec_child.py"
+    script.write_text(EXEC_CHILD)
+    supervising = tmp_path / "supervising.py"
+    supervising.write_text(SUPERVISING_LATE)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    parent = subprocess.Popen(
+        [sys.executable, str(supervising), str(script), str(markers), str(tmp_path / "wd.log")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    pids: set[int] = set()
+    try:
+        pids = _wait_markers(markers, 2)
+        parent.kill()  # at once: the watchdog has had no time to look at the tree
+        parent.wait(timeout=10)
+        assert _gone_within(pids, 10) == set()
     finally:
         parent.kill()
         _kill(pids)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -42,6 +43,8 @@ POLL_INTERVAL = 0.2
 CHILD_UMASK = 0o077
 #: Mode of the log files of supervised processes.
 LOG_MODE = 0o600
+#: Environment variable every child gets: its value marks one supervisor (see _watchdog).
+MARKER_ENV = "MLWF_SUPERVISOR"
 
 _spawner_lock = threading.Lock()
 _spawner: ThreadPoolExecutor | None = None
@@ -244,6 +247,8 @@ class Supervisor:
         self.processes: list[SupervisedProcess] = []
         self._lock = threading.Lock()
         self._watchdog_log = watchdog_log
+        #: Set as $MLWF_SUPERVISOR in every child: the watchdog finds programs tasks ran by it.
+        self.marker = f"{os.getpid()}-{secrets.token_hex(8)}"
         self._watchdog: subprocess.Popen[bytes] | None = None
         self._watchdog_pipe: IO[bytes] | None = None
 
@@ -258,7 +263,13 @@ class Supervisor:
             )
             with log:
                 self._watchdog = subprocess.Popen(
-                    [sys.executable, "-m", "mlwf_instance._watchdog", str(os.getpid())],
+                    [
+                        sys.executable,
+                        "-m",
+                        "mlwf_instance._watchdog",
+                        str(os.getpid()),
+                        self.marker,
+                    ],
                     stdin=read_end,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -308,7 +319,7 @@ class Supervisor:
                 .submit(
                     subprocess.Popen,
                     launcher_argv(argv),
-                    env=dict(env),
+                    env={**env, MARKER_ENV: self.marker},
                     cwd=cwd,
                     stdin=subprocess.DEVNULL,
                     stdout=log,

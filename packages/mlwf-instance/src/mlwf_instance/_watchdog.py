@@ -1,13 +1,16 @@
 """Watchdog of a supervisor: when the supervisor is gone, nothing it started may stay.
 
-``python -m mlwf_instance._watchdog SUPERVISOR_PID`` runs in a session of its own with the read end of a pipe
+``python -m mlwf_instance._watchdog SUPERVISOR_PID [MARKER]`` runs in a session of its own with the read end of a pipe
 as stdin; the supervisor holds the only write end and writes one line ``<pid> <start time>`` per
 process it spawns (each one leads a new session). When stdin reaches end of file, the supervisor
 has exited or died (SIGKILL included: the kernel closes its descriptors), and the watchdog
 SIGKILLs every process still in one of those sessions (started after its leader, so a reused pid
 is never taken for a member), every descendant of a leader it saw meanwhile (it looks every
 ``INTERVAL`` seconds: a process that left the session, such as BashOperator's shell, is found
-that way once it has lived that long), and their descendants; then it exits.
+that way once it has lived that long), every process whose environment has ``MARKER_ENV`` set
+to ``MARKER`` (programs started by tasks inherit it, however young; Python processes renamed
+with setproctitle no longer show it, but those are found the other ways), and their
+descendants; then it exits.
 
 This is the safety net behind :mod:`mlwf_instance._child`: it reaches processes that are not
 armed against their parent (``exec``-ed without a Python fork hook, e.g. a ``subprocess``
@@ -26,6 +29,8 @@ import time
 
 import psutil
 
+from mlwf_instance._supervisor import MARKER_ENV
+
 #: Sweeps after end of file: a process may fork while the first sweep runs.
 SWEEPS = 3
 #: Seconds to leave the kernel's parent-death signals (see mlwf_instance._child) to act first.
@@ -35,9 +40,12 @@ INTERVAL = 1.0
 
 
 def _members(
-    leaders: dict[int, float], seen: dict[int, psutil.Process] | None = None
+    leaders: dict[int, float],
+    seen: dict[int, psutil.Process] | None = None,
+    marker: str | None = None,
 ) -> list[psutil.Process]:
-    """Return the live processes of the leaders' sessions, those ``seen``, and their descendants."""
+    """Return the live processes of the leaders' sessions, those ``seen``, those carrying
+    ``marker`` in their environment, and their descendants."""
     found: dict[int, psutil.Process] = {}
     for proc in (seen or {}).values():
         if proc.is_running():  # same pid *and* start time
@@ -52,8 +60,10 @@ def _members(
         with contextlib.suppress(psutil.Error, OSError):
             sid = os.getsid(proc.pid)
             started = leaders.get(sid)
-            if started is None or proc.info["create_time"] < started - 0.01:
-                continue  # not in a supervised session, or a reused session id
+            in_session = started is not None and proc.info["create_time"] >= started - 0.01
+            marked = marker is not None and proc.environ().get(MARKER_ENV) == marker
+            if not (in_session or marked):
+                continue  # neither in a supervised session (a reused session id) nor marked
             found[proc.pid] = proc
             for child in proc.children(recursive=True):
                 found.setdefault(child.pid, child)
@@ -87,12 +97,16 @@ def look(leaders: dict[int, float], seen: dict[int, psutil.Process]) -> None:
             stack.extend(children.get(proc.pid, []))
 
 
-def sweep(leaders: dict[int, float], seen: dict[int, psutil.Process] | None = None) -> int:
-    """SIGKILL every process of the leaders' sessions and every one ``seen``; return how many."""
+def sweep(
+    leaders: dict[int, float],
+    seen: dict[int, psutil.Process] | None = None,
+    marker: str | None = None,
+) -> int:
+    """SIGKILL every process of the leaders' sessions, ``seen`` or marked; return how many."""
     total = 0
     time.sleep(SETTLE)
     for _ in range(SWEEPS):
-        members = _members(leaders, seen)
+        members = _members(leaders, seen, marker)
         if not members:
             break
         for proc in members:
@@ -127,8 +141,9 @@ def main() -> int:
         # Forget the dead: a long-lived instance must not accumulate them.
         seen = {pid: proc for pid, proc in seen.items() if proc.is_running()}
     supervisor = sys.argv[1] if len(sys.argv) > 1 else "?"
+    marker = sys.argv[2] if len(sys.argv) > 2 else None
     began = time.monotonic()
-    killed = sweep(leaders, seen)
+    killed = sweep(leaders, seen, marker)
     if killed:
         print(
             f"mlwf watchdog: supervisor {supervisor} is gone; killed {killed} leftover "
