@@ -142,3 +142,71 @@ def test_airflow_reads_the_generated_configuration(tmp_path: Path) -> None:
         check=True,
     )
     assert result.stdout.strip().splitlines()[-1] == "7"
+
+
+def test_home_is_private_also_when_reused(tmp_path: Path) -> None:
+    """Issue 10 item 7: create() makes the home 0700 and narrows its secret files to 0600, also in a home an older mlwf left readable."""
+    home = InstanceHome(tmp_path / "home")
+    home.root.mkdir(mode=0o755)
+    home.airflow_home.mkdir(mode=0o755)
+    home.logs.mkdir(mode=0o755)
+    readable = [home.passwords_file, home.database, home.log_file("api-server")]
+    for path in readable:
+        path.write_text("x")
+        path.chmod(0o644)
+    home.create()
+    assert stat.S_IMODE(home.root.stat().st_mode) == 0o700
+    for path in readable:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for created in (home.metrics_dir, home.constructed):
+        assert stat.S_IMODE(created.stat().st_mode) == 0o700, created
+
+
+def test_a_shared_sticky_directory_keeps_its_mode(tmp_path: Path) -> None:
+    """Issue 10 item 7: a home that is a shared sticky directory (like /tmp) is not narrowed, its files are."""
+    root = tmp_path / "shared"
+    root.mkdir()
+    root.chmod(0o1777)
+    home = InstanceHome(root)
+    home.create()
+    assert stat.S_IMODE(root.stat().st_mode) == 0o1777
+    assert stat.S_IMODE(home.logs.stat().st_mode) == 0o700
+
+
+def test_admin_password_is_generated_privately_and_kept(tmp_path: Path) -> None:
+    """Issue 10 item 7: ensure_credentials writes a 16-character password in a 0600 file once and returns it afterwards."""
+    home = InstanceHome(tmp_path / "home")
+    home.create()
+    first = home.ensure_credentials()
+    assert first.username == "admin" and len(first.password) == 16
+    assert stat.S_IMODE(home.passwords_file.stat().st_mode) == 0o600
+    assert home.ensure_credentials() == first == home.read_credentials()
+    home.passwords_file.write_text("[1, 2]")
+    with pytest.raises(CredentialsUnavailableError, match="JSON object"):
+        home.ensure_credentials()
+
+
+def test_instances_go_to_a_bundle_in_the_home(tmp_path: Path) -> None:
+    """Issue 10 item 16: the DAGs folder and <home>/constructed are two LocalDagBundles, and constructors write to the latter."""
+    config = _config(tmp_path)
+    options = config.airflow_options(SECRETS)
+    bundles = json.loads(options["dag_processor"]["dag_bundle_config_list"])
+    assert [b["name"] for b in bundles] == ["dags-folder", "mlwf-constructed"]
+    assert bundles[1]["kwargs"] == {"path": str(config.home.constructed)}
+    assert options["mlwf_constructors"] == {
+        "instances_folder": str(config.home.constructed),
+        "bundle_name": "mlwf-constructed",
+    }
+    env = config.environment(SECRETS, base={"PYTHONPATH": "/elsewhere"})
+    assert env["PYTHONPATH"].split(":") == [str(config.dags_folder), "/elsewhere"]
+
+
+def test_one_loopback_log_server_port_for_workers_and_triggerer(tmp_path: Path) -> None:
+    """Issue 10 item 13: the chosen log server port serves worker and triggerer logs, and task hostnames are loopback."""
+    options = _config(tmp_path, log_server_port=4711).airflow_options(SECRETS)
+    assert options["logging"]["worker_log_server_port"] == "4711"
+    assert options["logging"]["trigger_log_server_port"] == "4711"
+    assert options["core"]["hostname_callable"] == "mlwf_instance._net.loopback_hostname"
+    from mlwf_instance._net import loopback_hostname
+
+    assert loopback_hostname() == "127.0.0.1"

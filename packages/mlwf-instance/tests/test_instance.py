@@ -152,6 +152,10 @@ def fake_instance(
         "mlwf_instance._instance.airflow_command",
         lambda *args: [sys.executable, str(script), *args],
     )
+    monkeypatch.setattr(
+        "mlwf_instance._instance.log_server_command",
+        lambda port: [sys.executable, str(script), "log-server", str(port)],
+    )
     instance = EmbeddedInstance(tmp_path / "home", port=free_port())
     instance.start()
     try:

@@ -1,7 +1,16 @@
 """``mlwf constructors list | create | delete | sync``: registered into the ``mlwf`` command.
 
-The commands work on the Airflow installation the environment configures (``AIRFLOW_HOME`` /
-``AIRFLOW_CONFIG``, or ``--airflow-home``): its store, DAG folder and metadata database.
+The commands work on one Airflow installation: its store, DAG folder and metadata database.
+Which one, first match wins:
+
+1. ``--airflow-home DIR``: the AIRFLOW_HOME ``DIR`` (it must hold ``airflow.cfg``);
+2. ``--home DIR``: the ``mlwf up`` home ``DIR`` (its AIRFLOW_HOME is ``DIR/airflow``);
+3. ``AIRFLOW_CONFIG`` or ``AIRFLOW_HOME`` from the environment (the file must exist);
+4. the ``mlwf up`` home of the current directory, ``./.mlwf`` (as ``mlwf up`` uses by default).
+
+A place without ``airflow.cfg`` is an error naming the file that was expected (and the right
+option when the place is the other kind of home): Airflow would otherwise write a default
+configuration there and the command would act on an empty installation.
 """
 
 from __future__ import annotations
@@ -10,17 +19,89 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mlwf_constructors._errors import ConstructorsError
 
+#: Default home of ``mlwf up``, relative to the current directory (as in ``mlwf up --home``).
+DEFAULT_UP_HOME = Path(".mlwf")
+#: AIRFLOW_HOME inside an ``mlwf up`` home.
+UP_AIRFLOW_HOME = "airflow"
+
+
+class AirflowHomeError(ValueError):
+    """No Airflow configuration where the command was pointed (or would look by default)."""
+
+
+def resolve_airflow_home(
+    airflow_home: str | None,
+    up_home: str | None,
+    environ: Mapping[str, str],
+    cwd: Path,
+) -> tuple[Path, Path, str]:
+    """Return (AIRFLOW_HOME, airflow.cfg, how it was chosen) for the options and environment.
+
+    Raises AirflowHomeError naming the missing ``airflow.cfg``, and the option that fits when
+    the directory given is an ``mlwf up`` home passed as AIRFLOW_HOME or the other way round.
+    """
+    if airflow_home:
+        home = (cwd / Path(airflow_home).expanduser()).resolve()
+        config = home / "airflow.cfg"
+        if config.is_file():
+            return home, config, "--airflow-home"
+        hint = ""
+        if (home / UP_AIRFLOW_HOME / "airflow.cfg").is_file():
+            hint = (
+                f"; {home} is an `mlwf up` home: use --home {airflow_home} "
+                f"(or --airflow-home {home / UP_AIRFLOW_HOME})"
+            )
+        raise AirflowHomeError(
+            f"--airflow-home {airflow_home}: no Airflow configuration {config} "
+            f"(expected the AIRFLOW_HOME of an Airflow installation){hint}"
+        )
+    if up_home:
+        root = (cwd / Path(up_home).expanduser()).resolve()
+        home = root / UP_AIRFLOW_HOME
+        config = home / "airflow.cfg"
+        if config.is_file():
+            return home, config, "--home"
+        hint = ""
+        if (root / "airflow.cfg").is_file():
+            hint = f"; {root} is an AIRFLOW_HOME: use --airflow-home {up_home}"
+        raise AirflowHomeError(
+            f"--home {up_home}: no Airflow configuration {config} (expected the home of an "
+            f"`mlwf up` instance: has `mlwf up --home {up_home}` been run?){hint}"
+        )
+    if environ.get("AIRFLOW_CONFIG") or environ.get("AIRFLOW_HOME"):
+        home = Path(environ.get("AIRFLOW_HOME") or "~/airflow").expanduser().resolve()
+        source = "AIRFLOW_CONFIG" if environ.get("AIRFLOW_CONFIG") else "AIRFLOW_HOME"
+        config = Path(environ.get("AIRFLOW_CONFIG") or home / "airflow.cfg").expanduser()
+        if config.is_file():
+            return home, config.resolve(), f"${source}"
+        raise AirflowHomeError(
+            f"${source} is set but the Airflow configuration {config} does not exist"
+        )
+    root = (cwd / DEFAULT_UP_HOME).resolve()
+    config = root / UP_AIRFLOW_HOME / "airflow.cfg"
+    if config.is_file():
+        return root / UP_AIRFLOW_HOME, config, "the `mlwf up` home of the current directory"
+    raise AirflowHomeError(
+        f"no Airflow installation to work on: {config} does not exist (no `mlwf up` home in "
+        f"{cwd}) and neither AIRFLOW_HOME nor AIRFLOW_CONFIG is set; pass --home (an `mlwf up` "
+        f"home) or --airflow-home (an AIRFLOW_HOME)"
+    )
+
 
 def _service(args: argparse.Namespace) -> Any:
-    if args.airflow_home:
-        home = Path(args.airflow_home).expanduser().resolve()
-        os.environ["AIRFLOW_HOME"] = str(home)
-        os.environ["AIRFLOW_CONFIG"] = str(home / "airflow.cfg")
+    home, config, source = resolve_airflow_home(
+        args.airflow_home, args.home, os.environ, Path.cwd()
+    )
+    # Before Airflow is imported: its configuration is read once, at import.
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW_CONFIG"] = str(config)
+    print(f"mlwf constructors: Airflow configuration {config} ({source})", file=sys.stderr)
     from mlwf_constructors._service import Constructors
 
     return Constructors.from_airflow()
@@ -117,9 +198,17 @@ def add_commands(commands: Any) -> None:
         help="list, create, delete and sync DAG constructor instances",
         description="Manage DAG constructor instances of the configured Airflow installation.",
     )
-    group.add_argument(
+    where = group.add_mutually_exclusive_group()
+    where.add_argument(
+        "--home",
+        help=(
+            "the `mlwf up` home to work on (as `mlwf up --home`); default: ./.mlwf unless "
+            "AIRFLOW_HOME or AIRFLOW_CONFIG is set"
+        ),
+    )
+    where.add_argument(
         "--airflow-home",
-        help="AIRFLOW_HOME to use (e.g. .mlwf/airflow for `mlwf up`); default: the environment's",
+        help="an AIRFLOW_HOME to work on (it holds airflow.cfg), e.g. .mlwf/airflow",
     )
     sub = group.add_subparsers(dest="constructors_command", metavar="ACTION", required=True)
     lst = sub.add_parser("list", help="list constructors and instances")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 import threading
@@ -10,6 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 from mlwf_instance._errors import ComponentDiedError, MlwfInstanceError
 from mlwf_instance._instance import EmbeddedInstance
@@ -19,12 +22,32 @@ from mlwf_instance._supervisor import StopRequested
 DEFAULT_HOME = Path(".mlwf")
 
 
+def _write(stream: TextIO, text: str) -> None:
+    """Write to the terminal or pipe, never raising: a reader that went away must not stop a stop.
+
+    ``mlwf up | tee up.log`` then Ctrl-C kills ``tee`` too; writing then fails with EPIPE. The
+    stream is pointed at /dev/null so that later writes (and the final flush) fail no more.
+    """
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):
+        _silence(stream)
+
+
+def _silence(stream: TextIO) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+
+
 def _say(message: str) -> None:
-    print(f"mlwf up: {message}", flush=True)
+    _write(sys.stdout, f"mlwf up: {message}\n")
 
 
 def _error(message: str) -> None:
-    print(f"mlwf up: error: {message}", file=sys.stderr, flush=True)
+    _write(sys.stderr, f"mlwf up: error: {message}\n")
 
 
 def default_dags_folder(cwd: Path, home: Path) -> Path:
@@ -41,7 +64,7 @@ def _example_constructors(dags: Path) -> dict[str, dict[str, str]]:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """Run an embedded instance until SIGINT/SIGTERM; return the process exit code."""
+    """Run an embedded instance until SIGINT, SIGTERM or SIGHUP; return the process exit code."""
     home = Path(args.home)
     dags = Path(args.dags_folder) if args.dags_folder else default_dags_folder(Path.cwd(), home)
     if args.dags_folder and not dags.is_dir():
@@ -51,15 +74,16 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         if not stop.is_set():
-            print(
-                f"\nmlwf up: {signal.Signals(signum).name} received, stopping…",
-                file=sys.stderr,
-                flush=True,
-            )
-        stop.set()
+            stop.set()
+            _write(sys.stderr, f"\nmlwf up: {signal.Signals(signum).name} received, stopping…\n")
 
-    # SIGTERM as well as SIGINT: a shell script's `&` job inherits SIGINT ignored.
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # SIGTERM as well as SIGINT: a shell script's `&` job inherits SIGINT ignored. SIGHUP: the
+    # terminal was closed. All three stop the instance; the components are in sessions of their
+    # own and see none of them.
+    previous = {
+        sig: signal.signal(sig, request_stop)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     try:
         return _run(args, home, dags, stop)
     finally:
@@ -86,15 +110,15 @@ def _run(args: argparse.Namespace, home: Path, dags: Path, stop: threading.Event
         instance.start()
         instance.wait_healthy(timeout=args.timeout)
         creds = instance.credentials
-        print(
+        _write(
+            sys.stdout,
             "\n"
             f"  Airflow is ready at {instance.url}\n"
             f"  Username: {creds.username}\n"
             f"  Password: {creds.password}\n"
             f"  Home:     {instance.home.root}\n"
             f"  DAGs:     {instance.config.dags_folder}\n"
-            "  Press Ctrl-C to stop.\n",
-            flush=True,
+            "  Press Ctrl-C to stop.\n\n",
         )
         instance.run_until_stopped()
     except StopRequested:
@@ -106,8 +130,9 @@ def _run(args: argparse.Namespace, home: Path, dags: Path, stop: threading.Event
         _error(str(err))
         code = 1
     finally:
-        _say("stopping all components…")
+        # Nothing before stop() may raise: _say swallows a failing output (see _write).
         stopping = time.monotonic()
+        _say("stopping all components…")
         killed = instance.stop()
     forced = f", {killed} process(es) needed SIGKILL" if killed else ""
     outcome = "stopped" if code == 0 else "stopped after an error"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import socket
 import sys
@@ -24,6 +25,7 @@ from mlwf_instance._errors import (
     UnknownComponentError,
 )
 from mlwf_instance._home import Credentials, InstanceConfig, InstanceHome
+from mlwf_instance._net import free_loopback_port
 from mlwf_instance._pidfile import PidFile
 from mlwf_instance._supervisor import (
     Supervisor,
@@ -31,8 +33,12 @@ from mlwf_instance._supervisor import (
     terminate_trees,
 )
 
-#: The long-running Airflow components, in start order.
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: The long-running Airflow components, in start order. ``log-server`` serves task and triggerer
+#: logs on loopback (see :mod:`mlwf_instance._log_server`) instead of the scheduler's and the
+#: triggerer's own log servers, which bind every interface on fixed ports.
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "log-server")
+#: Extra arguments of the components run by the ``airflow`` CLI.
+_COMPONENT_ARGS = {"scheduler": ("--skip-serve-logs",), "triggerer": ("--skip-serve-logs",)}
 #: Health document key → the component whose log explains it.
 _HEALTH_TO_COMPONENT = {"metadatabase": "api-server", "dag_processor": "dag-processor"}
 #: Component → its key in the health document (the api-server has none: it serves the document).
@@ -48,6 +54,11 @@ MIGRATE_TIMEOUT = 300.0
 def airflow_command(*args: str) -> list[str]:
     """Return the argv that runs the ``airflow`` CLI of this interpreter's environment."""
     return [sys.executable, "-m", "airflow", *args]
+
+
+def log_server_command(port: int) -> list[str]:
+    """Return the argv of the instance's loopback log server on ``port``."""
+    return [sys.executable, "-m", "mlwf_instance._log_server", "--port", str(port)]
 
 
 class EmbeddedInstance:
@@ -96,7 +107,7 @@ class EmbeddedInstance:
         )
         self.config.airflow_options({"api_secret_key": "", "jwt_secret": "", "fernet_key": ""})
         self._output = output or (lambda _message: None)
-        self.supervisor = Supervisor(stop_event)
+        self.supervisor = Supervisor(stop_event, watchdog_log=self.home.log_file("watchdog"))
         self._pid_file = PidFile(self.home.pid_file, self.home.root)
         self._started_at: datetime | None = None
         self._env: dict[str, str] | None = None
@@ -145,7 +156,14 @@ class EmbeddedInstance:
         self._reap_stale()
         _check_port_free(self.config.host, self.config.port)
         secrets = self.home.load_or_create_secrets()
+        # Before the API server starts, or SimpleAuthManager generates it and logs it.
+        self.home.ensure_credentials()
         self.config.dags_folder.mkdir(parents=True, exist_ok=True)
+        self._warn_old_constructed()
+        # A free loopback port per start: two instances side by side never share a log server.
+        configured = self.config.extra_config.get("logging", {}).get("worker_log_server_port")
+        port = int(configured) if configured else free_loopback_port()
+        self.config = dataclasses.replace(self.config, log_server_port=port)
         self.config.write_airflow_cfg(secrets)
         env = self.config.environment(secrets)
         self._output(f"home: {self.home.root} (DAGs: {self.config.dags_folder})")
@@ -168,12 +186,28 @@ class EmbeddedInstance:
             self._spawn_component(name)
         self._pid_file.record(self.supervisor.records())
 
+    def _warn_old_constructed(self) -> None:
+        """Point at generated files an older mlwf up left in the DAGs folder (now in the home)."""
+        old = self.config.dags_folder / "mlwf_constructed"
+        if old.is_dir() and any(old.glob("instance__*.py")):
+            self._output(
+                f"warning: {old} holds generated DAG files of an older mlwf up; instances now "
+                f"live in {self.home.constructed} (re-created from the store), so their DAGs "
+                f"would be defined twice: delete {old}"
+            )
+
+    def _component_command(self, name: str) -> list[str]:
+        if name == "log-server":
+            assert self.config.log_server_port is not None  # chosen by _start
+            return log_server_command(self.config.log_server_port)
+        return airflow_command(name, *_COMPONENT_ARGS.get(name, ()))
+
     def _spawn_component(self, name: str) -> int:
         assert self._env is not None  # set by _start before any component starts
         self._output(f"starting {name}… (log: {self.home.log_file(name)})")
         child = self.supervisor.spawn(
             name,
-            airflow_command(name),
+            self._component_command(name),
             env=self._env,
             log_path=self.home.log_file(name),
             cwd=self.home.root,
@@ -306,6 +340,10 @@ class EmbeddedInstance:
         try:
             killed = self.supervisor.stop(grace=grace)
         finally:
+            # Airflow wrote files after start (e.g. airflow.db, with the umask its parent had
+            # when created by an older mlwf): keep them private.
+            with contextlib.suppress(OSError):
+                self.home.secure()
             self._pid_file.release()
             self._started_at = None
             self._killed.clear()

@@ -47,7 +47,9 @@ class PidFile:
         if self._handle is not None:
             return
         while True:
-            handle = open(self.path, "a+")  # noqa: SIM115 (held open for the claim's lifetime)
+            # Private like everything in the home (mode 0600); held open for the claim's lifetime.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            handle = os.fdopen(fd, "a+")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -5,18 +5,29 @@ terminal's Ctrl-C reaches only the supervisor, which then stops the children in 
 components fork helpers (LocalExecutor workers, DAG file processors, task runners) and some of
 them outlive a SIGTERM of their parent, so stopping works on whole process trees collected with
 psutil *before* any signal is sent (a reparented orphan can no longer be found from its parent).
+
+Nothing may outlive the supervisor either, however it ends (SIGKILL included), so two more
+mechanisms work without it: every process starts through :mod:`mlwf_instance._child`, which has
+the kernel kill it when the supervisor dies and arms what it forks the same way against its own
+parent, and a watchdog process (:mod:`mlwf_instance._watchdog`) kills what is left in the
+supervised sessions once the supervisor's end of a pipe closes. Processes are started from one
+long-lived thread because the kernel's parent-death signal fires when the *thread* that started a
+process exits. Children get umask 077: the home holds secrets and other users must not read them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -28,6 +39,37 @@ from mlwf_instance._pidfile import ProcessRecord
 
 #: Seconds between checks while waiting for processes.
 POLL_INTERVAL = 0.2
+#: Mode mask of every supervised process: files it creates are readable by the owner only.
+CHILD_UMASK = 0o077
+#: Mode of the log files of supervised processes.
+LOG_MODE = 0o600
+#: Environment variable every child gets: its value marks one supervisor (see _watchdog).
+MARKER_ENV = "MLWF_SUPERVISOR"
+
+_spawner_lock = threading.Lock()
+_spawner: ThreadPoolExecutor | None = None
+
+
+def _spawn_thread() -> ThreadPoolExecutor:
+    """Return the one thread that starts every supervised process (it lives as long as we do)."""
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlwf-spawner")
+        return _spawner
+
+
+def launcher_argv(argv: Sequence[str]) -> list[str]:
+    """Return ``argv`` run through :mod:`mlwf_instance._child` (dies with this process)."""
+    return [sys.executable, "-m", "mlwf_instance._child", str(os.getpid()), *argv]
+
+
+def open_private_log(path: Path) -> IO[bytes]:
+    """Open ``path`` for appending, created (or narrowed to) mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_MODE)
+    os.fchmod(fd, LOG_MODE)
+    return os.fdopen(fd, "ab")
 
 
 class StopRequested(Exception):
@@ -194,11 +236,64 @@ def _signal(proc: psutil.Process, sig: signal.Signals) -> None:
 class Supervisor:
     """Runs named child processes, each in its own process group, logging to files."""
 
-    def __init__(self, stop_event: threading.Event | None = None) -> None:
-        """Create a supervisor; setting ``stop_event`` interrupts its waits with StopRequested."""
+    def __init__(
+        self, stop_event: threading.Event | None = None, watchdog_log: Path | None = None
+    ) -> None:
+        """Create a supervisor; setting ``stop_event`` interrupts its waits with StopRequested.
+
+        ``watchdog_log`` receives what the watchdog reports (what it had to kill).
+        """
         self.stop_event = stop_event if stop_event is not None else threading.Event()
         self.processes: list[SupervisedProcess] = []
         self._lock = threading.Lock()
+        self._watchdog_log = watchdog_log
+        #: Set as $MLWF_SUPERVISOR in every child: the watchdog finds programs tasks ran by it.
+        self.marker = f"{os.getpid()}-{secrets.token_hex(8)}"
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        self._watchdog_pipe: IO[bytes] | None = None
+
+    def _watch(self, child: subprocess.Popen[bytes]) -> None:
+        """Tell the watchdog (started on first use) about a new session leader."""
+        if self._watchdog is None or self._watchdog.poll() is not None:
+            read_end, write_end = os.pipe()  # both close-on-exec: no other child inherits them
+            log = (
+                open_private_log(self._watchdog_log)
+                if self._watchdog_log is not None
+                else open(os.devnull, "wb")  # noqa: SIM115 (closed right below)
+            )
+            with log:
+                self._watchdog = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "mlwf_instance._watchdog",
+                        str(os.getpid()),
+                        self.marker,
+                    ],
+                    stdin=read_end,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # Ctrl-C or a closed terminal must not reach it
+                )
+            os.close(read_end)
+            self._watchdog_pipe = os.fdopen(write_end, "wb", buffering=0)
+        assert self._watchdog_pipe is not None
+        try:
+            started = psutil.Process(child.pid).create_time()
+        except psutil.Error:
+            return  # already gone: nothing to watch
+        with contextlib.suppress(OSError):
+            self._watchdog_pipe.write(f"{child.pid} {started}\n".encode())
+
+    def close_watchdog(self, timeout: float = 10.0) -> None:
+        """Close the watchdog's pipe: it kills what is left in the sessions, then exits."""
+        pipe, self._watchdog_pipe = self._watchdog_pipe, None
+        if pipe is not None:
+            pipe.close()
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                watchdog.wait(timeout=timeout)
 
     def spawn(
         self,
@@ -209,22 +304,32 @@ class Supervisor:
         log_path: Path,
         cwd: Path | None = None,
     ) -> SupervisedProcess:
-        """Start ``argv`` in a new session with stdout and stderr appended to ``log_path``."""
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        """Start ``argv`` in a new session with stdout and stderr appended to ``log_path``.
+
+        The process runs through :mod:`mlwf_instance._child` (it and what it forks die with this
+        process), with umask 077, and the log file is private (mode 0600).
+        """
         log: IO[bytes]
-        with open(log_path, "ab") as log:
+        with open_private_log(log_path) as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             log.write(f"\n=== mlwf: {stamp} starting {' '.join(argv)}\n".encode())
             log.flush()
-            popen = subprocess.Popen(
-                list(argv),
-                env=dict(env),
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+            popen = (
+                _spawn_thread()
+                .submit(
+                    subprocess.Popen,
+                    launcher_argv(argv),
+                    env={**env, MARKER_ENV: self.marker},
+                    cwd=cwd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    umask=CHILD_UMASK,
+                )
+                .result()
             )
+        self._watch(popen)
         try:
             proc: psutil.Process | None = psutil.Process(popen.pid)
         except psutil.NoSuchProcess:
@@ -302,4 +407,6 @@ class Supervisor:
             # Reap our direct children so no zombie outlives the supervisor.
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.popen.wait(timeout=5)
+        # Whatever left the trees but stayed in a supervised session goes too.
+        self.close_watchdog()
         return killed
