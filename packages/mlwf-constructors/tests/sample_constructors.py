@@ -70,7 +70,7 @@ class Related(DagConstructor):
         return dag
 
     def related_dags(self, instance_id: str, values: Mapping[str, Any]) -> Sequence[RelatedDag]:
-        if values["hold"] and not os.path.exists(values["hold"] + ".go"):
+        if values.get("hold") and not os.path.exists(values["hold"] + ".go"):
             open(values["hold"] + ".reached", "w").close()
             deadline = time.monotonic() + 30
             while not os.path.exists(values["hold"] + ".go") and time.monotonic() < deadline:

@@ -242,3 +242,12 @@ for dag_id, dag in sorted(bag.dags.items()):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "errors: {}" in proc.stdout, proc.stdout
     return proc.stdout
+
+
+def test_an_instance_using_its_own_dag_keeps_that_use(service: Constructors) -> None:
+    """Issue 10 item 4: a related DAG the instance uses is kept for authorization even when its id is the instance's own; only defining the own id again is dropped."""
+    from mlwf_constructors import RelatedDag
+    from mlwf_constructors._related import prepare
+
+    related = prepare(service, "selfie", "related", {"target": "selfie", "side": "selfie"}).related
+    assert related == (RelatedDag("selfie", "uses"),)
