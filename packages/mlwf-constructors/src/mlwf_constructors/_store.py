@@ -374,6 +374,11 @@ class InstanceStore:
         """Insert ``record``; raise InstanceExistsError when its id is taken."""
         try:
             with self.locked(record.instance_id) as locked:
+                if locked.get() is not None:
+                    raise InstanceExistsError(
+                        f"an instance with id {record.instance_id!r} already exists"
+                    )
+                locked.reserve([record.instance_id])  # no other instance may define its id
                 locked.insert(record)
         except IntegrityError:
             # A row written by an older release without the lock: the primary key decides.
