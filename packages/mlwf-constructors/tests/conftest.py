@@ -3,7 +3,8 @@
 One server per session, in a child process with its own AIRFLOW_HOME (SQLite): ``[core]
 multi_team`` on, the ``dags-folder`` bundle owned by team ``team_a``, the test auth manager
 :class:`restricted_auth.RestrictedAuthManager`, the constructors of ``sample_constructors``, and a
-DAG file defining ``existing_dag`` parsed into Airflow's DAG table. Users: ``admin`` (admin),
+DAG file defining ``existing_dag``, ``dev_pipeline`` and ``prod_pipeline`` parsed into Airflow's DAG
+table, and a second bundle ``team-b-folder`` (team ``team_b``) whose file defines ``team_b_dag``. Users: ``admin`` (admin),
 ``alice`` (user, team_a), ``carol`` (user, team_b), ``vic`` (viewer, team_a).
 """
 
@@ -58,7 +59,17 @@ import datetime
 from airflow.sdk import DAG
 from airflow.providers.standard.operators.empty import EmptyOperator
 
-with DAG("existing_dag", schedule=None, start_date=datetime.datetime(2026, 1, 1)):
+for dag_id in ["existing_dag", "dev_pipeline", "prod_pipeline"]:
+    with DAG(dag_id, schedule=None, start_date=datetime.datetime(2026, 1, 1)):
+        EmptyOperator(task_id="a")
+"""
+
+TEAM_B_DAG = """
+import datetime
+from airflow.sdk import DAG
+from airflow.providers.standard.operators.empty import EmptyOperator
+
+with DAG("team_b_dag", schedule=None, start_date=datetime.datetime(2026, 1, 1)):
     EmptyOperator(task_id="a")
 """
 
@@ -69,6 +80,7 @@ class ApiServer:
 
     url: str
     dags: Path
+    root: Path = Path()
     tokens: dict[str, str] = field(default_factory=dict)
 
     def client(self, user: str | None = None, **kwargs: object) -> httpx.Client:
@@ -98,7 +110,13 @@ def _server_env(home: Path, dags: Path) -> dict[str, str]:
             "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
             "kwargs": {"path": str(dags)},
             "team_name": "team_a",
-        }
+        },
+        {
+            "name": "team-b-folder",
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(dags.parent / "dags_b")},
+            "team_name": "team_b",
+        },
     ]
     passwords = home / "passwords.json"
     passwords.write_text(json.dumps({name: f"pw-{name}" for name in USERS}))
@@ -136,6 +154,8 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     home.mkdir()
     dags.mkdir()
     (dags / "existing.py").write_text(textwrap.dedent(EXISTING_DAG))
+    (root / "dags_b").mkdir()
+    (root / "dags_b" / "team_b.py").write_text(textwrap.dedent(TEAM_B_DAG))
     port = free_port()
     log = (root / "server.log").open("wb")
     proc = subprocess.Popen(
@@ -144,7 +164,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    server = ApiServer(f"http://127.0.0.1:{port}", dags)
+    server = ApiServer(f"http://127.0.0.1:{port}", dags, root)
     try:
         deadline = time.monotonic() + 240
         while True:

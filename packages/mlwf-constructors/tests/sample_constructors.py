@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -52,6 +54,9 @@ class Related(DagConstructor):
         Parameter("target", str, default="dev_pipeline"),
         Parameter("side", str, default=""),
         Parameter("explode", bool, default=False),
+        # A file path: related_dags() waits (up to 30 s) until ``<hold>.go`` exists, after
+        # touching ``<hold>.reached``; lets an API test hold a request at that step.
+        Parameter("hold", str, default=""),
     )
 
     def build_dag(self, dag_id: str, values: Mapping[str, Any], params: dict[str, Param]) -> DAG:
@@ -65,6 +70,11 @@ class Related(DagConstructor):
         return dag
 
     def related_dags(self, instance_id: str, values: Mapping[str, Any]) -> Sequence[RelatedDag]:
+        if values.get("hold") and not os.path.exists(values["hold"] + ".go"):
+            open(values["hold"] + ".reached", "w").close()
+            deadline = time.monotonic() + 30
+            while not os.path.exists(values["hold"] + ".go") and time.monotonic() < deadline:
+                time.sleep(0.02)
         return (
             RelatedDag(values["target"], "uses"),
             RelatedDag(values["side"] or f"{instance_id}__side", "defines"),

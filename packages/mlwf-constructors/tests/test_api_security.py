@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -116,6 +119,85 @@ def test_defined_dag_ids_must_be_free(api_server: ApiServer) -> None:
         moved = alice.patch("/instances/third", json={"values": {"side": "existing_dag"}})
         assert moved.status_code == 409, moved.text
     assert {"shadow", "second", "first__side"}.isdisjoint(_ids(api_server))
+
+
+# -- issue 10 review: authorization holds for what is written; unknown DAGs; 409 details -------
+
+
+def test_enable_racing_a_patch_cannot_enable_an_unauthorized_target(
+    api_server: ApiServer, tmp_path: Path
+) -> None:
+    """Issue 10 item 1: alice's enable held after reading the instance, while her PATCH points it at prod_pipeline and disables it, never leaves it enabled using prod_pipeline."""
+    hold = tmp_path / "hold"
+    Path(f"{hold}.go").touch()  # the create itself must not wait
+    values = {"target": "dev_pipeline", "hold": str(hold)}
+    with api_server.client("alice") as alice:
+        created = alice.post(
+            "/instances",
+            json={
+                "instance_id": "race_enable",
+                "constructor": "related",
+                "values": values,
+                "enabled": False,
+            },
+        )
+        assert created.status_code == 201, created.text
+    Path(f"{hold}.go").unlink()
+    Path(f"{hold}.reached").unlink(missing_ok=True)
+    answers: dict[str, int] = {}
+
+    def send(name: str, method: str, route: str, **kwargs: Any) -> None:
+        with api_server.client("alice") as alice:
+            answers[name] = alice.request(method, route, **kwargs).status_code
+
+    enable = threading.Thread(target=send, args=("enable", "POST", "/instances/race_enable/enable"))
+    patch = threading.Thread(
+        target=send,
+        args=("patch", "PATCH", "/instances/race_enable"),
+        kwargs={"json": {"values": {"target": "prod_pipeline", "hold": ""}, "enabled": False}},
+    )
+    enable.start()
+    deadline = time.monotonic() + 30
+    while not Path(f"{hold}.reached").exists():  # the enable now waits inside related_dags()
+        assert time.monotonic() < deadline, "the enable never reached related_dags()"
+        time.sleep(0.02)
+    patch.start()
+    patch.join(timeout=2)  # ample for an unblocked PATCH
+    Path(f"{hold}.go").touch()
+    enable.join(timeout=60)
+    patch.join(timeout=60)
+    assert answers.get("enable") in (200, 403) and answers.get("patch") in (200, 403), answers
+    with api_server.client("admin") as admin:
+        stored = admin.get("/instances/race_enable").json()
+    assert not (stored["enabled"] and stored["values"]["target"] == "prod_pipeline"), stored
+
+
+def test_using_an_unknown_dag_is_refused_like_an_unauthorized_one(api_server: ApiServer) -> None:
+    """Issue 10 item 5: with multi_team on, using a DAG Airflow does not know is a 403 worded exactly as for another team's DAG, and nothing is stored."""
+    with api_server.client("alice") as alice:
+        unknown = _create(alice, "uses_future", target="future_dag")
+        other_team = _create(alice, "uses_future", target="team_b_dag")
+    assert unknown.status_code == other_team.status_code == 403, (unknown.text, other_team.text)
+    detail = unknown.json()["detail"]
+    assert "future_dag" in detail
+    assert detail.replace("future_dag", "team_b_dag") == other_team.json()["detail"]
+    assert "uses_future" not in _ids(api_server)
+
+
+def test_taken_dag_id_names_its_file_only_to_who_may_read_it(api_server: ApiServer) -> None:
+    """Issue 10 item 6: a 409 for a DAG id taken by another team's file names neither that file nor its bundle for alice, who may not read that DAG, and names the file for admin."""
+    with api_server.client("alice") as alice:
+        defines = _create(alice, "alice_shadow_b", side="team_b_dag")
+        own_id = _create(alice, "team_b_dag")
+    for response in (defines, own_id):
+        assert response.status_code == 409, response.text
+        detail = response.json()["detail"]
+        assert "team_b_dag" in detail
+        assert "team_b.py" not in detail and "team-b-folder" not in detail, detail
+    with api_server.client("admin") as admin:
+        shown = _create(admin, "admin_shadow_b", side="team_b_dag")
+    assert shown.status_code == 409 and "team_b.py" in shown.json()["detail"], shown.text
+    assert {"alice_shadow_b", "team_b_dag", "admin_shadow_b"}.isdisjoint(_ids(api_server))
 
 
 # -- item 8: the team of the DAG is passed to the auth manager ---------------------------------

@@ -68,3 +68,27 @@ def test_bearer_requests_skip_the_origin_check_but_bodies_need_json() -> None:
     assert _status(_request(**bearer), has_body=False) == 200
     cookie_same_site = {"origin": "http://airflow.local:8080"}
     assert _status(_request(**cookie_same_site), has_body=False) == 415
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"referer": "http://evil.com\\@airflow.local:8080/"},
+        {"referer": "http://evil.com@airflow.local:8080/page"},
+        {"origin": "http://user:pw@airflow.local:8080"},
+        {"origin": "http://evil.com\\@airflow.local:8080"},
+    ],
+)
+def test_origin_with_userinfo_or_backslash_is_refused(
+    monkeypatch: pytest.MonkeyPatch, header: dict[str, str]
+) -> None:
+    """Issue 10 item 7: a cookie write whose Origin or Referer hides another host before an '@' (or after a backslash) is refused with 403."""
+    monkeypatch.delenv("AIRFLOW__API__BASE_URL", raising=False)
+    assert _status(_request(content_type="application/json", **header)) == 403
+
+
+def test_referer_with_at_sign_in_its_path_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10 item 7: an '@' in the path or query of a same-origin Referer does not make it foreign."""
+    monkeypatch.delenv("AIRFLOW__API__BASE_URL", raising=False)
+    referer = "http://airflow.local:8080/dags?owner=a@b.c"
+    assert _status(_request(referer=referer, content_type="application/json")) == 200

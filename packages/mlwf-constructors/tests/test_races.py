@@ -10,6 +10,7 @@ invariant; with it, the other writer waits.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import random
@@ -331,5 +332,131 @@ def test_random_interleavings_keep_files_equal_to_the_store(store_url: str, tmp_
         for instance_id in ids:
             assert_file_matches_store(svc, instance_id)
         assert list(svc.path("a").parent.glob(".tmp-*")) == []
+    finally:
+        svc.store.engine.dispose()
+
+
+# -- issue 10 review: authorization and DAG id reservations under the lock -----------------------
+
+
+def test_enable_authorizes_exactly_what_it_writes(
+    service: Constructors, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10 item 1: an enable whose authorization is held while a PATCH points the instance at prod_pipeline never ends enabled with values it did not authorize."""
+    service.create("r", "related", {"target": "dev_pipeline"}, owner="x", enabled=False)
+    authorized: list[dict[str, Any]] = []
+
+    def refuse_prod(old: Any, new: Any, related: Any) -> None:
+        if any(r.role == "uses" and r.dag_id.startswith("prod_") for r in related):
+            raise PermissionError("prod_* may not be used")
+        authorized.append(dict(new.values))
+
+    pause = Pause("enabler")
+    enabler = Worker(
+        "enabler", lambda: service.update("r", enabled=True, authorize=pause.wrap(refuse_prod))
+    )
+    patcher = Worker(
+        "patcher",
+        lambda: service.update("r", values={"target": "prod_pipeline"}, enabled=False),
+    )
+    pause.race(enabler, patcher)
+    stored = service.store.get("r")
+    assert not (stored.enabled and stored.values["target"] == "prod_pipeline"), stored
+    assert authorized and authorized[-1]["target"] == "dev_pipeline"
+    assert_file_matches_store(service, "r")
+
+
+def test_concurrent_creates_cannot_define_one_dag_id(
+    service: Constructors, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10 item 2: of two concurrent creates, `x` and `y` defining DAG `x`, exactly one succeeds and the other gets an error naming DAG 'x'."""
+    pause = Pause("y")
+    monkeypatch.setattr(files, "write_atomic", pause.wrap(files.write_atomic))
+    errors: dict[str, BaseException] = {}
+
+    def create(instance_id: str, constructor: str, values: dict[str, Any]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                service.create(instance_id, constructor, values, owner="x")
+            except InstanceExistsError as err:
+                errors[instance_id] = err
+
+        return run
+
+    y = Worker("y", create("y", "related", {"side": "x"}))
+    x = Worker("x", create("x", "sample", {"epochs": 1}))
+    pause.race(y, x)
+    assert sorted(r.instance_id for r in service.store.list()) == ["y"]
+    assert list(errors) == ["x"] and "'x'" in str(errors["x"])
+    assert not service.path("x").exists()
+
+
+def test_constructors_create_and_update_check_defined_dag_ids(service: Constructors) -> None:
+    """Issue 10 item 2: Constructors.create and update (the CLI's path) refuse a DAG id another instance has or defines, naming the DAG, and store nothing."""
+    service.create("y", "related", {"side": "x"}, owner="x")
+    with pytest.raises(InstanceExistsError, match="'x'"):
+        service.create("x", "sample", {"epochs": 1}, owner="x")
+    service.create("z", "sample", {"epochs": 1}, owner="x")
+    with pytest.raises(InstanceExistsError, match="'z'"):
+        service.create("w", "related", {"side": "z"}, owner="x")
+    service.create("v", "related", {}, owner="x")
+    with pytest.raises(InstanceExistsError, match="'x'"):
+        service.update("v", values={"side": "x"})
+    assert [r.instance_id for r in service.store.list()] == ["v", "y", "z"]
+    assert service.store.get("v").values["side"] == ""
+    service.delete("y")  # its reservations go with it
+    service.create("x", "sample", {"epochs": 1}, owner="x")
+
+
+def test_ids_differing_in_case_are_distinct_instances_on_mariadb(
+    mariadb_url: str, tmp_path: Path
+) -> None:
+    """Issue 10 item 3: on MariaDB a version 2 store with case-insensitive id columns migrates to case-sensitive ones: instance `t` does not answer for `T`, and `T` is a separate instance."""
+    from mlwf_constructors import _store
+
+    engine = sa.create_engine(mariadb_url)
+    now = _store.datetime.now(_store.UTC)
+    with engine.begin() as conn:
+        _store.schema_version.create(conn)
+        for version in (1, 2):
+            _store.MIGRATIONS[version](conn, None)
+            conn.execute(_store.schema_version.insert().values(version=version, applied_at=now))
+        for table in ("mlwf_constructor_instances", "mlwf_constructor_locks"):
+            conn.execute(
+                sa.text(
+                    f"ALTER TABLE {table} MODIFY instance_id VARCHAR(100) "
+                    "CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci NOT NULL"
+                )
+            )
+        conn.execute(
+            _store.instances.insert().values(
+                instance_id="t",
+                constructor="related",
+                constructor_version="1.0.0",
+                values_json=json.dumps(
+                    {"target": "dev_pipeline", "side": "t_side", "explode": False, "hold": ""}
+                ),
+                owner="x",
+                enabled=False,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    engine.dispose()
+    svc = Constructors(_settings(mariadb_url, tmp_path), airflow_db=False)
+    try:
+        assert svc.store.current_version() == 3
+        with pytest.raises(InstanceNotFoundError):
+            svc.store.get("T")
+        with pytest.raises(InstanceNotFoundError):
+            svc.update("T", enabled=True)
+        with pytest.raises(InstanceNotFoundError):
+            svc.delete("T")
+        svc.create("T", "sample", {"epochs": 1}, owner="y")
+        assert [r.instance_id for r in svc.store.list()] == ["T", "t"]
+        assert svc.store.get("T").constructor == "sample"
+        assert svc.store.get("t").constructor == "related"
+        with pytest.raises(InstanceExistsError, match="'t_side'"):  # backfilled reservation
+            svc.create("t_side", "sample", {"epochs": 1}, owner="y")
     finally:
         svc.store.engine.dispose()

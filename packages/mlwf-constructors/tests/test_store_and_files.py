@@ -42,9 +42,10 @@ def test_migrate_records_its_version_and_is_idempotent(tmp_path: Path) -> None:
     """migrate() creates the prefixed tables once and a second run changes nothing."""
     store = InstanceStore(f"sqlite:///{tmp_path / 's.db'}")
     assert store.current_version() == 0
-    assert store.migrate() == 2 and store.migrate() == 2
+    assert store.migrate() == 3 and store.migrate() == 3
     tables = sa.inspect(store.engine).get_table_names()
     assert sorted(tables) == [
+        "mlwf_constructor_dag_ids",
         "mlwf_constructor_instances",
         "mlwf_constructor_locks",
         "mlwf_constructor_schema_version",
@@ -52,7 +53,7 @@ def test_migrate_records_its_version_and_is_idempotent(tmp_path: Path) -> None:
 
 
 def test_version_1_store_is_upgraded_with_its_instances(tmp_path: Path) -> None:
-    """A store at schema version 1 (no lock table) migrates to 2 and its instances stay writable."""
+    """A store at schema version 1 (no lock table) migrates to 3 and its instances stay writable."""
     from mlwf_constructors import _store
 
     url = f"sqlite:///{tmp_path / 's.db'}"
@@ -75,7 +76,7 @@ def test_version_1_store_is_upgraded_with_its_instances(tmp_path: Path) -> None:
         )
     engine.dispose()
     store = InstanceStore(url)
-    assert store.current_version() == 1 and store.migrate() == 2
+    assert store.current_version() == 1 and store.migrate() == 3
     record = store.get("kept")
     store.replace(dataclasses.replace(record, values={"epochs": 2}))
     assert store.get("kept").values == {"epochs": 2}
@@ -241,3 +242,12 @@ for dag_id, dag in sorted(bag.dags.items()):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "errors: {}" in proc.stdout, proc.stdout
     return proc.stdout
+
+
+def test_an_instance_using_its_own_dag_keeps_that_use(service: Constructors) -> None:
+    """Issue 10 item 4: a related DAG the instance uses is kept for authorization even when its id is the instance's own; only defining the own id again is dropped."""
+    from mlwf_constructors import RelatedDag
+    from mlwf_constructors._related import prepare
+
+    related = prepare(service, "selfie", "related", {"target": "selfie", "side": "selfie"}).related
+    assert related == (RelatedDag("selfie", "uses"),)

@@ -48,6 +48,19 @@ class InstanceExistsError(ConstructorsError):
     """An instance (or a DAG or file it would need) with this id already exists."""
 
 
+class DagIdTakenError(InstanceExistsError):
+    """A DAG id an instance would define (its own or another) is taken.
+
+    ``str()`` says which id and never where it is defined; ``location`` (a file and bundle, when
+    known) is for callers who may read that DAG.
+    """
+
+    def __init__(self, dag_id: str, message: str, location: str | None = None) -> None:
+        super().__init__(message)
+        self.dag_id = dag_id
+        self.location = location
+
+
 class InstanceNotFoundError(ConstructorsError, LookupError):
     """No instance with this id is stored."""
 

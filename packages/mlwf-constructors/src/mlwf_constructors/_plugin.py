@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import Any
 
 from airflow.api_fastapi.core_api.security import GetUserDep, get_user
@@ -26,17 +27,18 @@ from starlette.concurrency import run_in_threadpool
 
 from mlwf_constructors import _security as sec
 from mlwf_constructors._body import field, only, read_object
+from mlwf_constructors._constructor import RelatedDag
 from mlwf_constructors._errors import (
     ConstructorNotFoundError,
     ConstructorRefusedError,
     ConstructorsError,
+    DagIdTakenError,
     InstanceExistsError,
     InstanceNotFoundError,
     InvalidInstanceIdError,
     ParameterValidationError,
 )
 from mlwf_constructors._ids import check_instance_id
-from mlwf_constructors._related import check_defined_free, prepare, related_of
 from mlwf_constructors._service import Constructors
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,22 @@ def _error(err: ConstructorsError) -> JSONResponse:
     if status == 500:
         log.exception("mlwf-constructors: request failed", exc_info=err)
     return JSONResponse(body, status_code=status)
+
+
+@contextmanager
+def _taken_reported_to(user: Any) -> Iterator[None]:
+    """Answer a taken DAG id with 409, naming where it is defined only if ``user`` may read that DAG.
+
+    The location (another file, another bundle) tells of a DAG the user may not be allowed to
+    see (e.g. another team's), so it is added only when the auth manager allows GET on it.
+    """
+    try:
+        yield
+    except DagIdTakenError as err:
+        detail = str(err)
+        if err.location and sec.is_authorized(user, "GET", err.dag_id, sec.dag_team(err.dag_id)):
+            detail = f"{detail} ({err.location})"
+        raise HTTPException(409, detail) from None
 
 
 async def _json_write(request: Request, user: GetUserDep) -> None:
@@ -156,16 +174,21 @@ def create_app() -> FastAPI:
         enabled = field(body, "enabled", bool, required=False)
         enabled = True if enabled is None else enabled
 
+        def authorize(old: Any, new: Any, related: tuple[RelatedDag, ...]) -> None:
+            sec.require(user, sec.checks(svc.settings, "POST", instance_id, related, uses=True))
+
         def run() -> Any:
+            # The instance's own DAG first: no validation errors for a user who may not create it.
             sec.require(user, sec.checks(svc.settings, "POST", instance_id, uses=False))
-            prepared = prepare(svc, instance_id, constructor, values)
-            sec.require(
-                user, sec.checks(svc.settings, "POST", instance_id, prepared.related, uses=True)
-            )
-            check_defined_free(svc, instance_id, prepared.related)
-            return svc.create(
-                instance_id, constructor, prepared.values, owner=user.get_name(), enabled=enabled
-            )
+            with _taken_reported_to(user):
+                return svc.create(
+                    instance_id,
+                    constructor,
+                    values,
+                    owner=user.get_name(),
+                    enabled=enabled,
+                    authorize=authorize,
+                )
 
         return (await run_in_threadpool(run)).as_json()
 
@@ -185,27 +208,25 @@ def create_app() -> FastAPI:
         user: Any, instance_id: str, values: dict[str, Any] | None, enabled: bool | None
     ) -> Any:
         """Authorize and apply an update: PUT on the instance and every DAG it defines; unless it
-        disables the instance, also the right to trigger and read the XComs of every DAG it uses,
-        and free ids for the DAGs it defines.
+        disables the instance, also the right to trigger and read the XComs of every DAG it uses.
+
+        The related DAGs are those of the values written, authorized under the instance's lock
+        (``authorize`` of :meth:`Constructors.update`): a concurrent PATCH cannot slip other
+        values between the check and the write.
         """
         svc = service()
         sec.require(user, sec.checks(svc.settings, "PUT", instance_id, uses=False))
-        old = svc.store.get(instance_id)
-        complete = None
-        if values is not None:
-            # The related DAGs follow from the new complete values, not the stored ones.
-            prepared = prepare(svc, instance_id, old.constructor, {**old.values, **values})
-            related, complete = prepared.related, prepared.values
-        else:
-            related = related_of(svc, old)
         # Disabling only removes the file; anything else may (again) make the DAG run.
         disabling = enabled is False
-        sec.require(user, sec.checks(svc.settings, "PUT", instance_id, related, uses=not disabling))
-        if not disabling:
-            check_defined_free(svc, instance_id, related)
-        # The complete values, not the patch: what is written is exactly what was authorized,
-        # even if another request changed the stored values meanwhile.
-        return svc.update(instance_id, values=complete, enabled=enabled).as_json()
+
+        def authorize(old: Any, new: Any, related: tuple[RelatedDag, ...]) -> None:
+            sec.require(
+                user, sec.checks(svc.settings, "PUT", instance_id, related, uses=not disabling)
+            )
+
+        with _taken_reported_to(user):
+            record = svc.update(instance_id, values=values, enabled=enabled, authorize=authorize)
+        return record.as_json()
 
     @app.patch("/instances/{instance_id}", dependencies=[Depends(_json_write)])
     async def update_instance(instance_id: str, request: Request, user: GetUserDep) -> Any:
@@ -244,9 +265,13 @@ def create_app() -> FastAPI:
         def run() -> None:
             svc = service()
             sec.require(user, sec.checks(svc.settings, "DELETE", instance_id, uses=False))
-            related = related_of(svc, svc.store.get(instance_id))
-            sec.require(user, sec.checks(svc.settings, "DELETE", instance_id, related, uses=False))
-            svc.delete(instance_id)
+
+            def authorize(old: Any, new: Any, related: tuple[RelatedDag, ...]) -> None:
+                sec.require(
+                    user, sec.checks(svc.settings, "DELETE", instance_id, related, uses=False)
+                )
+
+            svc.delete(instance_id, authorize=authorize)
 
         await run_in_threadpool(run)
 

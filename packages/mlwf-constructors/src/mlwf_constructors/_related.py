@@ -1,9 +1,10 @@
 """What an instance's values amount to before anything is written: its DAG and its related DAGs.
 
-The API authorizes a request on every DAG an instance defines or uses (``DagConstructor.related_dags``),
-so it needs them before the service writes: :func:`prepare` validates the values, builds the DAG
-(the constructor may refuse values its parameters accept) and asks for the related DAGs;
-:func:`check_defined_free` refuses a defined DAG id that is taken. Exceptions of a constructor's
+The API authorizes a request on every DAG an instance defines or uses (``DagConstructor.related_dags``);
+the service computes them under the instance's lock and hands them to the API's authorization
+callback, so what is authorized is exactly what is written: :func:`prepare` validates the values,
+builds the DAG once (the constructor may refuse values its parameters accept) and asks for the
+related DAGs; :func:`check_defined_free` refuses a defined DAG id that is taken. Exceptions of a constructor's
 own code become :class:`ConstructorRefusedError` (a 422), never a 500.
 """
 
@@ -19,7 +20,7 @@ from mlwf_constructors._errors import (
     ConstructorNotFoundError,
     ConstructorRefusedError,
     ConstructorsError,
-    InstanceExistsError,
+    DagIdTakenError,
 )
 
 if TYPE_CHECKING:
@@ -52,8 +53,9 @@ def _related_dags(
             raise ConstructorRefusedError(
                 registered.reference, f"related_dags() returned {item!r}, not a RelatedDag"
             )
-    # The instance's own DAG is authorized as the instance; listing it again changes nothing.
-    return tuple(r for r in related if r.dag_id != instance_id)
+    # The instance's own DAG is authorized as the instance, so defining it again changes nothing;
+    # but using it (triggering itself, reading its own XComs) is checked like any used DAG.
+    return tuple(r for r in related if not (r.role == "defines" and r.dag_id == instance_id))
 
 
 def prepare(
@@ -90,20 +92,33 @@ def related_of(svc: Constructors, record: InstanceRecord) -> tuple[RelatedDag, .
     return _related_dags(registered, record.instance_id, record.values)
 
 
-def check_defined_free(svc: Constructors, instance_id: str, related: Sequence[RelatedDag]) -> None:
-    """Raise InstanceExistsError if a DAG the instance would define is taken, or its own id is.
+def defined_ids(related: Sequence[RelatedDag]) -> list[str]:
+    """Return the ids of the DAGs in ``related`` that the instance defines."""
+    return [r.dag_id for r in related if r.role == "defines"]
+
+
+def check_defined_free(
+    svc: Constructors,
+    instance_id: str,
+    related: Sequence[RelatedDag],
+    stored_instances: Sequence[InstanceRecord] | None = None,
+) -> None:
+    """Raise DagIdTakenError if a DAG the instance would define is taken, or its own id is.
 
     Taken means: another stored instance has that id, or Airflow knows a DAG with that id from
     a file other than this instance's; and for the instance's own id: another stored instance
     defines a DAG with that id.
     """
-    defined = [r.dag_id for r in related if r.role == "defines"]
-    stored = {r.instance_id: r for r in svc.store.list()}
+    defined = defined_ids(related)
+    # A writer holding an instance's lock passes what its own connection reads (no second one).
+    listed = svc.store.list() if stored_instances is None else stored_instances
+    stored = {r.instance_id: r for r in listed}
     for dag_id in defined:
         if dag_id in stored:
-            raise InstanceExistsError(
+            raise DagIdTakenError(
+                dag_id,
                 f"DAG id {dag_id!r}, which instance {instance_id!r} would define, is the id of "
-                "another instance"
+                "another instance",
             )
     for other in stored.values():
         if other.instance_id == instance_id:
@@ -114,8 +129,9 @@ def check_defined_free(svc: Constructors, instance_id: str, related: Sequence[Re
             continue  # a broken stored instance defines nothing Airflow could load
         clash = {r.dag_id for r in theirs if r.role == "defines"} & {instance_id, *defined}
         if clash:
-            raise InstanceExistsError(
-                f"DAG id {sorted(clash)[0]!r} is already defined by instance {other.instance_id!r}"
+            dag_id = sorted(clash)[0]
+            raise DagIdTakenError(
+                dag_id, f"DAG id {dag_id!r} is already defined by instance {other.instance_id!r}"
             )
     if not defined or not svc.airflow_db:
         return
@@ -134,7 +150,10 @@ def check_defined_free(svc: Constructors, instance_id: str, related: Sequence[Re
         if row.is_stale:
             continue
         if (row.bundle_name, row.relative_fileloc) != (svc.settings.bundle_name, own_file):
-            raise InstanceExistsError(
+            # Where it is defined only for those who may read that DAG (see DagIdTakenError).
+            raise DagIdTakenError(
+                row.dag_id,
                 f"DAG id {row.dag_id!r}, which instance {instance_id!r} would define, is already "
-                f"used by {row.relative_fileloc} in bundle {row.bundle_name!r}"
+                "used by another DAG",
+                location=f"{row.relative_fileloc} in bundle {row.bundle_name!r}",
             )

@@ -16,6 +16,7 @@ when it has a body.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -63,6 +64,19 @@ def dag_team(dag_id: str) -> str | None:
     return DagModel.get_team_name(dag_id)
 
 
+def dag_known(dag_id: str) -> bool:
+    """Return whether Airflow's DAG table has a row for ``dag_id`` (stale or not)."""
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return (
+            session.execute(select(DagModel.dag_id).where(DagModel.dag_id == dag_id)).first()
+            is not None
+        )
+
+
 def is_authorized(
     user: BaseUser,
     method: Method,
@@ -90,6 +104,8 @@ class Check:
     team_name: str | None
     access_entity: DagAccessEntity | None
     refusal: str
+    #: Refused whatever the auth manager says (a used DAG Airflow does not know, with multi_team).
+    refused: bool = False
 
 
 def checks(
@@ -121,6 +137,11 @@ def checks(
             )
         elif uses:
             used_team = dag_team(rel.dag_id)
+            # With multi_team an unknown DAG has no team, which auth managers read as "any
+            # team": a DAG another team ships later under that id would be triggered. Refused
+            # with the wording of an unauthorized DAG, so "exists elsewhere" and "does not
+            # exist" look alike.
+            unknown = multi_team() and not dag_known(rel.dag_id)
             wanted.append(
                 Check(
                     "POST",
@@ -129,6 +150,7 @@ def checks(
                     DagAccessEntity.RUN,
                     f"not authorized to trigger runs of DAG {rel.dag_id!r} (POST RUN), which "
                     f"instance {instance_id!r} uses",
+                    refused=unknown,
                 )
             )
             wanted.append(
@@ -147,7 +169,7 @@ def checks(
 def require(user: BaseUser, wanted: Sequence[Check]) -> None:
     """Raise 403 naming the first DAG and action ``user`` is not authorized for."""
     for check in wanted:
-        if not is_authorized(
+        if check.refused or not is_authorized(
             user, check.method, check.dag_id, check.team_name, check.access_entity
         ):
             raise HTTPException(403, check.refusal)
@@ -163,13 +185,26 @@ def authenticated_by_cookie(request: Request) -> bool:
 
 
 def _origin_of(url: str) -> str | None:
+    """Return ``scheme://host:port`` of ``url``, or None for anything a browser might read otherwise.
+
+    ``urlsplit`` takes the host after the last ``@`` while a browser (WHATWG URL) ends the
+    authority at a backslash: ``http://evil.com\\@127.0.0.1/`` is evil.com to the browser and
+    127.0.0.1 to urlsplit. Browsers never send userinfo, backslashes or whitespace in the authority
+    of an Origin or Referer, so such a value is refused rather than interpreted.
+    """
+    if any(c.isspace() or ord(c) < 0x20 for c in url):
+        return None
+    # The authority as urlsplit reads it (up to / ? #); a path or query may hold '@' legitimately.
+    authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
+    if "@" in authority or "\\" in authority:
+        return None
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
         return None
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or parts.username is not None:
         return None
     return f"{scheme}://{parts.hostname.lower()}:{port or _DEFAULT_PORTS[scheme]}"
 

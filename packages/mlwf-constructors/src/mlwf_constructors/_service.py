@@ -21,14 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from mlwf_constructors import _materialize as files
+from mlwf_constructors._constructor import RelatedDag
 from mlwf_constructors._errors import (
     ConstructorsError,
+    DagIdTakenError,
     InstanceExistsError,
     InstanceNotFoundError,
     StoreError,
 )
 from mlwf_constructors._ids import check_instance_id
 from mlwf_constructors._registry import RegisteredConstructor, discover, lookup
+from mlwf_constructors._related import check_defined_free, defined_ids, prepare, related_of
 from mlwf_constructors._store import (
     InstanceRecord,
     InstanceStore,
@@ -40,6 +43,11 @@ log = logging.getLogger(__name__)
 
 # What a locked write did to the generated file (announced to Airflow after the commit).
 _WRITTEN, _REMOVED, _UNCHANGED = "written", "removed", "unchanged"
+
+#: Called under the instance's lock, after validation and before anything is written, with the
+#: stored instance (None on create), the instance about to be written (None on delete) and the
+#: DAGs the latter defines or uses (the former's on delete). It raises to refuse the write.
+Authorize = Callable[[InstanceRecord | None, InstanceRecord | None, tuple[RelatedDag, ...]], None]
 
 
 @dataclass(frozen=True)
@@ -118,7 +126,7 @@ class Constructors:
         self.settings = settings
         self.registry = discover(settings.bundle_modules, settings.dags_folder)
         self.store = InstanceStore(settings.store_url)
-        self.store.migrate()
+        self.store.migrate(self._defined_besides_own)
         self.airflow_db = airflow_db
 
     @classmethod
@@ -146,17 +154,19 @@ class Constructors:
         *,
         owner: str,
         enabled: bool = True,
+        authorize: Authorize | None = None,
     ) -> InstanceRecord:
         """Validate and store a new instance, then write its DAG file.
 
         Raises InvalidInstanceIdError, ConstructorNotFoundError, ParameterValidationError,
-        InstanceExistsError (id, DAG id or file taken) and leaves nothing behind on any error.
+        ConstructorRefusedError, InstanceExistsError (id, DAG id or file taken; DagIdTakenError
+        when a DAG id it would define is) and leaves nothing behind on any error. ``authorize``
+        runs under the instance's lock before the free checks and the write.
         """
         check_instance_id(instance_id)
         registered = self.constructor(constructor)
-        complete = registered.cls.validate(values)
-        registered.cls().build(instance_id, complete)  # the constructor accepts these values
-        self._check_free(instance_id)
+        prepared = prepare(self, instance_id, registered.reference, values)  # builds the DAG once
+        complete = prepared.values
         now = datetime.now(UTC)
         record = InstanceRecord(
             instance_id=instance_id,
@@ -170,7 +180,16 @@ class Constructors:
         )
 
         def insert(locked: LockedInstance) -> InstanceRecord:
-            locked.insert(record)  # InstanceExistsError if a concurrent create got there first
+            if locked.get() is not None:
+                raise InstanceExistsError(f"an instance with id {instance_id!r} already exists")
+            if authorize is not None:
+                authorize(None, record, prepared.related)
+            self._check_free(instance_id)
+            check_defined_free(self, instance_id, prepared.related, locked.list_all())
+            # In this transaction: a concurrent writer of another instance defining one of these
+            # ids waits for our commit and then fails on the reservation (and we on theirs).
+            locked.reserve([instance_id, *defined_ids(prepared.related)])
+            locked.insert(record)
             return record
 
         self._locked_write(instance_id, insert)
@@ -182,11 +201,15 @@ class Constructors:
         *,
         values: Mapping[str, Any] | None = None,
         enabled: bool | None = None,
+        authorize: Authorize | None = None,
     ) -> InstanceRecord:
         """Change an instance's values (merged over the stored ones) and/or its enabled flag.
 
-        The merge and the validation run under the instance's lock, over the values stored at
-        that moment: of two concurrent PATCHes the later one sees (and keeps) the earlier one's.
+        The merge, the validation, ``authorize`` and the checks that the DAG ids it defines are
+        free run under the instance's lock, over the values stored at that moment: of two
+        concurrent PATCHes the later one sees (and keeps) the earlier one's, and what is
+        authorized is exactly what is written. A request that disables the instance skips the
+        free checks (it removes the file), so disabling always works.
         """
         check_instance_id(instance_id)
 
@@ -194,15 +217,23 @@ class Constructors:
             old = locked.get()
             if old is None:
                 raise InstanceNotFoundError(instance_id)
-            registered = self.constructor(old.constructor)
             new = old
             if values is not None:
-                complete = registered.cls.validate({**old.values, **values})
-                registered.cls().build(instance_id, complete)
-                new = replace(new, values=complete, constructor_version=registered.version)
+                registered = self.constructor(old.constructor)
+                prepared = prepare(self, instance_id, old.constructor, {**old.values, **values})
+                related = prepared.related
+                new = replace(new, values=prepared.values, constructor_version=registered.version)
+            else:
+                related = related_of(self, old)
             if enabled is not None:
                 new = replace(new, enabled=enabled)
             new = replace(new, updated_at=datetime.now(UTC))
+            if authorize is not None:
+                authorize(old, new, related)
+            if enabled is not False:
+                check_defined_free(self, instance_id, related, locked.list_all())
+            if enabled is not False or values is not None:
+                locked.reserve([instance_id, *defined_ids(related)])
             locked.replace(new)
             return new
 
@@ -210,12 +241,20 @@ class Constructors:
         assert record is not None  # change() returns a record or raises
         return record
 
-    def delete(self, instance_id: str) -> None:
-        """Delete an instance and its DAG file; its DAG disappears from Airflow."""
+    def delete(self, instance_id: str, *, authorize: Authorize | None = None) -> None:
+        """Delete an instance and its DAG file; its DAG disappears from Airflow.
+
+        ``authorize`` runs under the instance's lock with the DAGs of the instance as stored then.
+        """
         check_instance_id(instance_id)
 
         def delete(locked: LockedInstance) -> None:
-            locked.delete()  # InstanceNotFoundError if it is not stored
+            old = locked.get()
+            if old is None:
+                raise InstanceNotFoundError(instance_id)
+            if authorize is not None:
+                authorize(old, None, related_of(self, old))
+            locked.delete()  # its DAG id reservations go with it
 
         self._locked_write(instance_id, delete)
 
@@ -350,12 +389,26 @@ class Constructors:
             temp.unlink(missing_ok=True)  # left by a writer that crashed before its rename
         return locked.get()
 
+    def _defined_besides_own(self, record: InstanceRecord) -> list[str]:
+        """Return the DAG ids ``record`` defines besides its own (store migration backfill)."""
+        return [d for d in defined_ids(related_of(self, record)) if d != record.instance_id]
+
     def _check_free(self, instance_id: str) -> None:
-        """Raise InstanceExistsError if a file or a DAG from elsewhere already uses the id."""
+        """Raise InstanceExistsError if a file or a DAG from elsewhere already uses the id.
+
+        On a case-insensitive file system (macOS) the file of ``T`` is the file of ``t``: a file
+        whose name differs only in case from the id's own file name is refused too.
+        """
         path = self.path(instance_id)
         if path.exists() and not files.is_generated(path):
             raise InstanceExistsError(
                 f"file {path} exists and was not generated by mlwf-constructors"
+            )
+        if path.exists() and path.name not in {p.name for p in path.parent.iterdir()}:
+            raise InstanceExistsError(
+                f"the file of instance {instance_id!r} would be {path.name}, which this "
+                "case-insensitive file system already holds under another case (an instance "
+                "whose id differs only in case)"
             )
         if not self.airflow_db:
             return
@@ -371,8 +424,10 @@ class Constructors:
                 )
             ).first()
         if row is not None and not row.is_stale and row.relative_fileloc != rel:
-            raise InstanceExistsError(
-                f"DAG id {instance_id!r} is already used by {row.relative_fileloc}"
+            raise DagIdTakenError(
+                instance_id,
+                f"DAG id {instance_id!r} is already used by another DAG",
+                location=row.relative_fileloc,
             )
 
     def _request_parse(self, paths: list[Path]) -> None:

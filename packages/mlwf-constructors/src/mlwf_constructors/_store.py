@@ -20,26 +20,44 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
-from mlwf_constructors._errors import InstanceExistsError, InstanceNotFoundError, StoreError
+from mlwf_constructors._errors import (
+    DagIdTakenError,
+    InstanceExistsError,
+    InstanceNotFoundError,
+    StoreError,
+)
 
 log = logging.getLogger(__name__)
 
 metadata = sa.MetaData()
 
+
+def _id_type(length: int) -> sa.types.TypeEngine[str]:
+    """An id column: case-sensitive everywhere (MariaDB/MySQL compare case-insensitively by default).
+
+    DAG ids are case-sensitive in Airflow; with a ``*_ci`` collation row ``t`` would answer a
+    request for ``T`` while authorization was asked for DAG ``T``.
+    """
+    return sa.String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
+
 instances = sa.Table(
     "mlwf_constructor_instances",
     metadata,
-    sa.Column("instance_id", sa.String(100), primary_key=True),
+    sa.Column("instance_id", _id_type(100), primary_key=True),
     sa.Column("constructor", sa.String(100), nullable=False),
     sa.Column("constructor_version", sa.String(50), nullable=False),
     sa.Column("values_json", sa.Text, nullable=False),
@@ -62,21 +80,83 @@ locks = sa.Table(
     metadata,
     # One row per instance id being written or stored; ``generation`` counts the writes, so the
     # UPDATE that takes the lock always changes the row (MySQL reports unchanged rows as 0).
-    sa.Column("instance_id", sa.String(100), primary_key=True),
+    sa.Column("instance_id", _id_type(100), primary_key=True),
     sa.Column("generation", sa.Integer, nullable=False),
 )
 
+dag_ids = sa.Table(
+    "mlwf_constructor_dag_ids",
+    metadata,
+    # Every DAG id an instance's file defines (its own id included), reserved in the transaction
+    # that writes the instance: the primary key makes two instances defining one DAG id impossible
+    # even when they are written at the same moment.
+    sa.Column("dag_id", _id_type(250), primary_key=True),
+    sa.Column("instance_id", _id_type(100), nullable=False, index=True),
+)
 
-def _v1(conn: Connection) -> None:
+#: Returns the DAG ids a stored instance defines besides its own (for the version 3 backfill).
+DefinedIds = Callable[["InstanceRecord"], Iterable[str]]
+
+
+def _v1(conn: Connection, defined: DefinedIds | None = None) -> None:
     instances.create(conn, checkfirst=True)
 
 
-def _v2(conn: Connection) -> None:
+def _v2(conn: Connection, defined: DefinedIds | None = None) -> None:
     locks.create(conn, checkfirst=True)
 
 
+def _v3(conn: Connection, defined: DefinedIds | None = None) -> None:
+    """Case-sensitive id columns on MariaDB/MySQL; the DAG id reservations, backfilled.
+
+    The backfill reserves every instance's own id, then the ids each defines (``defined``, from
+    its constructor) in id order; an id two instances already define (possible before version
+    3) stays with the first and is logged.
+    """
+    if conn.dialect.name in {"mysql", "mariadb"}:
+        for table in (instances, locks):
+            conn.execute(
+                sa.text(
+                    f"ALTER TABLE {table.name} MODIFY instance_id VARCHAR(100) "
+                    "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL"
+                )
+            )
+    dag_ids.create(conn, checkfirst=True)
+    records = [
+        InstanceStore._record(r._mapping)
+        for r in conn.execute(sa.select(instances).order_by(instances.c.instance_id))
+    ]
+    taken = {r[0] for r in conn.execute(sa.select(dag_ids.c.dag_id))}
+    for record in records:
+        if record.instance_id not in taken:
+            conn.execute(
+                dag_ids.insert().values(dag_id=record.instance_id, instance_id=record.instance_id)
+            )
+            taken.add(record.instance_id)
+    for record in records:
+        try:
+            ids = list(defined(record)) if defined else []
+        except Exception as err:  # a broken instance defines nothing Airflow could load
+            log.warning(
+                "mlwf-constructors: cannot list the DAGs of %r: %s", record.instance_id, err
+            )
+            continue
+        for dag_id in ids:
+            if dag_id in taken:
+                if dag_id != record.instance_id:
+                    log.warning(
+                        "mlwf-constructors: DAG id %r of instance %r is already reserved by "
+                        "another instance; not reserved for it",
+                        dag_id,
+                        record.instance_id,
+                    )
+                continue
+            conn.execute(dag_ids.insert().values(dag_id=dag_id, instance_id=record.instance_id))
+            taken.add(dag_id)
+
+
 #: version → migration; append only, never edit an applied one.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2}
+MIGRATIONS: dict[int, Callable[[Connection, DefinedIds | None], None]] = {1: _v1, 2: _v2, 3: _v3}
 HEAD = max(MIGRATIONS)
 
 
@@ -145,7 +225,14 @@ class LockedInstance:
         row = self._conn.execute(
             sa.select(instances).where(instances.c.instance_id == self.instance_id)
         ).first()
-        return None if row is None else InstanceStore._record(row._mapping)
+        if row is None or row._mapping["instance_id"] != self.instance_id:
+            return None  # not stored, or only under another case (a case-insensitive column)
+        return InstanceStore._record(row._mapping)
+
+    def list_all(self) -> list[InstanceRecord]:
+        """Return every stored instance, read in this transaction (ordered by id)."""
+        rows = self._conn.execute(sa.select(instances).order_by(instances.c.instance_id))
+        return [InstanceStore._record(r._mapping) for r in rows]
 
     def insert(self, record: InstanceRecord) -> None:
         """Insert ``record`` (its id must be the locked id); raise InstanceExistsError if stored."""
@@ -172,6 +259,45 @@ class LockedInstance:
         )
         if result.rowcount == 0:
             raise InstanceNotFoundError(self.instance_id)
+
+    def reserve(self, dag_ids_: Iterable[str]) -> None:
+        """Reserve ``dag_ids_`` (and only them) for this instance; raise DagIdTakenError if one is another's.
+
+        Reservations are rows with a unique DAG id written in the locked transaction, so of two
+        concurrent writers reserving one id the second waits for the first's commit and fails.
+        """
+        wanted = sorted(set(dag_ids_))
+        if wanted:
+            owner = self._conn.execute(
+                sa.select(dag_ids.c.dag_id, dag_ids.c.instance_id).where(
+                    dag_ids.c.dag_id.in_(wanted), dag_ids.c.instance_id != self.instance_id
+                )
+            ).first()
+            if owner is not None:
+                raise self._taken(owner.dag_id, owner.instance_id)
+        self._conn.execute(dag_ids.delete().where(dag_ids.c.instance_id == self.instance_id))
+        for dag_id in wanted:
+            try:
+                self._conn.execute(
+                    dag_ids.insert().values(dag_id=dag_id, instance_id=self.instance_id)
+                )
+            except IntegrityError:
+                # A concurrent writer reserved it after our read and has committed since (the
+                # insert waited for it); InstanceStore.locked rolls the whole transaction back.
+                raise self._taken(dag_id, None) from None
+
+    def _taken(self, dag_id: str, owner: str | None) -> DagIdTakenError:
+        if owner == dag_id:
+            return DagIdTakenError(
+                dag_id,
+                f"DAG id {dag_id!r}, which instance {self.instance_id!r} would define, "
+                "is the id of another instance",
+            )
+        return DagIdTakenError(
+            dag_id,
+            f"DAG id {dag_id!r} is already defined by "
+            + (f"instance {owner!r}" if owner else "another instance"),
+        )
 
     def _check(self, record: InstanceRecord) -> None:
         if record.instance_id != self.instance_id:
@@ -214,8 +340,12 @@ class InstanceStore:
             value = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
         return int(value or 0)
 
-    def migrate(self) -> int:
-        """Apply pending migrations; return the schema version now in place."""
+    def migrate(self, defined: DefinedIds | None = None) -> int:
+        """Apply pending migrations; return the schema version now in place.
+
+        ``defined`` lists the DAG ids an instance defines besides its own (the service passes
+        its constructors' ``related_dags``); without it version 3 reserves only instance ids.
+        """
         for _attempt in range(3):
             version = self.current_version()
             if version > HEAD:
@@ -230,7 +360,7 @@ class InstanceStore:
                     if version == 0:
                         schema_version.create(conn, checkfirst=True)
                     for target in range(version + 1, HEAD + 1):
-                        MIGRATIONS[target](conn)
+                        MIGRATIONS[target](conn, defined)
                         conn.execute(
                             schema_version.insert().values(
                                 version=target, applied_at=datetime.now(UTC)
@@ -244,6 +374,11 @@ class InstanceStore:
         """Insert ``record``; raise InstanceExistsError when its id is taken."""
         try:
             with self.locked(record.instance_id) as locked:
+                if locked.get() is not None:
+                    raise InstanceExistsError(
+                        f"an instance with id {record.instance_id!r} already exists"
+                    )
+                locked.reserve([record.instance_id])  # no other instance may define its id
                 locked.insert(record)
         except IntegrityError:
             # A row written by an older release without the lock: the primary key decides.
@@ -257,7 +392,9 @@ class InstanceStore:
             row = conn.execute(
                 sa.select(instances).where(instances.c.instance_id == instance_id)
             ).first()
-        if row is None:
+        # Exact match only, whatever the column's collation (an older MySQL table may still
+        # compare case-insensitively): row ``t`` never answers a request for ``T``.
+        if row is None or row._mapping["instance_id"] != instance_id:
             raise InstanceNotFoundError(instance_id)
         return self._record(row._mapping)
 
@@ -301,6 +438,7 @@ class InstanceStore:
                 yield locked
                 if locked.get() is None:
                     conn.execute(locks.delete().where(locks.c.instance_id == instance_id))
+                    conn.execute(dag_ids.delete().where(dag_ids.c.instance_id == instance_id))
             except BaseException:
                 conn.rollback()
                 raise
