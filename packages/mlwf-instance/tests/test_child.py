@@ -266,3 +266,37 @@ def test_launcher_runs_python_in_process_with_arguments(tmp_path: Path) -> None:
     assert as_module.stdout == '{"x":1}\n'
     other = subprocess.run([*base, "echo", "exec"], capture_output=True, text=True, timeout=60)
     assert other.stdout == "exec\n"
+
+
+def test_watchdog_forgets_a_dead_session_only_once_it_is_empty() -> None:
+    """A dead component's session stays watched while a member lives, and is forgotten once empty, so a later session reusing its pid is never swept."""
+    from mlwf_instance._watchdog import look
+
+    leader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; subprocess.Popen(['sleep', '30']); sys.exit(0)",
+        ],
+        start_new_session=True,
+    )
+    started = psutil.Process(leader.pid).create_time()
+    leader.wait(timeout=30)
+    member = next((p for p in psutil.process_iter(["name"]) if _sid(p.pid) == leader.pid), None)
+    assert member is not None, "the leader's child should outlive it in its session"
+    leaders = {leader.pid: started}
+    try:
+        look(leaders, {})
+        assert leader.pid in leaders  # its session still has a member: keep watching it
+    finally:
+        member.kill()
+        member.wait(timeout=10)
+    look(leaders, {})
+    assert leaders == {}
+
+
+def _sid(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None

@@ -210,3 +210,10 @@ def test_one_loopback_log_server_port_for_workers_and_triggerer(tmp_path: Path) 
     from mlwf_instance._net import loopback_hostname
 
     assert loopback_hostname() == "127.0.0.1"
+
+
+def test_task_log_files_and_folders_are_created_private(tmp_path: Path) -> None:
+    """Issue 10 item 7: Airflow's file task handler is told to create log files 0600 and folders 0700 (its defaults are 0o664 and 0o775, whatever the umask)."""
+    options = _config(tmp_path).airflow_options(SECRETS)
+    assert options["logging"]["file_task_handler_new_file_permissions"] == "0o600"
+    assert options["logging"]["file_task_handler_new_folder_permissions"] == "0o700"

@@ -68,7 +68,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Intermedia
     sql.engine.dispose()
 
 
-def _context(tid: str, index: int, run_id: str, token: str | None) -> dict[str, Any]:
+def _context(tid: str, index: int, run_id: str, token: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {"tuning_id": tid, "index": index}
     if token is not None:
         entry["token"] = token
@@ -105,10 +105,15 @@ def _tuning(store: IntermediateStore) -> tuple[str, ExperimentRun]:
         ("manual__forged", "s3cret-token"),
         ("exp0001__tune__r__ab12cd34", "guessed"),
         ("exp0001__tune__r__ab12cd34", None),
+        (
+            "exp0001__tune__r__ab12cd34",
+            "s\u00e9cret-t\u00f6ken",
+        ),  # compare_digest refuses non-ASCII str
+        ("exp0001__tune__r__ab12cd34", 12345),
     ],
 )
 def test_a_forged_report_writes_nothing_and_prunes_nothing(
-    store: IntermediateStore, run_id: str, token: str | None
+    store: IntermediateStore, run_id: str, token: Any
 ) -> None:
     """Issue 10 item 4: a run whose conf claims an experiment but whose run id or token is not the tuner's is refused, and the experiment's record is untouched."""
     tid, _ = _tuning(store)

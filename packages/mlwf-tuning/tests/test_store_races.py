@@ -150,3 +150,21 @@ def test_run_ids_cut_to_250_characters_stay_distinct() -> None:
     assert len(first) == len(second) == MAX_RUN_ID_LENGTH
     assert first.startswith("exp0007__tune__manual__xxx")
     assert experiment_run_id("t", "a b", 1) != experiment_run_id("t", "a_b", 1)
+
+
+def test_tuning_ids_of_long_dag_and_run_ids_fit_the_store_and_stay_distinct(url: str) -> None:
+    """A tuning DAG id and a manual run id of 250 characters each give tuning ids the store accepts (PostgreSQL enforces the column's 250), distinct when they differ past the cut."""
+    from mlwf_tuning._rounds import tuning_id_of
+
+    dag_id = "d" * 250
+    first = tuning_id_of(dag_id, "manual__" + "x" * 242)
+    second = tuning_id_of(dag_id, "manual__" + "x" * 241 + "y")
+    assert first != second
+    assert len(first) == len(second) == 250
+    assert tuning_id_of("tune", "r1") == "tune/r1"  # short ids are unchanged: stored tunings resume
+    store = SqlExperimentStore(url)
+    for tid in (first, second):
+        store.open_tuning(tid, SPEC)
+        store.save(tid, [ExperimentRecord(0, {"q": 1})])
+        assert [r.index for r in store.load(tid)] == [0]
+    store.engine.dispose()

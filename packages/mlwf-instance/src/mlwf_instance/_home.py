@@ -259,6 +259,7 @@ def _write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` readable by the owner only, atomically."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode does not narrow a left-over file
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
     os.replace(tmp, path)
@@ -300,7 +301,14 @@ class InstanceConfig:
 
     def airflow_options(self, secrets_: Mapping[str, str]) -> dict[str, dict[str, str]]:
         """Return the instance's Airflow configuration as ``{section: {key: value}}``."""
-        logging_options = {"base_log_folder": str(self.home.airflow_home / "logs")}
+        logging_options = {
+            "base_log_folder": str(self.home.airflow_home / "logs"),
+            # Every component runs as this user, so task logs are the owner's only: Airflow's
+            # file task handler otherwise chmods new log files 0o664 and folders 0o775,
+            # whatever the umask.
+            "file_task_handler_new_file_permissions": "0o600",
+            "file_task_handler_new_folder_permissions": "0o700",
+        }
         if self.log_server_port is not None:
             # One loopback log server serves worker and triggerer logs (same folder).
             logging_options["worker_log_server_port"] = str(self.log_server_port)

@@ -85,9 +85,11 @@ def look(leaders: dict[int, float], seen: dict[int, psutil.Process]) -> None:
     for proc in psutil.process_iter(["ppid", "create_time"]):
         procs[proc.pid] = proc
         children.setdefault(proc.info["ppid"], []).append(proc)
+    gone = []
     for pid, started in leaders.items():
         leader = procs.get(pid)
         if leader is None or abs((leader.info["create_time"] or 0) - started) > 0.01:
+            gone.append(pid)
             continue
         stack = list(children.get(pid, []))
         while stack:
@@ -95,6 +97,26 @@ def look(leaders: dict[int, float], seen: dict[int, psutil.Process]) -> None:
             if proc.pid not in seen:
                 seen[proc.pid] = proc
             stack.extend(children.get(proc.pid, []))
+    if gone:
+        _forget_empty_sessions(leaders, gone, procs)
+
+
+def _forget_empty_sessions(
+    leaders: dict[int, float], gone: list[int], procs: dict[int, psutil.Process]
+) -> None:
+    """Forget dead leaders whose session has no member left.
+
+    Linux does not reuse a pid while a process still has it as its session id, so a leader is
+    dropped only once nothing is left of its session: a later, unrelated session leader given
+    the same pid (a shell, another instance's component) is then never swept as ours.
+    """
+    sids: set[int] = set()
+    for pid in procs:
+        with contextlib.suppress(OSError):
+            sids.add(os.getsid(pid))
+    for pid in gone:
+        if pid not in sids:
+            del leaders[pid]
 
 
 def sweep(

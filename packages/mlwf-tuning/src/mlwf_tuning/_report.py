@@ -126,7 +126,9 @@ def _check_run(
         run is not None
         and run_id == run.run_id
         and token is not None
-        and secrets.compare_digest(token, run.token)
+        and isinstance(token, str)
+        # bytes: compare_digest raises TypeError on non-ASCII str
+        and secrets.compare_digest(token.encode(), run.token.encode())
     )
     if not ours:
         raise ForeignExperimentRun(

@@ -27,9 +27,21 @@ _RUN_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.~:+-]")
 MAX_RUN_ID_LENGTH = 250
 
 
+#: The store's ``tuning_id`` columns hold 250 characters.
+MAX_TUNING_ID_LENGTH = 250
+
+
 def tuning_id_of(dag_id: str, run_id: str) -> str:
-    """Return the tuning id of a tuning DAG run (clearing the run keeps it, so the run resumes)."""
-    return f"{dag_id}/{run_id}"
+    """Return the tuning id of a tuning DAG run (clearing the run keeps it, so the run resumes).
+
+    ``<dag id>/<run id>``; a longer one than the store holds (a DAG id and a manual run id can
+    each be 250 characters) is cut and ends with a hash of the whole, so it stays unique.
+    """
+    raw = f"{dag_id}/{run_id}"
+    if len(raw) <= MAX_TUNING_ID_LENGTH:
+        return raw
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:16]
+    return f"{raw[: MAX_TUNING_ID_LENGTH - len(digest) - 1]}#{digest}"
 
 
 def experiment_run_id(tuning_dag_id: str, tuning_run_id: str, index: int, nonce: str = "") -> str:

@@ -416,7 +416,10 @@ class HyperparameterTuner:
             token = token_of(run_conf(target, run.run_id))
         except TuningError as err:
             return f"run {run.run_id!r} of DAG {target!r} could not be checked: {err}"
-        if token is None or not secrets.compare_digest(token, run.token):
+        if not isinstance(token, str) or not secrets.compare_digest(
+            token.encode(),
+            run.token.encode(),  # bytes: str must be ASCII for compare_digest
+        ):
             return (
                 f"run {run.run_id!r} of DAG {target!r} exists but was not created by this "
                 "tuning (its conf lacks the tuning's token): not adopted, the experiment fails"
