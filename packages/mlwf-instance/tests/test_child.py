@@ -133,12 +133,14 @@ def test_launched_tree_dies_with_its_parent_without_a_watchdog(tmp_path: Path) -
         _kill(pids)
 
 
-def test_supervisor_killed_leaves_no_process(tmp_path: Path) -> None:
-    """Issue 10 item 15: SIGKILL of a process running a Supervisor takes down every spawned process and its forks within seconds."""
-    script = tmp_path / "forking.py"
-    script.write_text(FORKING)
+def _start_supervising(
+    tmp_path: Path, script_text: str, supervising_text: str, script_name: str
+) -> tuple[subprocess.Popen[str], Path]:
+    """Start a process whose Supervisor runs ``script_text``; return it and the markers folder its processes write their pids to (watchdog log: ``tmp_path/wd.log``)."""
+    script = tmp_path / script_name
+    script.write_text(script_text)
     supervising = tmp_path / "supervising.py"
-    supervising.write_text(SUPERVISING)
+    supervising.write_text(supervising_text)
     markers = tmp_path / "markers"
     markers.mkdir()
     parent = subprocess.Popen(
@@ -146,6 +148,12 @@ def test_supervisor_killed_leaves_no_process(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
+    return parent, markers
+
+
+def test_supervisor_killed_leaves_no_process(tmp_path: Path) -> None:
+    """Issue 10 item 15: SIGKILL of a process running a Supervisor takes down every spawned process and its forks within seconds."""
+    parent, markers = _start_supervising(tmp_path, FORKING, SUPERVISING, "forking.py")
     pids: set[int] = set()
     try:
         pids = _wait_markers(markers, 3)
@@ -163,18 +171,8 @@ def test_watchdog_kills_unarmed_children(
 ) -> None:
     """Issue 10 item 15: a child exec-ed without a fork hook, in its component's session or a new one (as BashOperator's shell), is killed by the watchdog once the supervisor dies."""
     monkeypatch.setenv("NEW_SESSION", "1" if new_session else "0")
-    script = tmp_path / "exec_child.py"
-    script.write_text(EXEC_CHILD)
-    supervising = tmp_path / "supervising.py"
-    supervising.write_text(SUPERVISING)
-    markers = tmp_path / "markers"
-    markers.mkdir()
     log = tmp_path / "wd.log"
-    parent = subprocess.Popen(
-        [sys.executable, str(supervising), str(script), str(markers), str(log)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    parent, markers = _start_supervising(tmp_path, EXEC_CHILD, SUPERVISING, "exec_child.py")
     pids: set[int] = set()
     try:
         pids = _wait_markers(markers, 2)
@@ -197,17 +195,7 @@ def test_watchdog_kills_a_young_child_of_a_new_session(
 ) -> None:
     """Issue 10 item 15: a child in a session of its own, too young for the watchdog to have seen it, is still killed through the supervisor's marker in its environment."""
     monkeypatch.setenv("NEW_SESSION", "1")
-    script = tmp_path / "exec_child.py"
-    script.write_text(EXEC_CHILD)
-    supervising = tmp_path / "supervising.py"
-    supervising.write_text(SUPERVISING_LATE)
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    parent = subprocess.Popen(
-        [sys.executable, str(supervising), str(script), str(markers), str(tmp_path / "wd.log")],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    parent, markers = _start_supervising(tmp_path, EXEC_CHILD, SUPERVISING_LATE, "exec_child.py")
     pids: set[int] = set()
     try:
         pids = _wait_markers(markers, 2)

@@ -1,29 +1,15 @@
-"""Fixtures shared by the tests of mlwf-tuning: a throwaway PostgreSQL database."""
+"""Fixtures shared by the tests of mlwf-tuning: a throwaway PostgreSQL database per module."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
-from mlwf_testsupport import require_service
-
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
+from mlwf_testsupport import throwaway_database
 
 
 @pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL database on 127.0.0.1:5432, dropped after the module."""
-    name = f"mlwf_tuning_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(f"{POSTGRES}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as err:
-        admin.dispose()
-        require_service("postgresql", f"cannot create a database at {POSTGRES}: {err}")
-    yield f"{POSTGRES}/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Testsupport's throwaway PostgreSQL database, shared by a module's tests (one per test is slow)."""
+    with throwaway_database("postgresql", "tuning") as url:
+        yield url
