@@ -9,7 +9,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -173,11 +174,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for the instance to report healthy (default: 180)",
     )
     up.set_defaults(func=cmd_up)
-
-    from mlwf_constructors._cli import add_commands as add_constructors_commands
-
-    add_constructors_commands(commands)  # mlwf constructors list|create|delete|sync
+    _add_contributed_commands(commands)
     return parser
+
+
+#: Entry point group of ``mlwf`` subcommands: each value is ``add_commands(subparsers)``.
+COMMANDS_GROUP = "mlwf.commands"
+
+
+def _add_contributed_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Let every installed package add its subcommands (entry point group ``mlwf.commands``).
+
+    A package that fails to load does not break the other commands: its command is replaced by
+    one that explains the failure.
+    """
+    for entry_point in sorted(entry_points(group=COMMANDS_GROUP), key=lambda ep: ep.name):
+        try:
+            add_commands = entry_point.load()
+            add_commands(commands)
+        except Exception as err:  # a broken plugin must not take `mlwf` down
+            broken = commands.add_parser(
+                entry_point.name, help=f"(unavailable: {type(err).__name__})"
+            )
+            broken.set_defaults(func=_unavailable(entry_point.value, err))
+
+
+def _unavailable(value: str, err: Exception) -> Callable[[argparse.Namespace], int]:
+    def run(_args: argparse.Namespace) -> int:
+        _write(sys.stderr, f"mlwf: error: the command from {value} failed to load: {err}\n")
+        return 2
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
