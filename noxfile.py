@@ -60,7 +60,7 @@ PACKAGE_NAMES = sorted(PACKAGES)
 # Workspace members that are not published: they must never appear in a wheel's requirements.
 UNPUBLISHED = frozenset({"mlwf-testsupport"})
 # Passed through to the tests: with MLWF_REQUIRE_SERVICES=1 (CI) a missing service fails a test.
-PASSTHROUGH_ENV = ("MLWF_REQUIRE_SERVICES",)
+PASSTHROUGH_ENV = ("MLWF_REQUIRE_SERVICES", "MLWF_INTEGRATION_WORKERS")
 
 
 def _sync(session: nox.Session, *args: str) -> None:
@@ -133,7 +133,31 @@ def tests_integration(session: nox.Session) -> None:
     if not test_files:
         session.skip("tests_integration/ holds no test_*.py file yet")
     _sync(session, "--all-packages")
-    session.run("pytest", "tests_integration", *session.posargs, env=_test_env())
+    session.run(
+        "pytest",
+        "tests_integration",
+        *_integration_parallelism(session.posargs),
+        *session.posargs,
+        env=_test_env(),
+    )
+
+
+#: Integration test modules run this many at a time (pytest-xdist workers); each module starts
+#: its own Airflow processes on its own home, database and free ports. Most of a module's time is
+#: spent waiting on Airflow (scheduler loops, health, DAG runs), so two run well on 2 cores.
+INTEGRATION_WORKERS_ENV = "MLWF_INTEGRATION_WORKERS"
+
+
+def _integration_parallelism(posargs: list[str]) -> list[str]:
+    """Return pytest-xdist arguments: ``-n N --dist loadfile`` unless posargs choose ``-n``/``-p``."""
+    if any(arg == "-n" or arg.startswith(("-n", "--numprocesses", "-p")) for arg in posargs):
+        return ["--durations=25"]
+    workers = os.environ.get(INTEGRATION_WORKERS_ENV, "2")
+    if workers in ("0", "1"):
+        return ["--durations=25"]
+    # loadfile: every test of a module runs on the same worker, so module-scoped instances are
+    # started once.
+    return ["-n", workers, "--dist", "loadfile", "--durations=25"]
 
 
 @nox.session
