@@ -156,17 +156,17 @@ def test_passwords_in_two_places_or_without_a_use_are_refused() -> None:
 @pytest.mark.parametrize(
     ("option", "owner"),
     [
-        ("core.executor", "the spec's \"executor\" field"),
-        ("database.sql_alchemy_conn", "the spec's \"database\" field"),
-        ("database.sql_alchemy_conn_cmd", "the spec's \"database\" field"),
-        ("celery.broker_url", "the spec's \"celery.broker\" field"),
-        ("celery.result_backend", "the spec's \"database\" field (results are kept there)"),
-        ("core.auth_manager", "mlwf (the auth manager follows the spec's \"groups\")"),
-        ("dag_processor.dag_bundle_config_list", "the spec's \"dag_folders\" field"),
+        ("core.executor", 'the spec\'s "executor" field'),
+        ("database.sql_alchemy_conn", 'the spec\'s "database" field'),
+        ("database.sql_alchemy_conn_cmd", 'the spec\'s "database" field'),
+        ("celery.broker_url", 'the spec\'s "celery.broker" field'),
+        ("celery.result_backend", 'the spec\'s "database" field (results are kept there)'),
+        ("core.auth_manager", 'mlwf (the auth manager follows the spec\'s "groups")'),
+        ("dag_processor.dag_bundle_config_list", 'the spec\'s "dag_folders" field'),
         ("core.fernet_key", "mlwf: a secret generated and kept in the instance home"),
         ("api.secret_key", "mlwf: a secret generated and kept in the instance home"),
         ("api_auth.jwt_secret_secret", "mlwf: a secret generated and kept in the instance home"),
-        ("CORE.DAGS_FOLDER", "the spec's \"dag_folders\" field"),
+        ("CORE.DAGS_FOLDER", 'the spec\'s "dag_folders" field'),
     ],
 )
 def test_airflow_config_refuses_options_the_spec_owns(option: str, owner: str) -> None:
@@ -206,9 +206,15 @@ def test_airflow_config_takes_free_options_and_text_of_numbers() -> None:
     [
         {"name": "ab", "database": {"url": "postgresql://u@h/d", "password": 12345}},
         {"name": "ab", "database": {"url": "postgresql://u@h/d", "password": [SECRET]}},
-        {"name": "ab", "database": {"url": "postgresql://u@h/d", "password": {"value": SECRET, "env": "X"}}},
+        {
+            "name": "ab",
+            "database": {"url": "postgresql://u@h/d", "password": {"value": SECRET, "env": "X"}},
+        },
         {"name": "ab", "database": {"url": "postgresql://u@h/d", "password": {"vaule": SECRET}}},
-        {"name": "ab", "database": {"url": "postgresql://u@h/d", "password": "x" * (MAX_SECRET_BYTES + 1)}},
+        {
+            "name": "ab",
+            "database": {"url": "postgresql://u@h/d", "password": "x" * (MAX_SECRET_BYTES + 1)},
+        },
         {"name": "ab", "celery": {"broker": f"redis://u:{SECRET}@r:99999/0"}},
         {"name": "ab", "database": f"kafka://u:{SECRET}@h/d"},
         {"name": "ab", "database": {"url": f"postgresql+psycopg://u:{SECRET}@h/d"}},
@@ -247,7 +253,9 @@ def test_secrets_resolve_from_env_and_file_naming_the_source_on_failure(
     (tmp_path / "pw").write_text(SECRET + "\n")
     assert SecretRef(file=Path("pw")).resolve(tmp_path) == SECRET
     monkeypatch.delenv("MLWF_T_PW")
-    with pytest.raises(SpecError, match="database.password: environment variable MLWF_T_PW is not set"):
+    with pytest.raises(
+        SpecError, match=r"database\.password: environment variable MLWF_T_PW is not set"
+    ):
         SecretRef(env="MLWF_T_PW").resolve(where="database.password")
     with pytest.raises(SpecError, match=r"cannot read file .*missing: No such file"):
         SecretRef(file=tmp_path / "missing").resolve()
@@ -286,7 +294,10 @@ def test_load_spec_makes_relative_paths_relative_to_the_spec_folder(tmp_path: Pa
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("{", "not valid JSON (line 1 column 2: Expecting property name enclosed in double quotes)"),
+        (
+            "{",
+            "not valid JSON (line 1 column 2: Expecting property name enclosed in double quotes)",
+        ),
         ('{"name": "ab", "api": {"port": NaN}}', "not valid JSON (NaN is not a JSON value)"),
         ('{"name": "ab", "x": ' + "1" * 5000 + "}", "not valid JSON (Exceeds the limit"),
         (b"\xff\xfe{}", "not valid JSON (not UTF-8 text)"),
@@ -347,7 +358,9 @@ def test_bounds_on_lists_strings_and_error_count() -> None:
     assert len(many) == 51 and many[""] == "… and 150 more errors not shown"
 
 
-def test_default_home_follows_xdg_state_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_default_home_follows_xdg_state_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """Issue 11: an instance's default home is $XDG_STATE_HOME/mlwf/NAME."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     assert default_home("recsys") == tmp_path / "mlwf" / "recsys"

@@ -60,7 +60,9 @@ def _validate(args: argparse.Namespace) -> int:
             line = f"{name}: {summary(spec)}"
             if args.resolve_secrets:
                 secrets = check_secrets(spec, name)
-                line += f"; secrets readable: {', '.join(secrets) if secrets else 'none in the spec'}"
+                line += (
+                    f"; secrets readable: {', '.join(secrets) if secrets else 'none in the spec'}"
+                )
         except SpecError as err:
             bad += 1
             print(err, file=sys.stderr)

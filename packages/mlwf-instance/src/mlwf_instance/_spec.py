@@ -408,9 +408,7 @@ def _add_factory_defaults(schema: dict[str, Any]) -> None:
             value = field.default_factory()  # type: ignore[call-arg]
             if isinstance(value, list):
                 value = [
-                    v.model_dump(mode="json", exclude_defaults=True)
-                    if isinstance(v, _Model)
-                    else v
+                    v.model_dump(mode="json", exclude_defaults=True) if isinstance(v, _Model) else v
                     for v in value
                 ]
             elif isinstance(value, _Model):
