@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from airflow.sdk.exceptions import AirflowSkipException
+from conftest import store_url
 from mlwf_tuning import (
     Categorical,
     ExperimentConflict,
@@ -48,13 +49,10 @@ SPEC = HyperparameterTuningSpec(
 def _store_of(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> IntermediateStore:
     if kind == "memory":
         return InMemoryExperimentStore()
-    if kind == "sqlite":
-        return SqlExperimentStore(f"sqlite:///{tmp_path}/store.db")
-    url: str = request.getfixturevalue("postgres_url")
-    return SqlExperimentStore(url)
+    return SqlExperimentStore(store_url(request, kind, f"{tmp_path}/store.db"))
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql", "mariadb"])
 def opened(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[IntermediateStore, str]]:
@@ -154,14 +152,16 @@ def test_a_save_with_a_stale_curve_loses_no_reported_step(
     assert record.intermediate == {0: 0.0, 1: 0.1, 2: 0.2}
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mariadb"])
 def test_two_reporters_and_a_tuner_interleaved_lose_nothing(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """Two experiments reporting 100 steps each while the tuner saves records, each on its own engine, lose no write."""
     first = _store_of(kind, tmp_path, request)
     assert isinstance(first, SqlExperimentStore)
-    url = first.engine.url
+    # Each thread's store opens its own engine from the URL (with the store's SQLite busy
+    # timeout: a bare create_engine waits 5 s for the lock, too short on a loaded machine).
+    url = first.engine.url.render_as_string(hide_password=False)
     tid = f"race/{uuid.uuid4().hex[:8]}"
     first.open_tuning(tid, SPEC.plan_json())
     first.save(tid, [_running(i) for i in range(4)])
@@ -170,7 +170,7 @@ def test_two_reporters_and_a_tuner_interleaved_lose_nothing(
     errors: list[BaseException] = []
 
     def reporter(index: int) -> None:
-        store = SqlExperimentStore(sa.create_engine(url))
+        store = SqlExperimentStore(url)
         try:
             for step in range(steps):
                 store.append_intermediate(tid, index, step, index + step / 100)
@@ -180,7 +180,7 @@ def test_two_reporters_and_a_tuner_interleaved_lose_nothing(
             store.engine.dispose()
 
     def tuner() -> None:
-        store = SqlExperimentStore(sa.create_engine(url))
+        store = SqlExperimentStore(url)
         try:
             for round_ in range(steps):
                 # Re-save the reporters' records with the curves loaded before any report ...
