@@ -19,6 +19,7 @@ from typing import Self
 import psutil
 
 from mlwf_instance._api import get_api_token, get_health, unhealthy_components
+from mlwf_instance._broker import prepare_database_broker
 from mlwf_instance._database import database_urls, ensure_database
 from mlwf_instance._errors import (
     HealthTimeoutError,
@@ -239,6 +240,9 @@ class Instance:
         if code != 0:
             raise migrate.died()
         self.supervisor.forget(migrate)
+        if self.spec.executor == "celery" and self.spec.celery.broker == "database":
+            # Before any worker or the scheduler: kombu's own get-or-create races between them.
+            prepare_database_broker(self.database.sync, self.spec.celery.queues)
         # Heartbeats older than this belong to a previous run of the same home.
         self._started_at = datetime.now(UTC) - timedelta(seconds=1)
         self._env = env
