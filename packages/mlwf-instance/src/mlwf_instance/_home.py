@@ -19,10 +19,10 @@ The configuration is handed to every child process as ``AIRFLOW__SECTION__KEY`` 
 variables (the highest-precedence source in Airflow) and also written to ``airflow/airflow.cfg``
 so that a plain ``AIRFLOW_HOME=<home>/airflow airflow ...`` command sees the same instance.
 
-No MLflow server runs: unless the environment already defines it, every child gets
-``AIRFLOW_CONN_MLWF_MLFLOW_DEFAULT`` with tracking URI ``sqlite:///<home>/airflow/mlwf/mlflow.db``,
-which the MLflow client opens directly (this needs the full ``mlflow`` package, not only
-``mlflow-skinny``).
+Installed packages add their own options and variables through the entry point group
+``mlwf.instance.defaults`` (see :mod:`mlwf_instance._defaults`): mlwf-constructors points its
+instances folder at ``constructed/``, mlwf-stats-bridge its metrics at ``metrics/``,
+mlwf-operators its default MLflow connection at ``airflow/mlwf/mlflow.db``.
 
 The admin password is generated here, before the API server starts: SimpleAuthManager would
 otherwise generate it itself and print it into the API server's log.
@@ -375,18 +375,7 @@ class InstanceConfig:
                 "refresh_interval": str(self.dag_refresh_interval),
                 "dag_bundle_config_list": json.dumps(self.dag_bundles()),
             },
-            # Generated files of constructor instances: into the home's bundle (see dag_bundles).
-            "mlwf_constructors": {
-                "instances_folder": str(self.home.constructed),
-                "bundle_name": CONSTRUCTED_BUNDLE,
-            },
             "logging": logging_options,
-            # mlwf-stats-bridge: metrics into Prometheus files under <home>/metrics, served by the
-            # API server at /mlwf-stats-bridge/metrics (authenticated).
-            "metrics": {
-                "statsd_on": "True",
-                "statsd_custom_client_path": "mlwf_stats_bridge.PrometheusStatsClient",
-            },
         }
         if self.database is not None:
             options["database"]["sql_alchemy_conn_async"] = self.database.async_
@@ -416,7 +405,6 @@ class InstanceConfig:
         env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
         env["AIRFLOW_HOME"] = str(self.home.airflow_home)
         env["AIRFLOW_CONFIG"] = str(self.home.airflow_cfg)
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.home.metrics_dir)
         # Generated files live in the home's bundle, which is on sys.path only while it is
         # parsed: the DAGs folder must be importable everywhere for the constructors they name.
         path = env.get("PYTHONPATH", "")
@@ -425,15 +413,8 @@ class InstanceConfig:
         for section, values in self.airflow_options(secrets_).items():
             for key, value in values.items():
                 env[f"AIRFLOW__{section.upper()}__{key.upper()}"] = value
-        for name, value in self.contributed_env.items():
-            env.setdefault(name, value)
-        # MLflow without a server: a connection the user set (env var) wins over this default.
-        env.setdefault(
-            "AIRFLOW_CONN_MLWF_MLFLOW_DEFAULT",
-            json.dumps(
-                {"conn_type": "mlwf_mlflow", "host": f"sqlite:///{self.home.mlflow_database}"}
-            ),
-        )
+        # Packages' own variables (e.g. PROMETHEUS_MULTIPROC_DIR of mlwf-stats-bridge).
+        env.update(self.contributed_env)
         return env
 
     def write_airflow_cfg(self, secrets_: Mapping[str, str]) -> Path:

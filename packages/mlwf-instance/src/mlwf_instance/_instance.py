@@ -21,13 +21,14 @@ import psutil
 from mlwf_instance._api import get_api_token, get_health, unhealthy_components
 from mlwf_instance._broker import prepare_database_broker
 from mlwf_instance._database import database_urls, ensure_database
+from mlwf_instance._defaults import DefaultsContext, collect_defaults
 from mlwf_instance._errors import (
     HealthTimeoutError,
     MlwfInstanceError,
     PortInUseError,
     UnknownComponentError,
 )
-from mlwf_instance._home import Credentials, InstanceConfig, InstanceHome
+from mlwf_instance._home import CONSTRUCTED_BUNDLE, Credentials, InstanceConfig, InstanceHome
 from mlwf_instance._net import free_loopback_port
 from mlwf_instance._pidfile import PidFile
 from mlwf_instance._spec import Api, DagFolder, InstanceSpec, default_home
@@ -136,6 +137,20 @@ class Instance:
         if spec.executor == "local":
             options["core"]["parallelism"] = str(parallelism)
         python_path = (MYSQLDB_COMPAT,) if needs_mysqldb_compat(self.database) else ()
+        contributed = collect_defaults(
+            DefaultsContext(
+                name=spec.name,
+                home=self.home.root,
+                airflow_home=self.home.airflow_home,
+                constructed_folder=self.home.constructed,
+                constructed_bundle=CONSTRUCTED_BUNDLE,
+                metrics_dir=self.home.metrics_dir,
+                metrics_enabled=spec.metrics.enabled,
+                executor=spec.executor,
+                database_kind=self.database.kind,
+                team=self.database.kind != "sqlite",
+            )
+        )
         self.config = InstanceConfig(
             home=self.home,
             dags_folder=folders[0],
@@ -148,6 +163,8 @@ class Instance:
             dag_refresh_interval=dag_refresh_interval,
             database=None if self.database.kind == "sqlite" else self.database,
             spec_options=options,
+            contributed_options=contributed.airflow_config,
+            contributed_env=contributed.environment,
             python_path=python_path,
             extra_config=dict(extra_config),
         )
