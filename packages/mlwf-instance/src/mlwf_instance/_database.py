@@ -196,7 +196,10 @@ def _create(urls: DatabaseUrls) -> None:
         raise DatabaseUnavailableError(
             f"will not create database {urls.name!r}: use letters, digits, _, $ and - only"
         )
-    server = sa.make_url(urls.sync).set(database="postgres" if urls.kind == "postgresql" else None)
+    # URL.set(database=None) keeps the database: None means "unchanged" there.
+    server = sa.make_url(urls.sync)._replace(
+        database="postgres" if urls.kind == "postgresql" else None
+    )
     if urls.kind == "postgresql":
         statement = f"CREATE DATABASE \"{urls.name}\" ENCODING 'UTF8'"
     else:
