@@ -1,7 +1,7 @@
-"""A team's instance from a spec: PostgreSQL or MariaDB, CeleryExecutor on the database broker, 2 workers.
+"""A team's instance from a spec: PostgreSQL, CeleryExecutor on the database broker, 2 workers.
 
-One instance per topology, each in its own throwaway database, home and port (module-scoped and
-parametrized, so one runs at a time: each is ≈1.1 GiB and the machine has 2 cores). On each, the
+One instance for the module, in its own throwaway database, home and port (≈1.1 GiB; the
+MariaDB twin, ``test_team_instance_mariadb.py``, runs the same tests on its own). On it, the
 three example workloads run: ``ml_pipeline``, the ``tuning_iris`` tuning and a constructor
 instance created through the API. Then the whole instance is stopped and started again on the
 same database and home, and the instance, the tuning records and the run history are intact.
@@ -81,11 +81,8 @@ def _write_spec(root: Path, kind: str, url: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", params=["postgresql", "mariadb"])
-def team(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Team]:
-    kind: Any = request.param
+def run_team(kind: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+    """Run a team instance on a throwaway ``kind`` database for one module; stop it afterwards."""
     root = tmp_path_factory.mktemp(f"team-{kind}")
     with throwaway_database(kind, "team_instance") as url:
         spec_path = _write_spec(root, kind, url)
@@ -104,6 +101,11 @@ def team(
             state.instance.stop()  # the instance of the last restart
         assert_no_leftover_processes(str(home))
     print("\n".join(f"timing {name}: {seconds:.1f} s" for name, seconds in TIMINGS.items()))
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+    yield from run_team("postgresql", tmp_path_factory)
 
 
 def test_workers_are_components_and_answer(team: Team) -> None:
@@ -164,6 +166,21 @@ def test_constructor_instance_created_through_the_api_runs(team: Team) -> None:
     generated = team.home / "constructed" / "mlwf_constructed" / "instance__team_iris.py"
     assert generated.is_file()
     team.runs["team_iris"] = run_id
+
+
+def test_a_killed_worker_is_restarted_and_awaited(team: Team) -> None:
+    """Issue 11: kill_component SIGKILLs a worker's tree; restart_component starts it again and wait_healthy waits for its new ready line."""
+    killed = team.instance.kill_component("worker-2")
+    assert killed and team.instance.killed_components == {"worker-2"}
+    team.instance.check_running()  # a killed worker is deliberately down, not "died"
+    started = time.monotonic()
+    team.instance.restart_component("worker-2")
+    assert team.instance.unready_workers() == ["worker-2"]
+    team.instance.wait_healthy(timeout=300)
+    TIMINGS[f"{team.kind}: worker restart to ready"] = time.monotonic() - started
+    assert team.instance.unready_workers() == []
+    run_id = team.api.trigger("team_iris")
+    assert team.api.wait_run("team_iris", run_id, timeout=300) == "success"
 
 
 def test_restart_keeps_instances_tunings_and_history(team: Team) -> None:

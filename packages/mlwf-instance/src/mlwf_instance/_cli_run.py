@@ -86,7 +86,7 @@ def _run(instance: Instance, prog: str, timeout: float) -> int:
         instance.wait_healthy(timeout=timeout)
         creds = instance.credentials
         folders = ", ".join(str(f) for f in instance.config.dag_folders)
-        workers = len(instance.components) - 5
+        workers = sum(name.startswith("worker-") for name in instance.components)
         write(
             sys.stdout,
             "\n"
