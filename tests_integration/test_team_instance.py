@@ -35,6 +35,15 @@ CONSTRUCTORS = "/mlwf/constructors"
 TIMINGS: dict[str, float] = {}
 
 
+def load_records(store_url: str, tuning_id: str) -> list[Any]:
+    """Return a tuning's experiment records, closing the store's connections afterwards."""
+    store = SqlExperimentStore(store_url)
+    try:
+        return list(store.load(tuning_id))
+    finally:
+        store.engine.dispose()  # the database is dropped at the end: leave no pooled connection
+
+
 @dataclass
 class Team:
     """A running team instance and what the tests learn about it."""
@@ -146,7 +155,7 @@ def test_tuning_iris_runs_on_celery(team: Team) -> None:
     state = team.api.wait_run("tuning_iris", run_id, timeout=900, interval=2)
     assert state == "success", team.api.task_states("tuning_iris", run_id)
     TIMINGS[f"{team.kind}: tuning_iris run"] = time.monotonic() - started
-    records = SqlExperimentStore(team.store_url).load(f"tuning_iris/{run_id}")
+    records = load_records(team.store_url, f"tuning_iris/{run_id}")
     assert len(records) == 8
     assert sum(r.state == ExperimentState.SUCCEEDED for r in records) >= 7
     result = team.api.xcom("tuning_iris", run_id, "report", "tuning_result")
@@ -187,7 +196,7 @@ def test_restart_keeps_instances_tunings_and_history(team: Team) -> None:
     """Issue 11: after the whole instance stops and starts again, the constructor instance, tuning records and past runs are intact, and the instance runs again."""
     assert set(team.runs) == {"ml_pipeline", "tuning_iris", "team_iris"}, "earlier tests failed"
     tuning_id = f"tuning_iris/{team.runs['tuning_iris']}"
-    before = SqlExperimentStore(team.store_url).load(tuning_id)
+    before = load_records(team.store_url, tuning_id)
     restart_at = datetime.now(UTC)
     team.restart()
     api = team.api
@@ -195,7 +204,7 @@ def test_restart_keeps_instances_tunings_and_history(team: Team) -> None:
         assert api.run_state(dag_id, run_id) == "success", dag_id
     instances = api.client_for(CONSTRUCTORS).get("/instances").json()["instances"]
     assert "team_iris" in {i["instance_id"] for i in instances}
-    assert SqlExperimentStore(team.store_url).load(tuning_id) == before
+    assert load_records(team.store_url, tuning_id) == before
     api.wait_dag("team_iris", timeout=180, interval=0.5, parsed_since=restart_at)
     run_id = api.trigger("team_iris", {"epochs": 30})
     assert api.wait_run("team_iris", run_id, timeout=300) == "success"
