@@ -163,3 +163,22 @@ def test_packaged_laptop_spec_equals_the_example() -> None:
 
     packaged = json.loads(files("mlwf_instance").joinpath("laptop.json").read_text())
     assert packaged == json.loads(example.read_text())
+
+
+def test_mlwf_up_is_the_laptop_spec_with_its_options(tmp_path: Path) -> None:
+    """Issue 11: mlwf up runs the packaged laptop spec with its --home, --port and DAGs folder; example_constructors is registered only when present."""
+    from mlwf_instance._cli import laptop_instance_spec
+
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    spec = laptop_instance_spec(tmp_path / ".mlwf", dags, 9123)
+    assert (spec.name, spec.executor, spec.database.kind) == ("laptop", "local", "sqlite")
+    assert [f.path for f in spec.dag_folders] == [dags]
+    assert spec.api.port == 9123 and spec.home == tmp_path / ".mlwf"
+    assert "bundle_modules" not in spec.airflow_config.get("mlwf_constructors", {})
+    (dags / "example_constructors.py").write_text("")
+    spec = laptop_instance_spec(tmp_path / ".mlwf", dags, 9123)
+    assert spec.airflow_config["mlwf_constructors"]["bundle_modules"] == "example_constructors"
+    options = Instance(spec).config.airflow_options(SECRETS)
+    assert options["api"]["port"] == "9123"
+    assert options["core"]["dags_folder"] == str(dags)
