@@ -376,6 +376,10 @@ class InstanceConfig:
                 "dag_bundle_config_list": json.dumps(self.dag_bundles()),
             },
             "logging": logging_options,
+            # Workers wait this long for the API server's execution API (Airflow: 5 s). Every
+            # component shares one machine here; under load a task's first call timed out at
+            # 5 s and the task failed before it started (seen with 2 instances on 2 cores).
+            "workers": {"execution_api_timeout": "30"},
         }
         if self.database is not None:
             options["database"]["sql_alchemy_conn_async"] = self.database.async_
