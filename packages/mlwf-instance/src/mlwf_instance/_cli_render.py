@@ -28,14 +28,18 @@ def cmd_render(args: argparse.Namespace) -> int:
         sys.stderr.write(f"mlwf instance render: error: cannot write {out}: {err.strerror}\n")
         return 2
     modes = {item.path: item.mode for item in files}
-    target = args.target + (f" (official Airflow chart {HELM_CHART_VERSION})" if args.target == "helm" else "")
+    target = args.target + (
+        f" (official Airflow chart {HELM_CHART_VERSION})" if args.target == "helm" else ""
+    )
     print(f"mlwf instance render: {spec.name} for {target}, {len(written)} files in {out}:")
     for path in written:
         relative = path.relative_to(out).as_posix()
         private = " (mode 0600)" if modes[relative] == 0o600 else ""
         print(f"  {relative}{private}")
     if args.target != "local":
-        print(f"Next: create the Secrets named in {out / 'secrets.example.yaml'}, then see {out / 'README.md'}.")
+        print(
+            f"Next: create the Secrets named in {out / 'secrets.example.yaml'}, then see {out / 'README.md'}."
+        )
     return 0
 
 
@@ -55,6 +59,8 @@ def add_actions(actions: Any) -> None:
     parser.add_argument("--target", required=True, choices=sorted(TARGETS))
     parser.add_argument("--out", required=True, help="folder to write into (new or empty)")
     parser.add_argument(
-        "--force", action="store_true", help="write into a non-empty --out, replacing same-named files"
+        "--force",
+        action="store_true",
+        help="write into a non-empty --out, replacing same-named files",
     )
     parser.set_defaults(func=cmd_render)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from importlib.metadata import version
 
-import yaml
-
 from mlwf_instance._render_model import (
     AIRFLOW_HOME_IN_IMAGE,
     AIRFLOW_VERSION,
@@ -30,9 +28,10 @@ from mlwf_instance._render_model import (
     labels,
     mlwf_requirements,
     needed_secrets,
+    to_yaml_all,
 )
 from mlwf_instance._render_options import Layout
-from mlwf_instance._spec import InstanceSpec
+from mlwf_instance._spec import ComponentResources, InstanceSpec
 
 #: Where the admin password Secret is mounted in the API server.
 PASSWORDS_FILE_IN_IMAGE = f"{SECRETS_DIR_IN_IMAGE}/simple_auth_manager_passwords.json"
@@ -44,6 +43,16 @@ HOSTNAME_CALLABLE = "airflow.utils.net.get_host_ip_address"
 def image_name(spec: InstanceSpec) -> str:
     """Return the image reference the rendered files use (the team pushes it to its registry)."""
     return f"mlwf-{spec.name}"
+
+
+def kubernetes_resources(resources: ComponentResources) -> dict[str, dict[str, str]]:
+    """Return a component's ``resources`` (requests and limits) as Kubernetes writes them."""
+    found: dict[str, dict[str, str]] = {}
+    if resources.requests:
+        found["requests"] = {str(k): v for k, v in resources.requests.items()}
+    if resources.limits:
+        found["limits"] = {str(k): v for k, v in resources.limits.items()}
+    return found
 
 
 def image_tag() -> str:
@@ -125,7 +134,7 @@ def secrets_example(spec: InstanceSpec) -> RenderedFile:
         lines.append(f"#   {item.name(spec)} [{item.key}]: {item.holds}")
     if spec.kerberos is not None:
         lines.append(f"# {KEYTAB.name(spec)} is binary: {_example(KEYTAB, spec)}")
-    body = yaml.safe_dump_all(documents, sort_keys=False, width=1000)
+    body = to_yaml_all(documents)
     return RenderedFile("secrets.example.yaml", "\n".join(lines) + "\n---\n" + body)
 
 

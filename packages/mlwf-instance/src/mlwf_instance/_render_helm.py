@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from mlwf_instance._render_cluster import (
     KEYTAB_PATH_IN_IMAGE,
     PASSWORDS_FILE_IN_IMAGE,
@@ -25,6 +23,7 @@ from mlwf_instance._render_cluster import (
     image_name,
     image_tag,
     krb5_conf,
+    kubernetes_resources,
     secret_instructions,
     secrets_example,
 )
@@ -41,9 +40,10 @@ from mlwf_instance._render_model import (
     SECRETS_DIR_IN_IMAGE,
     RenderedFile,
     service_account,
+    to_yaml,
 )
 from mlwf_instance._render_options import airflow_options, dag_bundle_config, options_without
-from mlwf_instance._spec import ComponentResources, InstanceSpec
+from mlwf_instance._spec import InstanceSpec
 
 #: The chart's component sections and the spec's resources field of each.
 _COMPONENTS = {
@@ -55,15 +55,6 @@ _COMPONENTS = {
 #: Sections whose pods run with the spec's service account when it names one.
 _ACCOUNT_SECTIONS = ("apiServer", "scheduler", "dagProcessor", "triggerer", "migrateDatabaseJob")
 METRICS_VOLUME = "mlwf-metrics"
-
-
-def _resources(resources: ComponentResources) -> dict[str, dict[str, str]]:
-    found: dict[str, dict[str, str]] = {}
-    if resources.requests:
-        found["requests"] = dict(resources.requests)
-    if resources.limits:
-        found["limits"] = dict(resources.limits)
-    return found
 
 
 def _metrics_sidecar(image: str, port: int) -> dict[str, Any]:
@@ -124,7 +115,12 @@ def helm_values(spec: InstanceSpec) -> dict[str, Any]:
                     "name": "admin-password",
                     "secret": {
                         "secretName": ADMIN_PASSWORD.name(spec),
-                        "items": [{"key": ADMIN_PASSWORD.key, "path": PASSWORDS_FILE_IN_IMAGE.rsplit("/", 1)[1]}],
+                        "items": [
+                            {
+                                "key": ADMIN_PASSWORD.key,
+                                "path": PASSWORDS_FILE_IN_IMAGE.rsplit("/", 1)[1],
+                            }
+                        ],
                     },
                 }
             ],
@@ -137,7 +133,7 @@ def helm_values(spec: InstanceSpec) -> dict[str, Any]:
         "migrateDatabaseJob": {},
     }
     for section, field in _COMPONENTS.items():
-        found = _resources(getattr(spec.resources, field))
+        found = kubernetes_resources(getattr(spec.resources, field))
         if found:
             values[section]["resources"] = found
     if spec.executor == "celery":
@@ -146,7 +142,7 @@ def helm_values(spec: InstanceSpec) -> dict[str, Any]:
             "replicas": spec.celery.workers,
             "queue": ",".join(spec.celery.queues),
         }
-        worker_resources = _resources(spec.resources.worker)
+        worker_resources = kubernetes_resources(spec.resources.worker)
         if worker_resources:
             celery["resources"] = worker_resources
         if account is not None:
@@ -221,7 +217,7 @@ def render_helm(spec: InstanceSpec) -> list[RenderedFile]:
         "# Rendered by `mlwf instance render`; holds no secret: the Secrets it names are listed in\n"
         "# secrets.example.yaml.\n"
     )
-    body = yaml.safe_dump(helm_values(spec), sort_keys=False, width=1000)
+    body = to_yaml(helm_values(spec))
     return [
         RenderedFile("values.yaml", header + body),
         dockerfile(spec),

@@ -13,8 +13,6 @@ import configparser
 import io
 from typing import Any
 
-import yaml
-
 from mlwf_instance._render_cluster import (
     KEYTAB_PATH_IN_IMAGE,
     PASSWORDS_FILE_IN_IMAGE,
@@ -24,6 +22,7 @@ from mlwf_instance._render_cluster import (
     image_name,
     image_tag,
     krb5_conf,
+    kubernetes_resources,
     secret_instructions,
     secrets_example,
 )
@@ -38,6 +37,7 @@ from mlwf_instance._render_model import (
     RenderedFile,
     labels,
     service_account,
+    to_yaml,
 )
 from mlwf_instance._render_options import airflow_options, secret_options
 from mlwf_instance._spec import ComponentResources, InstanceSpec
@@ -69,15 +69,6 @@ def airflow_cfg(spec: InstanceSpec) -> str:
     return buffer.getvalue()
 
 
-def _resources(resources: ComponentResources) -> dict[str, dict[str, str]]:
-    found: dict[str, dict[str, str]] = {}
-    if resources.requests:
-        found["requests"] = dict(resources.requests)
-    if resources.limits:
-        found["limits"] = dict(resources.limits)
-    return found
-
-
 def _env(spec: InstanceSpec) -> list[dict[str, Any]]:
     layout = cluster_layout(spec)
     env: list[dict[str, Any]] = [
@@ -102,14 +93,24 @@ def _env(spec: InstanceSpec) -> list[dict[str, Any]]:
 
 def _mounts(spec: InstanceSpec) -> list[dict[str, Any]]:
     mounts: list[dict[str, Any]] = [
-        {"name": "config", "mountPath": f"{AIRFLOW_HOME_IN_IMAGE}/airflow.cfg", "subPath": "airflow.cfg", "readOnly": True},
+        {
+            "name": "config",
+            "mountPath": f"{AIRFLOW_HOME_IN_IMAGE}/airflow.cfg",
+            "subPath": "airflow.cfg",
+            "readOnly": True,
+        },
         {"name": "dags", "mountPath": DAGS_ROOT_IN_IMAGE},
         {"name": "logs", "mountPath": f"{AIRFLOW_HOME_IN_IMAGE}/logs"},
         {"name": "metrics", "mountPath": METRICS_DIR_IN_IMAGE},
     ]
     if spec.kerberos is not None:
         mounts += [
-            {"name": "config", "mountPath": "/etc/krb5.conf", "subPath": "krb5.conf", "readOnly": True},
+            {
+                "name": "config",
+                "mountPath": "/etc/krb5.conf",
+                "subPath": "krb5.conf",
+                "readOnly": True,
+            },
             {"name": "kerberos-ccache", "mountPath": CCACHE_DIR},
         ]
     return mounts
@@ -164,7 +165,7 @@ def _container(
             "capabilities": {"drop": ["ALL"]},
         },
     }
-    found = _resources(resources)
+    found = kubernetes_resources(resources)
     if found:
         container["resources"] = found
     return container
@@ -174,7 +175,12 @@ def _kerberos_sidecar(spec: InstanceSpec) -> dict[str, Any]:
     """Return the container renewing the principal's ticket cache shared with the task runners."""
     sidecar = _container(spec, "kerberos", _command("airflow", "kerberos"), ComponentResources())
     sidecar["volumeMounts"].append(
-        {"name": "kerberos-keytab", "mountPath": KEYTAB_PATH_IN_IMAGE, "subPath": KEYTAB.key, "readOnly": True}
+        {
+            "name": "kerberos-keytab",
+            "mountPath": KEYTAB_PATH_IN_IMAGE,
+            "subPath": KEYTAB.key,
+            "readOnly": True,
+        }
     )
     sidecar["env"].append({"name": "AIRFLOW__KERBEROS__KEYTAB", "value": KEYTAB_PATH_IN_IMAGE})
     sidecar["env"].append({"name": "AIRFLOW__KERBEROS__CCACHE", "value": f"{CCACHE_DIR}/cache"})
@@ -244,7 +250,12 @@ def _components(spec: InstanceSpec) -> list[dict[str, Any]]:
     health = {"httpGet": {"path": "/api/v2/monitor/health", "port": "api"}}
     api["startupProbe"] = {**health, "periodSeconds": 10, "failureThreshold": 30}
     api["readinessProbe"] = {**health, "periodSeconds": 10, "timeoutSeconds": 5}
-    api["livenessProbe"] = {**health, "periodSeconds": 30, "timeoutSeconds": 10, "failureThreshold": 5}
+    api["livenessProbe"] = {
+        **health,
+        "periodSeconds": 30,
+        "timeoutSeconds": 10,
+        "failureThreshold": 5,
+    }
     api["volumeMounts"].append(
         {"name": "admin-password", "mountPath": SECRETS_DIR_IN_IMAGE, "readOnly": True}
     )
@@ -254,7 +265,9 @@ def _components(spec: InstanceSpec) -> list[dict[str, Any]]:
             "name": "admin-password",
             "secret": {
                 "secretName": ADMIN_PASSWORD.name(spec),
-                "items": [{"key": ADMIN_PASSWORD.key, "path": PASSWORDS_FILE_IN_IMAGE.rsplit("/", 1)[1]}],
+                "items": [
+                    {"key": ADMIN_PASSWORD.key, "path": PASSWORDS_FILE_IN_IMAGE.rsplit("/", 1)[1]}
+                ],
                 "defaultMode": 0o400,
             },
         }
@@ -265,8 +278,12 @@ def _components(spec: InstanceSpec) -> list[dict[str, Any]]:
         ("dag-processor", "DagProcessorJob", "dag_processor"),
         ("triggerer", "TriggererJob", "triggerer"),
     ):
-        main = _container(spec, component, _command("airflow", component), getattr(resources, field))
-        main["livenessProbe"] = _exec_probe("airflow", "jobs", "check", "--job-type", job, "--local")
+        main = _container(
+            spec, component, _command("airflow", component), getattr(resources, field)
+        )
+        main["livenessProbe"] = _exec_probe(
+            "airflow", "jobs", "check", "--job-type", job, "--local"
+        )
         if component == "scheduler" and local:
             main["ports"] = [{"name": "worker-logs", "containerPort": WORKER_LOG_PORT}]
         pod = _pod(spec, component, main, runs_tasks=component == "scheduler" and local)
@@ -298,7 +315,9 @@ def _workers(spec: InstanceSpec) -> list[dict[str, Any]]:
             "spec": {
                 "clusterIP": "None",
                 "selector": selector,
-                "ports": [{"name": "worker-logs", "port": WORKER_LOG_PORT, "targetPort": "worker-logs"}],
+                "ports": [
+                    {"name": "worker-logs", "port": WORKER_LOG_PORT, "targetPort": "worker-logs"}
+                ],
             },
         },
         {
@@ -322,7 +341,9 @@ def manifests(spec: InstanceSpec) -> list[dict[str, Any]]:
     config_data = {"airflow.cfg": airflow_cfg(spec)}
     if spec.kerberos is not None:
         config_data["krb5.conf"] = krb5_conf(spec)
-    migrate = _container(spec, "migrate", _command("airflow", "db", "migrate"), ComponentResources())
+    migrate = _container(
+        spec, "migrate", _command("airflow", "db", "migrate"), ComponentResources()
+    )
     objects: list[dict[str, Any]] = [
         {
             "apiVersion": "v1",
@@ -409,6 +430,6 @@ def render_kubernetes(spec: InstanceSpec) -> list[RenderedFile]:
     files = []
     for index, manifest in enumerate(manifests(spec)):
         name = f"{index:02d}-{manifest['kind'].lower()}-{manifest['metadata']['name']}.yaml"
-        text = yaml.safe_dump(manifest, sort_keys=False, width=1000)
+        text = to_yaml(manifest)
         files.append(RenderedFile(f"manifests/{name}", text))
     return [*files, dockerfile(spec), secrets_example(spec), _readme(spec)]

@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, distributions, version
 from pathlib import PurePosixPath
+from typing import Any
+
+import yaml
 
 from mlwf_instance._errors import MlwfInstanceError
 from mlwf_instance._spec import InstanceSpec
@@ -36,6 +39,41 @@ CONSTRUCTED_BUNDLE = "mlwf-constructed"
 
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _BUNDLE_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+#: Plain scalars that some YAML reader (1.1 or 1.2: Helm, kubectl, PyYAML) takes for a non-string.
+_AMBIGUOUS = re.compile(
+    r"^([-+]?(0o|0x|0b)?[0-9a-fA-F_.:]+|[-+]?\.?(inf|Inf|INF|nan|NaN|NAN)"
+    r"|(?i:y|n|yes|no|on|off|true|false|null|~))$"
+)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block YAML without anchors, multi-line strings as ``|`` blocks, look-alikes quoted."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    if _AMBIGUOUS.match(value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def to_yaml(data: Any) -> str:
+    """Return ``data`` as block YAML that every YAML 1.1 and 1.2 reader reads back the same."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=1000, allow_unicode=True)
+
+
+def to_yaml_all(documents: list[Any]) -> str:
+    """Return ``documents`` as a multi-document YAML stream (see :func:`to_yaml`)."""
+    return yaml.dump_all(documents, Dumper=_Dumper, sort_keys=False, width=1000, allow_unicode=True)
 
 
 class RenderError(MlwfInstanceError, ValueError):

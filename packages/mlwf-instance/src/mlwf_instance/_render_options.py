@@ -93,7 +93,11 @@ def dag_bundle_config(layout: Layout) -> list[dict[str, object]]:
         for bundle, path in layout.bundles
     ]
     found.append(
-        {"name": CONSTRUCTED_BUNDLE, "classpath": LOCAL_DAG_BUNDLE, "kwargs": {"path": layout.constructed}}
+        {
+            "name": CONSTRUCTED_BUNDLE,
+            "classpath": LOCAL_DAG_BUNDLE,
+            "kwargs": {"path": layout.constructed},
+        }
     )
     return found
 
@@ -173,4 +177,3 @@ def options_without(
         if kept:
             found[section] = kept
     return found
-
