@@ -58,7 +58,7 @@ def local_options(spec: InstanceSpec) -> dict[str, dict[str, str]]:
     options = airflow_options(spec, local_layout(spec))
     for option in secret_options(spec):
         if option.secret is METADATA and spec.database.kind == "sqlite":
-            options["database"]["sql_alchemy_conn"] = f"sqlite:///{home / 'airflow' / 'airflow.db'}"
+            options.setdefault("database", {})["sql_alchemy_conn"] = f"sqlite:///{home / 'airflow' / 'airflow.db'}"
             continue
         path = home / "secrets" / option.secret.local
         options.setdefault(option.section, {})[f"{option.key}_cmd"] = shlex.join(["cat", str(path)])
@@ -72,7 +72,8 @@ def _airflow_cfg(spec: InstanceSpec) -> str:
     buffer = io.StringIO()
     buffer.write(
         f"# airflow.cfg of mlwf instance {spec.name!r} as `mlwf instance up` runs it here.\n"
-        "# No secret in it: each *_cmd option reads a file that `mlwf instance up` writes (0600).\n"
+        "# No secret in it: each *_cmd option reads a file that `mlwf instance up` writes (0600;\n"
+        "# the value without a trailing newline: Airflow keeps a command's output as it is).\n"
     )
     parser.write(buffer)
     return buffer.getvalue()
