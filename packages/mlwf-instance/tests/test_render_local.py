@@ -101,7 +101,10 @@ def test_a_laptop_spec_renders_its_sqlite_database_inline(tmp_path: Path) -> Non
     files = {f.path: f for f in render(spec, "local")}
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(files["airflow.cfg"].content)
-    assert parser["database"]["sql_alchemy_conn"] == f"sqlite:///{tmp_path / 'h' / 'airflow' / 'airflow.db'}"
+    assert (
+        parser["database"]["sql_alchemy_conn"]
+        == f"sqlite:///{tmp_path / 'h' / 'airflow' / 'airflow.db'}"
+    )
     assert parser["core"]["executor"] == "LocalExecutor"
     assert files["airflow.cfg"].mode == 0o600 and files["instance.env"].mode == 0o600
 

@@ -58,7 +58,9 @@ def local_options(spec: InstanceSpec) -> dict[str, dict[str, str]]:
     options = airflow_options(spec, local_layout(spec))
     for option in secret_options(spec):
         if option.secret is METADATA and spec.database.kind == "sqlite":
-            options.setdefault("database", {})["sql_alchemy_conn"] = f"sqlite:///{home / 'airflow' / 'airflow.db'}"
+            options.setdefault("database", {})["sql_alchemy_conn"] = (
+                f"sqlite:///{home / 'airflow' / 'airflow.db'}"
+            )
             continue
         path = home / "secrets" / option.secret.local
         options.setdefault(option.section, {})[f"{option.key}_cmd"] = shlex.join(["cat", str(path)])
