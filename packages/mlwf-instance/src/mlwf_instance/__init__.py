@@ -17,14 +17,16 @@ from mlwf_instance._errors import (
     UnknownComponentError,
 )
 from mlwf_instance._home import Credentials, InstanceConfig, InstanceHome
-from mlwf_instance._instance import COMPONENTS, EmbeddedInstance
+from mlwf_instance._instance import EmbeddedInstance, Instance
 from mlwf_instance._supervisor import StopRequested, Supervisor, terminate_trees
+from mlwf_instance._topology import COMPONENTS
 
 __version__ = _version("mlwf-instance")
 
 __all__ = [
     "__version__",
     # embedded instance
+    "Instance",
     "EmbeddedInstance",
     "COMPONENTS",
     "Credentials",

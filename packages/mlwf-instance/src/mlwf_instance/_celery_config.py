@@ -1,0 +1,189 @@
+"""Celery configuration of an mlwf instance, loaded by Airflow's Celery provider.
+
+An instance sets ``[celery] celery_config_options = mlwf_instance._celery_config.CELERY_CONFIG``.
+:data:`CELERY_CONFIG` is Airflow's own default (``DEFAULT_CELERY_CONFIG`` of the Celery
+provider, built from the instance's ``[celery]`` options) with these changes:
+
+- Tasks are acknowledged late and a worker reserves one message per pool slot
+  (``task_acks_late``, ``worker_prefetch_multiplier = 1``), whatever ``[celery]`` says: a killed
+  worker strands only the tasks it was running, and Airflow's task heartbeat timeout retries them.
+- On kombu's SQLAlchemy transport (broker URL ``sqla+<database URL>``, the instance's own
+  database) the transport polls the message table every ``[mlwf_instance] celery_poll_interval``
+  seconds (default 0.1) instead of kombu's 1 s, which would add about a second to every task.
+  kombu takes the interval only from its transport class: every broker transport option,
+  ``polling_interval`` included, is handed to ``sqlalchemy.create_engine``, which refuses the
+  ones it does not know. So importing this module sets the class attribute
+  ``kombu.transport.sqlalchemy.Transport.polling_interval`` (its one side effect, and only
+  for a database broker), and the options that are not engine arguments are moved out of
+  ``broker_transport_options`` (``polling_interval`` becomes the interval, the rest is dropped).
+- A database broker or result backend URL without a driver gets the one mlwf installs
+  (``postgresql+psycopg``, ``mysql+pymysql``); SQLAlchemy would pick ``mysqldb`` for MySQL.
+
+The result backend is Airflow's default: the metadata database (``db+<sql_alchemy_conn>``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.configuration import conf
+from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
+
+log = logging.getLogger(__name__)
+
+#: Airflow option (section, key) of the database broker's polling interval in seconds.
+POLL_INTERVAL_OPTION = ("mlwf_instance", "celery_poll_interval")
+#: Default polling interval of the database broker, in seconds.
+DEFAULT_POLL_INTERVAL = 0.1
+#: Broker URL prefixes of kombu's SQLAlchemy transport.
+DATABASE_BROKER_PREFIXES = ("sqla+", "sqlalchemy+")
+#: Transport options kombu's SQLAlchemy channel consumes itself (every other one → create_engine).
+_SQLA_CHANNEL_OPTIONS = frozenset(
+    {
+        "queue_tablename",
+        "message_tablename",
+        "callback",
+        "errback",
+        "max_retries",
+        "interval_start",
+        "interval_step",
+        "interval_max",
+        "retry_errors",
+    }
+)
+#: Transport options of other transports (Redis, SQS, …) that ``create_engine`` refuses.
+_NOT_ENGINE_OPTIONS = frozenset(
+    {
+        "polling_interval",
+        "visibility_timeout",
+        "sentinel_kwargs",
+        "fanout_prefix",
+        "fanout_patterns",
+        "global_keyprefix",
+        "priority_steps",
+        "sep",
+        "queue_order_strategy",
+        "region",
+        "predefined_queues",
+        "confirm_publish",
+    }
+)
+#: Driverless dialect → the driver mlwf-instance's extras install.
+_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
+
+
+class CeleryConfigError(ValueError):
+    """A Celery-related Airflow option of the instance is invalid (names the option)."""
+
+
+def is_database_broker(broker_url: str) -> bool:
+    """Return whether ``broker_url`` selects kombu's SQLAlchemy transport."""
+    return broker_url.startswith(DATABASE_BROKER_PREFIXES)
+
+
+def with_driver(url: str) -> str:
+    """Return the SQLAlchemy ``url`` with mlwf's driver when it names none (``mysql://`` → pymysql)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "+" in scheme:
+        return url
+    return f"{_DRIVERS.get(scheme, scheme)}://{rest}"
+
+
+def database_broker_url(sql_alchemy_conn: str) -> str:
+    """Return the broker URL of kombu's SQLAlchemy transport on the database ``sql_alchemy_conn``."""
+    return "sqla+" + with_driver(sql_alchemy_conn)
+
+
+def parse_poll_interval(value: object) -> float:
+    """Return ``value`` as a polling interval in seconds (positive, at most 60), or raise."""
+    section, key = POLL_INTERVAL_OPTION
+    try:
+        seconds = float(value)  # type: ignore[arg-type]  # str, int or float; others raise
+    except (TypeError, ValueError):
+        raise CeleryConfigError(
+            f"[{section}] {key} must be a number of seconds, got {value!r}"
+        ) from None
+    if not math.isfinite(seconds) or not 0 < seconds <= 60:
+        raise CeleryConfigError(f"[{section}] {key} must be > 0 and <= 60 seconds, got {value!r}")
+    return seconds
+
+
+def split_transport_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], float | None]:
+    """Return the SQLAlchemy transport's usable options and a ``polling_interval`` found among them.
+
+    Options that would make ``create_engine`` raise are dropped with a warning naming them.
+    """
+    kept: dict[str, Any] = {}
+    interval: float | None = None
+    for key, value in options.items():
+        if key == "polling_interval":
+            interval = parse_poll_interval(value)
+        elif key in _NOT_ENGINE_OPTIONS:
+            log.warning(
+                "[celery_broker_transport_options] %s is ignored: kombu's SQLAlchemy transport "
+                "would pass it to sqlalchemy.create_engine, which refuses it",
+                key,
+            )
+        else:
+            kept[key] = value
+    return kept, interval
+
+
+def build_celery_config(
+    base: Mapping[str, Any], *, poll_interval: float
+) -> tuple[dict[str, Any], float | None]:
+    """Return mlwf's Celery configuration (``base``, Airflow's default, changed) and its poll interval.
+
+    The interval is that of the database broker: ``poll_interval``, or a ``polling_interval``
+    found in the broker transport options; None when the broker is not the database. Pure:
+    nothing outside the result changes (:func:`apply_poll_interval` sets the interval).
+    """
+    config = dict(base)
+    config["task_acks_late"] = True
+    config["worker_prefetch_multiplier"] = 1
+    broker_url = str(config.get("broker_url", ""))
+    result_backend = str(config.get("result_backend", ""))
+    if result_backend.startswith("db+"):
+        config["result_backend"] = "db+" + with_driver(result_backend.removeprefix("db+"))
+    if not is_database_broker(broker_url):
+        return config, None
+    prefix, _, url = broker_url.partition("+")
+    config["broker_url"] = f"{prefix}+{with_driver(url)}"
+    options, interval = split_transport_options(config.get("broker_transport_options") or {})
+    config["broker_transport_options"] = options
+    return config, poll_interval if interval is None else interval
+
+
+def apply_poll_interval(seconds: float) -> None:
+    """Set kombu's SQLAlchemy transport's polling interval (class attribute ``polling_interval``).
+
+    Must run before the worker's broker connection is created: kombu reads it then.
+    """
+    # Imported only for a database broker (it needs SQLAlchemy); kombu ships no type information.
+    from kombu.transport.sqlalchemy import Transport  # type: ignore[import-untyped]
+
+    Transport.polling_interval = seconds
+
+
+def _configured_poll_interval() -> float:
+    section, key = POLL_INTERVAL_OPTION
+    return parse_poll_interval(conf.get(section, key, fallback=str(DEFAULT_POLL_INTERVAL)))
+
+
+_config, _interval = build_celery_config(
+    DEFAULT_CELERY_CONFIG, poll_interval=_configured_poll_interval()
+)
+#: The instance's Celery configuration (``[celery] celery_config_options`` points here).
+CELERY_CONFIG: dict[str, Any] = _config
+#: The database broker's polling interval in effect (None: the broker is not the database).
+POLL_INTERVAL: float | None = _interval
+if POLL_INTERVAL is not None:
+    apply_poll_interval(POLL_INTERVAL)

@@ -1,0 +1,157 @@
+"""mlwf's Celery configuration: Airflow's default plus late acks and a usable database broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kombu import Connection
+from kombu.transport import sqlalchemy as kombu_sqla
+from mlwf_instance._celery_config import (
+    CeleryConfigError,
+    apply_poll_interval,
+    build_celery_config,
+    database_broker_url,
+    parse_poll_interval,
+)
+
+AIRFLOW_DEFAULT: dict[str, Any] = {
+    "broker_url": "sqla+postgresql://u@127.0.0.1/db",
+    "broker_transport_options": {},
+    "result_backend": "db+mysql://u@127.0.0.1/db",
+    "task_acks_late": False,
+    "worker_prefetch_multiplier": 4,
+    "worker_concurrency": 16,
+}
+
+
+@pytest.fixture
+def restore_poll_interval() -> Iterator[None]:
+    """Put kombu's class attribute back: other tests in the session use the default transport."""
+    before = kombu_sqla.Transport.polling_interval
+    yield
+    kombu_sqla.Transport.polling_interval = before
+
+
+def test_acks_late_and_one_message_per_slot_are_forced() -> None:
+    """Issue 11: tasks are acknowledged late with prefetch multiplier 1, whatever [celery] says."""
+    config, _ = build_celery_config(AIRFLOW_DEFAULT, poll_interval=0.1)
+    assert config["task_acks_late"] is True
+    assert config["worker_prefetch_multiplier"] == 1
+    assert config["worker_concurrency"] == 16  # the rest of Airflow's default is kept
+
+
+def test_database_broker_gets_the_poll_interval_and_drivers() -> None:
+    """Issue 11: a database broker polls every poll_interval s; driverless URLs get mlwf's drivers."""
+    config, interval = build_celery_config(AIRFLOW_DEFAULT, poll_interval=0.25)
+    assert interval == 0.25
+    assert config["broker_url"] == "sqla+postgresql+psycopg://u@127.0.0.1/db"
+    assert config["result_backend"] == "db+mysql+pymysql://u@127.0.0.1/db"
+    assert database_broker_url("mysql://root@127.0.0.1:3306/x") == (
+        "sqla+mysql+pymysql://root@127.0.0.1:3306/x"
+    )
+    assert database_broker_url("postgresql+psycopg://p@h/x") == "sqla+postgresql+psycopg://p@h/x"
+
+
+def test_transport_options_create_engine_refuses_are_moved_out() -> None:
+    """Issue 11: polling_interval becomes the interval and visibility_timeout is dropped (sqla only)."""
+    base = {
+        **AIRFLOW_DEFAULT,
+        "broker_transport_options": {
+            "polling_interval": "0.5",
+            "visibility_timeout": 86400,
+            "pool_recycle": 3600,
+        },
+    }
+    config, interval = build_celery_config(base, poll_interval=0.1)
+    assert interval == 0.5
+    assert config["broker_transport_options"] == {"pool_recycle": 3600}
+
+
+def test_other_brokers_are_left_alone() -> None:
+    """Issue 11: a Redis broker keeps its transport options and gets no database poll interval."""
+    options = {"visibility_timeout": 86400}
+    base = {**AIRFLOW_DEFAULT, "broker_url": "redis://127.0.0.1:6379/3"}
+    base["broker_transport_options"] = options
+    config, interval = build_celery_config(base, poll_interval=0.1)
+    assert interval is None
+    assert config["broker_url"] == "redis://127.0.0.1:6379/3"
+    assert config["broker_transport_options"] == options
+
+
+@pytest.mark.parametrize("value", ["fast", "0", "-1", "nan", "61", None])
+def test_bad_poll_interval_names_the_option(value: object) -> None:
+    """Issue 11: an invalid poll interval is refused with an error naming the Airflow option."""
+    with pytest.raises(CeleryConfigError, match=r"\[mlwf_instance\] celery_poll_interval"):
+        parse_poll_interval(value)
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
+def test_round_trip_on_a_real_database(
+    kind: str, request: pytest.FixtureRequest, restore_poll_interval: None
+) -> None:
+    """Issue 11: a message goes through kombu's SQLAlchemy transport with mlwf's options and interval."""
+    url = request.getfixturevalue("postgres_url" if kind == "postgresql" else "mariadb_url")
+    # A user's visibility_timeout (meant for Redis) would make create_engine raise TypeError.
+    base = {
+        **AIRFLOW_DEFAULT,
+        "broker_url": database_broker_url(url),
+        "broker_transport_options": {"visibility_timeout": 600},
+    }
+    config, interval = build_celery_config(base, poll_interval=0.05)
+    assert interval is not None
+    apply_poll_interval(interval)
+    with Connection(
+        config["broker_url"], transport_options=config["broker_transport_options"]
+    ) as conn:
+        assert conn.transport.polling_interval == 0.05
+        queue = conn.SimpleQueue("mlwf-round-trip")
+        queue.put({"task": "t1", "try": 1})
+        message = queue.get(timeout=5)
+        assert message.payload == {"task": "t1", "try": 1}
+        message.ack()
+        queue.close()
+
+
+def test_airflow_celery_app_uses_the_config(postgres_url: str, tmp_path: os.PathLike[str]) -> None:
+    """Issue 11: Airflow's Celery app, pointed at CELERY_CONFIG, acks late and polls the DB broker fast."""
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres_url,
+        "AIRFLOW__CELERY__BROKER_URL": database_broker_url(postgres_url),
+        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "mlwf_instance._celery_config.CELERY_CONFIG",
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "600",
+        "AIRFLOW__MLWF_INSTANCE__CELERY_POLL_INTERVAL": "0.2",
+    }
+    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
+    script = (
+        "import json\n"
+        "from airflow.providers.celery.executors.celery_executor_utils import app\n"
+        "with app.connection_for_read() as conn:\n"
+        "    conn.ensure_connection(max_retries=1)\n"
+        "    interval = conn.transport.polling_interval\n"
+        "print(json.dumps({'acks_late': app.conf.task_acks_late,\n"
+        "    'prefetch': app.conf.worker_prefetch_multiplier,\n"
+        "    'options': dict(app.conf.broker_transport_options),\n"
+        "    'backend': app.conf.result_backend.split('://')[0], 'interval': interval}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {
+        "acks_late": True,
+        "prefetch": 1,
+        "options": {},
+        "backend": "db+postgresql+psycopg",
+        "interval": 0.2,
+    }
