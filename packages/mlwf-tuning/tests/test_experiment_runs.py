@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from airflow.sdk.api.datamodels._generated import DagResponse
-from conftest import store_url
 from airflow.sdk.exceptions import ErrorType
 from airflow.sdk.execution_time import task_runner
 from airflow.sdk.execution_time.comms import (
@@ -24,6 +23,7 @@ from airflow.sdk.execution_time.comms import (
     OKResponse,
     TriggerDagRun,
 )
+from conftest import store_url
 from mlwf_tuning import (
     Categorical,
     ExperimentRecord,

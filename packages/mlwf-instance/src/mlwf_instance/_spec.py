@@ -126,7 +126,7 @@ class InstanceSpec(_Model):
 
     name: Name = Field(
         description="the instance's name: lowercase letters, digits and dashes, 2 to 40 characters "
-        "(names its home, its Kubernetes objects and its Celery queues' owner)"
+        "(it names the instance home and its Kubernetes objects)"
     )
     service_account: Annotated[str, StringConstraints(pattern=_ACCOUNT)] | None = Field(
         default=None,
@@ -327,7 +327,8 @@ def load_spec(path: str | Path) -> InstanceSpec:
     if len(raw) > MAX_SPEC_BYTES:
         raise SpecError(str(path), [("", f"the file is larger than {MAX_SPEC_BYTES} bytes")])
     try:
-        document = json.loads(raw, object_pairs_hook=_object_pairs, parse_constant=_no_constant)
+        text = raw.decode("utf-8-sig")  # spec files are UTF-8 (a BOM is tolerated)
+        document = json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_no_constant)
     except json.JSONDecodeError as err:
         where = f"line {err.lineno} column {err.colno}: {err.msg}"
         raise SpecError(str(path), [("", f"not valid JSON ({where})")]) from None
@@ -380,9 +381,45 @@ def default_home(name: str) -> Path:
     return Path(state) / "mlwf" / name
 
 
+def _object_schema(schema: dict[str, Any], model: type[_Model]) -> dict[str, Any] | None:
+    """Return the object schema of ``model`` in ``schema`` (its $defs entry, or the root)."""
+    node = schema if model is InstanceSpec else schema["$defs"].get(model.__name__)
+    if node is None:
+        return None
+    for branch in node.get("anyOf", [node]):
+        if "properties" in branch:
+            found: dict[str, Any] = branch
+            return found
+    return None
+
+
+def _add_factory_defaults(schema: dict[str, Any]) -> None:
+    """Write the defaults pydantic leaves out (``default_factory`` ones) into the schema."""
+    models: list[type[_Model]] = [InstanceSpec]
+    while models:
+        model = models.pop()
+        node = _object_schema(schema, model)
+        for name, field in model.model_fields.items():
+            nested = field.annotation
+            if isinstance(nested, type) and issubclass(nested, _Model) and nested not in models:
+                models.append(nested)
+            if node is None or field.default_factory is None:
+                continue
+            value = field.default_factory()  # type: ignore[call-arg]
+            if isinstance(value, list):
+                value = [
+                    v.model_dump(mode="json", exclude_defaults=True) if isinstance(v, _Model) else v
+                    for v in value
+                ]
+            elif isinstance(value, _Model):
+                value = value.model_dump(mode="json")
+            node["properties"][name]["default"] = value
+
+
 def spec_json_schema() -> dict[str, Any]:
     """Return the JSON schema of a spec file (draft 2020-12)."""
     schema = InstanceSpec.model_json_schema()
+    _add_factory_defaults(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "mlwf instance spec"
     schema["description"] = (

@@ -28,7 +28,7 @@ MAX_ERRORS = 50
 #: A key longer than this is cut in the paths of error messages.
 _MAX_SHOWN_KEY = 40
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 #: Patterns of the spec's constrained strings → what they mean, for "string_pattern_mismatch".
 PATTERN_MESSAGES: dict[str, str] = {}
