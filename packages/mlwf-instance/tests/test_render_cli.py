@@ -17,23 +17,27 @@ def _write_spec(tmp_path: Path, document: dict[str, object]) -> Path:
     return path
 
 
-def _secret_laden_spec(tmp_path: Path, executor_broker: str) -> Path:
-    """Write a spec holding every kind of secret reference, each with a known value."""
-    keytab = tmp_path / "keytab-file"
-    keytab.write_text("binary keytab content")
+def _secret_laden_spec(tmp_path: Path, style: str) -> Path:
+    """Write a spec holding secrets with known values: as references, or inside the URLs."""
+    if style == "references":
+        database: dict[str, object] = {
+            "url": "postgresql://owner@db.example.com/airflow",
+            "password": KNOWN_SECRETS["literal"],
+        }
+        celery: dict[str, object] = {
+            "broker": "redis://default@redis.example.com:6379/0",
+            "broker_password": {"env": "MLWF_TEST_BROKER_PW"},
+        }
+    else:  # the spec allows a password in the URL itself (one place only)
+        database = {"url": f"postgresql://owner:{KNOWN_SECRETS['inline_db']}@db.example.com/airflow"}
+        celery = {"broker": f"redis://:{KNOWN_SECRETS['inline_broker']}@redis.example.com:6379/0"}
     document = {
         "name": "secretive",
         "service_account": "secretive-sa",
-        "database": {
-            "url": f"postgresql://owner:{KNOWN_SECRETS['inline_db']}@db.example.com/airflow",
-            "password": KNOWN_SECRETS["literal"],
-        },
+        "database": database,
         "executor": "celery",
-        "celery": {"broker": executor_broker, "broker_password": {"env": "MLWF_TEST_BROKER_PW"}},
-        "kerberos": {
-            "principal": "svc@EXAMPLE.COM",
-            "keytab": {"file": KNOWN_SECRETS["keytab_path"]},
-        },
+        "celery": celery,
+        "kerberos": {"principal": "svc@EXAMPLE.COM", "keytab": {"file": KNOWN_SECRETS["keytab_path"]}},
         "ldap": {
             "url": "ldaps://ldap.example.com",
             "user_base": "ou=people,dc=example,dc=com",
@@ -46,20 +50,17 @@ def _secret_laden_spec(tmp_path: Path, executor_broker: str) -> Path:
 
 
 @pytest.mark.parametrize("target", ["local", "helm", "kubernetes"])
-@pytest.mark.parametrize(
-    "broker",
-    ["database", f"redis://:{KNOWN_SECRETS['inline_broker']}@redis.example.com:6379/0"],
-)
+@pytest.mark.parametrize("style", ["references", "inline"])
 def test_no_secret_value_reaches_a_rendered_file_or_the_terminal(
     target: str,
-    broker: str,
+    style: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Issue 11: literal, env, file and inline-URL secrets appear in no rendered file and no output."""
     monkeypatch.setenv("MLWF_TEST_BROKER_PW", KNOWN_SECRETS["env"])
-    spec = _secret_laden_spec(tmp_path, broker)
+    spec = _secret_laden_spec(tmp_path, style)
     out = tmp_path / "out"
     assert main(["instance", "render", str(spec), "--target", target, "--out", str(out)]) == 0
     printed = capsys.readouterr()

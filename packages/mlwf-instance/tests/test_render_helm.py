@@ -219,7 +219,10 @@ def test_a_laptop_spec_cannot_go_to_a_cluster() -> None:
 
 def test_a_secret_option_in_airflow_config_is_refused(tmp_path: Path) -> None:
     """Issue 11: airflow_config may not set a secret-bearing option such as [core] fernet_key."""
-    spec = parse_spec({**SPECS["team-mariadb"], "airflow_config": {"core": {"fernet_key": "x"}}})
+    # The spec refuses it when parsed; render refuses it too for a spec built in code.
+    spec = parse_spec(SPECS["team-mariadb"]).model_copy(
+        update={"airflow_config": {"core": {"fernet_key": "x"}}}
+    )
     with pytest.raises(
         RenderError, match=r"^airflow_config\.core\.fernet_key: a secret-bearing option"
     ):
