@@ -29,7 +29,9 @@ def _secret_laden_spec(tmp_path: Path, style: str) -> Path:
             "broker_password": {"env": "MLWF_TEST_BROKER_PW"},
         }
     else:  # the spec allows a password in the URL itself (one place only)
-        database = {"url": f"postgresql://owner:{KNOWN_SECRETS['inline_db']}@db.example.com/airflow"}
+        database = {
+            "url": f"postgresql://owner:{KNOWN_SECRETS['inline_db']}@db.example.com/airflow"
+        }
         celery = {"broker": f"redis://:{KNOWN_SECRETS['inline_broker']}@redis.example.com:6379/0"}
     document = {
         "name": "secretive",
@@ -37,7 +39,10 @@ def _secret_laden_spec(tmp_path: Path, style: str) -> Path:
         "database": database,
         "executor": "celery",
         "celery": celery,
-        "kerberos": {"principal": "svc@EXAMPLE.COM", "keytab": {"file": KNOWN_SECRETS["keytab_path"]}},
+        "kerberos": {
+            "principal": "svc@EXAMPLE.COM",
+            "keytab": {"file": KNOWN_SECRETS["keytab_path"]},
+        },
         "ldap": {
             "url": "ldaps://ldap.example.com",
             "user_base": "ou=people,dc=example,dc=com",

@@ -145,7 +145,7 @@ def test_values_map_the_spec(tmp_path: Path) -> None:
     }
     assert "executor" not in values["config"]["core"]  # the chart refuses config.core.executor
     bundles = [b["name"] for b in values["dagProcessor"]["dagBundleConfigList"]]
-    assert bundles == ["dags", "pipelines", "mlwf-constructed"]
+    assert bundles == ["dags-folder", "pipelines", "mlwf-constructed"]  # as `mlwf instance up`
     assert values["dags"]["persistence"]["accessMode"] == "ReadWriteMany"
     assert values["apiServer"]["resources"] == {"requests": {"cpu": "250m", "memory": "1Gi"}}
     for section in ("apiServer", "scheduler", "dagProcessor", "triggerer", "migrateDatabaseJob"):

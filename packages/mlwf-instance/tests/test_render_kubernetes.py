@@ -135,7 +135,9 @@ def test_workers_resources_account_and_selectors_follow_the_spec(tmp_path: Path)
     service = documents[("Service", "recsys-api-server")]
     assert service["spec"]["selector"].items() <= api_labels(documents).items()
     job = documents[("Job", "recsys-airflow-migrate")]
-    assert job["spec"]["template"]["spec"]["containers"][0]["args"][-1] == "exec airflow db migrate"
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"][-1].startswith(
+        "airflow db migrate && "
+    )
 
 
 def api_labels(documents: dict[tuple[str, str], dict[str, Any]]) -> dict[str, str]:
@@ -192,3 +194,44 @@ def test_a_service_account_that_is_no_kubernetes_name_is_refused(tmp_path: Path)
         RenderError, match=r"^service_account: 'svc_Recsys@REALM' is not a Kubernetes name"
     ):
         manifests(spec)
+
+
+@pytest.mark.parametrize("database", ["postgres_url", "mariadb_url"])
+def test_the_migration_job_prepares_the_database_broker(
+    database: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Issue 11: the Job's broker step, run as rendered, creates kombu's queue rows in a real database."""
+    import subprocess
+    import sys
+
+    import sqlalchemy
+
+    url = request.getfixturevalue(database)
+    documents = _rendered("team-postgres", tmp_path)
+    job = next(d for d in documents if d["kind"] == "Job")
+    script = job["spec"]["template"]["spec"]["containers"][0]["args"][-1]
+    migrate, prepare = script.split(" && exec ", 1)
+    assert migrate == "airflow db migrate" and prepare.startswith("python -c ")
+    env = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url, "PATH": "/usr/bin:/bin"}
+    command = prepare.replace("python -c", f"{sys.executable} -c", 1)
+    done = subprocess.run(
+        ["bash", "-c", command], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            names = connection.execute(sqlalchemy.text("SELECT name FROM kombu_queue")).scalars()
+            assert sorted(names) == ["default", "gpu"]
+    finally:
+        engine.dispose()
+
+
+def test_other_brokers_migrate_only(tmp_path: Path) -> None:
+    """Issue 11: with a Redis broker or LocalExecutor the Job runs `airflow db migrate` alone."""
+    for name in ("team-redis", "team-local-executor"):
+        job = next(d for d in _rendered(name, tmp_path) if d["kind"] == "Job")
+        assert (
+            job["spec"]["template"]["spec"]["containers"][0]["args"][-1]
+            == "exec airflow db migrate"
+        )

@@ -19,6 +19,7 @@ from mlwf_instance._render_model import (
     DAGS_ROOT_IN_IMAGE,
     KEYTAB,
     METADATA,
+    METRICS_DIR_IN_IMAGE,
     SECRETS_DIR_IN_IMAGE,
     RenderedFile,
     SecretItem,
@@ -69,15 +70,33 @@ def cluster_layout(spec: InstanceSpec) -> Layout:
     """Return where a cluster instance's files live: the DAG volume holds one folder per bundle."""
     bundles = tuple((b, f"{DAGS_ROOT_IN_IMAGE}/{b.name}") for b in dag_bundles(spec))
     return Layout(
+        home=AIRFLOW_HOME_IN_IMAGE,
         airflow_home=AIRFLOW_HOME_IN_IMAGE,
         bundles=bundles,
         constructed=f"{DAGS_ROOT_IN_IMAGE}/{CONSTRUCTED_BUNDLE}",
         passwords_file=PASSWORDS_FILE_IN_IMAGE,
+        metrics_dir=METRICS_DIR_IN_IMAGE,
         api_host="0.0.0.0",  # inside the pod; the Service is the instance's one entry point
         api_port=API_PORT_IN_CLUSTER,
         api_url=f"http://{api_service(spec)}:{API_PORT_IN_CLUSTER}",
         hostname_callable=HOSTNAME_CALLABLE,
     )
+
+
+def migrate_script(spec: InstanceSpec) -> str:
+    """Return the shell command of the migration Job: ``airflow db migrate``, then the broker.
+
+    With the database broker, kombu's tables and queue rows are created once here, before any
+    worker starts (workers starting together race to create them: see mlwf_instance._broker).
+    """
+    if spec.executor != "celery" or spec.celery.broker != "database":
+        return "exec airflow db migrate"
+    queues = ", ".join(repr(q) for q in spec.celery.queues)
+    prepare = (
+        "import os; from mlwf_instance._broker import prepare_database_broker; "
+        f"prepare_database_broker(os.environ['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN'], [{queues}])"
+    )
+    return f'airflow db migrate && exec python -c "{prepare}"'
 
 
 def dockerfile(spec: InstanceSpec) -> RenderedFile:

@@ -24,6 +24,7 @@ from mlwf_instance._render_cluster import (
     image_tag,
     krb5_conf,
     kubernetes_resources,
+    migrate_script,
     secret_instructions,
     secrets_example,
 )
@@ -42,7 +43,12 @@ from mlwf_instance._render_model import (
     service_account,
     to_yaml,
 )
-from mlwf_instance._render_options import airflow_options, dag_bundle_config, options_without
+from mlwf_instance._render_options import (
+    airflow_options,
+    dag_bundle_config,
+    environment,
+    options_without,
+)
 from mlwf_instance._spec import InstanceSpec
 
 #: The chart's component sections and the spec's resources field of each.
@@ -102,7 +108,12 @@ def helm_values(spec: InstanceSpec) -> dict[str, Any]:
         # admin password from the mounted Secret instead.
         "createUserJob": {"enabled": False},
         "config": config,
-        "env": [{"name": "PROMETHEUS_MULTIPROC_DIR", "value": METRICS_DIR_IN_IMAGE}],
+        # AIRFLOW_HOME is the chart's; the rest as on every other target.
+        "env": [
+            {"name": name, "value": value}
+            for name, value in environment(spec, layout).items()
+            if name != "AIRFLOW_HOME"
+        ],
         "volumes": [{"name": METRICS_VOLUME, "emptyDir": {}}],
         "volumeMounts": [{"name": METRICS_VOLUME, "mountPath": METRICS_DIR_IN_IMAGE}],
         "dags": {
@@ -130,7 +141,7 @@ def helm_values(spec: InstanceSpec) -> dict[str, Any]:
         },
         "scheduler": {},
         "triggerer": {},
-        "migrateDatabaseJob": {},
+        "migrateDatabaseJob": {"args": ["bash", "-c", migrate_script(spec)]},
     }
     for section, field in _COMPONENTS.items():
         found = kubernetes_resources(getattr(spec.resources, field))

@@ -23,6 +23,7 @@ from mlwf_instance._render_cluster import (
     image_tag,
     krb5_conf,
     kubernetes_resources,
+    migrate_script,
     secret_instructions,
     secrets_example,
 )
@@ -39,7 +40,7 @@ from mlwf_instance._render_model import (
     service_account,
     to_yaml,
 )
-from mlwf_instance._render_options import airflow_options, secret_options
+from mlwf_instance._render_options import airflow_options, environment, secret_options
 from mlwf_instance._spec import ComponentResources, InstanceSpec
 
 WORKER_LOG_PORT = 8793
@@ -70,12 +71,9 @@ def airflow_cfg(spec: InstanceSpec) -> str:
 
 
 def _env(spec: InstanceSpec) -> list[dict[str, Any]]:
-    layout = cluster_layout(spec)
     env: list[dict[str, Any]] = [
-        {"name": "AIRFLOW_HOME", "value": AIRFLOW_HOME_IN_IMAGE},
-        {"name": "PROMETHEUS_MULTIPROC_DIR", "value": METRICS_DIR_IN_IMAGE},
-        # Generated constructor files import the constructors defined in the DAG folders.
-        {"name": "PYTHONPATH", "value": ":".join(path for _, path in layout.bundles)},
+        {"name": name, "value": value}
+        for name, value in environment(spec, cluster_layout(spec)).items()
     ]
     for option in secret_options(spec):
         env.append(
@@ -342,7 +340,7 @@ def manifests(spec: InstanceSpec) -> list[dict[str, Any]]:
     if spec.kerberos is not None:
         config_data["krb5.conf"] = krb5_conf(spec)
     migrate = _container(
-        spec, "migrate", _command("airflow", "db", "migrate"), ComponentResources()
+        spec, "migrate", ["bash", "-c", migrate_script(spec)], ComponentResources()
     )
     objects: list[dict[str, Any]] = [
         {

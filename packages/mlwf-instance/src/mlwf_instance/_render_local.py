@@ -15,20 +15,25 @@ import json
 import shlex
 from pathlib import Path
 
-from mlwf_instance._instance import COMPONENTS, airflow_command, log_server_command
-from mlwf_instance._net import LOOPBACK
+from mlwf_instance._database import database_urls
+from mlwf_instance._instance import _COMPONENT_ARGS, airflow_command, log_server_command
 from mlwf_instance._render_model import (
     CONSTRUCTED_BUNDLE,
     METADATA,
     RenderedFile,
     dag_bundles,
 )
-from mlwf_instance._render_options import Layout, airflow_options, secret_options
+from mlwf_instance._render_options import Layout, airflow_options, environment, secret_options
 from mlwf_instance._spec import InstanceSpec, default_home
+from mlwf_instance._topology import (
+    COMPONENTS,
+    MYSQLDB_COMPAT,
+    needs_mysqldb_compat,
+    worker_args,
+    worker_names,
+)
 
 PRIVATE = 0o600
-#: Arguments of the components as ``mlwf up`` runs them (one loopback log server serves logs).
-_COMPONENT_ARGS = {"scheduler": ("--skip-serve-logs",), "triggerer": ("--skip-serve-logs",)}
 
 
 def home_of(spec: InstanceSpec) -> Path:
@@ -41,14 +46,17 @@ def local_layout(spec: InstanceSpec) -> Layout:
     home = home_of(spec)
     host = spec.api.host
     return Layout(
+        home=str(home),
         airflow_home=str(home / "airflow"),
         bundles=tuple((b, b.source) for b in dag_bundles(spec)),
         constructed=str(home / "constructed"),
         passwords_file=str(home / "simple_auth_manager_passwords.json"),
+        metrics_dir=str(home / "metrics"),
         api_host=host,
         api_port=spec.api.port,
         api_url=f"http://{host}:{spec.api.port}",
-        hostname_callable="mlwf_instance._net.loopback_hostname" if host == LOOPBACK else None,
+        # Task and triggerer log URLs name the loopback log server (as `mlwf instance up`).
+        hostname_callable="mlwf_instance._net.loopback_hostname",
     )
 
 
@@ -82,14 +90,13 @@ def _airflow_cfg(spec: InstanceSpec) -> str:
 
 
 def _environment(spec: InstanceSpec) -> dict[str, str]:
-    home = home_of(spec)
     layout = local_layout(spec)
-    return {
-        "AIRFLOW_HOME": layout.airflow_home,
-        "AIRFLOW_CONFIG": f"{layout.airflow_home}/airflow.cfg",
-        "PROMETHEUS_MULTIPROC_DIR": str(home / "metrics"),
-        "PYTHONPATH": ":".join(path for _, path in layout.bundles),
-    }
+    env = environment(spec, layout)
+    env["AIRFLOW_CONFIG"] = f"{layout.airflow_home}/airflow.cfg"
+    database = database_urls(spec.database.url, password=None, sqlite_file=Path(layout.home))
+    if needs_mysqldb_compat(database):
+        env["PYTHONPATH"] = ":".join(p for p in (env["PYTHONPATH"], str(MYSQLDB_COMPAT)) if p)
+    return env
 
 
 def _processes(spec: InstanceSpec) -> list[dict[str, object]]:
@@ -103,16 +110,8 @@ def _processes(spec: InstanceSpec) -> list[dict[str, object]]:
         else:
             argv = airflow_command(name, *_COMPONENT_ARGS.get(name, ()))
         processes.append({"name": name, "argv": argv})
-    if spec.executor == "celery":
-        for index in range(1, spec.celery.workers + 1):
-            argv = airflow_command(
-                "celery", "worker",
-                "--queues", ",".join(spec.celery.queues),
-                "--concurrency", str(spec.celery.concurrency),
-                "--celery-hostname", f"{spec.name}-worker-{index}@%h",
-                "--skip-serve-logs",
-            )  # fmt: skip
-            processes.append({"name": f"worker-{index}", "argv": argv})
+    for name in worker_names(spec):
+        processes.append({"name": name, "argv": airflow_command(*worker_args(spec, name))})
     return processes
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, distributions, version
-from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
 
 from mlwf_instance._errors import MlwfInstanceError
 from mlwf_instance._spec import InstanceSpec
+from mlwf_instance._topology import dag_bundle_names
 
 #: The Airflow release the rendered image and configuration target (the version this workspace
 #: is tested with; the official image ``apache/airflow:<this>`` is the base of the rendered image).
@@ -38,7 +38,6 @@ API_PORT_IN_CLUSTER = 8080
 CONSTRUCTED_BUNDLE = "mlwf-constructed"
 
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_BUNDLE_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 #: Plain scalars that some YAML reader (1.1 or 1.2: Helm, kubectl, PyYAML) takes for a non-string.
@@ -241,22 +240,11 @@ class Bundle:
 
 
 def dag_bundles(spec: InstanceSpec) -> list[Bundle]:
-    """Return the spec's DAG folders as bundles with unique names (``name`` or the folder's)."""
-    bundles: list[Bundle] = []
-    taken = {CONSTRUCTED_BUNDLE}
-    for index, folder in enumerate(spec.dag_folders):
-        base = folder.name or _BUNDLE_CHARS.sub("-", PurePosixPath(folder.path).name).strip("-.")
-        base = base or f"dags-{index + 1}"
-        name, n = base, 2
-        while name in taken:
-            if folder.name is not None:
-                raise RenderError(
-                    f"dag_folders[{index}].name: {folder.name!r} is taken (reserved or used twice)"
-                )
-            name, n = f"{base}-{n}", n + 1
-        taken.add(name)
-        bundles.append(Bundle(name=name, source=str(folder.path)))
-    return bundles
+    """Return the spec's DAG folders as bundles, named as ``mlwf instance up`` names them."""
+    return [
+        Bundle(name=name, source=str(folder.path))
+        for name, folder in zip(dag_bundle_names(spec), spec.dag_folders, strict=True)
+    ]
 
 
 def labels(spec: InstanceSpec, component: str | None = None) -> dict[str, str]:

@@ -1,14 +1,14 @@
-"""The Airflow options of a spec's instance, without its secrets, for any render target.
+"""The Airflow options and environment of a spec's instance, without its secrets, for any target.
 
-:func:`airflow_options` is the one place that turns a spec into ``{section: {key: value}}``;
-every target (local, Helm values, Kubernetes ConfigMap) writes what it returns, so the three
-agree. Targets differ only in their :class:`Layout` (where homes, DAG bundles and logs live)
-and in how they supply the secret-bearing options of :data:`SECRET_OPTIONS` (Kubernetes
-Secrets as environment variables, local files through Airflow's ``_cmd`` options): no value
-returned here is ever a secret.
-
-When the runtime's option builder (``mlwf instance up``) lands, :func:`_instance_options`
-becomes a call to it; the rest of this module stays.
+The options are the runtime's (what ``mlwf instance up`` runs with): :class:`InstanceConfig`'s
+own options, the spec's executor and Celery options (:func:`spec_options`) and the defaults
+installed packages contribute (entry point group ``mlwf.instance.defaults``), built by the same
+code. A render target only moves them: :class:`Layout` says where its home, DAG bundles, logs
+and metrics live and how its components reach the API server, and the options that depend on
+that are set from it. Secret-bearing options are never returned: each target supplies those of
+:data:`SECRET_OPTIONS` its own way (Kubernetes Secrets as environment variables, local files
+through Airflow's ``*_cmd`` options); the result backend and the async database URL are left
+to Airflow, which derives both from ``[database] sql_alchemy_conn``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
+from mlwf_instance._database import database_urls
+from mlwf_instance._defaults import ContributedDefaults, DefaultsContext, collect_defaults
+from mlwf_instance._home import InstanceConfig, InstanceHome
 from mlwf_instance._render_model import (
     API_SECRET,
     BROKER,
@@ -29,12 +33,9 @@ from mlwf_instance._render_model import (
     SecretItem,
 )
 from mlwf_instance._spec import InstanceSpec
+from mlwf_instance._topology import spec_options
 
 LOCAL_DAG_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
-SIMPLE_AUTH_MANAGER = (
-    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-)
-STATS_CLIENT = "mlwf_stats_bridge.PrometheusStatsClient"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ SECRET_OPTIONS = (
     SecretOption("api", "secret_key", API_SECRET),
     SecretOption("api_auth", "jwt_secret", JWT_SECRET),
 )
+#: Secret-bearing options the runtime sets that a render leaves to Airflow's own derivation
+#: from ``sql_alchemy_conn`` (``db+`` result backend, asyncpg/aiomysql URL).
+DERIVED_OPTIONS = frozenset({("database", "sql_alchemy_conn_async"), ("celery", "result_backend")})
 
 
 def secret_options(spec: InstanceSpec) -> list[SecretOption]:
@@ -70,6 +74,8 @@ def secret_options(spec: InstanceSpec) -> list[SecretOption]:
 class Layout:
     """Where one target puts an instance's files and how its components reach each other."""
 
+    #: The instance home (what ``mlwf instance up`` calls the home; a path in the image on a cluster).
+    home: str
     #: AIRFLOW_HOME of every component.
     airflow_home: str
     #: ``(bundle, folder)`` of each DAG folder of the spec, in the target's file system.
@@ -78,12 +84,14 @@ class Layout:
     constructed: str
     #: SimpleAuthManager's passwords file (a mounted Secret on a cluster).
     passwords_file: str
+    #: PROMETHEUS_MULTIPROC_DIR of every component (mlwf-stats-bridge's metric files).
+    metrics_dir: str
     #: Address and port the API server binds, and the URL components and users reach it at.
     api_host: str
     api_port: int
     api_url: str
-    #: ``[core] hostname_callable`` (how task log URLs name a worker); None: Airflow's default.
-    hostname_callable: str | None = None
+    #: ``[core] hostname_callable`` (how task log URLs name a worker).
+    hostname_callable: str
 
 
 def dag_bundle_config(layout: Layout) -> list[dict[str, object]]:
@@ -102,73 +110,100 @@ def dag_bundle_config(layout: Layout) -> list[dict[str, object]]:
     return found
 
 
-def _instance_options(spec: InstanceSpec, layout: Layout) -> dict[str, dict[str, str]]:
-    """Return the options every instance of ``spec`` runs with (the runtime's builder's job)."""
-    executor = "CeleryExecutor" if spec.executor == "celery" else "LocalExecutor"
-    first_folder = layout.bundles[0][1] if layout.bundles else layout.constructed
-    options: dict[str, dict[str, str]] = {
-        "core": {
-            "executor": executor,
-            "dags_folder": first_folder,
-            "load_examples": "False",
-            "auth_manager": SIMPLE_AUTH_MANAGER,
-            "simple_auth_manager_users": "admin:admin",
-            "simple_auth_manager_all_admins": "False",
-            "simple_auth_manager_passwords_file": layout.passwords_file,
-            # Workers reach the API server here; explicit so that no component guesses it.
-            "execution_api_server_url": f"{layout.api_url}/execution/",
-        },
-        "api": {
-            "host": layout.api_host,
-            "port": str(layout.api_port),
-            "base_url": spec.api.base_url or layout.api_url,
-        },
-        "dag_processor": {"dag_bundle_config_list": json.dumps(dag_bundle_config(layout))},
-        "mlwf_constructors": {
-            "instances_folder": layout.constructed,
-            "bundle_name": CONSTRUCTED_BUNDLE,
-        },
-        "logging": {
-            "base_log_folder": f"{layout.airflow_home}/logs",
-            "file_task_handler_new_file_permissions": "0o600",
-            "file_task_handler_new_folder_permissions": "0o700",
-        },
-    }
-    if layout.hostname_callable is not None:
-        options["core"]["hostname_callable"] = layout.hostname_callable
-    if spec.metrics.enabled:
-        options["metrics"] = {"statsd_on": "True", "statsd_custom_client_path": STATS_CLIENT}
-    else:
-        options["metrics"] = {"statsd_on": "False"}
-    if spec.executor == "celery":
-        options["celery"] = {"worker_concurrency": str(spec.celery.concurrency)}
-        options["operators"] = {"default_queue": spec.celery.queues[0]}
-    if spec.kerberos is not None:
-        options["kerberos"] = {"principal": spec.kerberos.principal}
-    return options
+def contributed_defaults(spec: InstanceSpec, layout: Layout) -> ContributedDefaults:
+    """Return what installed packages contribute to the instance (``mlwf.instance.defaults``)."""
+    return collect_defaults(
+        DefaultsContext(
+            name=spec.name,
+            home=Path(layout.home),
+            airflow_home=Path(layout.airflow_home),
+            constructed_folder=Path(layout.constructed),
+            constructed_bundle=CONSTRUCTED_BUNDLE,
+            metrics_dir=Path(layout.metrics_dir),
+            metrics_enabled=spec.metrics.enabled,
+            executor=spec.executor,
+            database_kind=spec.database.kind,
+            team=spec.database.kind != "sqlite",
+        )
+    )
+
+
+def _runtime_options(spec: InstanceSpec, layout: Layout) -> dict[str, dict[str, str]]:
+    """Return the runtime's options for ``spec`` (secrets left empty), its home at ``layout``."""
+    # No password: render never reads a secret; the URLs below are dropped as secret-bearing.
+    database = database_urls(
+        spec.database.url, password=None, sqlite_file=Path(layout.airflow_home) / "airflow.db"
+    )
+    options = spec_options(spec, database, None)
+    if spec.executor == "local":
+        options["core"]["parallelism"] = "4"  # as `mlwf instance up`: LocalExecutor pre-forks
+    contributed = contributed_defaults(spec, layout)
+    folders = [(bundle.name, Path(path)) for bundle, path in layout.bundles]
+    config = InstanceConfig(
+        home=InstanceHome(Path(layout.home)),
+        dags_folder=folders[0][1],
+        dags_bundle=folders[0][0],
+        extra_dag_folders=tuple(folders[1:]),
+        port=layout.api_port,
+        host=layout.api_host,
+        base_url=spec.api.base_url,
+        database=None if database.kind == "sqlite" else database,
+        spec_options=options,
+        contributed_options=contributed.airflow_config,
+        contributed_env=contributed.environment,
+        extra_config=spec.airflow_config,
+    )
+    return config.airflow_options({"api_secret_key": "", "jwt_secret": "", "fernet_key": ""})
 
 
 def airflow_options(spec: InstanceSpec, layout: Layout) -> dict[str, dict[str, str]]:
-    """Return the instance's Airflow options (no secrets), the spec's ``airflow_config`` last.
+    """Return the instance's Airflow options for ``layout``, without any secret-bearing option.
 
-    Raises RenderError if ``airflow_config`` sets a secret-bearing option: those come from
-    Secrets, never from the spec's overrides.
+    Raises RenderError if ``airflow_config`` sets a secret-bearing option (the spec refuses
+    those when it is parsed; a spec built in code is checked here too).
     """
-    options = _instance_options(spec, layout)
-    owned = {(o.section, o.key) for o in SECRET_OPTIONS}
+    secret = {(o.section, o.key) for o in SECRET_OPTIONS} | DERIVED_OPTIONS
     for section, values in spec.airflow_config.items():
-        for key, value in values.items():
-            if (section.lower(), key.lower()) in owned:
+        for key in values:
+            if (section.lower(), key.lower()) in secret:
                 raise RenderError(
                     f"airflow_config.{section}.{key}: a secret-bearing option; it comes from the "
                     f"instance's Secrets (see the rendered instructions), not from the spec"
                 )
-            options.setdefault(section.lower(), {})[key.lower()] = value
+    options = options_without(_runtime_options(spec, layout), secret)
+    core = options.setdefault("core", {})
+    core["simple_auth_manager_passwords_file"] = layout.passwords_file
+    core["execution_api_server_url"] = f"{layout.api_url}/execution/"
+    core["hostname_callable"] = layout.hostname_callable
+    core["dags_folder"] = layout.bundles[0][1]
+    options["api"].update(
+        {
+            "host": layout.api_host,
+            "port": str(layout.api_port),
+            "base_url": spec.api.base_url or layout.api_url,
+        }
+    )
+    options["logging"]["base_log_folder"] = f"{layout.airflow_home}/logs"
+    options["dag_processor"]["dag_bundle_config_list"] = json.dumps(dag_bundle_config(layout))
+    if spec.kerberos is not None:
+        options.setdefault("kerberos", {})["principal"] = spec.kerberos.principal
     return options
 
 
+def environment(spec: InstanceSpec, layout: Layout) -> dict[str, str]:
+    """Return the environment every component gets besides the options (no secrets)."""
+    env = {
+        "AIRFLOW_HOME": layout.airflow_home,
+        # Generated constructor files import the constructors defined in the DAG folders.
+        "PYTHONPATH": ":".join(path for _, path in layout.bundles),
+    }
+    env.update(contributed_defaults(spec, layout).environment)
+    return env
+
+
 def options_without(
-    options: Mapping[str, Mapping[str, str]], drop: set[tuple[str, str]]
+    options: Mapping[str, Mapping[str, str]],
+    drop: set[tuple[str, str]] | frozenset[tuple[str, str]],
 ) -> dict[str, dict[str, str]]:
     """Return ``options`` without the ``(section, key)`` pairs in ``drop`` (and empty sections)."""
     found: dict[str, dict[str, str]] = {}
