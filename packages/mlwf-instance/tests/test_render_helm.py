@@ -147,6 +147,11 @@ def test_values_map_the_spec(tmp_path: Path) -> None:
     bundles = [b["name"] for b in values["dagProcessor"]["dagBundleConfigList"]]
     assert bundles == ["dags-folder", "pipelines", "mlwf-constructed"]  # as `mlwf instance up`
     assert values["dags"]["persistence"]["accessMode"] == "ReadWriteMany"
+    # The chart's DAG claim is "<release>-dags"; the API server writes constructed DAGs there.
+    mounts = {m["name"]: m["mountPath"] for m in values["apiServer"]["extraVolumeMounts"]}
+    assert mounts["dags"] == "/opt/airflow/dags"
+    claims = [v for v in values["apiServer"]["extraVolumes"] if "persistentVolumeClaim" in v]
+    assert claims == [{"name": "dags", "persistentVolumeClaim": {"claimName": "recsys-dags"}}]
     assert values["apiServer"]["resources"] == {"requests": {"cpu": "250m", "memory": "1Gi"}}
     for section in ("apiServer", "scheduler", "dagProcessor", "triggerer", "migrateDatabaseJob"):
         assert values[section]["serviceAccount"] == {"create": False, "name": "svc-recsys"}

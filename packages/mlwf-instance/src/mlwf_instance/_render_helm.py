@@ -33,6 +33,7 @@ from mlwf_instance._render_model import (
     AIRFLOW_VERSION,
     API_SECRET,
     BROKER,
+    DAGS_ROOT_IN_IMAGE,
     FERNET,
     HELM_CHART_VERSION,
     JWT_SECRET,
@@ -133,10 +134,15 @@ def helm_values(spec: InstanceSpec) -> dict[str, Any]:
                             }
                         ],
                     },
-                }
+                },
+                # The chart mounts the DAG volume everywhere but in the API server, which writes
+                # DAG constructor instances into the mlwf-constructed bundle and imports the
+                # constructors from the DAG folders.
+                {"name": "dags", "persistentVolumeClaim": {"claimName": f"{spec.name}-dags"}},
             ],
             "extraVolumeMounts": [
-                {"name": "admin-password", "mountPath": SECRETS_DIR_IN_IMAGE, "readOnly": True}
+                {"name": "admin-password", "mountPath": SECRETS_DIR_IN_IMAGE, "readOnly": True},
+                {"name": "dags", "mountPath": DAGS_ROOT_IN_IMAGE},
             ],
         },
         "scheduler": {},
