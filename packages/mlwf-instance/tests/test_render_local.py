@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlwf_instance._render import render, write_rendered
 from mlwf_instance._spec import parse_spec, rebase_spec
-from render_support import SPECS, built_spec
+from render_support import SPECS, built_spec, example_specs
 
 
 def _files(spec_name: str, tmp_path: Path) -> dict[str, str]:
@@ -116,3 +116,18 @@ def test_every_team_spec_renders_locally(spec_name: str, tmp_path: Path) -> None
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(_files(spec_name, tmp_path)["airflow.cfg"])
     assert parser.has_section("core")
+
+
+@pytest.mark.parametrize("spec_name", sorted(example_specs()))
+def test_every_example_spec_renders_locally(spec_name: str) -> None:
+    """Issue 11: each examples/instances spec renders a readable airflow.cfg with its executor."""
+    spec = example_specs()[spec_name]
+    files = {f.path: f.content for f in render(spec, "local")}
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(files["airflow.cfg"])
+    executor = "CeleryExecutor" if spec.executor == "celery" else "LocalExecutor"
+    assert parser["core"]["executor"] == executor
+    names = [p["name"] for p in json.loads(files["processes.json"])["processes"]]
+    assert len([n for n in names if n.startswith("worker-")]) == (
+        spec.celery.workers if spec.executor == "celery" else 0
+    )
