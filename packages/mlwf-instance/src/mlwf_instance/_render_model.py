@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, distributions, version
+from functools import cache
+from importlib.metadata import distributions
 from typing import Any
 
 import yaml
@@ -260,6 +261,17 @@ def labels(spec: InstanceSpec, component: str | None = None) -> dict[str, str]:
     return found
 
 
+@cache
+def _installed_mlwf() -> tuple[tuple[str, str], ...]:
+    """Return ``(name, version)`` of every installed mlwf distribution (not the test support)."""
+    found = {}
+    for dist in distributions():
+        name = (dist.metadata["Name"] or "").lower()
+        if name.startswith("mlwf-") and name != "mlwf-testsupport":
+            found[name] = dist.version
+    return tuple(sorted(found.items()))
+
+
 def mlwf_requirements(spec: InstanceSpec) -> list[str]:
     """Return the pip requirements of the image: every installed mlwf package, pinned.
 
@@ -271,20 +283,8 @@ def mlwf_requirements(spec: InstanceSpec) -> list[str]:
         extras.append("celery")
         if spec.celery.broker.startswith("redis"):
             extras.append("redis")
-    names = sorted(
-        {
-            dist.metadata["Name"].lower()
-            for dist in distributions()
-            if (dist.metadata["Name"] or "").lower().startswith("mlwf-")
-            and dist.metadata["Name"].lower() != "mlwf-testsupport"
-        }
-    )
     requirements = []
-    for name in names:
-        try:
-            pinned = version(name)
-        except PackageNotFoundError:  # pragma: no cover - listed a moment ago
-            continue
+    for name, pinned in _installed_mlwf():
         extra = f"[{','.join(extras)}]" if name == "mlwf-instance" else ""
         requirements.append(f"{name}{extra}=={pinned}")
     return requirements

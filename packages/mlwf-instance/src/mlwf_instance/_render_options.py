@@ -16,10 +16,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 from mlwf_instance._database import database_urls
-from mlwf_instance._defaults import ContributedDefaults, DefaultsContext, collect_defaults
+from mlwf_instance._defaults import (
+    DEFAULTS_GROUP,
+    ContributedDefaults,
+    DefaultsContext,
+    collect_defaults,
+)
 from mlwf_instance._home import InstanceConfig, InstanceHome
 from mlwf_instance._render_model import (
     API_SECRET,
@@ -110,6 +117,13 @@ def dag_bundle_config(layout: Layout) -> list[dict[str, object]]:
     return found
 
 
+@cache
+def _default_points() -> tuple[EntryPoint, ...]:
+    # Scanning the installed distributions costs ~0.1-0.4 s; what is installed does not change
+    # while a render runs, and every component of a manifest asks.
+    return tuple(entry_points(group=DEFAULTS_GROUP))
+
+
 def contributed_defaults(spec: InstanceSpec, layout: Layout) -> ContributedDefaults:
     """Return what installed packages contribute to the instance (``mlwf.instance.defaults``)."""
     return collect_defaults(
@@ -124,7 +138,8 @@ def contributed_defaults(spec: InstanceSpec, layout: Layout) -> ContributedDefau
             executor=spec.executor,
             database_kind=spec.database.kind,
             team=spec.database.kind != "sqlite",
-        )
+        ),
+        list(_default_points()),
     )
 
 
