@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 from kombu import Connection
 from kombu.transport import sqlalchemy as kombu_sqla
+from mlwf_instance._celery import (
+    purge_consumed_messages,
+)
 from mlwf_instance._celery_config import (
     CeleryConfigError,
     apply_poll_interval,
@@ -155,3 +158,23 @@ def test_airflow_celery_app_uses_the_config(postgres_url: str, tmp_path: os.Path
         "backend": "db+postgresql+psycopg",
         "interval": 0.2,
     }
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
+def test_purge_deletes_fetched_messages_only(kind: str, request: pytest.FixtureRequest) -> None:
+    """Issue 11: purging the database broker deletes fetched messages and keeps waiting ones."""
+    url = request.getfixturevalue("postgres_url" if kind == "postgresql" else "mariadb_url")
+    broker = database_broker_url(url)
+    assert purge_consumed_messages(broker) == 0  # no table yet
+    with Connection(broker) as conn:
+        queue = conn.SimpleQueue("mlwf-purge")
+        for number in range(3):
+            queue.put({"n": number})
+        acked = queue.get(timeout=5)
+        acked.ack()
+        unacked = queue.get(timeout=5)  # fetched, still held by this "worker"
+        assert purge_consumed_messages(broker) == 2
+        assert queue.qsize() == 1
+        assert queue.get(timeout=5).payload == {"n": 2}
+        assert unacked.payload == {"n": 1}
+        queue.close()
