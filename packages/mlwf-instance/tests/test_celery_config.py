@@ -12,14 +12,11 @@ from typing import Any
 import pytest
 from kombu import Connection
 from kombu.transport import sqlalchemy as kombu_sqla
-from mlwf_instance._celery import (
-    purge_consumed_messages,
-)
+from mlwf_instance._celery import database_broker_url, purge_consumed_messages
 from mlwf_instance._celery_config import (
     CeleryConfigError,
     apply_poll_interval,
     build_celery_config,
-    database_broker_url,
     parse_poll_interval,
 )
 
