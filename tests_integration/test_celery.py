@@ -113,30 +113,6 @@ def database_broker() -> Iterator[CeleryInstance]:
         yield instance
 
 
-def test_killed_worker_task_is_retried_on_the_other_worker(
-    database_broker: CeleryInstance, tmp_path: Path
-) -> None:
-    """Issue 11: a task whose worker is SIGKILLed mid-run is retried and succeeds on the other worker."""
-    api = database_broker.api
-    log = tmp_path / "log"
-    run_id = api.trigger("celery_kill", {"marker_dir": str(tmp_path), "sleep": 600})
-    first = poll(
-        lambda: log.read_text().split() if log.exists() else None, 300, "the first try to start"
-    )
-    assert first[0] == "1", first
-    victim = first[1]
-    database_broker.instance.supervisor.kill(database_broker.workers[victim])
-    killed_at = time.monotonic()
-    assert api.wait_run("celery_kill", run_id, timeout=300) == "success"
-    recovered_in = time.monotonic() - killed_at
-    lines = log.read_text().splitlines()
-    survivor = next(name for name in database_broker.workers if name != victim)
-    assert lines == [f"1 {victim} started", f"2 {survivor} started", f"2 {survivor} done"]
-    (ti,) = api.task_instances("celery_kill", run_id)
-    assert ti["try_number"] == 2
-    print(f"killed {victim}; try 2 succeeded on {survivor} {recovered_in:.1f} s later")
-
-
 def test_burst_runs_every_task_exactly_once(
     database_broker: CeleryInstance, tmp_path: Path
 ) -> None:
@@ -157,6 +133,32 @@ def test_burst_runs_every_task_exactly_once(
     assert {line.split()[1] for line in lines} == {"1"}  # no retry hid a lost task
     workers = Counter(line.split()[2] for line in lines)
     print(f"{BURST} tasks in {took:.0f} s; per worker {dict(workers)}")
+
+
+def test_killed_worker_task_is_retried_on_the_other_worker(
+    database_broker: CeleryInstance, tmp_path: Path
+) -> None:
+    """Issue 11: a task whose worker is SIGKILLed mid-run is retried and succeeds on the other worker."""
+    api = database_broker.api
+    log = tmp_path / "log"
+    run_id = api.trigger("celery_kill", {"marker_dir": str(tmp_path), "sleep": 600})
+    first = poll(
+        lambda: (log.read_text().split() or None) if log.exists() else None,
+        300,
+        "the first try to start",
+    )
+    assert first[0] == "1", first
+    victim = first[1]
+    database_broker.instance.supervisor.kill(database_broker.workers[victim])
+    killed_at = time.monotonic()
+    assert api.wait_run("celery_kill", run_id, timeout=300) == "success"
+    recovered_in = time.monotonic() - killed_at
+    lines = log.read_text().splitlines()
+    survivor = next(name for name in database_broker.workers if name != victim)
+    assert lines == [f"1 {victim} started", f"2 {survivor} started", f"2 {survivor} done"]
+    (ti,) = api.task_instances("celery_kill", run_id)
+    assert ti["try_number"] == 2
+    print(f"killed {victim}; try 2 succeeded on {survivor} {recovered_in:.1f} s later")
 
 
 def test_kombu_tables_keep_only_fetched_messages(database_broker: CeleryInstance) -> None:
