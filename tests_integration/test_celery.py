@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from mlwf_instance import EmbeddedInstance
-from mlwf_instance._celery import database_broker_url
+from mlwf_instance._celery import RECOVERY_OPTIONS, database_broker_url
 from mlwf_instance._instance import airflow_command
 from mlwf_instance._supervisor import SupervisedProcess
 from mlwf_testsupport import (
@@ -69,16 +69,18 @@ def celery_instance(
 ) -> Iterator[CeleryInstance]:
     """Start an instance on a throwaway PostgreSQL database; ``broker`` None = the database."""
     with throwaway_database("postgresql", hint) as url:
-        config: dict[str, dict[str, str]] = {
-            "core": {"executor": "CeleryExecutor", "max_active_tasks_per_dag": "64"},
+        # mlwf's Celery defaults (one retry, execution API timeout), then the test's own.
+        config: dict[str, dict[str, str]] = {k: dict(v) for k, v in RECOVERY_OPTIONS.items()}
+        config["core"].update({"executor": "CeleryExecutor", "max_active_tasks_per_dag": "64"})
+        config |= {
             "database": {"sql_alchemy_conn": url},
             "celery": {
                 "broker_url": broker or database_broker_url(url),
                 "celery_config_options": "mlwf_instance._celery_config.CELERY_CONFIG",
                 "worker_concurrency": "8",
             },
-            "scheduler": dict(RECOVERY),
         }
+        config["scheduler"].update(RECOVERY)
         for section, values in (extra or {}).items():
             config.setdefault(section, {}).update(values)
         home = Path(tempfile.mkdtemp(prefix=f"mlwf-{hint}-"))

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 from mlwf_instance import EmbeddedInstance
-from mlwf_instance._celery import database_broker_url
+from mlwf_instance._celery import RECOVERY_OPTIONS, database_broker_url
 from mlwf_instance._instance import airflow_command
 from mlwf_testsupport import free_port, throwaway_database
 
@@ -30,10 +30,10 @@ CONCURRENCY = 8
 def instance(broker: str, *, hint: str, redis_prefix: str = "") -> Iterator[EmbeddedInstance]:
     """Start an instance; ``broker`` is "database", a redis:// URL, or "local" (LocalExecutor)."""
     with throwaway_database("postgresql", hint) as url:
-        extra: dict[str, dict[str, str]] = {
-            "database": {"sql_alchemy_conn": url},
-            "core": {"max_active_tasks_per_dag": "64"},
-        }
+        # mlwf's Celery defaults (retry, execution API timeout) on both arms alike.
+        extra: dict[str, dict[str, str]] = {k: dict(v) for k, v in RECOVERY_OPTIONS.items()}
+        extra["database"] = {"sql_alchemy_conn": url}
+        extra["core"]["max_active_tasks_per_dag"] = "64"
         if broker != "local":
             extra["core"]["executor"] = "CeleryExecutor"
             extra["celery"] = {

@@ -41,6 +41,9 @@ RECOVERY_OPTIONS: dict[str, dict[str, str]] = {
         "task_queued_timeout_check_interval": "30",
     },
     "core": {"default_task_retries": "1"},
+    # A worker's calls to the execution API time out after 5 s by default; on a saturated
+    # machine the first one (starting the task) timed out five times and the task failed (seen).
+    "workers": {"execution_api_timeout": "30"},
 }
 
 
