@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from mlwf_instance import InstanceConfig, InstanceHome
+from mlwf_instance import EmbeddedInstance, InstanceHome
 from mlwf_instance._cli import build_parser, default_dags_folder, main
 
 
@@ -72,15 +72,14 @@ def _mlwf(
 
 def _up_home(root: Path) -> InstanceHome:
     """Lay out an ``mlwf up`` home at ``root`` with its airflow.cfg, as ``mlwf up`` writes it."""
-    home = InstanceHome(root)
-    home.create()
-    config = InstanceConfig(
-        home=home,
+    instance = EmbeddedInstance(
+        root,
         dags_folder=EXAMPLE_DAGS,
         extra_config={"mlwf_constructors": {"bundle_modules": "example_constructors"}},
     )
-    config.write_airflow_cfg(home.load_or_create_secrets())
-    return home
+    instance.home.create()
+    instance.config.write_airflow_cfg(instance.home.load_or_create_secrets())
+    return instance.home
 
 
 def test_constructors_refuses_an_mlwf_up_home_as_airflow_home(tmp_path: Path) -> None:

@@ -188,7 +188,9 @@ def test_admin_password_is_generated_privately_and_kept(tmp_path: Path) -> None:
 
 def test_instances_go_to_a_bundle_in_the_home(tmp_path: Path) -> None:
     """Issue 10 item 16: the DAGs folder and <home>/constructed are two LocalDagBundles, and constructors write to the latter."""
-    config = _config(tmp_path)
+    from mlwf_instance import EmbeddedInstance
+
+    config = EmbeddedInstance(tmp_path / "home", dags_folder=tmp_path / "dags").config
     options = config.airflow_options(SECRETS)
     bundles = json.loads(options["dag_processor"]["dag_bundle_config_list"])
     assert [b["name"] for b in bundles] == ["dags-folder", "mlwf-constructed"]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk.api.datamodels._generated import DagResponse
+from conftest import store_url
 from airflow.sdk.exceptions import ErrorType
 from airflow.sdk.execution_time import task_runner
 from airflow.sdk.execution_time.comms import (
@@ -52,17 +53,13 @@ SPEC = HyperparameterTuningSpec(
 )
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql", "mariadb"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IntermediateStore]:
     """An experiment store on each backend."""
     if request.param == "memory":
         yield InMemoryExperimentStore()
         return
-    url = (
-        f"sqlite:///{tmp_path}/runs.db"
-        if request.param == "sqlite"
-        else str(request.getfixturevalue("postgres_url"))
-    )
+    url = store_url(request, request.param, f"{tmp_path}/runs.db")
     sql = SqlExperimentStore(url)
     yield sql
     sql.engine.dispose()
@@ -217,14 +214,10 @@ def airflow(monkeypatch: pytest.MonkeyPatch) -> _Airflow:
     return fake
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlExperimentStore]:
     """A SQL experiment store on each real database."""
-    url = (
-        f"sqlite:///{tmp_path}/tuner.db"
-        if request.param == "sqlite"
-        else str(request.getfixturevalue("postgres_url"))
-    )
+    url = store_url(request, request.param, f"{tmp_path}/tuner.db")
     sql = SqlExperimentStore(url)
     yield sql
     sql.engine.dispose()

@@ -1,4 +1,4 @@
-"""Experiment stores: durable, idempotent writes keyed by (tuning_id, index), on memory and on SQLite."""
+"""Experiment stores: durable, idempotent writes keyed by (tuning_id, index), in memory and on SQLite, PostgreSQL and MariaDB."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import store_url
 from mlwf_tuning import (
     ExperimentConflict,
     ExperimentRecord,
@@ -22,16 +23,39 @@ T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 T1 = datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+def _drop_tables(url: str) -> None:
+    """Drop every table of a server database shared by the module, so the next test starts empty."""
+    engine = sa.create_engine(url)
+    try:
+        metadata = sa.MetaData()
+        metadata.reflect(engine)
+        metadata.drop_all(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database for a SQL store: a SQLite file, or the module's PostgreSQL / MariaDB database."""
+    url = store_url(request, request.param, f"{tmp_path}/t.db")
+    yield url
+    if request.param != "sqlite":
+        _drop_tables(url)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql", "mariadb"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ExperimentStore]:
-    """Each store implementation, with tuning 't' opened."""
-    s: ExperimentStore = (
-        InMemoryExperimentStore()
-        if request.param == "memory"
-        else SqlExperimentStore(f"sqlite:///{tmp_path}/t.db")
-    )
+    """Each store implementation (the SQL one on every database), with tuning 't' opened."""
+    if request.param == "memory":
+        s: ExperimentStore = InMemoryExperimentStore()
+    else:
+        s = SqlExperimentStore(store_url(request, request.param, f"{tmp_path}/t.db"))
     s.open_tuning("t", '{"spec": 1}')
     yield s
+    if isinstance(s, SqlExperimentStore):
+        s.engine.dispose()
+        if request.param != "sqlite":
+            _drop_tables(str(s.engine.url.render_as_string(hide_password=False)))
 
 
 def _done(index: int, loss: float) -> ExperimentRecord:
@@ -120,11 +144,12 @@ def test_tunings_are_kept_apart(store: ExperimentStore) -> None:
     assert store.load("u")[0].metrics["loss"] == 0.7
 
 
-def test_sql_store_survives_reopening_and_prefixes_its_tables(tmp_path: Path) -> None:
-    """A second SqlExperimentStore on the same file sees the records, in tables prefixed mlwf_tuning_."""
-    url = f"sqlite:///{tmp_path}/durable.db"
-    SqlExperimentStore(url).save("t", [_done(3, 0.2)])
-    again = SqlExperimentStore(url)
+def test_sql_store_survives_reopening_and_prefixes_its_tables(sql_url: str) -> None:
+    """A second SqlExperimentStore on the same database sees the records, in tables prefixed mlwf_tuning_."""
+    first = SqlExperimentStore(sql_url)
+    first.save("t", [_done(3, 0.2)])
+    first.engine.dispose()
+    again = SqlExperimentStore(sql_url)
     assert again.load("t") == [_done(3, 0.2)]
     assert set(sa.inspect(again.engine).get_table_names()) == {
         "mlwf_tuning_tunings",

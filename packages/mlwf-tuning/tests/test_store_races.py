@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from conftest import store_url
 from mlwf_tuning import (
     Categorical,
     ExperimentConflict,
@@ -30,12 +31,10 @@ SPEC = HyperparameterTuningSpec(
 ).plan_json()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A store URL on each real database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/races.db"
-    return str(request.getfixturevalue("postgres_url"))
+    return store_url(request, request.param, f"{tmp_path}/races.db")
 
 
 def _slow_store(url: str, table: str, delay: float) -> SqlExperimentStore:

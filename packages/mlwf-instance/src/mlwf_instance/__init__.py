@@ -1,10 +1,12 @@
-"""ML Workflows instances: the ``mlwf`` command and embedded Airflow instances (``mlwf up``)."""
+"""ML Workflows instances: the ``mlwf`` command, team instances from a spec and ``mlwf up``."""
 
 from __future__ import annotations
 
 from importlib.metadata import version as _version
 
 from mlwf_instance._api import get_api_token, get_health
+from mlwf_instance._broker import BrokerSetupError
+from mlwf_instance._database import DatabaseUnavailableError
 from mlwf_instance._errors import (
     AuthenticationError,
     ComponentDiedError,
@@ -17,14 +19,16 @@ from mlwf_instance._errors import (
     UnknownComponentError,
 )
 from mlwf_instance._home import Credentials, InstanceConfig, InstanceHome
-from mlwf_instance._instance import COMPONENTS, EmbeddedInstance
+from mlwf_instance._instance import EmbeddedInstance, Instance
 from mlwf_instance._supervisor import StopRequested, Supervisor, terminate_trees
+from mlwf_instance._topology import COMPONENTS
 
 __version__ = _version("mlwf-instance")
 
 __all__ = [
     "__version__",
-    # embedded instance
+    # instances (a spec's, and the laptop's)
+    "Instance",
     "EmbeddedInstance",
     "COMPONENTS",
     "Credentials",
@@ -47,4 +51,6 @@ __all__ = [
     "HealthTimeoutError",
     "CredentialsUnavailableError",
     "AuthenticationError",
+    "DatabaseUnavailableError",
+    "BrokerSetupError",
 ]

@@ -3,52 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import signal
 import sys
-import threading
-import time
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from types import FrameType
-from typing import TextIO
 
-from mlwf_instance._errors import ComponentDiedError, MlwfInstanceError
-from mlwf_instance._instance import EmbeddedInstance
-from mlwf_instance._supervisor import StopRequested
+from mlwf_instance._cli_run import laptop_spec, run_foreground
+from mlwf_instance._console import write
+from mlwf_instance._instance import Instance
+from mlwf_instance._spec import DagFolder, InstanceSpec
 
 #: Default home of ``mlwf up``, relative to the current directory.
 DEFAULT_HOME = Path(".mlwf")
 
 
-def _write(stream: TextIO, text: str) -> None:
-    """Write to the terminal or pipe, never raising: a reader that went away must not stop a stop.
-
-    ``mlwf up | tee up.log`` then Ctrl-C kills ``tee`` too; writing then fails with EPIPE. The
-    stream is pointed at /dev/null so that later writes (and the final flush) fail no more.
-    """
-    try:
-        stream.write(text)
-        stream.flush()
-    except (OSError, ValueError):
-        _silence(stream)
-
-
-def _silence(stream: TextIO) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, stream.fileno())
-        os.close(devnull)
-
-
-def _say(message: str) -> None:
-    _write(sys.stdout, f"mlwf up: {message}\n")
-
-
-def _error(message: str) -> None:
-    _write(sys.stderr, f"mlwf up: error: {message}\n")
+_write = write  # kept importable under its old name
 
 
 def default_dags_folder(cwd: Path, home: Path) -> Path:
@@ -64,81 +33,48 @@ def _example_constructors(dags: Path) -> dict[str, dict[str, str]]:
     return {}
 
 
+def laptop_instance_spec(home: Path, dags: Path, port: int) -> InstanceSpec:
+    """Return the packaged laptop spec with ``mlwf up``'s DAGs folder, port and home."""
+    spec = laptop_spec()
+    config = {
+        section: dict(options)
+        for section, options in spec.airflow_config.items()
+        if section != "mlwf_constructors"
+    }
+    constructors = dict(spec.airflow_config.get("mlwf_constructors", {}))
+    constructors.pop("bundle_modules", None)
+    constructors.update(_example_constructors(dags).get("mlwf_constructors", {}))
+    if constructors:
+        config["mlwf_constructors"] = constructors
+    return spec.model_copy(
+        update={
+            "dag_folders": [DagFolder(path=dags.expanduser().resolve())],
+            "api": spec.api.model_copy(update={"port": port}),
+            "home": home,
+            "airflow_config": config,
+        }
+    )
+
+
 def cmd_up(args: argparse.Namespace) -> int:
-    """Run an embedded instance until SIGINT, SIGTERM or SIGHUP; return the process exit code."""
+    """Run the laptop instance until SIGINT, SIGTERM or SIGHUP; return the process exit code."""
     home = Path(args.home)
     dags = Path(args.dags_folder) if args.dags_folder else default_dags_folder(Path.cwd(), home)
     if args.dags_folder and not dags.is_dir():
-        _error(f"DAGs folder {dags} does not exist or is not a directory")
-        return 2
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        if not stop.is_set():
-            stop.set()
-            _write(sys.stderr, f"\nmlwf up: {signal.Signals(signum).name} received, stopping…\n")
-
-    # SIGTERM as well as SIGINT: a shell script's `&` job inherits SIGINT ignored. SIGHUP: the
-    # terminal was closed. All three stop the instance; the components are in sessions of their
-    # own and see none of them.
-    previous = {
-        sig: signal.signal(sig, request_stop)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    }
-    try:
-        return _run(args, home, dags, stop)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _run(args: argparse.Namespace, home: Path, dags: Path, stop: threading.Event) -> int:
-    try:
-        instance = EmbeddedInstance(
-            home,
-            dags_folder=dags,
-            port=args.port,
-            output=_say,
-            stop_event=stop,
-            extra_config=_example_constructors(dags),
+        write(
+            sys.stderr, f"mlwf up: error: DAGs folder {dags} does not exist or is not a directory\n"
         )
-    except MlwfInstanceError as err:
-        _error(str(err))
         return 2
-    code = 0
-    killed = 0
-    try:
-        instance.start()
-        instance.wait_healthy(timeout=args.timeout)
-        creds = instance.credentials
-        _write(
-            sys.stdout,
-            "\n"
-            f"  Airflow is ready at {instance.url}\n"
-            f"  Username: {creds.username}\n"
-            f"  Password: {creds.password}\n"
-            f"  Home:     {instance.home.root}\n"
-            f"  DAGs:     {instance.config.dags_folder}\n"
-            "  Press Ctrl-C to stop.\n\n",
-        )
-        instance.run_until_stopped()
-    except StopRequested:
-        pass
-    except ComponentDiedError as err:
-        _error(f"{err}\nstopping the other components")
-        code = 1
-    except MlwfInstanceError as err:
-        _error(str(err))
-        code = 1
-    finally:
-        # Nothing before stop() may raise: _say swallows a failing output (see _write).
-        stopping = time.monotonic()
-        _say("stopping all components…")
-        killed = instance.stop()
-    forced = f", {killed} process(es) needed SIGKILL" if killed else ""
-    outcome = "stopped" if code == 0 else "stopped after an error"
-    _say(f"{outcome} in {time.monotonic() - stopping:.1f} s{forced}")
-    return code
+
+    def say(message: str) -> None:
+        write(sys.stdout, f"mlwf up: {message}\n")
+
+    spec = laptop_instance_spec(home, dags, args.port)
+    return run_foreground(
+        lambda stop: Instance(spec, home=home, output=say, stop_event=stop),
+        prog="mlwf up",
+        timeout=args.timeout,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,10 +19,10 @@ The configuration is handed to every child process as ``AIRFLOW__SECTION__KEY`` 
 variables (the highest-precedence source in Airflow) and also written to ``airflow/airflow.cfg``
 so that a plain ``AIRFLOW_HOME=<home>/airflow airflow ...`` command sees the same instance.
 
-No MLflow server runs: unless the environment already defines it, every child gets
-``AIRFLOW_CONN_MLWF_MLFLOW_DEFAULT`` with tracking URI ``sqlite:///<home>/airflow/mlwf/mlflow.db``,
-which the MLflow client opens directly (this needs the full ``mlflow`` package, not only
-``mlflow-skinny``).
+Installed packages add their own options and variables through the entry point group
+``mlwf.instance.defaults`` (see :mod:`mlwf_instance._defaults`): mlwf-constructors points its
+instances folder at ``constructed/``, mlwf-stats-bridge its metrics at ``metrics/``,
+mlwf-operators its default MLflow connection at ``airflow/mlwf/mlflow.db``.
 
 The admin password is generated here, before the API server starts: SimpleAuthManager would
 otherwise generate it itself and print it into the API server's log.
@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlwf_instance._database import DatabaseUrls
 from mlwf_instance._errors import CredentialsUnavailableError, InvalidConfigError
 from mlwf_instance._net import LOOPBACK
 
@@ -278,11 +279,37 @@ class InstanceConfig:
     parallelism: int = 4
     dag_refresh_interval: int = 10
     extra_config: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Name of the DAG bundle of ``dags_folder``.
+    dags_bundle: str = "dags-folder"
+    #: Further DAG folders, each a bundle of its own: ``(bundle name, folder)``.
+    extra_dag_folders: tuple[tuple[str, Path], ...] = ()
+    #: The metadata database; None: SQLite in the home.
+    database: DatabaseUrls | None = None
+    #: Options the instance's spec decides (executor, Celery): over the defaults, under extra_config.
+    spec_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Options contributed by installed packages (entry point group ``mlwf.instance.defaults``).
+    contributed_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Environment variables contributed by installed packages (set unless already set).
+    contributed_env: Mapping[str, str] = field(default_factory=dict)
+    #: Folders put in front of every child's PYTHONPATH (besides the DAG folders).
+    python_path: tuple[Path, ...] = ()
+    #: Public URL of the API server (behind a proxy); None: :attr:`url`.
+    base_url: str | None = None
 
     @property
     def url(self) -> str:
-        """Base URL of the API server (and UI)."""
+        """Base URL of the API server (and UI) on this machine."""
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def dag_folders(self) -> list[Path]:
+        """Every DAG folder, the main one first."""
+        return [self.dags_folder, *(folder for _name, folder in self.extra_dag_folders)]
+
+    @property
+    def sql_alchemy_conn(self) -> str:
+        """``[database] sql_alchemy_conn``."""
+        return self.database.sync if self.database else f"sqlite:///{self.home.database}"
 
     def dag_bundles(self) -> list[dict[str, object]]:
         """Return ``[dag_processor] dag_bundle_config_list``: the DAGs folder and the home's bundle.
@@ -290,8 +317,13 @@ class InstanceConfig:
         Generated files of DAG constructor instances go to the ``mlwf-constructed`` bundle in
         the home, never into the DAGs folder (often a source checkout).
         """
+        extra: list[dict[str, object]] = [
+            {"name": name, "classpath": LOCAL_DAG_BUNDLE, "kwargs": {"path": str(folder)}}
+            for name, folder in self.extra_dag_folders
+        ]
         return [
-            {"name": "dags-folder", "classpath": LOCAL_DAG_BUNDLE, "kwargs": {}},
+            {"name": self.dags_bundle, "classpath": LOCAL_DAG_BUNDLE, "kwargs": {}},
+            *extra,
             {
                 "name": CONSTRUCTED_BUNDLE,
                 "classpath": LOCAL_DAG_BUNDLE,
@@ -330,11 +362,11 @@ class InstanceConfig:
                 # Task and triggerer log URLs point here; the log server listens on loopback only.
                 "hostname_callable": "mlwf_instance._net.loopback_hostname",
             },
-            "database": {"sql_alchemy_conn": f"sqlite:///{self.home.database}"},
+            "database": {"sql_alchemy_conn": self.sql_alchemy_conn},
             "api": {
                 "host": self.host,
                 "port": str(self.port),
-                "base_url": self.url,
+                "base_url": self.base_url or self.url,
                 "secret_key": secrets_["api_secret_key"],
             },
             "api_auth": {"jwt_secret": secrets_["jwt_secret"]},
@@ -343,19 +375,15 @@ class InstanceConfig:
                 "refresh_interval": str(self.dag_refresh_interval),
                 "dag_bundle_config_list": json.dumps(self.dag_bundles()),
             },
-            # Generated files of constructor instances: into the home's bundle (see dag_bundles).
-            "mlwf_constructors": {
-                "instances_folder": str(self.home.constructed),
-                "bundle_name": CONSTRUCTED_BUNDLE,
-            },
             "logging": logging_options,
-            # mlwf-stats-bridge: metrics into Prometheus files under <home>/metrics, served by the
-            # API server at /mlwf-stats-bridge/metrics (authenticated).
-            "metrics": {
-                "statsd_on": "True",
-                "statsd_custom_client_path": "mlwf_stats_bridge.PrometheusStatsClient",
-            },
         }
+        if self.database is not None:
+            options["database"]["sql_alchemy_conn_async"] = self.database.async_
+        for layer in (self.contributed_options, self.spec_options):
+            for section, values in layer.items():
+                options.setdefault(section.lower(), {}).update(
+                    {key.lower(): value for key, value in values.items()}
+                )
         for section, values in self.extra_config.items():
             _check_config_name(section, "section")
             for key, value in values.items():
@@ -377,21 +405,16 @@ class InstanceConfig:
         env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
         env["AIRFLOW_HOME"] = str(self.home.airflow_home)
         env["AIRFLOW_CONFIG"] = str(self.home.airflow_cfg)
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.home.metrics_dir)
         # Generated files live in the home's bundle, which is on sys.path only while it is
         # parsed: the DAGs folder must be importable everywhere for the constructors they name.
         path = env.get("PYTHONPATH", "")
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.dags_folder), path) if p)
+        front = [str(p) for p in (*self.dag_folders, *self.python_path)]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (*front, path) if p)
         for section, values in self.airflow_options(secrets_).items():
             for key, value in values.items():
                 env[f"AIRFLOW__{section.upper()}__{key.upper()}"] = value
-        # MLflow without a server: a connection the user set (env var) wins over this default.
-        env.setdefault(
-            "AIRFLOW_CONN_MLWF_MLFLOW_DEFAULT",
-            json.dumps(
-                {"conn_type": "mlwf_mlflow", "host": f"sqlite:///{self.home.mlflow_database}"}
-            ),
-        )
+        # Packages' own variables (e.g. PROMETHEUS_MULTIPROC_DIR of mlwf-stats-bridge).
+        env.update(self.contributed_env)
         return env
 
     def write_airflow_cfg(self, secrets_: Mapping[str, str]) -> Path:

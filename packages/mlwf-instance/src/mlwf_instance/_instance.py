@@ -1,10 +1,11 @@
-"""EmbeddedInstance: one Airflow instance on a home, run as supervised child processes."""
+"""Instance: one Airflow instance from an InstanceSpec, run here as supervised child processes."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import errno
+import re
 import socket
 import sys
 import threading
@@ -18,25 +19,36 @@ from typing import Self
 import psutil
 
 from mlwf_instance._api import get_api_token, get_health, unhealthy_components
+from mlwf_instance._broker import prepare_database_broker
+from mlwf_instance._database import database_urls, ensure_database
+from mlwf_instance._defaults import DefaultsContext, collect_defaults
 from mlwf_instance._errors import (
     HealthTimeoutError,
     MlwfInstanceError,
     PortInUseError,
     UnknownComponentError,
 )
-from mlwf_instance._home import Credentials, InstanceConfig, InstanceHome
+from mlwf_instance._home import CONSTRUCTED_BUNDLE, Credentials, InstanceConfig, InstanceHome
 from mlwf_instance._net import free_loopback_port
 from mlwf_instance._pidfile import PidFile
+from mlwf_instance._spec import Api, DagFolder, InstanceSpec, default_home
 from mlwf_instance._supervisor import (
     Supervisor,
     tail_file,
     terminate_trees,
 )
+from mlwf_instance._topology import (
+    COMPONENTS,
+    MYSQLDB_COMPAT,
+    WORKER_PREFIX,
+    check_airflow_config,
+    dag_bundle_names,
+    needs_mysqldb_compat,
+    spec_options,
+    worker_args,
+    worker_names,
+)
 
-#: The long-running Airflow components, in start order. ``log-server`` serves task and triggerer
-#: logs on loopback (see :mod:`mlwf_instance._log_server`) instead of the scheduler's and the
-#: triggerer's own log servers, which bind every interface on fixed ports.
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "log-server")
 #: Extra arguments of the components run by the ``airflow`` CLI.
 _COMPONENT_ARGS = {"scheduler": ("--skip-serve-logs",), "triggerer": ("--skip-serve-logs",)}
 #: Health document key → the component whose log explains it.
@@ -61,51 +73,104 @@ def log_server_command(port: int) -> list[str]:
     return [sys.executable, "-m", "mlwf_instance._log_server", "--port", str(port)]
 
 
-class EmbeddedInstance:
-    """An embedded Airflow instance: SQLite, LocalExecutor, SimpleAuthManager, all mlwf packages.
+class Instance:
+    """One Airflow instance described by an :class:`InstanceSpec`, run as supervised processes.
 
-    ``start()`` claims the home, writes the configuration, migrates the database and starts the
-    api-server, scheduler, dag-processor and triggerer; ``wait_healthy()`` blocks until the
-    instance reports healthy; ``stop()`` stops every process it started. As a context manager it
-    does all three::
+    ``start()`` claims the home, writes the configuration, checks (and, if allowed, creates)
+    the metadata database, migrates it and starts the api-server, scheduler, dag-processor,
+    triggerer, log-server and, with the Celery executor, ``worker-1`` … ``worker-N``;
+    ``wait_healthy()`` blocks until all of them are healthy; ``stop()`` stops every process it
+    started. As a context manager it does all three::
 
-        with EmbeddedInstance(tmp_path / "home", dags_folder=dags, port=free_port()) as instance:
+        with Instance(load_spec("team.json"), home=tmp_path / "home") as instance:
             token = instance.api_token()
 
     To test crash recovery, ``kill_component(name)`` SIGKILLs one component's process tree and
-    ``restart_component(name)`` starts it again (see :data:`COMPONENTS`).
+    ``restart_component(name)`` starts it again (see :attr:`components`).
     """
 
     def __init__(
         self,
-        home: str | Path,
+        spec: InstanceSpec,
         *,
-        dags_folder: str | Path | None = None,
-        port: int = 8080,
-        extra_config: Mapping[str, Mapping[str, str]] | None = None,
-        parallelism: int = 4,
-        dag_refresh_interval: int = 10,
+        home: str | Path | None = None,
         output: Callable[[str], None] | None = None,
         stop_event: threading.Event | None = None,
     ) -> None:
-        """Describe an instance; nothing starts before :meth:`start`.
+        """Describe the instance of ``spec``; nothing starts before :meth:`start`.
 
-        ``home`` is created if missing; ``dags_folder`` defaults to ``<home>/dags``;
-        ``extra_config`` maps Airflow sections to options, e.g. ``{"mlwf_types": {"mode": "error"}}``
-        (→ ``AIRFLOW__MLWF_TYPES__MODE=error``) and wins over the instance defaults; ``output``
-        receives progress messages; setting ``stop_event`` interrupts start-up and waits.
+        The home is ``home``, else ``spec.home``, else ``default_home(spec.name)``. Secrets the
+        spec refers to (database and broker passwords) are read now: SpecError names a missing
+        one. ``airflow_config`` options the spec owns are refused (SpecError naming
+        ``airflow_config.<section>.<key>``). ``output`` receives progress messages (never a
+        secret); setting ``stop_event`` interrupts start-up and waits.
         """
-        self.home = InstanceHome(Path(home).expanduser().resolve())
-        folder = self.home.default_dags_folder if dags_folder is None else Path(dags_folder)
+        check_airflow_config(spec)
+        self._setup(spec, home, output, stop_event, extra_config=spec.airflow_config)
+
+    def _setup(
+        self,
+        spec: InstanceSpec,
+        home: str | Path | None,
+        output: Callable[[str], None] | None,
+        stop_event: threading.Event | None,
+        *,
+        extra_config: Mapping[str, Mapping[str, str]],
+        parallelism: int = 4,
+        dag_refresh_interval: int = 10,
+    ) -> None:
+        self.spec = spec
+        root = Path(home) if home is not None else spec.home or default_home(spec.name)
+        self.home = InstanceHome(root.expanduser().resolve())
+        password = spec.database.password.resolve() if spec.database.password else None
+        #: The metadata database's Airflow URLs (they hold the password: print ``.display``).
+        self.database = database_urls(
+            spec.database.url, password=password, sqlite_file=self.home.database
+        )
+        broker_password = (
+            spec.celery.broker_password.resolve() if spec.celery.broker_password else None
+        )
+        self._secrets = tuple(s for s in (*self.database.secrets, broker_password) if s)
+        folders = [f.path.expanduser().resolve() for f in spec.dag_folders]
+        names = dag_bundle_names(spec)
+        options = spec_options(spec, self.database, broker_password)
+        if spec.executor == "local":
+            options["core"]["parallelism"] = str(parallelism)
+        python_path = (MYSQLDB_COMPAT,) if needs_mysqldb_compat(self.database) else ()
+        contributed = collect_defaults(
+            DefaultsContext(
+                name=spec.name,
+                home=self.home.root,
+                airflow_home=self.home.airflow_home,
+                constructed_folder=self.home.constructed,
+                constructed_bundle=CONSTRUCTED_BUNDLE,
+                metrics_dir=self.home.metrics_dir,
+                metrics_enabled=spec.metrics.enabled,
+                executor=spec.executor,
+                database_kind=self.database.kind,
+                team=self.database.kind != "sqlite",
+            )
+        )
         self.config = InstanceConfig(
             home=self.home,
-            dags_folder=folder.expanduser().resolve(),
-            port=port,
+            dags_folder=folders[0],
+            dags_bundle=names[0],
+            extra_dag_folders=tuple(zip(names[1:], folders[1:], strict=True)),
+            port=spec.api.port,
+            host=spec.api.host,
+            base_url=spec.api.base_url,
             parallelism=parallelism,
             dag_refresh_interval=dag_refresh_interval,
-            extra_config=dict(extra_config or {}),
+            database=None if self.database.kind == "sqlite" else self.database,
+            spec_options=options,
+            contributed_options=contributed.airflow_config,
+            contributed_env=contributed.environment,
+            python_path=python_path,
+            extra_config=dict(extra_config),
         )
         self.config.airflow_options({"api_secret_key": "", "jwt_secret": "", "fernet_key": ""})
+        #: Every supervised long-running component, in start order.
+        self.components: tuple[str, ...] = (*COMPONENTS, *worker_names(spec))
         self._output = output or (lambda _message: None)
         self.supervisor = Supervisor(stop_event, watchdog_log=self.home.log_file("watchdog"))
         self._pid_file = PidFile(self.home.pid_file, self.home.root)
@@ -115,6 +180,14 @@ class EmbeddedInstance:
         self._killed: set[str] = set()
         #: Restart time of each restarted component: only its newer heartbeats count as healthy.
         self._restarted_at: dict[str, datetime] = {}
+        #: Size of each worker's log when it was (re)started: its "ready" line comes after.
+        self._log_offsets: dict[str, int] = {}
+
+    def mask(self, text: str) -> str:
+        """Return ``text`` with every secret of the instance (passwords) replaced by ``***``."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
 
     @property
     def url(self) -> str:
@@ -166,7 +239,12 @@ class EmbeddedInstance:
         self.config = dataclasses.replace(self.config, log_server_port=port)
         self.config.write_airflow_cfg(secrets)
         env = self.config.environment(secrets)
-        self._output(f"home: {self.home.root} (DAGs: {self.config.dags_folder})")
+        folders = ", ".join(str(f) for f in self.config.dag_folders)
+        self._output(f"home: {self.home.root} (DAGs: {folders})")
+        if self.database.kind != "sqlite":
+            self._output(f"checking the metadata database ({self.database.where()})…")
+            if ensure_database(self.database, create=self.spec.database.create):
+                self._output(f"created {self.database.where()}")
         self._output("migrating the metadata database…")
         migrate = self.supervisor.spawn(
             "db-migrate",
@@ -179,10 +257,13 @@ class EmbeddedInstance:
         if code != 0:
             raise migrate.died()
         self.supervisor.forget(migrate)
+        if self.spec.executor == "celery" and self.spec.celery.broker == "database":
+            # Before any worker or the scheduler: kombu's own get-or-create races between them.
+            prepare_database_broker(self.database.sync, self.spec.celery.queues)
         # Heartbeats older than this belong to a previous run of the same home.
         self._started_at = datetime.now(UTC) - timedelta(seconds=1)
         self._env = env
-        for name in COMPONENTS:
+        for name in self.components:
             self._spawn_component(name)
         self._pid_file.record(self.supervisor.records())
 
@@ -200,11 +281,15 @@ class EmbeddedInstance:
         if name == "log-server":
             assert self.config.log_server_port is not None  # chosen by _start
             return log_server_command(self.config.log_server_port)
+        if name.startswith(WORKER_PREFIX):
+            return airflow_command(*worker_args(self.spec, name))
         return airflow_command(name, *_COMPONENT_ARGS.get(name, ()))
 
     def _spawn_component(self, name: str) -> int:
         assert self._env is not None  # set by _start before any component starts
         self._output(f"starting {name}… (log: {self.home.log_file(name)})")
+        log = self.home.log_file(name)
+        self._log_offsets[name] = log.stat().st_size if log.exists() else 0
         child = self.supervisor.spawn(
             name,
             self._component_command(name),
@@ -232,15 +317,15 @@ class EmbeddedInstance:
 
     def _check_component(self, name: str) -> None:
         """Raise unless ``name`` is a component and the instance is started."""
-        if name not in COMPONENTS:
-            raise UnknownComponentError(name, COMPONENTS)
+        if name not in self.components:
+            raise UnknownComponentError(name, self.components)
         if self._started_at is None:
             raise MlwfInstanceError(f"instance on {self.home.root} is not started")
 
     def kill_component(self, name: str) -> list[int]:
         """SIGKILL one component's whole process tree at once, as a crash would; return the pids.
 
-        ``name`` is one of :data:`COMPONENTS` (else UnknownComponentError). No process of the
+        ``name`` is one of :attr:`components` (else UnknownComponentError). No process of the
         tree may clean up: with LocalExecutor the scheduler's tree holds the executor's workers
         and the task processes they run, so killing the scheduler also kills running tasks. The
         tree is reaped. Until :meth:`restart_component`, the component counts as deliberately
@@ -259,7 +344,7 @@ class EmbeddedInstance:
     def restart_component(self, name: str) -> int:
         """Start one component again, killing it first (SIGKILL) if it still runs; return its pid.
 
-        ``name`` is one of :data:`COMPONENTS`. The component gets the same command, environment
+        ``name`` is one of :attr:`components`. The component gets the same command, environment
         and log file as at :meth:`start`. :meth:`wait_healthy` then counts only its heartbeats
         from after the restart, so it waits for the new process, not the killed one's last beat.
         """
@@ -278,8 +363,26 @@ class EmbeddedInstance:
         """The components killed with :meth:`kill_component` and not restarted since."""
         return frozenset(self._killed)
 
+    def unready_workers(self) -> list[str]:
+        """Return the Celery workers that have not logged ``<name>@<host> ready.`` since their start.
+
+        Celery logs that line once the worker is connected to its broker and consumes its
+        queues; Airflow's health document knows nothing of workers, and ``celery inspect ping``
+        takes seconds per call (and needs a broadcast-capable broker).
+        """
+        waiting = []
+        for name in self.components:
+            if not name.startswith(WORKER_PREFIX) or name in self._killed:
+                continue
+            if not _logged_ready(self.home.log_file(name), name, self._log_offsets.get(name, 0)):
+                waiting.append(name)
+        return waiting
+
     def wait_healthy(self, timeout: float = 180.0) -> None:
         """Block until ``/api/v2/monitor/health`` reports every component healthy.
+
+        With the Celery executor it also waits until every worker has logged that it is ready
+        (see :meth:`unready_workers`).
 
         Raises ComponentDiedError when a component exits meanwhile, HealthTimeoutError (naming
         the unhealthy components, with the tails of their logs) after ``timeout`` seconds and
@@ -302,6 +405,8 @@ class EmbeddedInstance:
                     if name in _COMPONENT_TO_HEALTH
                 },
             )
+            if health is not None:
+                bad += self.unready_workers()
             if not bad:
                 return
             if time.monotonic() > deadline:
@@ -310,7 +415,7 @@ class EmbeddedInstance:
         culprits = {_HEALTH_TO_COMPONENT.get(name, name) for name in bad}
         logs = "\n".join(
             f"--- {self.home.log_file(name)}\n{tail_file(self.home.log_file(name), 15)}"
-            for name in COMPONENTS
+            for name in self.components
             if name in culprits
         )
         down = (
@@ -319,8 +424,10 @@ class EmbeddedInstance:
             else ""
         )
         raise HealthTimeoutError(
-            f"instance at {self.url} not healthy after {timeout:.0f} s; unhealthy: "
-            f"{', '.join(bad)}{down}\n{logs}"
+            self.mask(
+                f"instance at {self.url} not healthy after {timeout:.0f} s; unhealthy: "
+                f"{', '.join(bad)}{down}\n{logs}"
+            )
         )
 
     def run_until_stopped(self, poll_interval: float = 1.0) -> None:
@@ -380,3 +487,61 @@ def _check_port_free(host: str, port: int) -> None:
             if err.errno == errno.EADDRINUSE:
                 raise PortInUseError(host, port) from err
             raise
+
+
+def _logged_ready(log: Path, name: str, offset: int) -> bool:
+    """Return whether Celery worker ``name`` wrote its ``ready.`` line into ``log`` after ``offset``."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return False
+    return re.search(rf"\b{re.escape(name)}@\S+ ready\.", text) is not None
+
+
+class EmbeddedInstance(Instance):
+    """The laptop instance: SQLite, LocalExecutor, SimpleAuthManager, all mlwf packages.
+
+    Same as ``Instance(laptop spec)`` with the DAGs folder, port and Airflow overrides given
+    directly (``extra_config`` may override any option, unlike a spec's ``airflow_config``)::
+
+        with EmbeddedInstance(tmp_path / "home", dags_folder=dags, port=free_port()) as instance:
+            token = instance.api_token()
+    """
+
+    def __init__(
+        self,
+        home: str | Path,
+        *,
+        dags_folder: str | Path | None = None,
+        port: int = 8080,
+        extra_config: Mapping[str, Mapping[str, str]] | None = None,
+        parallelism: int = 4,
+        dag_refresh_interval: int = 10,
+        output: Callable[[str], None] | None = None,
+        stop_event: threading.Event | None = None,
+    ) -> None:
+        """Describe an instance; nothing starts before :meth:`start`.
+
+        ``home`` is created if missing; ``dags_folder`` defaults to ``<home>/dags``;
+        ``extra_config`` maps Airflow sections to options, e.g. ``{"mlwf_types": {"mode": "error"}}``
+        (→ ``AIRFLOW__MLWF_TYPES__MODE=error``) and wins over the instance defaults; ``output``
+        receives progress messages; setting ``stop_event`` interrupts start-up and waits.
+        """
+        root = Path(home).expanduser().resolve()
+        folder = root / "dags" if dags_folder is None else Path(dags_folder)
+        spec = InstanceSpec(
+            name="laptop",
+            dag_folders=[DagFolder(path=folder.expanduser().resolve())],
+            api=Api(port=port),
+        )
+        self._setup(
+            spec,
+            root,
+            output,
+            stop_event,
+            extra_config=extra_config or {},
+            parallelism=parallelism,
+            dag_refresh_interval=dag_refresh_interval,
+        )

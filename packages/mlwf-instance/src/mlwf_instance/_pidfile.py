@@ -24,6 +24,8 @@ class ProcessRecord:
 
     pid: int
     create_time: float
+    #: The component's name (``scheduler``, ``worker-1``…); "" when not known.
+    name: str = ""
 
 
 class PidFile:
@@ -67,12 +69,7 @@ class PidFile:
             if same_file:
                 break
             handle.close()
-        recorded = _read(handle).get("processes")
-        self.stale_processes = [
-            ProcessRecord(int(p["pid"]), float(p["create_time"]))
-            for p in (recorded if isinstance(recorded, list) else [])
-            if isinstance(p, dict) and "pid" in p and "create_time" in p
-        ]
+        self.stale_processes = _records(_read(handle))
         self._handle = handle
         self.record([])
 
@@ -82,7 +79,9 @@ class PidFile:
             raise RuntimeError(f"pid file {self.path} is not held")
         content = {
             "pid": os.getpid(),
-            "processes": [{"pid": p.pid, "create_time": p.create_time} for p in processes],
+            "processes": [
+                {"pid": p.pid, "create_time": p.create_time, "name": p.name} for p in processes
+            ],
         }
         self._handle.seek(0)
         self._handle.truncate()
@@ -108,3 +107,43 @@ def _read(handle: IO[str]) -> dict[str, object]:
     except json.JSONDecodeError:
         return {}
     return content if isinstance(content, dict) else {}
+
+
+def _records(content: dict[str, object]) -> list[ProcessRecord]:
+    recorded = content.get("processes")
+    return [
+        ProcessRecord(int(p["pid"]), float(p["create_time"]), str(p.get("name", "")))
+        for p in (recorded if isinstance(recorded, list) else [])
+        if isinstance(p, dict) and "pid" in p and "create_time" in p
+    ]
+
+
+@dataclass(frozen=True)
+class PidFileOwner:
+    """What a pid file says about the process that holds it (see :func:`read_owner`)."""
+
+    #: Whether a live process holds the file's lock (the instance runs).
+    running: bool
+    pid: int | None
+    processes: list[ProcessRecord]
+
+
+def read_owner(path: Path) -> PidFileOwner:
+    """Look at a home's pid file without claiming it: is its owner alive, which pid, which processes."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return PidFileOwner(running=False, pid=None, processes=[])
+    with os.fdopen(fd, "r") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            running = True
+        else:
+            running = False
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        content = _read(handle)
+    pid = content.get("pid")
+    return PidFileOwner(
+        running=running, pid=pid if isinstance(pid, int) else None, processes=_records(content)
+    )

@@ -21,6 +21,9 @@ Secrets (a database password, a keytab path) are :class:`SecretRef` values: a li
 ``{"env": "NAME"}`` / ``{"file": "path"}`` read only when the instance runs or is rendered for a
 target that needs the value. They are never printed: ``repr`` and error messages show where a
 secret comes from, never what it is. Relative paths are relative to the spec file's folder.
+
+The JSON schema (``mlwf instance schema``) and the reference page ``docs/mlwf-instance/spec.md``
+are generated from the models below: every field's ``description`` is its documentation.
 """
 
 from __future__ import annotations
@@ -28,13 +31,12 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
+    BeforeValidator,
     Field,
     StringConstraints,
     ValidationError,
@@ -42,367 +44,276 @@ from pydantic import (
     model_validator,
 )
 
-from mlwf_instance._errors import MlwfInstanceError
+from mlwf_instance._home import CONSTRUCTED_BUNDLE
+from mlwf_instance._spec_errors import PATTERN_MESSAGES, SpecError, json_path, problems, spec_errors
+from mlwf_instance._spec_owned import OWNED_AIRFLOW_OPTIONS, owned_option
+from mlwf_instance._spec_parts import (
+    _ACCOUNT,
+    _CONFIG_NAME,
+    MAX_DEPTH,
+    MAX_ITEMS,
+    MAX_PATH,
+    MAX_SECRET_BYTES,
+    MAX_SPEC_BYTES,
+    Api,
+    Celery,
+    ComponentResources,
+    DagFolder,
+    Database,
+    Groups,
+    Kerberos,
+    Ldap,
+    Metrics,
+    Name,
+    Resources,
+    SecretRef,
+    SpecPath,
+    _Model,
+)
 
-#: Bound of a spec file: a team's spec is about ten lines; nothing legitimate comes near this.
-MAX_SPEC_BYTES = 256 * 1024
-#: Bound of the number of entries in any list or mapping of a spec.
-MAX_ITEMS = 64
-
-Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")]
-GroupName = Annotated[
-    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_ITEMS",
+    "MAX_SECRET_BYTES",
+    "MAX_SPEC_BYTES",
+    "OWNED_AIRFLOW_OPTIONS",
+    "Api",
+    "Celery",
+    "ComponentResources",
+    "Database",
+    "DagFolder",
+    "Groups",
+    "InstanceSpec",
+    "Kerberos",
+    "Ldap",
+    "Metrics",
+    "Resources",
+    "SecretRef",
+    "SpecError",
+    "default_home",
+    "load_spec",
+    "owned_option",
+    "parse_spec",
+    "rebase_spec",
+    "spec_json_schema",
 ]
-_CONFIG_NAME = re.compile(r"^[A-Za-z0-9]+(_[A-Za-z0-9]+)*$")
 
 
-class SpecError(MlwfInstanceError, ValueError):
-    """A spec is invalid; :attr:`errors` holds every problem as ``(json_path, message)``."""
-
-    def __init__(self, source: str, errors: list[tuple[str, str]]) -> None:
-        lines = "\n".join(f"  {path or '(top level)'}: {message}" for path, message in errors)
-        count = f"{len(errors)} error{'s' if len(errors) != 1 else ''}"
-        super().__init__(f"{source}: {count}\n{lines}")
-        self.source = source
-        self.errors = errors
-
-
-class _Model(BaseModel):
-    # Unknown keys are errors: a misspelt "wokers" must not silently mean the default.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SecretRef(_Model):
-    """Where a secret comes from: exactly one of ``value``, ``env`` or ``file``.
-
-    In JSON a plain string is a literal value; ``{"env": "NAME"}`` reads an environment
-    variable and ``{"file": "path"}`` a file (its content with the trailing newline removed).
-    """
-
-    value: str | None = Field(default=None, repr=False)
-    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    file: Path | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_string(cls, data: Any) -> Any:
-        return {"value": data} if isinstance(data, str) else data
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> SecretRef:
-        given = [n for n in ("value", "env", "file") if getattr(self, n) is not None]
-        if len(given) != 1:
-            raise ValueError('give exactly one of a string, {"env": NAME} or {"file": PATH}')
-        return self
-
-    def describe(self) -> str:
-        """Say where the secret comes from, without its value."""
-        if self.env is not None:
-            return f"environment variable {self.env}"
-        if self.file is not None:
-            return f"file {self.file}"
-        return "a literal value in the spec"
-
-    def resolve(self, base: Path | None = None) -> str:
-        """Return the secret's value; raise SpecError naming its source (never the value)."""
-        if self.value is not None:
-            return self.value
-        if self.env is not None:
-            found = os.environ.get(self.env)
-            if found is None:
-                raise SpecError("secret", [("", f"environment variable {self.env} is not set")])
-            return found
-        assert self.file is not None
-        path = self.file if base is None or self.file.is_absolute() else base / self.file
-        try:
-            return path.read_text().rstrip("\n")
-        except OSError as err:
-            raise SpecError("secret", [("", f"cannot read {path}: {err.strerror}")]) from err
-
-    def __repr__(self) -> str:
-        return f"SecretRef({self.describe()})"
-
-    __str__ = __repr__
+def _config_values(value: Any) -> Any:
+    """Accept numbers and booleans as Airflow option values (Airflow reads every value as text)."""
+    if not isinstance(value, dict):
+        return value
+    converted: dict[Any, Any] = {}
+    for section, options in value.items():
+        if isinstance(options, dict):
+            options = {
+                key: ("True" if v else "False")
+                if isinstance(v, bool)
+                else (str(v) if isinstance(v, int | float) else v)
+                for key, v in options.items()
+            }
+        converted[section] = options
+    return converted
 
 
-class Groups(_Model):
-    """The directory groups of an instance's three roles (used by the mlwf-auth auth manager)."""
-
-    admin: list[GroupName] = Field(default_factory=list, max_length=MAX_ITEMS)
-    users: list[GroupName] = Field(default_factory=list, max_length=MAX_ITEMS)
-    viewers: list[GroupName] = Field(default_factory=list, max_length=MAX_ITEMS)
-
-
-DatabaseKind = Literal["sqlite", "postgresql", "mysql"]
-_SCHEMES: dict[str, DatabaseKind] = {
-    "postgresql": "postgresql",
-    "postgres": "postgresql",
-    "mysql": "mysql",
-    "mariadb": "mysql",
-}
-
-
-class Database(_Model):
-    """The metadata database: ``"sqlite"`` (a file in the home) or a server URL.
-
-    A server URL may carry its password; better give it in ``password`` (a SecretRef) so the
-    spec file holds none. ``create``: create the database on ``mlwf instance up`` if missing
-    (needs the right to create databases on the server).
-    """
-
-    url: str = "sqlite"
-    password: SecretRef | None = None
-    create: bool = False
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_string(cls, data: Any) -> Any:
-        return {"url": data} if isinstance(data, str) else data
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, url: str) -> str:
-        if url == "sqlite":
-            return url
-        parts = urlsplit(url)
-        scheme = parts.scheme.split("+", 1)[0]
-        if scheme not in _SCHEMES:
-            raise ValueError(
-                f"scheme {parts.scheme + '://' if parts.scheme else '(none)'} is not supported: "
-                f'use "sqlite", postgresql://… or mysql://… (MariaDB too)'
-            )
-        if "+" in parts.scheme:
-            raise ValueError(
-                f"give the URL without a driver ({scheme}://…, not {parts.scheme}://…): "
-                "mlwf picks the drivers Airflow needs"
-            )
-        if not parts.hostname:
-            raise ValueError("the URL names no host")
-        if not parts.path.strip("/"):
-            raise ValueError("the URL names no database (…/DATABASE)")
-        return url
-
-    @property
-    def kind(self) -> DatabaseKind:
-        """``sqlite``, ``postgresql`` or ``mysql`` (MariaDB is ``mysql``)."""
-        if self.url == "sqlite":
-            return "sqlite"
-        return _SCHEMES[urlsplit(self.url).scheme]
-
-    def __repr__(self) -> str:
-        parts = urlsplit(self.url)
-        shown = self.url
-        if parts.password:
-            shown = shown.replace(f":{parts.password}@", ":***@", 1)
-        return f"Database(url={shown!r}, password={self.password!r}, create={self.create})"
-
-    __str__ = __repr__
-
-
-class Celery(_Model):
-    """Celery workers and their broker (used when ``executor`` is ``celery``)."""
-
-    broker: str = Field(
-        default="database",
-        description='"database" (kombu\'s SQLAlchemy transport on the metadata database: no '
-        "extra service), or a redis://, rediss:// or amqp:// URL",
-    )
-    broker_password: SecretRef | None = None
-    workers: int = Field(default=2, ge=1, le=MAX_ITEMS)
-    concurrency: int = Field(default=4, ge=1, le=256)
-    queues: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]] = Field(
-        default_factory=lambda: ["default"], min_length=1, max_length=MAX_ITEMS
-    )
-
-    @field_validator("broker")
-    @classmethod
-    def _check_broker(cls, broker: str) -> str:
-        if broker == "database":
-            return broker
-        scheme = urlsplit(broker).scheme
-        if scheme not in ("redis", "rediss", "amqp", "amqps"):
-            raise ValueError(
-                f'"{broker.split("://", 1)[0]}" is not a broker: use "database", redis://… or amqp://…'
-                if "://" in broker
-                else 'use "database", redis://HOST:PORT/DB or amqp://USER@HOST:PORT/VHOST'
-            )
-        return broker
-
-    def __repr__(self) -> str:
-        parts = urlsplit(self.broker)
-        shown = (
-            self.broker.replace(f":{parts.password}@", ":***@", 1)
-            if parts.password
-            else self.broker
-        )
-        return (
-            f"Celery(broker={shown!r}, workers={self.workers}, concurrency={self.concurrency}, "
-            f"queues={self.queues!r})"
-        )
-
-    __str__ = __repr__
-
-
-class Kerberos(_Model):
-    """The instance's Kerberos identity: its service principal and keytab."""
-
-    principal: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")]
-    keytab: SecretRef
-
-
-class Ldap(_Model):
-    """The LDAP directory where users and their groups are looked up."""
-
-    url: Annotated[str, StringConstraints(pattern=r"^ldaps?://[^/\s]+$")]
-    user_base: str
-    group_base: str
-    bind_dn: str | None = None
-    bind_password: SecretRef | None = None
-
-
-class DagFolder(_Model):
-    """One DAG folder, run as its own DAG bundle (a plain string is a path)."""
-
-    path: Path
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,200}$")] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_string(cls, data: Any) -> Any:
-        return {"path": data} if isinstance(data, str) else data
-
-
-class Metrics(_Model):
-    """The mlwf-stats-bridge metrics of the instance."""
-
-    enabled: bool = True
-    #: Port of a separate ``/metrics`` exposure for Prometheus; None: served by the API server only.
-    port: int | None = Field(default=None, ge=1, le=65535)
-
-
-class Api(_Model):
-    """Where the API server (and UI) listens."""
-
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
-    #: The public URL when the server sits behind a proxy; default ``http://HOST:PORT``.
-    base_url: str | None = None
-
-
-Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")]
-
-
-class ComponentResources(_Model):
-    """Kubernetes requests and limits of one component (e.g. ``{"cpu": "500m", "memory": "1Gi"}``)."""
-
-    requests: dict[Literal["cpu", "memory"], Quantity] = Field(default_factory=dict)
-    limits: dict[Literal["cpu", "memory"], Quantity] = Field(default_factory=dict)
-
-
-class Resources(_Model):
-    """Kubernetes resources per component (targets helm and kubernetes only)."""
-
-    api_server: ComponentResources = Field(default_factory=ComponentResources)
-    scheduler: ComponentResources = Field(default_factory=ComponentResources)
-    dag_processor: ComponentResources = Field(default_factory=ComponentResources)
-    triggerer: ComponentResources = Field(default_factory=ComponentResources)
-    worker: ComponentResources = Field(default_factory=ComponentResources)
+ConfigValue = Annotated[str, StringConstraints(max_length=MAX_PATH)]
 
 
 class InstanceSpec(_Model):
     """One team's Airflow instance."""
 
-    name: Name = Field(description="instance name: lowercase letters, digits and dashes")
-    service_account: (
-        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,256}$")] | None
-    ) = None
-    groups: Groups = Field(default_factory=Groups)
-    database: Database = Field(default_factory=Database)
-    executor: Literal["local", "celery"] = "local"
-    celery: Celery = Field(default_factory=Celery)
-    kerberos: Kerberos | None = None
-    ldap: Ldap | None = None
-    dag_folders: list[DagFolder] = Field(
-        default_factory=lambda: [DagFolder(path=Path("dags"))], min_length=1, max_length=MAX_ITEMS
+    JSON_FORMS: ClassVar[str | None] = 'a JSON object ({"name": …, …})'
+
+    name: Name = Field(
+        description="the instance's name: lowercase letters, digits and dashes, 2 to 40 characters "
+        "(names its home, its Kubernetes objects and its Celery queues' owner)"
     )
-    metrics: Metrics = Field(default_factory=Metrics)
-    api: Api = Field(default_factory=Api)
-    resources: Resources = Field(default_factory=Resources)
-    home: Path | None = Field(
+    service_account: Annotated[str, StringConstraints(pattern=_ACCOUNT)] | None = Field(
         default=None,
-        description="where `mlwf instance up` keeps the instance's files; default "
-        "$XDG_STATE_HOME/mlwf/NAME (~/.local/state/mlwf/NAME)",
+        description="the OS / Kubernetes account the components run as; none: the current user "
+        "(local) or the chart's default",
     )
-    airflow_config: dict[str, dict[str, str]] = Field(
+    groups: Groups = Field(
+        default_factory=Groups, description="directory groups of the admin, user and viewer roles"
+    )
+    database: Database = Field(
+        default_factory=Database,
+        description='the metadata database: "sqlite", a URL, or {"url", "password", "create"}',
+    )
+    executor: Literal["local", "celery"] = Field(
+        default="local",
+        description='"local": tasks run beside the scheduler; "celery": on Celery workers (needs '
+        "a server database)",
+    )
+    celery: Celery = Field(
+        default_factory=Celery, description='workers and broker when executor is "celery"'
+    )
+    kerberos: Kerberos | None = Field(
+        default=None, description="Kerberos principal and keytab; none: no Kerberos"
+    )
+    ldap: Ldap | None = Field(
+        default=None, description="the LDAP directory of users and groups; none: no LDAP"
+    )
+    dag_folders: list[DagFolder] = Field(
+        default_factory=lambda: [DagFolder(path=Path("dags"))],
+        min_length=1,
+        max_length=MAX_ITEMS,
+        description="DAG folders, each a DAG bundle of its own; relative to the spec's folder",
+    )
+    metrics: Metrics = Field(default_factory=Metrics, description="metrics collection")
+    api: Api = Field(default_factory=Api, description="where the API server and UI listen")
+    resources: Resources = Field(
+        default_factory=Resources,
+        description="Kubernetes requests and limits per component (helm and kubernetes targets)",
+    )
+    home: SpecPath | None = Field(
+        default=None,
+        description="where `mlwf instance up` keeps the instance's files; relative to the spec's "
+        "folder; default $XDG_STATE_HOME/mlwf/NAME (~/.local/state/mlwf/NAME)",
+    )
+    airflow_config: Annotated[
+        dict[str, dict[str, ConfigValue]], BeforeValidator(_config_values)
+    ] = Field(
         default_factory=dict,
         max_length=MAX_ITEMS,
-        description="extra Airflow options {section: {key: value}}; options the spec owns are refused",
+        description="extra Airflow options, {section: {key: value}}; options the spec sets "
+        "itself (executor, database, broker, DAG folders, secrets, …) are refused",
     )
 
     @field_validator("airflow_config")
     @classmethod
-    def _check_config_names(cls, config: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    def _check_config(cls, config: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        name = re.compile(_CONFIG_NAME)
+        errors: list[tuple[tuple[int | str, ...], str]] = []
         for section, options in config.items():
-            if not _CONFIG_NAME.match(section):
-                raise ValueError(
-                    f"section {section!r}: letters, digits and single underscores only"
-                )
+            if not name.match(section):
+                errors.append(((section,), f"not a section name: {PATTERN_MESSAGES[_CONFIG_NAME]}"))
+                continue
             if len(options) > MAX_ITEMS:
-                raise ValueError(f"[{section}] has more than {MAX_ITEMS} options")
+                errors.append(((section,), f"at most {MAX_ITEMS} options allowed"))
+                continue
             for key in options:
-                if not _CONFIG_NAME.match(key):
-                    raise ValueError(
-                        f"[{section}] {key!r}: letters, digits and single underscores only"
+                if not name.match(key):
+                    errors.append(
+                        ((section, key), f"not an option name: {PATTERN_MESSAGES[_CONFIG_NAME]}")
                     )
+                elif (owner := owned_option(section, key)) is not None:
+                    errors.append(((section, key), f"set by {owner}"))
+        if errors:
+            raise problems(errors)
         return config
 
     @model_validator(mode="after")
     def _check_combinations(self) -> InstanceSpec:
-        errors: list[str] = []
+        errors: list[tuple[tuple[int | str, ...], str]] = []
         if self.executor == "celery" and self.database.kind == "sqlite":
             errors.append(
-                'executor "celery" needs a server database (postgresql:// or mysql://), not sqlite'
+                (
+                    ("executor",),
+                    '"celery" needs a server database (database: postgresql://… or mysql://…), '
+                    "not sqlite",
+                )
             )
-        names = [folder.name for folder in self.dag_folders if folder.name is not None]
-        if len(names) != len(set(names)):
-            errors.append("dag_folders: two folders have the same name")
+        seen_names: dict[str, int] = {}
+        seen_paths: dict[Path, int] = {}
+        for index, folder in enumerate(self.dag_folders):
+            if folder.name == CONSTRUCTED_BUNDLE:
+                errors.append(
+                    (
+                        ("dag_folders", index, "name"),
+                        f"{CONSTRUCTED_BUNDLE!r} is reserved for the DAGs of constructor instances",
+                    )
+                )
+            elif folder.name is not None and folder.name in seen_names:
+                errors.append(
+                    (
+                        ("dag_folders", index, "name"),
+                        f"dag_folders[{seen_names[folder.name]}] has the same name",
+                    )
+                )
+            if folder.name is not None:
+                seen_names.setdefault(folder.name, index)
+            if folder.path in seen_paths:
+                errors.append(
+                    (
+                        ("dag_folders", index, "path"),
+                        f"dag_folders[{seen_paths[folder.path]}] is the same folder",
+                    )
+                )
+            seen_paths.setdefault(folder.path, index)
+        if self.metrics.port is not None and self.metrics.port == self.api.port:
+            errors.append(
+                (("metrics", "port"), f"the API server already listens on port {self.api.port}")
+            )
         if errors:
-            raise ValueError("; ".join(errors))
+            raise problems(errors)
         return self
 
+    def secrets(self) -> Iterator[tuple[str, SecretRef]]:
+        """Yield every secret of the spec with its JSON path (``database.password``, …)."""
+        candidates = [
+            ("database.password", self.database.password),
+            ("celery.broker_password", self.celery.broker_password),
+            ("kerberos.keytab", self.kerberos.keytab if self.kerberos else None),
+            ("ldap.bind_password", self.ldap.bind_password if self.ldap else None),
+        ]
+        for path, ref in candidates:
+            if ref is not None:
+                yield path, ref
 
-def _json_path(location: tuple[int | str, ...]) -> str:
-    """Return pydantic's error location as a JSON path (``celery.queues[1]``)."""
-    path = ""
-    for part in location:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part in ("function-before[_from_string(), SecretRef]",):
-            continue
-        else:
-            path += f".{part}" if path else str(part)
-    return path
+
+class _Object(dict[str, Any]):
+    """A parsed JSON object that remembers keys given more than once (the last would win)."""
+
+    duplicates: list[str]
 
 
-def spec_errors(error: ValidationError) -> list[tuple[str, str]]:
-    """Return every problem of a pydantic ValidationError as ``(json_path, message)``, no values."""
-    found: list[tuple[str, str]] = []
-    for item in error.errors(include_url=False, include_input=False):
-        location = tuple(
-            p for p in item["loc"] if not (isinstance(p, str) and "[" in p and "(" in p)
-        )
-        message = str(item["msg"])
-        message = message.removeprefix("Value error, ")
-        found.append((_json_path(location), message))
+def _object_pairs(pairs: list[tuple[str, Any]]) -> _Object:
+    found = _Object(pairs)
+    found.duplicates = []
+    if len(found) < len(pairs):
+        keys = [key for key, _ in pairs]
+        found.duplicates = [key for key in found if keys.count(key) > 1]
     return found
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _shape_errors(document: object) -> list[tuple[str, str]]:
+    """Return problems of the document's shape: nesting deeper than MAX_DEPTH, duplicate keys.
+
+    Iterative, so a hostile document nested thousands deep cannot exhaust the stack.
+    """
+    errors: list[tuple[str, str]] = []
+    stack: list[tuple[object, tuple[int | str, ...]]] = [(document, ())]
+    while stack:
+        value, location = stack.pop()
+        if len(location) >= MAX_DEPTH:
+            if isinstance(value, dict | list):
+                errors.append((json_path(location), f"nested more than {MAX_DEPTH} levels deep"))
+            continue
+        if isinstance(value, dict):
+            for key in getattr(value, "duplicates", []):
+                errors.append((json_path((*location, key)), "the key appears more than once"))
+            stack.extend((v, (*location, str(k))) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((v, (*location, i)) for i, v in reversed(list(enumerate(value))))
+    return errors
 
 
 def parse_spec(document: object, source: str = "spec") -> InstanceSpec:
     """Validate a parsed JSON document; raise SpecError with every problem at once."""
+    shape = _shape_errors(document)
+    if shape:
+        raise SpecError(source, shape)
     try:
         return InstanceSpec.model_validate(document)
     except ValidationError as err:
-        raise SpecError(source, spec_errors(err)) from None
+        raise SpecError(source, spec_errors(InstanceSpec, err)) from None
+    except RecursionError:  # a document built in Python with a cycle
+        raise SpecError(source, [("", "the document refers to itself")]) from None
 
 
 def load_spec(path: str | Path) -> InstanceSpec:
@@ -416,14 +327,15 @@ def load_spec(path: str | Path) -> InstanceSpec:
     if len(raw) > MAX_SPEC_BYTES:
         raise SpecError(str(path), [("", f"the file is larger than {MAX_SPEC_BYTES} bytes")])
     try:
-        document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        where = (
-            f"line {err.lineno} column {err.colno}: {err.msg}"
-            if isinstance(err, json.JSONDecodeError)
-            else str(err)
-        )
+        document = json.loads(raw, object_pairs_hook=_object_pairs, parse_constant=_no_constant)
+    except json.JSONDecodeError as err:
+        where = f"line {err.lineno} column {err.colno}: {err.msg}"
         raise SpecError(str(path), [("", f"not valid JSON ({where})")]) from None
+    except RecursionError:
+        raise SpecError(str(path), [("", f"nested more than {MAX_DEPTH} levels deep")]) from None
+    except (UnicodeDecodeError, ValueError) as err:  # not UTF-8, NaN, a 5000-digit number
+        reason = "not UTF-8 text" if isinstance(err, UnicodeDecodeError) else str(err)[:120]
+        raise SpecError(str(path), [("", f"not valid JSON ({reason})")]) from None
     spec = parse_spec(document, str(path))
     return rebase_spec(spec, path.resolve().parent)
 
@@ -433,17 +345,32 @@ def _absolute(path: Path, base: Path) -> Path:
     return path if path.is_absolute() else base / path
 
 
+def _rebased_secret(ref: SecretRef | None, base: Path) -> SecretRef | None:
+    if ref is None or ref.file is None:
+        return ref
+    return ref.model_copy(update={"file": _absolute(ref.file, base)})
+
+
 def rebase_spec(spec: InstanceSpec, base: Path) -> InstanceSpec:
-    """Return ``spec`` with its relative paths made absolute against ``base`` (the spec's folder)."""
+    """Return ``spec`` with its relative paths (DAG folders, home, secret files) made absolute."""
     folders = [f.model_copy(update={"path": _absolute(f.path, base)}) for f in spec.dag_folders]
     update: dict[str, Any] = {"dag_folders": folders}
     if spec.home is not None:
         update["home"] = _absolute(spec.home, base)
-    if spec.kerberos is not None and spec.kerberos.keytab.file is not None:
-        keytab = spec.kerberos.keytab.model_copy(
-            update={"file": _absolute(spec.kerberos.keytab.file, base)}
+    update["database"] = spec.database.model_copy(
+        update={"password": _rebased_secret(spec.database.password, base)}
+    )
+    update["celery"] = spec.celery.model_copy(
+        update={"broker_password": _rebased_secret(spec.celery.broker_password, base)}
+    )
+    if spec.kerberos is not None:
+        update["kerberos"] = spec.kerberos.model_copy(
+            update={"keytab": _rebased_secret(spec.kerberos.keytab, base)}
         )
-        update["kerberos"] = spec.kerberos.model_copy(update={"keytab": keytab})
+    if spec.ldap is not None:
+        update["ldap"] = spec.ldap.model_copy(
+            update={"bind_password": _rebased_secret(spec.ldap.bind_password, base)}
+        )
     return spec.model_copy(update=update)
 
 
@@ -454,8 +381,11 @@ def default_home(name: str) -> Path:
 
 
 def spec_json_schema() -> dict[str, Any]:
-    """Return the JSON schema of a spec file."""
+    """Return the JSON schema of a spec file (draft 2020-12)."""
     schema = InstanceSpec.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "mlwf instance spec"
+    schema["description"] = (
+        "One team's Airflow instance (mlwf-instance). Every field has a default except name."
+    )
     return schema

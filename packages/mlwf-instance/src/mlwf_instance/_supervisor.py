@@ -389,7 +389,7 @@ class Supervisor:
         for child in self.processes:
             if child.process is not None:
                 with contextlib.suppress(psutil.Error):
-                    out.append(ProcessRecord(child.pid, child.process.create_time()))
+                    out.append(ProcessRecord(child.pid, child.process.create_time(), child.name))
         return out
 
     def all_pids(self) -> set[int]:

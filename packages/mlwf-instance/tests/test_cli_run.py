@@ -1,0 +1,106 @@
+"""``mlwf instance up|status|down``: spec errors, a home with nothing running, and stopping a live owner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlwf_instance._cli import main
+from mlwf_instance._pidfile import read_owner
+from mlwf_testsupport import free_port
+
+#: Holds the home's pid file like `mlwf instance up` does, until SIGTERM.
+OWNER = """
+import signal, sys, time
+from pathlib import Path
+from mlwf_instance._pidfile import PidFile
+home = Path(sys.argv[1])
+pid_file = PidFile(home / "mlwf-up.pid", home)
+pid_file.acquire()
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+print("holding", flush=True)
+while not stop:
+    time.sleep(0.05)
+pid_file.release()
+"""
+
+
+def _spec_file(tmp_path: Path, **fields: object) -> Path:
+    path = tmp_path / "team.json"
+    document = {
+        "name": "team-a",
+        "dag_folders": ["dags"],
+        "home": "home",
+        "api": {"port": free_port()},
+        **fields,
+    }
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_status_and_down_of_a_stopped_instance(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11: status of a home nobody runs exits 3 saying "not running"; down is then a no-op exiting 0."""
+    spec = _spec_file(tmp_path)
+    assert main(["instance", "status", str(spec)]) == 3
+    assert f"team-a: not running (home {tmp_path / 'home'})" in capsys.readouterr().out
+    assert main(["instance", "down", str(spec)]) == 0
+    assert "not running" in capsys.readouterr().out
+
+
+def test_bad_spec_exits_2_naming_the_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11: up, status and down on an invalid spec exit 2 with the JSON path and no traceback."""
+    spec = _spec_file(tmp_path, executor="celery")  # celery needs a server database
+    for action in ("up", "status", "down"):
+        assert main(["instance", action, str(spec)]) == 2
+        err = capsys.readouterr().err
+        assert f"mlwf instance {action}: error:" in err and "Traceback" not in err
+
+
+def test_missing_password_variable_is_named_by_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11: up with a database password from an unset environment variable exits 2 naming the variable."""
+    monkeypatch.delenv("TEAM_A_PW", raising=False)
+    spec = _spec_file(
+        tmp_path,
+        database={"url": "postgresql://team@127.0.0.1/a", "password": {"env": "TEAM_A_PW"}},
+    )
+    assert main(["instance", "up", str(spec)]) == 2
+    assert "TEAM_A_PW" in capsys.readouterr().err
+    assert not (tmp_path / "home" / "mlwf-up.pid").exists()
+
+
+def test_down_signals_the_owner_and_waits_until_it_is_gone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11: status of a home held by a live process reports it running (degraded without an API); down SIGTERMs it and returns once the pid file is released."""
+    spec = _spec_file(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(home)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert owner.stdout is not None and owner.stdout.readline() == "holding\n"
+        assert read_owner(home / "mlwf-up.pid").pid == owner.pid
+        assert main(["instance", "status", str(spec)]) == 1
+        out = capsys.readouterr().out
+        assert f"running, pid {owner.pid}" in out and "UNHEALTHY" in out
+        started = time.monotonic()
+        assert main(["instance", "down", str(spec), "--timeout", "30"]) == 0
+        assert owner.wait(timeout=5) == 0
+        assert time.monotonic() - started < 30
+        assert "team-a: stopped" in capsys.readouterr().out
+        assert not read_owner(home / "mlwf-up.pid").running
+    finally:
+        owner.kill()
+        owner.wait()
