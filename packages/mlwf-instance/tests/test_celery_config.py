@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -175,3 +176,36 @@ def test_purge_deletes_fetched_messages_only(kind: str, request: pytest.FixtureR
         assert queue.get(timeout=5).payload == {"n": 2}
         assert unacked.payload == {"n": 1}
         queue.close()
+
+
+def test_celery_instance_gets_the_recovery_defaults(tmp_path: Path) -> None:
+    """Issue 11: a Celery spec's options carry mlwf's killed-worker recovery defaults; local ones do not."""
+    from mlwf_instance._database import database_urls
+    from mlwf_instance._spec import parse_spec
+    from mlwf_instance._topology import spec_options
+
+    urls = database_urls(
+        "postgresql://u@127.0.0.1/team", password=None, sqlite_file=tmp_path / "x.db"
+    )
+    celery = spec_options(
+        parse_spec(
+            {
+                "name": "team",
+                "database": "postgresql://u@127.0.0.1/team",
+                "executor": "celery",
+                "dag_folders": [str(tmp_path)],
+            }
+        ),
+        urls,
+        None,
+    )
+    assert celery["scheduler"]["task_instance_heartbeat_timeout"] == "60"
+    assert celery["core"]["default_task_retries"] == "1"
+    assert celery["core"]["executor"] == "CeleryExecutor"
+    assert celery["workers"]["execution_api_timeout"] == "30"
+    local = spec_options(
+        parse_spec({"name": "team", "executor": "local", "dag_folders": [str(tmp_path)]}),
+        urls,
+        None,
+    )
+    assert "scheduler" not in local
