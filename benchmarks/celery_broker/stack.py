@@ -1,8 +1,8 @@
-"""A real instance for the Celery benchmarks: EmbeddedInstance + extra_config + Celery workers.
+"""A real team instance for the Celery benchmarks, from a spec: ``Instance(spec, home=…)``.
 
 Used by ``celery_broker/run.py`` and ``instance_footprint/run.py``. The metadata database is a
-throwaway PostgreSQL database; the broker is that database (kombu's SQLAlchemy transport),
-Redis, or none (LocalExecutor).
+throwaway PostgreSQL database; the broker is that database (kombu's SQLAlchemy transport, the
+spec's default), Redis, or none (LocalExecutor with as many task slots).
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from mlwf_instance import EmbeddedInstance
-from mlwf_instance._celery import RECOVERY_OPTIONS, database_broker_url
-from mlwf_instance._instance import airflow_command
+from mlwf_instance import Instance
+from mlwf_instance._spec import parse_spec
 from mlwf_testsupport import free_port, throwaway_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,47 +26,35 @@ CONCURRENCY = 8
 
 
 @contextmanager
-def instance(broker: str, *, hint: str, redis_prefix: str = "") -> Iterator[EmbeddedInstance]:
+def instance(broker: str, *, hint: str, redis_prefix: str = "") -> Iterator[Instance]:
     """Start an instance; ``broker`` is "database", a redis:// URL, or "local" (LocalExecutor)."""
     with throwaway_database("postgresql", hint) as url:
-        # mlwf's Celery defaults (retry, execution API timeout) on both arms alike.
-        extra: dict[str, dict[str, str]] = {k: dict(v) for k, v in RECOVERY_OPTIONS.items()}
-        extra["database"] = {"sql_alchemy_conn": url}
-        extra["core"]["max_active_tasks_per_dag"] = "64"
-        if broker != "local":
-            extra["core"]["executor"] = "CeleryExecutor"
-            extra["celery"] = {
-                "broker_url": database_broker_url(url) if broker == "database" else broker,
-                "celery_config_options": "mlwf_instance._celery_config.CELERY_CONFIG",
-                "worker_concurrency": str(CONCURRENCY),
-            }
+        airflow_config: dict[str, dict[str, str]] = {
+            "core": {"max_active_tasks_per_dag": "64"},
+            "dag_processor": {"refresh_interval": "10"},
+        }
+        spec: dict[str, Any] = {
+            "name": hint.replace("_", "-"),
+            "database": {"url": url.replace("+psycopg", "")},
+            "dag_folders": [str(DAGS)],
+            "api": {"port": free_port()},
+            "airflow_config": airflow_config,
+        }
+        if broker == "local":
+            spec["executor"] = "local"
+            # LocalExecutor pre-forks [core] parallelism workers: the same slots as Celery's.
+            airflow_config["core"]["parallelism"] = str(WORKERS * CONCURRENCY)
+        else:
+            spec["executor"] = "celery"
+            spec["celery"] = {"broker": broker, "workers": WORKERS, "concurrency": CONCURRENCY}
             if redis_prefix:
-                extra["celery_broker_transport_options"] = {"global_keyprefix": redis_prefix}
-        # LocalExecutor: parallelism = its pre-forked workers; the same task slots as Celery's.
-        slots = WORKERS * CONCURRENCY
+                airflow_config["celery_broker_transport_options"] = {
+                    "global_keyprefix": redis_prefix
+                }
         home = Path(tempfile.mkdtemp(prefix=f"mlwf-bench-{hint}-"))
-        inst = EmbeddedInstance(
-            home, dags_folder=DAGS, port=free_port(), parallelism=slots, extra_config=extra
-        )
+        inst = Instance(parse_spec(spec), home=home)
         inst.start()
         try:
-            if broker != "local":
-                env = inst.config.environment(inst.home.load_or_create_secrets())
-                for number in range(1, WORKERS + 1):
-                    name = f"worker-{number}"
-                    inst.supervisor.spawn(
-                        name,
-                        airflow_command(
-                            "celery",
-                            "worker",
-                            "--celery-hostname",
-                            f"{name}@%h",
-                            "--skip-serve-logs",
-                        ),
-                        env={**env, "MLWF_WORKER_NAME": name},
-                        log_path=inst.home.log_file(name),
-                        cwd=inst.home.root,
-                    )
             inst.wait_healthy(timeout=600)
             yield inst
         finally:
@@ -77,7 +64,7 @@ def instance(broker: str, *, hint: str, redis_prefix: str = "") -> Iterator[Embe
 class Api:
     """The few REST calls the benchmarks make."""
 
-    def __init__(self, inst: EmbeddedInstance) -> None:
+    def __init__(self, inst: Instance) -> None:
         self.client = httpx.Client(
             base_url=f"{inst.url}/api/v2",
             headers={"Authorization": f"Bearer {inst.api_token()}"},

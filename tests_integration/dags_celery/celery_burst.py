@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from _worker import worker_name
 from airflow.sdk import DAG, Param, get_current_context, task
 
 with DAG(
@@ -31,7 +32,7 @@ with DAG(
         ti = ctx["ti"]
         folder = Path(ctx["params"]["marker_dir"])
         name = f"{ti.dag_id}__{ti.run_id}__{ti.task_id}__{ti.map_index}"
-        worker = os.environ.get("MLWF_WORKER_NAME", "?")
+        worker = worker_name()
         with open(folder / "log", "a") as log:
             log.write(f"{name} {ti.try_number} {worker}\n")
         fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -6,11 +6,11 @@ The task appends ``<try> <worker> started`` to ``<marker_dir>/log``; the first t
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import timedelta
 from pathlib import Path
 
+from _worker import worker_name
 from airflow.sdk import DAG, Param, get_current_context, task
 
 with DAG(
@@ -26,7 +26,7 @@ with DAG(
         ctx = get_current_context()
         ti = ctx["ti"]
         log = Path(ctx["params"]["marker_dir"]) / "log"
-        worker = os.environ.get("MLWF_WORKER_NAME", "?")
+        worker = worker_name()
         with open(log, "a") as out:
             out.write(f"{ti.try_number} {worker} started\n")
         if ti.try_number == 1:
