@@ -12,26 +12,24 @@ running task invisible and never delivers it again; the task's heartbeats stop, 
 fails the attempt after ``[scheduler] task_instance_heartbeat_timeout`` and, the task having
 retries, queues try 2, which the surviving worker runs (see docs/mlwf-instance/celery.md).
 
-The instances are EmbeddedInstance + ``extra_config`` plus workers spawned on its supervisor,
-until the runtime's ``Instance(spec, home=…)`` starts Celery workers itself.
+Each instance is a team instance from a spec (``Instance(spec, home=…)``): its workers are the
+components ``worker-1`` … ``worker-N``, and a task finds its worker's name in its Celery hostname.
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from mlwf_instance import EmbeddedInstance
-from mlwf_instance._celery import RECOVERY_OPTIONS, database_broker_url
-from mlwf_instance._instance import airflow_command
-from mlwf_instance._supervisor import SupervisedProcess
+from mlwf_instance import Instance
+from mlwf_instance._spec import parse_spec
 from mlwf_testsupport import (
     AirflowApi,
     free_port,
@@ -42,8 +40,8 @@ from mlwf_testsupport import (
 
 DAGS = Path(__file__).parent / "dags_celery"
 BURST = 200
-# Recovery from a dead worker in seconds, not Airflow's five minutes: tasks heartbeat every
-# [workers] min_heartbeat_interval (5 s), so 20 s is four missed beats.
+# Recovery from a dead worker in seconds, not Airflow's five minutes nor mlwf's one: tasks
+# heartbeat every [workers] min_heartbeat_interval (5 s), so 20 s is four missed beats.
 RECOVERY = {
     "task_instance_heartbeat_timeout": "20",
     "task_instance_heartbeat_timeout_detection_interval": "2",
@@ -51,67 +49,67 @@ RECOVERY = {
 
 
 class CeleryInstance:
-    """An EmbeddedInstance on the CeleryExecutor and its Celery worker processes."""
+    """A running team instance on the CeleryExecutor, its database URL and a REST client."""
 
-    def __init__(self, instance: EmbeddedInstance, workers: dict[str, SupervisedProcess]) -> None:
+    def __init__(self, instance: Instance, database_url: str) -> None:
         self.instance = instance
-        self.workers = workers
-        self.api = AirflowApi(instance.url, instance.api_token())
+        self.database_url = database_url
+        self.api = AirflowApi.for_instance(instance, timeout=60)
 
 
 @contextmanager
 def celery_instance(
     hint: str,
-    broker: str | None,
+    broker: str,
     *,
     workers: int,
-    extra: Mapping[str, Mapping[str, str]] | None = None,
+    tmp_path_factory: pytest.TempPathFactory,
+    airflow_config: Mapping[str, Mapping[str, str]] | None = None,
+    queues: list[str] | None = None,
 ) -> Iterator[CeleryInstance]:
-    """Start an instance on a throwaway PostgreSQL database; ``broker`` None = the database."""
+    """Run a team instance from a spec on a throwaway PostgreSQL database (``broker`` as in a spec)."""
+    root = tmp_path_factory.mktemp(hint)
     with throwaway_database("postgresql", hint) as url:
-        # mlwf's Celery defaults (one retry, execution API timeout), then the test's own.
-        config: dict[str, dict[str, str]] = {k: dict(v) for k, v in RECOVERY_OPTIONS.items()}
-        config["core"].update({"executor": "CeleryExecutor", "max_active_tasks_per_dag": "64"})
-        config |= {
-            "database": {"sql_alchemy_conn": url},
-            "celery": {
-                "broker_url": broker or database_broker_url(url),
-                "celery_config_options": "mlwf_instance._celery_config.CELERY_CONFIG",
-                "worker_concurrency": "8",
-            },
+        config: dict[str, dict[str, str]] = {
+            "core": {"max_active_tasks_per_dag": "64"},
+            "scheduler": dict(RECOVERY),
+            "dag_processor": {"refresh_interval": "10"},
         }
-        config["scheduler"].update(RECOVERY)
-        for section, values in (extra or {}).items():
+        for section, values in (airflow_config or {}).items():
             config.setdefault(section, {}).update(values)
-        home = Path(tempfile.mkdtemp(prefix=f"mlwf-{hint}-"))
-        instance = EmbeddedInstance(
-            home, dags_folder=DAGS, port=free_port(), parallelism=32, extra_config=config
-        )
+        spec: dict[str, Any] = {
+            "name": hint.replace("_", "-"),
+            "database": {"url": url.replace("+psycopg", "")},
+            "executor": "celery",
+            "celery": {
+                "broker": broker,
+                "workers": workers,
+                "concurrency": 8,
+                **({"queues": queues} if queues else {}),
+            },
+            "dag_folders": [str(DAGS)],
+            "api": {"port": free_port()},
+            "airflow_config": config,
+        }
+        instance = Instance(parse_spec(spec), home=root / "home")
         instance.start()
         try:
-            env = instance.config.environment(instance.home.load_or_create_secrets())
-            children = {}
-            for number in range(1, workers + 1):
-                name = f"worker-{number}"
-                children[name] = instance.supervisor.spawn(
-                    name,
-                    airflow_command(
-                        "celery", "worker", "--celery-hostname", f"{name}@%h", "--skip-serve-logs"
-                    ),
-                    env={**env, "MLWF_WORKER_NAME": name},
-                    log_path=instance.home.log_file(name),
-                    cwd=instance.home.root,
-                )
-            instance.wait_healthy(timeout=300)
-            yield CeleryInstance(instance, children)
+            instance.wait_healthy(timeout=600)
+            running = CeleryInstance(instance, url)
+            try:
+                yield running
+            finally:
+                running.api.close()
         finally:
             instance.stop()
 
 
 @pytest.fixture(scope="module")
-def database_broker() -> Iterator[CeleryInstance]:
+def database_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryInstance]:
     """PostgreSQL metadata database as the broker, two workers."""
-    with celery_instance("celery_db_broker", None, workers=2) as instance:
+    with celery_instance(
+        "celery_db_broker", "database", workers=2, tmp_path_factory=tmp_path_factory
+    ) as instance:
         yield instance
 
 
@@ -151,12 +149,12 @@ def test_killed_worker_task_is_retried_on_the_other_worker(
     )
     assert first[0] == "1", first
     victim = first[1]
-    database_broker.instance.supervisor.kill(database_broker.workers[victim])
+    assert database_broker.instance.kill_component(victim)
     killed_at = time.monotonic()
     assert api.wait_run("celery_kill", run_id, timeout=300) == "success"
     recovered_in = time.monotonic() - killed_at
     lines = log.read_text().splitlines()
-    survivor = next(name for name in database_broker.workers if name != victim)
+    survivor = next(name for name in ("worker-1", "worker-2") if name != victim)
     assert lines == [f"1 {victim} started", f"2 {survivor} started", f"2 {survivor} done"]
     (ti,) = api.task_instances("celery_kill", run_id)
     assert ti["try_number"] == 2
@@ -165,8 +163,7 @@ def test_killed_worker_task_is_retried_on_the_other_worker(
 
 def test_kombu_tables_keep_only_fetched_messages(database_broker: CeleryInstance) -> None:
     """Issue 11: every message the workers fetched stays as an invisible kombu_message row, none visible."""
-    url = database_broker.instance.config.extra_config["database"]["sql_alchemy_conn"]
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(database_broker.database_url)
     try:
         with engine.connect() as conn:
             rows = dict(
@@ -189,7 +186,7 @@ def _smoke(instance: CeleryInstance) -> None:
     assert api.xcom("celery_smoke", run_id, "consume", "return_value") == 42
 
 
-def test_redis_broker_smoke() -> None:
+def test_redis_broker_smoke(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Issue 11: with a Redis broker (its own key prefix) a two-task DAG succeeds on Celery."""
     redis = pytest.importorskip("redis")
     client = redis.Redis(host="127.0.0.1", port=6379)
@@ -201,7 +198,11 @@ def test_redis_broker_smoke() -> None:
     extra = {"celery_broker_transport_options": {"global_keyprefix": prefix}}
     try:
         with celery_instance(
-            "celery_redis", "redis://127.0.0.1:6379/0", workers=1, extra=extra
+            "celery_redis",
+            "redis://127.0.0.1:6379/0",
+            workers=1,
+            tmp_path_factory=tmp_path_factory,
+            airflow_config=extra,
         ) as instance:
             _smoke(instance)
     finally:
@@ -211,7 +212,7 @@ def test_redis_broker_smoke() -> None:
         client.close()
 
 
-def test_rabbitmq_broker_smoke() -> None:
+def test_rabbitmq_broker_smoke(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Issue 11: with a RabbitMQ broker (its own queue) a two-task DAG succeeds on Celery."""
     from kombu import Connection
 
@@ -224,7 +225,11 @@ def test_rabbitmq_broker_smoke() -> None:
     queue = f"mlwf-test-{uuid.uuid4().hex[:12]}"
     try:
         with celery_instance(
-            "celery_rabbitmq", url, workers=1, extra={"operators": {"default_queue": queue}}
+            "celery_rabbitmq",
+            url,
+            workers=1,
+            tmp_path_factory=tmp_path_factory,
+            queues=[queue],
         ) as instance:
             _smoke(instance)
     finally:
