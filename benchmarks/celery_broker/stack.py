@@ -87,8 +87,12 @@ class Api:
         response.raise_for_status()
         run_id = str(response.json()["dag_run_id"])
         start = time.monotonic()
+        state = "queued"
         while True:
-            state = self.client.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+            try:
+                state = self.client.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+            except httpx.TransportError:  # an API server slow to answer on a saturated machine
+                pass
             if state == "success":
                 return run_id
             if state == "failed" or time.monotonic() - start > timeout:
