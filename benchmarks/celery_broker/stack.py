@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -89,10 +89,9 @@ class Api:
         start = time.monotonic()
         state = "queued"
         while True:
-            try:
+            # An API server slow to answer on a saturated machine: ask again.
+            with suppress(httpx.TransportError):
                 state = self.client.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
-            except httpx.TransportError:  # an API server slow to answer on a saturated machine
-                pass
             if state == "success":
                 return run_id
             if state == "failed" or time.monotonic() - start > timeout:
