@@ -7,16 +7,17 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kombu import Connection
 from kombu.transport import sqlalchemy as kombu_sqla
+from mlwf_instance._celery import database_broker_url, purge_consumed_messages
 from mlwf_instance._celery_config import (
     CeleryConfigError,
     apply_poll_interval,
     build_celery_config,
-    database_broker_url,
     parse_poll_interval,
 )
 
@@ -155,3 +156,56 @@ def test_airflow_celery_app_uses_the_config(postgres_url: str, tmp_path: os.Path
         "backend": "db+postgresql+psycopg",
         "interval": 0.2,
     }
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
+def test_purge_deletes_fetched_messages_only(kind: str, request: pytest.FixtureRequest) -> None:
+    """Issue 11: purging the database broker deletes fetched messages and keeps waiting ones."""
+    url = request.getfixturevalue("postgres_url" if kind == "postgresql" else "mariadb_url")
+    broker = database_broker_url(url)
+    assert purge_consumed_messages(broker) == 0  # no table yet
+    with Connection(broker) as conn:
+        queue = conn.SimpleQueue("mlwf-purge")
+        for number in range(3):
+            queue.put({"n": number})
+        acked = queue.get(timeout=5)
+        acked.ack()
+        unacked = queue.get(timeout=5)  # fetched, still held by this "worker"
+        assert purge_consumed_messages(broker) == 2
+        assert queue.qsize() == 1
+        assert queue.get(timeout=5).payload == {"n": 2}
+        assert unacked.payload == {"n": 1}
+        queue.close()
+
+
+def test_celery_instance_gets_the_recovery_defaults(tmp_path: Path) -> None:
+    """Issue 11: a Celery spec's options carry mlwf's killed-worker recovery defaults; local ones do not."""
+    from mlwf_instance._database import database_urls
+    from mlwf_instance._spec import parse_spec
+    from mlwf_instance._topology import spec_options
+
+    urls = database_urls(
+        "postgresql://u@127.0.0.1/team", password=None, sqlite_file=tmp_path / "x.db"
+    )
+    celery = spec_options(
+        parse_spec(
+            {
+                "name": "team",
+                "database": "postgresql://u@127.0.0.1/team",
+                "executor": "celery",
+                "dag_folders": [str(tmp_path)],
+            }
+        ),
+        urls,
+        None,
+    )
+    assert celery["scheduler"]["task_instance_heartbeat_timeout"] == "60"
+    assert celery["core"]["default_task_retries"] == "1"
+    assert celery["core"]["executor"] == "CeleryExecutor"
+    assert celery["workers"]["execution_api_timeout"] == "30"
+    local = spec_options(
+        parse_spec({"name": "team", "executor": "local", "dag_folders": [str(tmp_path)]}),
+        urls,
+        None,
+    )
+    assert "scheduler" not in local

@@ -32,28 +32,14 @@ from typing import Any
 from airflow.configuration import conf
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 
+from mlwf_instance._celery import is_database_broker, with_driver
+
 log = logging.getLogger(__name__)
 
 #: Airflow option (section, key) of the database broker's polling interval in seconds.
 POLL_INTERVAL_OPTION = ("mlwf_instance", "celery_poll_interval")
 #: Default polling interval of the database broker, in seconds.
 DEFAULT_POLL_INTERVAL = 0.1
-#: Broker URL prefixes of kombu's SQLAlchemy transport.
-DATABASE_BROKER_PREFIXES = ("sqla+", "sqlalchemy+")
-#: Transport options kombu's SQLAlchemy channel consumes itself (every other one → create_engine).
-_SQLA_CHANNEL_OPTIONS = frozenset(
-    {
-        "queue_tablename",
-        "message_tablename",
-        "callback",
-        "errback",
-        "max_retries",
-        "interval_start",
-        "interval_step",
-        "interval_max",
-        "retry_errors",
-    }
-)
 #: Transport options of other transports (Redis, SQS, …) that ``create_engine`` refuses.
 _NOT_ENGINE_OPTIONS = frozenset(
     {
@@ -71,35 +57,10 @@ _NOT_ENGINE_OPTIONS = frozenset(
         "confirm_publish",
     }
 )
-#: Driverless dialect → the driver mlwf-instance's extras install.
-_DRIVERS = {
-    "postgresql": "postgresql+psycopg",
-    "postgres": "postgresql+psycopg",
-    "mysql": "mysql+pymysql",
-    "mariadb": "mariadb+pymysql",
-}
 
 
 class CeleryConfigError(ValueError):
     """A Celery-related Airflow option of the instance is invalid (names the option)."""
-
-
-def is_database_broker(broker_url: str) -> bool:
-    """Return whether ``broker_url`` selects kombu's SQLAlchemy transport."""
-    return broker_url.startswith(DATABASE_BROKER_PREFIXES)
-
-
-def with_driver(url: str) -> str:
-    """Return the SQLAlchemy ``url`` with mlwf's driver when it names none (``mysql://`` → pymysql)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "+" in scheme:
-        return url
-    return f"{_DRIVERS.get(scheme, scheme)}://{rest}"
-
-
-def database_broker_url(sql_alchemy_conn: str) -> str:
-    """Return the broker URL of kombu's SQLAlchemy transport on the database ``sql_alchemy_conn``."""
-    return "sqla+" + with_driver(sql_alchemy_conn)
 
 
 def parse_poll_interval(value: object) -> float:

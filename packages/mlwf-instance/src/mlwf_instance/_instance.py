@@ -20,6 +20,7 @@ import psutil
 
 from mlwf_instance._api import get_api_token, get_health, unhealthy_components
 from mlwf_instance._broker import prepare_database_broker
+from mlwf_instance._celery import database_broker_url, purge_consumed_messages
 from mlwf_instance._database import database_urls, ensure_database
 from mlwf_instance._defaults import DefaultsContext, collect_defaults
 from mlwf_instance._errors import (
@@ -260,6 +261,9 @@ class Instance:
         if self.spec.executor == "celery" and self.spec.celery.broker == "database":
             # Before any worker or the scheduler: kombu's own get-or-create races between them.
             prepare_database_broker(self.database.sync, self.spec.celery.queues)
+            # kombu never deletes a message a worker fetched; such rows are dead weight, safe to
+            # delete at any time (docs/mlwf-instance/celery.md): once per start keeps them few.
+            purge_consumed_messages(database_broker_url(self.database.sync))
         # Heartbeats older than this belong to a previous run of the same home.
         self._started_at = datetime.now(UTC) - timedelta(seconds=1)
         self._env = env

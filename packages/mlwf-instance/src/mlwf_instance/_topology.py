@@ -11,6 +11,7 @@ import importlib.util
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from mlwf_instance._celery import RECOVERY_OPTIONS
 from mlwf_instance._database import DatabaseUrls
 from mlwf_instance._spec import InstanceSpec, SpecError
 
@@ -137,16 +138,20 @@ def spec_options(
     }
     if celery_config_module_available():
         celery["celery_config_options"] = f"{CELERY_CONFIG_MODULE}.CELERY_CONFIG"
-    return {
-        "core": {
+    # A killed worker's tasks run again within about a minute (docs/mlwf-instance/celery.md);
+    # the spec's airflow_config may override each of these.
+    options = {section: dict(values) for section, values in RECOVERY_OPTIONS.items()}
+    options["core"].update(
+        {
             "executor": "CeleryExecutor",
             # Tasks queued at once across all workers.
             "parallelism": str(spec.celery.workers * spec.celery.concurrency),
-        },
-        "celery": celery,
-        # Tasks without an explicit queue go to the first queue the workers listen on.
-        "operators": {"default_queue": spec.celery.queues[0]},
-    }
+        }
+    )
+    options["celery"] = celery
+    # Tasks without an explicit queue go to the first queue the workers listen on.
+    options["operators"] = {"default_queue": spec.celery.queues[0]}
+    return options
 
 
 def needs_mysqldb_compat(database: DatabaseUrls) -> bool:
