@@ -79,7 +79,11 @@ class DatabaseUrls:
     @property
     def display(self) -> str:
         """The sync URL with its password replaced by ``***``: safe to print."""
-        return self.mask(self.sync)
+        if self.kind == "sqlite":
+            return self.sync
+        from sqlalchemy.engine import make_url
+
+        return self.mask(make_url(self.sync).render_as_string(hide_password=True))
 
     def mask(self, text: str) -> str:
         """Return ``text`` with every secret of this database replaced by ``***``."""
@@ -136,16 +140,29 @@ def database_urls(url: str, *, password: str | None, sqlite_file: Path) -> Datab
             if key in _ASYNCPG_ACCEPTED:
                 query[key] = value
         async_ = async_.set(query=query)
+    sync_text = sync.render_as_string(hide_password=False)
+    async_text = async_.render_as_string(hide_password=False)
+    # Every spelling of the password that can appear in a message: as given, form-quoted, and
+    # exactly as SQLAlchemy quoted it into the URLs (it leaves spaces and "+" alone).
     quoted = [_quote(s) for s in secrets]
+    quoted += [p for p in (url_password_text(sync_text), url_password_text(async_text)) if p]
     return DatabaseUrls(
         kind=kind,
-        sync=sync.render_as_string(hide_password=False),
-        async_=async_.render_as_string(hide_password=False),
+        sync=sync_text,
+        async_=async_text,
         host=parsed.host or "",
         port=parsed.port or (5432 if kind == "postgresql" else 3306),
         name=parsed.database or "",
         secrets=tuple(dict.fromkeys([*secrets, *quoted])),
     )
+
+
+def url_password_text(url: str) -> str | None:
+    """Return the password of ``url`` exactly as written in it (still quoted), or None."""
+    _scheme, sep, rest = url.partition("://")
+    userinfo = rest.rpartition("@")[0] if sep else ""
+    _user, colon, password = userinfo.partition(":")
+    return password if colon and password else None
 
 
 def _quote(secret: str) -> str:

@@ -425,7 +425,8 @@ class InstanceConfig:
         """Write the instance's ``airflow.cfg`` (mode 0600: it holds the secrets) and return its path."""
         parser = configparser.ConfigParser(interpolation=None)
         for section, values in sorted(self.airflow_options(secrets_).items()):
-            parser[section] = dict(sorted(values.items()))
+            # Airflow reads airflow.cfg with %-interpolation: a literal % is written %%.
+            parser[section] = {k: v.replace("%", "%%") for k, v in sorted(values.items())}
         buffer = io.StringIO("# Written by mlwf up on every start; edits are overwritten.\n")
         buffer.seek(0, io.SEEK_END)
         parser.write(buffer)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+from urllib.parse import quote, quote_plus
 
 import psutil
 
@@ -131,7 +132,12 @@ class Instance:
         broker_password = (
             spec.celery.broker_password.resolve() if spec.celery.broker_password else None
         )
-        self._secrets = tuple(s for s in (*self.database.secrets, broker_password) if s)
+        broker_spellings = (
+            (broker_password, quote(broker_password, safe=""), quote_plus(broker_password))
+            if broker_password
+            else ()
+        )
+        self._secrets = tuple(s for s in (*self.database.secrets, *broker_spellings) if s)
         folders = [f.path.expanduser().resolve() for f in spec.dag_folders]
         names = dag_bundle_names(spec)
         options = spec_options(spec, self.database, broker_password)
@@ -482,15 +488,27 @@ class Instance:
 
 
 def _check_port_free(host: str, port: int) -> None:
-    """Raise PortInUseError if ``host:port`` cannot be bound (the API server would die later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    """Raise PortInUseError if ``host:port`` cannot be bound (the API server would die later).
+
+    Any other failure to bind (an address of no interface here, a name that does not resolve)
+    is a MlwfInstanceError naming the address, not a traceback.
+    """
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        )[0]
+    except OSError as err:
+        raise MlwfInstanceError(f"API host {host!r} does not resolve: {err}") from err
+    with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((host, port))
+            probe.bind(address)
         except OSError as err:
             if err.errno == errno.EADDRINUSE:
                 raise PortInUseError(host, port) from err
-            raise
+            raise MlwfInstanceError(
+                f"cannot listen on {host} port {port} (api.host, api.port): {err.strerror}"
+            ) from err
 
 
 def _logged_ready(log: Path, name: str, offset: int) -> bool:

@@ -63,7 +63,8 @@ def airflow_cfg(spec: InstanceSpec) -> str:
     """Return the ``airflow.cfg`` of the cluster instance (no secrets: they come as env vars)."""
     parser = configparser.ConfigParser(interpolation=None)
     for section, values in sorted(airflow_options(spec, cluster_layout(spec)).items()):
-        parser[section] = dict(sorted(values.items()))
+        # Airflow reads airflow.cfg with %-interpolation: a literal % is written %%.
+        parser[section] = {k: v.replace("%", "%%") for k, v in sorted(values.items())}
     buffer = io.StringIO()
     buffer.write(f"# airflow.cfg of mlwf instance {spec.name!r}, rendered by mlwf; no secrets.\n")
     parser.write(buffer)

@@ -78,7 +78,8 @@ def local_options(spec: InstanceSpec) -> dict[str, dict[str, str]]:
 def _airflow_cfg(spec: InstanceSpec) -> str:
     parser = configparser.ConfigParser(interpolation=None)
     for section, values in sorted(local_options(spec).items()):
-        parser[section] = dict(sorted(values.items()))
+        # Airflow reads airflow.cfg with %-interpolation: a literal % is written %%.
+        parser[section] = {k: v.replace("%", "%%") for k, v in sorted(values.items())}
     buffer = io.StringIO()
     buffer.write(
         f"# airflow.cfg of mlwf instance {spec.name!r} as `mlwf instance up` runs it here.\n"

@@ -38,6 +38,21 @@ OWNED_AIRFLOW_OPTIONS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("metrics", "statsd_on"): 'the spec\'s "metrics.enabled" field',
         ("metrics", "statsd_custom_client_path"): 'the spec\'s "metrics" field',
         ("logging", "base_log_folder"): 'the spec\'s "home" field (logs live in the home)',
+        # Set by mlwf whatever the spec says: overriding them would open or break the instance.
+        ("core", "simple_auth_manager_users"): "mlwf (the instance's users and roles)",
+        ("core", "simple_auth_manager_all_admins"): "mlwf (the instance's users and roles)",
+        ("core", "simple_auth_manager_passwords_file"): _GENERATED,
+        ("core", "hostname_callable"): "mlwf (task log URLs point at the instance's log server)",
+        (
+            "celery",
+            "celery_config_options",
+        ): "mlwf (late acknowledgement, the database broker's polling)",
+        ("logging", "worker_log_server_port"): "mlwf (one loopback log server per instance)",
+        ("logging", "trigger_log_server_port"): "mlwf (one loopback log server per instance)",
+        (
+            "operators",
+            "default_queue",
+        ): 'the spec\'s "celery.queues" field (the workers listen there only)',
     }
 )
 

@@ -2,7 +2,7 @@
 
 :func:`spec_options` turns the spec's executor and broker into Airflow options; the
 ``airflow_config`` of a spec may add options but not replace one the spec owns
-(:data:`OWNED_OPTIONS`, refused by :func:`check_airflow_config` with the option's JSON path).
+(``_spec_owned.OWNED_AIRFLOW_OPTIONS``, refused by :func:`check_airflow_config` with the option's JSON path).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from mlwf_instance._celery import RECOVERY_OPTIONS
 from mlwf_instance._database import DatabaseUrls
 from mlwf_instance._spec import InstanceSpec, SpecError
+from mlwf_instance._spec_owned import owned_option
 
 #: The long-running Airflow components of every instance, in start order. ``log-server`` serves
 #: task and triggerer logs on loopback (see :mod:`mlwf_instance._log_server`) instead of the
@@ -24,31 +25,6 @@ WORKER_PREFIX = "worker-"
 #: Module whose ``CELERY_CONFIG`` the workers and the scheduler load (mlwf's Celery tuning).
 CELERY_CONFIG_MODULE = "mlwf_instance._celery_config"
 
-#: Options the spec (or mlwf) decides; ``airflow_config`` may not set them.
-OWNED_OPTIONS: dict[str, frozenset[str]] = {
-    "core": frozenset(
-        {
-            "executor",
-            "auth_manager",
-            "fernet_key",
-            "dags_folder",
-            "execution_api_server_url",
-            "simple_auth_manager_passwords_file",
-            "simple_auth_manager_users",
-            "simple_auth_manager_all_admins",
-            "hostname_callable",
-        }
-    ),
-    "database": frozenset({"sql_alchemy_conn", "sql_alchemy_conn_async"}),
-    "celery": frozenset(
-        {"broker_url", "result_backend", "celery_config_options", "worker_concurrency"}
-    ),
-    "dag_processor": frozenset({"dag_bundle_config_list"}),
-    "api": frozenset({"host", "port", "base_url", "secret_key"}),
-    "api_auth": frozenset({"jwt_secret"}),
-    "logging": frozenset({"base_log_folder", "worker_log_server_port", "trigger_log_server_port"}),
-}
-
 #: Where the stand-in for ``MySQLdb.converters`` lives (see _mysqldb_compat/README.md).
 MYSQLDB_COMPAT = Path(__file__).parent / "_mysqldb_compat"
 
@@ -57,15 +33,10 @@ def check_airflow_config(spec: InstanceSpec, source: str = "spec") -> None:
     """Raise SpecError naming ``airflow_config.<section>.<key>`` for every option the spec owns."""
     errors = []
     for section, options in spec.airflow_config.items():
-        owned = OWNED_OPTIONS.get(section.lower(), frozenset())
         for key in options:
-            if key.lower() in owned:
-                errors.append(
-                    (
-                        f"airflow_config.{section}.{key}",
-                        f"[{section}] {key} is set by mlwf from the spec and cannot be overridden",
-                    )
-                )
+            owner = owned_option(section, key)
+            if owner is not None:
+                errors.append((f"airflow_config.{section}.{key}", f"set by {owner}"))
     if errors:
         raise SpecError(source, errors)
 
