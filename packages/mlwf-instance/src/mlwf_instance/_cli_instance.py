@@ -21,11 +21,7 @@ def add_commands(commands: Any) -> None:
         ),
     )
     actions = group.add_subparsers(dest="instance_command", metavar="ACTION", required=True)
-    for module in ("_cli_spec", "_cli_render", "_cli_run"):
-        try:
-            loaded = __import__(f"mlwf_instance.{module}", fromlist=["add_actions"])
-        except ModuleNotFoundError as err:
-            if err.name != f"mlwf_instance.{module}":
-                raise
-            continue  # not written yet in this checkout
-        loaded.add_actions(actions)
+    from mlwf_instance import _cli_render, _cli_run, _cli_spec
+
+    for module in (_cli_spec, _cli_render, _cli_run):
+        module.add_actions(actions)
