@@ -89,8 +89,10 @@ def built_spec(name: str, base: Path) -> InstanceSpec:
 
 
 def example_specs() -> dict[str, InstanceSpec]:
-    """Return every ``examples/instances/*.json`` (empty until the spec helper's are merged)."""
-    return {path.stem: load_spec(path) for path in sorted(EXAMPLES.glob("*.json"))}
+    """Return every ``examples/instances/*.json``, loaded (there must be some)."""
+    specs = {path.stem: load_spec(path) for path in sorted(EXAMPLES.glob("*.json"))}
+    assert specs, f"no example specs in {EXAMPLES}"
+    return specs
 
 
 class ManifestError(AssertionError):

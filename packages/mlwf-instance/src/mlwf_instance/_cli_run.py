@@ -24,6 +24,7 @@ import psutil
 
 from mlwf_instance._console import write
 from mlwf_instance._errors import ComponentDiedError, MlwfInstanceError
+from mlwf_instance._home import InstanceHome
 from mlwf_instance._pidfile import read_owner
 from mlwf_instance._spec import InstanceSpec, SpecError, default_home, load_spec, parse_spec
 from mlwf_instance._supervisor import StopRequested
@@ -165,7 +166,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if spec is None:
         return 2
     home = _home(spec, args.home)
-    owner = read_owner(home / "mlwf-up.pid")
+    owner = read_owner(InstanceHome(home).pid_file)
     url = f"http://{spec.api.host}:{spec.api.port}"
     if not owner.running:
         write(sys.stdout, f"{spec.name}: not running (home {home})\n")
@@ -220,7 +221,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     if spec is None:
         return 2
     home = _home(spec, args.home)
-    pid_file = home / "mlwf-up.pid"
+    pid_file = InstanceHome(home).pid_file
     owner = read_owner(pid_file)
     if not owner.running or owner.pid is None:
         write(sys.stdout, f"{spec.name}: not running (home {home})\n")

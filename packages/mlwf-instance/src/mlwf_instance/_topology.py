@@ -30,7 +30,11 @@ MYSQLDB_COMPAT = Path(__file__).parent / "_mysqldb_compat"
 
 
 def check_airflow_config(spec: InstanceSpec, source: str = "spec") -> None:
-    """Raise SpecError naming ``airflow_config.<section>.<key>`` for every option the spec owns."""
+    """Raise SpecError naming ``airflow_config.<section>.<key>`` for every option the spec owns.
+
+    Validation already refuses them (same table, ``_spec_owned``); this catches a spec changed
+    without validation (``model_copy(update=...)``) before it reaches Airflow.
+    """
     errors = []
     for section, options in spec.airflow_config.items():
         for key in options:
