@@ -104,3 +104,27 @@ def test_down_signals_the_owner_and_waits_until_it_is_gone(
     finally:
         owner.kill()
         owner.wait()
+
+
+def test_down_refuses_a_pid_that_started_after_the_file_was_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pid file whose recorded start time is not its lock holder's: down signals nothing, exits 1."""
+    spec = _spec_file(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(home)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert owner.stdout is not None and owner.stdout.readline() == "holding\n"
+        pid_path = home / "mlwf-up.pid"
+        content = json.loads(pid_path.read_text())
+        assert content["create_time"] > 0
+        pid_path.write_text(json.dumps({**content, "create_time": content["create_time"] - 3600}))
+        assert main(["instance", "down", str(spec), "--timeout", "5"]) == 1
+        assert "started at another time" in capsys.readouterr().err
+        assert owner.poll() is None
+    finally:
+        owner.kill()
+        owner.wait()

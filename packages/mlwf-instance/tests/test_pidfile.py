@@ -58,3 +58,40 @@ def test_garbled_file_is_treated_as_stale(tmp_path: Path) -> None:
     claim.acquire()
     assert claim.stale_processes == []
     claim.release()
+
+
+def test_reader_never_sees_a_half_written_file(tmp_path: Path) -> None:
+    """While the owner rewrites its records (longer, then shorter), a reader always gets them whole.
+
+    ``mlwf instance status`` and ``down`` read the file of a running ``up`` that records its
+    processes as they start and restart; an empty or garbled read would say "not running".
+    """
+    import os
+    import threading
+
+    from mlwf_instance._pidfile import read_owner
+
+    path = tmp_path / "mlwf-up.pid"
+    claim = PidFile(path, tmp_path)
+    claim.acquire()
+    stop = threading.Event()
+    many = [ProcessRecord(100000 + i, 1.5 + i, f"worker-{i}") for i in range(40)]
+    claim.record(many[:1])
+
+    def rewrite() -> None:
+        while not stop.is_set():
+            claim.record(many)
+            claim.record(many[:1])
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    try:
+        seen = {len(read_owner(path).processes) for _ in range(400)}
+        owners = [read_owner(path) for _ in range(400)]
+    finally:
+        stop.set()
+        writer.join()
+        claim.release()
+    assert all(o.running and o.pid == os.getpid() for o in owners)
+    assert all(o.create_time is not None for o in owners)
+    assert seen <= {1, 40}

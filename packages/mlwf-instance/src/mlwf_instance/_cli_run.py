@@ -226,6 +226,13 @@ def cmd_down(args: argparse.Namespace) -> int:
     if not owner.running or owner.pid is None:
         write(sys.stdout, f"{spec.name}: not running (home {home})\n")
         return 0
+    if not _same_process(owner.pid, owner.create_time):
+        write(
+            sys.stderr,
+            f"{prog}: error: the pid file of {home} names process {owner.pid}, which holds its "
+            "lock but started at another time than recorded; not signalling it\n",
+        )
+        return 1
     write(sys.stdout, f"{spec.name}: stopping process {owner.pid}…\n")
     try:
         os.kill(owner.pid, signal.SIGTERM)
@@ -245,6 +252,18 @@ def cmd_down(args: argparse.Namespace) -> int:
         time.sleep(0.2)
     write(sys.stdout, f"{spec.name}: stopped\n")
     return 0
+
+
+def _same_process(pid: int, create_time: float | None) -> bool:
+    """Whether ``pid`` is still the process that wrote the pid file (no start time: assume so)."""
+    if create_time is None:
+        return True
+    try:
+        return abs(psutil.Process(pid).create_time() - create_time) < 0.01
+    except psutil.NoSuchProcess:
+        return True  # gone already: the wait below sees the lock released
+    except psutil.Error:
+        return True
 
 
 def add_actions(actions: Any) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -50,8 +51,9 @@ class PidFile:
             return
         while True:
             # Private like everything in the home (mode 0600); held open for the claim's lifetime.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-            handle = os.fdopen(fd, "a+")
+            # No O_APPEND: record() overwrites at offset 0 (pwrite ignores offsets on O_APPEND).
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            handle = os.fdopen(fd, "r+")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -79,14 +81,18 @@ class PidFile:
             raise RuntimeError(f"pid file {self.path} is not held")
         content = {
             "pid": os.getpid(),
+            "create_time": _own_create_time(),
             "processes": [
                 {"pid": p.pid, "create_time": p.create_time, "name": p.name} for p in processes
             ],
         }
-        self._handle.seek(0)
-        self._handle.truncate()
-        self._handle.write(json.dumps(content) + "\n")
-        self._handle.flush()
+        # Overwrite in place, then cut what is left of a longer old content: the file is never
+        # empty while held (a truncate-then-write would let `status` read "" mid-update).
+        # A reader can still see new-then-old bytes; it retries (see read_owner).
+        data = json.dumps(content) + "\n"
+        fd = self._handle.fileno()
+        os.pwrite(fd, data.encode(), 0)
+        os.ftruncate(fd, len(data.encode()))
 
     def release(self) -> None:
         """Remove the file and give up the claim (idempotent)."""
@@ -97,6 +103,12 @@ class PidFile:
         fcntl.flock(self._handle, fcntl.LOCK_UN)
         self._handle.close()
         self._handle = None
+
+
+def _own_create_time() -> float:
+    import psutil  # a declared dependency; only the writer needs it
+
+    return float(psutil.Process().create_time())
 
 
 def _read(handle: IO[str]) -> dict[str, object]:
@@ -126,24 +138,43 @@ class PidFileOwner:
     running: bool
     pid: int | None
     processes: list[ProcessRecord]
+    #: The owner's start time (``psutil`` ``create_time``): guards a signal against pid reuse.
+    create_time: float | None = None
+
+
+#: How long a reader waits for a held pid file to hold complete JSON (its owner is mid-update).
+READ_RETRY_S = 2.0
 
 
 def read_owner(path: Path) -> PidFileOwner:
-    """Look at a home's pid file without claiming it: is its owner alive, which pid, which processes."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return PidFileOwner(running=False, pid=None, processes=[])
-    with os.fdopen(fd, "r") as handle:
+    """Look at a home's pid file without claiming it: is its owner alive, which pid, which processes.
+
+    A held file whose content is not (yet) complete JSON is read again for up to
+    :data:`READ_RETRY_S`: its owner is rewriting it.
+    """
+    deadline = time.monotonic() + READ_RETRY_S
+    while True:
         try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            running = True
-        else:
-            running = False
-            fcntl.flock(handle, fcntl.LOCK_UN)
-        content = _read(handle)
-    pid = content.get("pid")
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return PidFileOwner(running=False, pid=None, processes=[])
+        with os.fdopen(fd, "r") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                running = True
+            else:
+                running = False
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            content = _read(handle)
+        pid = content.get("pid")
+        if not running or isinstance(pid, int) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    created = content.get("create_time")
     return PidFileOwner(
-        running=running, pid=pid if isinstance(pid, int) else None, processes=_records(content)
+        running=running,
+        pid=pid if isinstance(pid, int) else None,
+        processes=_records(content),
+        create_time=float(created) if isinstance(created, int | float) else None,
     )
