@@ -131,3 +131,18 @@ def test_every_example_spec_renders_locally(spec_name: str) -> None:
     assert len([n for n in names if n.startswith("worker-")]) == (
         spec.celery.workers if spec.executor == "celery" else 0
     )
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [("::1", "http://[::1]:8123"), ("127.0.0.1", "http://127.0.0.1:8123")],
+)
+def test_an_ipv6_api_host_is_bracketed_in_every_url(host: str, url: str, tmp_path: Path) -> None:
+    """An IPv6 ``api.host`` gives ``http://[::1]:PORT`` URLs (``http://::1:PORT`` is no URL)."""
+    spec = rebase_spec(
+        parse_spec({"name": "laptop", "home": "h", "api": {"host": host, "port": 8123}}), tmp_path
+    )
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string({f.path: f.content for f in render(spec, "local")}["airflow.cfg"])
+    assert parser["api"]["base_url"] == url
+    assert parser["core"]["execution_api_server_url"] == f"{url}/execution/"

@@ -25,6 +25,7 @@ import psutil
 from mlwf_instance._console import write
 from mlwf_instance._errors import ComponentDiedError, MlwfInstanceError
 from mlwf_instance._home import InstanceHome
+from mlwf_instance._net import http_url
 from mlwf_instance._pidfile import read_owner
 from mlwf_instance._spec import InstanceSpec, SpecError, default_home, load_spec, parse_spec
 from mlwf_instance._supervisor import StopRequested
@@ -167,7 +168,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 2
     home = _home(spec, args.home)
     owner = read_owner(InstanceHome(home).pid_file)
-    url = f"http://{spec.api.host}:{spec.api.port}"
+    url = http_url(spec.api.host, spec.api.port)
     if not owner.running:
         write(sys.stdout, f"{spec.name}: not running (home {home})\n")
         return STATUS_NOT_RUNNING

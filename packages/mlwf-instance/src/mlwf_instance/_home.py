@@ -44,7 +44,7 @@ from pathlib import Path
 
 from mlwf_instance._database import DatabaseUrls
 from mlwf_instance._errors import CredentialsUnavailableError, InvalidConfigError
-from mlwf_instance._net import LOOPBACK
+from mlwf_instance._net import LOOPBACK, http_url
 
 #: The single user of the embedded instance; SimpleAuthManager syntax ``name:role``.
 ADMIN_USERNAME = "admin"
@@ -299,7 +299,7 @@ class InstanceConfig:
     @property
     def url(self) -> str:
         """Base URL of the API server (and UI) on this machine."""
-        return f"http://{self.host}:{self.port}"
+        return http_url(self.host, self.port)
 
     @property
     def dag_folders(self) -> list[Path]:

@@ -8,6 +8,13 @@ import socket
 LOOPBACK = "127.0.0.1"
 
 
+def http_url(host: str, port: int) -> str:
+    """Return ``http://host:port``, an IPv6 address in brackets (``http://[::1]:8080``)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 def loopback_hostname() -> str:
     """Return the loopback address: ``[core] hostname_callable`` of an embedded instance.
 

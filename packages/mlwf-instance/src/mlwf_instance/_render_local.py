@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mlwf_instance._database import database_urls
 from mlwf_instance._instance import _COMPONENT_ARGS, airflow_command, log_server_command
+from mlwf_instance._net import http_url
 from mlwf_instance._render_model import (
     CONSTRUCTED_BUNDLE,
     METADATA,
@@ -54,7 +55,7 @@ def local_layout(spec: InstanceSpec) -> Layout:
         metrics_dir=str(home / "metrics"),
         api_host=host,
         api_port=spec.api.port,
-        api_url=f"http://{host}:{spec.api.port}",
+        api_url=http_url(host, spec.api.port),
         # Task and triggerer log URLs name the loopback log server (as `mlwf instance up`).
         hostname_callable="mlwf_instance._net.loopback_hostname",
     )
