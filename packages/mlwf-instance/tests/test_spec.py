@@ -383,3 +383,41 @@ def test_the_json_schema_documents_every_field_and_the_short_forms() -> None:
     assert len(schema["$defs"]["SecretRef"]["anyOf"]) == 3
     assert schema["properties"]["dag_folders"]["default"] == [{"path": "dags"}]
     assert InstanceSpec.model_json_schema()["additionalProperties"] is False
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("postgresql://u@h/d?sslmode=verify-full&connect_timeout=5&application_name=a", None),
+        ("mysql://u@h/d?connect_timeout=5", None),
+        (
+            "postgresql://u@h/d?password=x",
+            "query parameter 'password' is not supported; a postgresql URL may carry "
+            "application_name, connect_timeout, sslmode",
+        ),
+        (
+            "mysql://u@h/d?ssl_ca=/ca.pem",
+            "query parameter 'ssl_ca' is not supported; a mysql URL may carry connect_timeout",
+        ),
+        (
+            "postgresql://u@h/d?sslmode=maybe",
+            "sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full",
+        ),
+        (
+            "postgresql://u@h/d?connect_timeout=-1",
+            "connect_timeout must be a whole number of seconds, 1 to 3600",
+        ),
+        (
+            "postgresql://u@h/d?sslmode=require&sslmode=disable",
+            "query parameter 'sslmode' is given twice",
+        ),
+        ("postgresql://u@h/d?sslmode", "the URL's ?query is not name=value pairs joined by &"),
+        ("postgresql://u@h/d#x", "the URL must not have a #fragment"),
+    ],
+)
+def test_database_url_query_parameters_are_a_short_allow_list(url: str, error: str | None) -> None:
+    """TLS and timeouts may ride on a database URL; anything else is refused by name, no value shown."""
+    if error is None:
+        assert parse_spec({"name": "ab", "database": url}).database.url == url
+    else:
+        assert errors_of({"name": "ab", "database": url}) == {"database.url": error}

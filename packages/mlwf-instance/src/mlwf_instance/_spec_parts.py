@@ -8,9 +8,10 @@ whole spec, and its loading from a file, is :mod:`mlwf_instance._spec`.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -269,6 +270,41 @@ _SCHEMES: dict[str, DatabaseKind] = {
     "mysql": "mysql",
     "mariadb": "mysql",
 }
+#: Query parameters a database URL may carry, per kind: TLS and connection settings that both
+#: of Airflow's drivers understand (``_database`` renames them for asyncpg). Certificate files
+#: of PostgreSQL come from libpq's environment (``PGSSLROOTCERT``…), which both drivers read.
+DATABASE_QUERY_PARAMETERS: dict[str, frozenset[str]] = {
+    "postgresql": frozenset({"sslmode", "connect_timeout", "application_name"}),
+    # No TLS parameters: the async driver (aiomysql) takes an SSLContext only, and a URL that
+    # encrypts one driver's connections but not the other's would leak the password.
+    "mysql": frozenset({"connect_timeout"}),
+}
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_PARAMETER_NAME = re.compile(r"^[a-z_]{1,40}$")
+
+
+def _check_query(kind: str, query: str) -> None:
+    """Refuse a query parameter not in :data:`DATABASE_QUERY_PARAMETERS`, naming it but no value."""
+    allowed = DATABASE_QUERY_PARAMETERS[kind]
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise ValueError("the URL's ?query is not name=value pairs joined by &") from None
+    seen: set[str] = set()
+    for key, value in pairs:
+        if key not in allowed:
+            name = f"{key!r} " if _PARAMETER_NAME.match(key) else ""
+            raise ValueError(
+                f"query parameter {name}is not supported; a {kind} URL may carry "
+                + ", ".join(sorted(allowed))
+            )
+        if key in seen:
+            raise ValueError(f"query parameter {key!r} is given twice")
+        seen.add(key)
+        if key == "sslmode" and value not in _SSLMODES:
+            raise ValueError(f"sslmode must be one of {', '.join(_SSLMODES)}")
+        if key == "connect_timeout" and not (value.isdigit() and 0 < int(value) <= 3600):
+            raise ValueError("connect_timeout must be a whole number of seconds, 1 to 3600")
 
 
 def _hide_password(url: str) -> str:
@@ -290,7 +326,9 @@ class Database(_Model):
     url: Annotated[str, StringConstraints(min_length=1, max_length=MAX_URL)] = Field(
         default="sqlite",
         description='"sqlite", postgresql://USER@HOST[:PORT]/DATABASE or mysql://USER@HOST[:PORT]/'
-        "DATABASE (MariaDB too), without a driver and preferably without the password",
+        "DATABASE (MariaDB too), without a driver and preferably without the password; a "
+        "PostgreSQL URL may end in ?sslmode=…&connect_timeout=…&application_name=…, a MySQL URL "
+        "in ?connect_timeout=…",
     )
     password: SecretRef | None = Field(
         default=None, description="the database user's password (keeps it out of the URL)"
@@ -339,8 +377,10 @@ class Database(_Model):
             raise ValueError("the URL names no host")
         if not parts.path.strip("/"):
             raise ValueError("the URL names no database (…/DATABASE)")
-        if parts.query or parts.fragment:
-            raise ValueError("the URL must not have a ?query or #fragment")
+        if parts.fragment:
+            raise ValueError("the URL must not have a #fragment")
+        if parts.query:
+            _check_query(_SCHEMES[scheme], parts.query)
         return url
 
     @model_validator(mode="after")
