@@ -128,3 +128,26 @@ def test_down_refuses_a_pid_that_started_after_the_file_was_written(
     finally:
         owner.kill()
         owner.wait()
+
+
+def test_up_notes_the_spec_fields_it_does_not_apply_here() -> None:
+    """Kerberos, LDAP, groups and a metrics port are stored but not applied locally: up says so."""
+    from mlwf_instance._cli_run import not_applied_here
+    from mlwf_instance._spec import parse_spec
+
+    assert not_applied_here(parse_spec({"name": "ab"})) == []
+    notes = not_applied_here(
+        parse_spec(
+            {
+                "name": "ab",
+                "kerberos": {"principal": "airflow/h@EX.COM", "keytab": "/k.keytab"},
+                "groups": {"viewers": ["everyone"]},
+                "metrics": {"port": 9102},
+            }
+        )
+    )
+    assert len(notes) == 2
+    assert notes[0].startswith("kerberos, groups: not applied by `mlwf instance up` yet")
+    assert notes[1].startswith("metrics.port: used by the helm and kubernetes targets only")
+    disabled = parse_spec({"name": "ab", "metrics": {"enabled": False, "port": 9102}})
+    assert not_applied_here(disabled) == []
