@@ -126,7 +126,28 @@ def _object_or_string(
     return json_schema
 
 
-class SecretRef(_Model):
+class _StringShorthand(_Model):
+    """A model that may also be written as a plain string: the value of its ``SHORTHAND`` field."""
+
+    #: The field a plain string fills.
+    SHORTHAND: ClassVar[str]
+    #: The JSON schema description of the string form.
+    SHORTHAND_DESCRIPTION: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        return {cls.SHORTHAND: data} if isinstance(data, str) else data
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """Accept the shorthand string besides the object."""
+        return _object_or_string(handler, schema, {"description": cls.SHORTHAND_DESCRIPTION})
+
+
+class SecretRef(_StringShorthand):
     """A secret: a literal string, ``{"env": "NAME"}`` or ``{"file": "PATH"}``.
 
     A plain string puts the secret in the spec file itself: prefer an environment variable or a
@@ -135,6 +156,7 @@ class SecretRef(_Model):
     """
 
     JSON_FORMS: ClassVar[str | None] = 'a string, {"env": "NAME"} or {"file": "PATH"}'
+    SHORTHAND = "value"
 
     value: str | None = Field(
         default=None,
@@ -148,11 +170,6 @@ class SecretRef(_Model):
     file: SpecPath | None = Field(
         default=None, description="file holding the secret; relative to the spec's folder"
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_string(cls, data: Any) -> Any:
-        return {"value": data} if isinstance(data, str) else data
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
@@ -314,7 +331,7 @@ def _hide_password(url: str) -> str:
     return url
 
 
-class Database(_Model):
+class Database(_StringShorthand):
     """The metadata database: ``"sqlite"`` (a file in the instance home) or a server URL.
 
     A plain string is the URL. PostgreSQL and MariaDB/MySQL hold the metadata, and with the
@@ -322,6 +339,8 @@ class Database(_Model):
     """
 
     JSON_FORMS: ClassVar[str | None] = '"sqlite", a URL string or {"url": …}'
+    SHORTHAND = "url"
+    SHORTHAND_DESCRIPTION = "the URL alone"
 
     url: Annotated[str, StringConstraints(min_length=1, max_length=MAX_URL)] = Field(
         default="sqlite",
@@ -338,18 +357,6 @@ class Database(_Model):
         description="create the database on `mlwf instance up` if it does not exist (needs the "
         "right to create databases on the server)",
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_string(cls, data: Any) -> Any:
-        return {"url": data} if isinstance(data, str) else data
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        """Accept the URL alone as a string."""
-        return _object_or_string(handler, schema, {"description": "the URL alone"})
 
     @field_validator("url")
     @classmethod
@@ -518,27 +525,17 @@ class Ldap(_Model):
         return self
 
 
-class DagFolder(_Model):
+class DagFolder(_StringShorthand):
     """One DAG folder, run as its own DAG bundle (a plain string is its path)."""
 
     JSON_FORMS: ClassVar[str | None] = 'a path string or {"path": …, "name": …}'
+    SHORTHAND = "path"
+    SHORTHAND_DESCRIPTION = "the path alone"
 
     path: SpecPath = Field(description="the folder; relative to the spec's folder")
     name: Annotated[str, StringConstraints(pattern=_BUNDLE)] | None = Field(
         default=None, description="DAG bundle name; default: derived from the folder's name"
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_string(cls, data: Any) -> Any:
-        return {"path": data} if isinstance(data, str) else data
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        """Accept the path alone as a string."""
-        return _object_or_string(handler, schema, {"description": "the path alone"})
 
 
 class Metrics(_Model):
