@@ -28,8 +28,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from mlwf_instance import Instance
-from mlwf_instance._spec import parse_spec
+from mlwf_instance import Instance, parse_spec
 from mlwf_testsupport import (
     AirflowApi,
     free_port,

@@ -247,7 +247,7 @@ def test_concurrent_creates_of_one_id_one_wins(env: dict[str, Any]) -> None:
 def test_cli_lists_and_creates_on_the_running_instance(env: dict[str, Any]) -> None:
     """`mlwf constructors create` and `list` work on the instance's Airflow home."""
     home = str(env["instance"].home.airflow_home)
-    cmd = [sys.executable, "-m", "mlwf_instance._cli", "constructors", "--airflow-home", home]
+    cmd = [sys.executable, "-m", "mlwf_instance", "constructors", "--airflow-home", home]
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     created = subprocess.run(
         [*cmd, "create", "from_cli", "train_evaluate", "--set", "epochs=9"],

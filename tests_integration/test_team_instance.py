@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mlwf_instance import Instance
-from mlwf_instance._spec import load_spec
+from mlwf_instance import Instance, load_spec
 from mlwf_testsupport import (
     AirflowApi,
     assert_no_leftover_processes,

@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mlwf_instance import Instance
-from mlwf_instance._spec import load_spec
+from mlwf_instance import Instance, load_spec
 from mlwf_testsupport import AirflowApi, assert_no_leftover_processes, free_port, throwaway_database
 
 EXAMPLE_CONSTRUCTORS = (
     Path(__file__).resolve().parents[1] / "examples" / "dags" / "example_constructors.py"
 )
 CONSTRUCTORS = "/mlwf/constructors"
-MLWF = [sys.executable, "-m", "mlwf_instance._cli"]
+MLWF = [sys.executable, "-m", "mlwf_instance"]
 
 DAG_FILE = '''"""A one-task airflow dag of team {team}."""
 from airflow.sdk import dag, task

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from mlwf_instance import Instance
-from mlwf_instance._spec import parse_spec
+from mlwf_instance import Instance, parse_spec
 from mlwf_testsupport import free_port, throwaway_database
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,6 +20,8 @@ from mlwf_instance._errors import (
 )
 from mlwf_instance._home import Credentials, InstanceConfig, InstanceHome
 from mlwf_instance._instance import EmbeddedInstance, Instance
+from mlwf_instance._spec import InstanceSpec, load_spec, parse_spec, spec_json_schema
+from mlwf_instance._spec_errors import SpecError
 from mlwf_instance._supervisor import StopRequested, Supervisor, terminate_trees
 from mlwf_instance._topology import COMPONENTS
 
@@ -31,6 +33,12 @@ __all__ = [
     "Instance",
     "EmbeddedInstance",
     "COMPONENTS",
+    # the instance spec
+    "InstanceSpec",
+    "load_spec",
+    "parse_spec",
+    "spec_json_schema",
+    "SpecError",
     "Credentials",
     "InstanceHome",
     "InstanceConfig",
