@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlwf_instance._topology import MYSQLDB_COMPAT
+from mlwf_instance._database import database_urls
+from mlwf_instance._topology import MARIADB_COMPAT, MYSQLDB_COMPAT, mysql_compat_paths
 
 ORPHANAGE = """
 from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
@@ -17,20 +18,20 @@ print("orphanage ok")
 """
 
 
-def _env(url: str, home: Path, python_path: Path) -> dict[str, str]:
+def _env(url: str, home: Path, *python_path: Path) -> dict[str, str]:
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": url.replace("+pymysql", "+aiomysql"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "PYTHONPATH": str(python_path),
+        "PYTHONPATH": ":".join(map(str, python_path)),
     }
 
 
 def test_scheduler_asset_orphanage_runs_on_mariadb(mariadb_url: str, tmp_path: Path) -> None:
     """Issue 11: with mlwf's compat folder Airflow migrates MariaDB over PyMySQL and the scheduler's asset-orphanage query runs; without its patch MariaDB refuses the CTE in DELETE (error 1064)."""
-    env = _env(mariadb_url, tmp_path / "airflow", MYSQLDB_COMPAT)
+    env = _env(mariadb_url, tmp_path / "airflow", MARIADB_COMPAT, MYSQLDB_COMPAT)
     migrate = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
         env=env,
@@ -56,3 +57,20 @@ def test_scheduler_asset_orphanage_runs_on_mariadb(mariadb_url: str, tmp_path: P
     )
     assert unpatched.returncode != 0
     assert "1064" in unpatched.stderr and "DELETE FROM asset_active" in unpatched.stderr
+
+
+def test_the_mariadb_fix_applies_whichever_driver_and_the_stand_in_only_without_mysqlclient(
+    tmp_path: Path,
+) -> None:
+    """The scheduler's query fix is on every MySQL instance's path; the MySQLdb stand-in only
+    when mysqlclient is missing (it must never shadow the real module)."""
+    import importlib.util
+
+    mysql = database_urls("mysql://u@h/d", password=None, sqlite_file=tmp_path / "x.db")
+    postgres = database_urls("postgresql://u@h/d", password=None, sqlite_file=tmp_path / "x.db")
+    assert mysql_compat_paths(postgres) == ()
+    has_mysqlclient = importlib.util.find_spec("MySQLdb") is not None
+    expected = (MARIADB_COMPAT,) if has_mysqlclient else (MARIADB_COMPAT, MYSQLDB_COMPAT)
+    assert mysql_compat_paths(mysql) == expected
+    assert (MARIADB_COMPAT / "sitecustomize.py").is_file()
+    assert not (MYSQLDB_COMPAT / "sitecustomize.py").exists()

@@ -41,11 +41,10 @@ from mlwf_instance._supervisor import (
 )
 from mlwf_instance._topology import (
     COMPONENTS,
-    MYSQLDB_COMPAT,
     WORKER_PREFIX,
     check_airflow_config,
     dag_bundle_names,
-    needs_mysqldb_compat,
+    mysql_compat_paths,
     spec_options,
     worker_args,
     worker_names,
@@ -143,7 +142,7 @@ class Instance:
         options = spec_options(spec, self.database, broker_password)
         if spec.executor == "local":
             options["core"]["parallelism"] = str(parallelism)
-        python_path = (MYSQLDB_COMPAT,) if needs_mysqldb_compat(self.database) else ()
+        python_path = mysql_compat_paths(self.database)
         contributed = collect_defaults(
             DefaultsContext(
                 name=spec.name,

@@ -28,8 +28,7 @@ from mlwf_instance._render_options import Layout, airflow_options, environment, 
 from mlwf_instance._spec import InstanceSpec, default_home
 from mlwf_instance._topology import (
     COMPONENTS,
-    MYSQLDB_COMPAT,
-    needs_mysqldb_compat,
+    mysql_compat_paths,
     worker_args,
     worker_names,
 )
@@ -96,8 +95,8 @@ def _environment(spec: InstanceSpec) -> dict[str, str]:
     env = environment(spec, layout)
     env["AIRFLOW_CONFIG"] = f"{layout.airflow_home}/airflow.cfg"
     database = database_urls(spec.database.url, password=None, sqlite_file=Path(layout.home))
-    if needs_mysqldb_compat(database):
-        env["PYTHONPATH"] = ":".join(p for p in (env["PYTHONPATH"], str(MYSQLDB_COMPAT)) if p)
+    compat = [str(p) for p in mysql_compat_paths(database)]
+    env["PYTHONPATH"] = ":".join(p for p in (env["PYTHONPATH"], *compat) if p)
     return env
 
 

@@ -27,6 +27,8 @@ CELERY_CONFIG_MODULE = "mlwf_instance._celery_config"
 
 #: Where the stand-in for ``MySQLdb.converters`` lives (see _mysqldb_compat/README.md).
 MYSQLDB_COMPAT = Path(__file__).parent / "_mysqldb_compat"
+#: Where the scheduler's MariaDB query fix lives (see _mariadb_compat/README.md).
+MARIADB_COMPAT = Path(__file__).parent / "_mariadb_compat"
 
 
 def check_airflow_config(spec: InstanceSpec, source: str = "spec") -> None:
@@ -129,6 +131,14 @@ def spec_options(
     return options
 
 
-def needs_mysqldb_compat(database: DatabaseUrls) -> bool:
-    """Whether Airflow's processes need the MySQLdb stand-in (MySQL without mysqlclient)."""
-    return database.kind == "mysql" and importlib.util.find_spec("MySQLdb") is None
+def mysql_compat_paths(database: DatabaseUrls) -> tuple[Path, ...]:
+    """Folders Airflow's processes need on their PYTHONPATH for ``database``.
+
+    MySQL/MariaDB: always the scheduler's query fix; the ``MySQLdb`` stand-in too when
+    mysqlclient is not installed (the real module must not be shadowed).
+    """
+    if database.kind != "mysql":
+        return ()
+    if importlib.util.find_spec("MySQLdb") is None:
+        return (MARIADB_COMPAT, MYSQLDB_COMPAT)
+    return (MARIADB_COMPAT,)
