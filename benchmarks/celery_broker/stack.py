@@ -25,8 +25,13 @@ CONCURRENCY = 8
 
 
 @contextmanager
-def instance(broker: str, *, hint: str, redis_prefix: str = "") -> Iterator[Instance]:
-    """Start an instance; ``broker`` is "database", a redis:// URL, or "local" (LocalExecutor)."""
+def instance(
+    broker: str, *, hint: str, redis_prefix: str = "", concurrency: int = CONCURRENCY
+) -> Iterator[Instance]:
+    """Start an instance; ``broker`` is "database", a redis:// URL, or "local" (LocalExecutor).
+
+    ``concurrency`` is each Celery worker's task slots (LocalExecutor: WORKERS x that many).
+    """
     with throwaway_database("postgresql", hint) as url:
         airflow_config: dict[str, dict[str, str]] = {
             "core": {"max_active_tasks_per_dag": "64"},
@@ -42,10 +47,10 @@ def instance(broker: str, *, hint: str, redis_prefix: str = "") -> Iterator[Inst
         if broker == "local":
             spec["executor"] = "local"
             # LocalExecutor pre-forks [core] parallelism workers: the same slots as Celery's.
-            airflow_config["core"]["parallelism"] = str(WORKERS * CONCURRENCY)
+            airflow_config["core"]["parallelism"] = str(WORKERS * concurrency)
         else:
             spec["executor"] = "celery"
-            spec["celery"] = {"broker": broker, "workers": WORKERS, "concurrency": CONCURRENCY}
+            spec["celery"] = {"broker": broker, "workers": WORKERS, "concurrency": concurrency}
             if redis_prefix:
                 airflow_config["celery_broker_transport_options"] = {
                     "global_keyprefix": redis_prefix

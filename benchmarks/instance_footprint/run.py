@@ -1,9 +1,10 @@
 """instance_footprint: memory (PSS) of the production topology vs the same on LocalExecutor.
 
 Candidate: an instance on a throwaway PostgreSQL metadata database with the CeleryExecutor on
-the database broker and 2 Celery workers of 8 slots (api-server, scheduler, dag-processor,
-triggerer, log-server, workers and every process they fork). Baseline: the same instance on
-the LocalExecutor with as many task slots (``[core] parallelism`` 16, pre-forked workers).
+the database broker and 2 Celery workers of the spec's default ``celery.concurrency`` (4 slots;
+``MLWF_BENCH_FOOTPRINT_CONCURRENCY`` changes it): api-server, scheduler, dag-processor,
+triggerer, log-server, workers and every process they fork. Baseline: the same instance on the
+LocalExecutor with as many task slots (``[core] parallelism`` 8, pre-forked workers).
 Both come from ``../celery_broker/stack.py``. Each instance starts fresh, runs the
 ``celery_smoke`` DAG once (so workers have forked and parsed), idles ``SETTLE`` s, then the
 proportional set size (``psutil`` ``memory_full_info().pss``) is summed over every live
@@ -29,7 +30,8 @@ from typing import Any
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "celery_broker"))
-from stack import ROOT, Api, instance
+from mlwf_instance import parse_spec
+from stack import ROOT, WORKERS, Api, instance
 
 RESULT = ROOT / "benchmarks" / "results" / "instance_footprint.json"
 ROUNDS = int(os.environ.get("MLWF_BENCH_FOOTPRINT_ROUNDS", "1"))
@@ -37,6 +39,11 @@ SETTLE = 15.0
 SAMPLES = 5
 INTERVAL = 2.0
 LIMIT_GIB = 1.3
+#: Task slots per Celery worker: the spec's default unless overridden.
+CONCURRENCY = int(
+    os.environ.get("MLWF_BENCH_FOOTPRINT_CONCURRENCY")
+    or parse_spec({"name": "default"}).celery.concurrency
+)
 GIB = 1024**3
 
 
@@ -73,7 +80,7 @@ def sample(pids: set[int]) -> tuple[int, dict[str, int]]:
 
 
 def measure(broker: str) -> dict[str, Any]:
-    with instance(broker, hint=f"footprint_{broker}") as inst:
+    with instance(broker, hint=f"footprint_{broker}", concurrency=CONCURRENCY) as inst:
         api = Api(inst)
         api.ready("celery_smoke")
         api.run("celery_smoke", {})
@@ -110,9 +117,9 @@ def main() -> None:
         "benchmark": "instance_footprint",
         "description": (
             "PSS summed over every process of an instance (api-server, scheduler, dag-processor, "
-            "triggerer, log-server, watchdog, and with Celery 2 workers x 8 slots) on PostgreSQL, "
-            "after one smoke run and 15 s idle: CeleryExecutor on the database broker vs "
-            "LocalExecutor (parallelism 16); ABBA"
+            f"triggerer, log-server, watchdog, and with Celery {WORKERS} workers x {CONCURRENCY} "
+            "slots) on PostgreSQL, after one smoke run and 15 s idle: CeleryExecutor on the "
+            f"database broker vs LocalExecutor (parallelism {WORKERS * CONCURRENCY}); ABBA"
         ),
         "measurements": {
             "candidate_pss_gib": candidate / GIB,
@@ -120,6 +127,8 @@ def main() -> None:
             "candidate_runs": runs["database"],
             "baseline_runs": runs["local"],
             "paired_ratios": pairs,
+            "celery_workers": WORKERS,
+            "concurrency_per_worker": CONCURRENCY,
             "samples_per_instance": SAMPLES,
             "rounds_abba": ROUNDS,
             "statistic": "median",

@@ -203,6 +203,8 @@ def test_celery_instance_gets_the_recovery_defaults(tmp_path: Path) -> None:
     assert celery["core"]["default_task_retries"] == "1"
     assert celery["core"]["executor"] == "CeleryExecutor"
     assert celery["workers"]["execution_api_timeout"] == "30"
+    # No stale-bundle cleanup process per worker: a spec's bundles are never versioned copies.
+    assert celery["dag_processor"]["stale_bundle_cleanup_interval"] == "0"
     local = spec_options(
         parse_spec({"name": "team", "executor": "local", "dag_folders": [str(tmp_path)]}),
         urls,

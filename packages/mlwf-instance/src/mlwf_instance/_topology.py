@@ -126,6 +126,10 @@ def spec_options(
         }
     )
     options["celery"] = celery
+    # Each Celery worker would fork a process (~50 MiB) that every 30 min removes local copies
+    # of old versions of versioned (e.g. Git) bundles; a spec's bundles are local folders,
+    # never copied. airflow_config may turn it back on.
+    options["dag_processor"] = {"stale_bundle_cleanup_interval": "0"}
     # Tasks without an explicit queue go to the first queue the workers listen on.
     options["operators"] = {"default_queue": spec.celery.queues[0]}
     return options
