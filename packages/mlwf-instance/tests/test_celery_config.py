@@ -211,3 +211,48 @@ def test_celery_instance_gets_the_recovery_defaults(tmp_path: Path) -> None:
         None,
     )
     assert "scheduler" not in local
+
+
+def test_periodic_purge_runs_when_due_in_the_background_and_reports(
+    postgres_url: str,
+) -> None:
+    """A running team instance purges consumed broker rows every interval, off its watch loop."""
+    from mlwf_instance._celery import PeriodicPurge
+
+    broker = database_broker_url(postgres_url)
+    said: list[str] = []
+    now = [0.0]
+    purge = PeriodicPurge(broker, said.append, lambda t: t, interval=60, clock=lambda: now[0])
+    with Connection(broker) as conn:
+        queue = conn.SimpleQueue("mlwf-periodic")
+        for number in range(3):
+            queue.put({"n": number})
+        for _ in range(2):
+            queue.get(timeout=5).ack()
+        assert not purge.tick()  # not due yet
+        now[0] = 60.0
+        assert purge.tick()
+        assert purge.thread is not None
+        purge.thread.join(timeout=30)
+        assert said == ["database broker: deleted 2 consumed message row(s)"]
+        assert not purge.tick()  # next one due at 120
+        assert queue.qsize() == 1
+        queue.close()
+
+
+def test_periodic_purge_reports_a_failure_masked_and_never_raises() -> None:
+    """An unreachable database is one masked line, not a crash of the instance."""
+    from mlwf_instance._celery import PeriodicPurge
+
+    said: list[str] = []
+    broker = "sqla+postgresql://u:s3cret@127.0.0.1:1/nowhere"
+    purge = PeriodicPurge(
+        broker, said.append, lambda t: t.replace("s3cret", "***"), interval=0, clock=lambda: 1.0
+    )
+    assert purge.tick()
+    assert purge.thread is not None
+    purge.thread.join(timeout=30)
+    assert len(said) == 1 and said[0].startswith(
+        "database broker: purging consumed messages failed"
+    )
+    assert "s3cret" not in said[0]

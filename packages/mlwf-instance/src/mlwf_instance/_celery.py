@@ -10,10 +10,15 @@ memory until the task is acknowledged; acknowledging deletes nothing, and an inv
 never read again (a worker that shuts down cleanly publishes its unacknowledged messages anew,
 as new rows; a killed worker's messages are simply lost, and Airflow's task heartbeat timeout
 retries their tasks). So invisible rows are dead weight that grows by one row per task, and
-deleting them is safe at any time: :func:`purge_consumed_messages`.
+deleting them is safe at any time: :func:`purge_consumed_messages`, which a team instance runs
+at every start and then every :data:`PURGE_INTERVAL` (:class:`PeriodicPurge`).
 """
 
 from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
 
 #: Broker URL prefixes of kombu's SQLAlchemy transport.
 DATABASE_BROKER_PREFIXES = ("sqla+", "sqlalchemy+")
@@ -88,3 +93,52 @@ def purge_consumed_messages(broker_url: str, *, message_table: str = MESSAGE_TAB
             return int(result.rowcount)
     finally:
         engine.dispose()
+
+
+#: Seconds between two purges of consumed messages while a team instance runs (besides the
+#: purge at every start): one row per task, so an hour keeps the table small on a busy instance.
+PURGE_INTERVAL = 3600.0
+
+
+class PeriodicPurge:
+    """Runs :func:`purge_consumed_messages` in a background thread every ``interval`` seconds.
+
+    :meth:`tick` is called from the instance's watch loop: it never blocks and never raises (a
+    database that is briefly unreachable must not stop the instance); results and failures go
+    to ``output``, through ``mask`` (the broker URL holds the database password).
+    """
+
+    def __init__(
+        self,
+        broker_url: str,
+        output: Callable[[str], None],
+        mask: Callable[[str], str],
+        interval: float = PURGE_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Purge ``broker_url`` every ``interval`` s from now on (the start purged already)."""
+        self.broker_url = broker_url
+        self.output = output
+        self.mask = mask
+        self.interval = interval
+        self.clock = clock
+        self.due = clock() + interval
+        self.thread: threading.Thread | None = None
+
+    def tick(self) -> bool:
+        """Start a purge if one is due and none runs; return whether one started."""
+        if self.clock() < self.due or (self.thread is not None and self.thread.is_alive()):
+            return False
+        self.due = self.clock() + self.interval
+        self.thread = threading.Thread(target=self._purge, name="mlwf-broker-purge", daemon=True)
+        self.thread.start()
+        return True
+
+    def _purge(self) -> None:
+        try:
+            deleted = purge_consumed_messages(self.broker_url)
+        except Exception as err:  # any driver error: reported, retried at the next interval
+            self.output(f"database broker: purging consumed messages failed: {self.mask(str(err))}")
+            return
+        if deleted:
+            self.output(f"database broker: deleted {deleted} consumed message row(s)")

@@ -21,7 +21,7 @@ import psutil
 
 from mlwf_instance._api import get_api_token, get_health, unhealthy_components
 from mlwf_instance._broker import prepare_database_broker
-from mlwf_instance._celery import database_broker_url, purge_consumed_messages
+from mlwf_instance._celery import PeriodicPurge, database_broker_url, purge_consumed_messages
 from mlwf_instance._database import database_urls, ensure_database
 from mlwf_instance._defaults import DefaultsContext, collect_defaults
 from mlwf_instance._errors import (
@@ -442,10 +442,18 @@ class Instance:
     def run_until_stopped(self, poll_interval: float = 1.0) -> None:
         """Block while every component runs; return when the stop event is set.
 
-        Raises ComponentDiedError when a component exits on its own.
+        Raises ComponentDiedError when a component exits on its own. On the database broker,
+        consumed messages are purged every ``_celery.PURGE_INTERVAL`` s meanwhile.
         """
+        purge = None
+        if self.spec.executor == "celery" and self.spec.celery.broker == "database":
+            purge = PeriodicPurge(
+                database_broker_url(self.database.sync), output=self._output, mask=self.mask
+            )
         while not self.supervisor.stop_event.is_set():
             self.check_running()
+            if purge is not None:
+                purge.tick()
             self.supervisor.stop_event.wait(poll_interval)
 
     def stop(self, grace: float = 10.0) -> int:
