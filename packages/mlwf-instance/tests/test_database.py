@@ -107,3 +107,36 @@ def test_unreachable_server_is_named_without_the_password(tmp_path: Path) -> Non
     message = str(err.value)
     assert f'cannot connect to database "airflow" on 127.0.0.1:{port}' in message
     assert SECRET not in message
+
+
+def test_every_allowed_postgresql_query_parameter_connects_with_both_drivers(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The query parameters a spec may give reach a real server through psycopg and asyncpg."""
+    import asyncio
+
+    from mlwf_instance import parse_spec
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    url = postgres_url.replace("+psycopg", "") + (
+        "?sslmode=prefer&connect_timeout=7&application_name=mlwf-test"
+    )
+    parse_spec({"name": "ab", "database": url})  # the spec accepts it
+    urls = database_urls(url, password=None, sqlite_file=tmp_path / "a.db")
+    engine = sa.create_engine(urls.sync)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("show application_name")).scalar() == "mlwf-test"
+    finally:
+        engine.dispose()
+
+    async def ping() -> int:
+        async_engine = create_async_engine(urls.async_)
+        try:
+            async with async_engine.connect() as conn:
+                return int((await conn.execute(sa.text("select 1"))).scalar_one())
+        finally:
+            await async_engine.dispose()
+
+    assert asyncio.run(ping()) == 1
+    assert ensure_database(urls, create=False) is False

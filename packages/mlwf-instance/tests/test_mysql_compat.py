@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlwf_instance._database import database_urls
 from mlwf_instance._topology import MARIADB_COMPAT, MYSQLDB_COMPAT, mysql_compat_paths
 
@@ -60,17 +61,36 @@ def test_scheduler_asset_orphanage_runs_on_mariadb(mariadb_url: str, tmp_path: P
 
 
 def test_the_mariadb_fix_applies_whichever_driver_and_the_stand_in_only_without_mysqlclient(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The scheduler's query fix is on every MySQL instance's path; the MySQLdb stand-in only
     when mysqlclient is missing (it must never shadow the real module)."""
     import importlib.util
 
+    from mlwf_instance._render import render
+    from mlwf_instance._spec import parse_spec
+
     mysql = database_urls("mysql://u@h/d", password=None, sqlite_file=tmp_path / "x.db")
     postgres = database_urls("postgresql://u@h/d", password=None, sqlite_file=tmp_path / "x.db")
     assert mysql_compat_paths(postgres) == ()
-    has_mysqlclient = importlib.util.find_spec("MySQLdb") is not None
-    expected = (MARIADB_COMPAT,) if has_mysqlclient else (MARIADB_COMPAT, MYSQLDB_COMPAT)
-    assert mysql_compat_paths(mysql) == expected
+    real = importlib.util.find_spec
+    for installed, expected in (
+        (False, (MARIADB_COMPAT, MYSQLDB_COMPAT)),
+        (True, (MARIADB_COMPAT,)),
+    ):
+        monkeypatch.setattr(
+            importlib.util,
+            "find_spec",
+            lambda name, *rest, _i=installed: (
+                (real("json") if _i else None) if name == "MySQLdb" else real(name, *rest)
+            ),
+        )
+        assert mysql_compat_paths(mysql) == expected
+        # The local render's environment carries the same folders.
+        spec = parse_spec({"name": "team", "home": str(tmp_path), "database": "mysql://u@h/d"})
+        env = {f.path: f.content for f in render(spec, "local")}["instance.env"]
+        line = next(x for x in env.splitlines() if "PYTHONPATH=" in x)
+        assert all(str(folder) in line for folder in expected)
+        assert (str(MYSQLDB_COMPAT) in line) is (not installed)
     assert (MARIADB_COMPAT / "sitecustomize.py").is_file()
     assert not (MYSQLDB_COMPAT / "sitecustomize.py").exists()

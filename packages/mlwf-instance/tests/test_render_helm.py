@@ -229,3 +229,44 @@ def test_a_secret_option_in_airflow_config_is_refused(tmp_path: Path) -> None:
         RenderError, match=r"^airflow_config\.core\.fernet_key: a secret-bearing option"
     ):
         render(spec, "helm")
+
+
+def test_a_mariadb_image_puts_the_scheduler_fix_on_every_path(tmp_path: Path) -> None:
+    """The Dockerfile of a MySQL/MariaDB instance writes a .pth file that puts mlwf's
+    ``_mariadb_compat`` folder (the scheduler's query fix) on sys.path; its RUN line works."""
+    import shlex
+    import subprocess
+    import sys
+
+    from mlwf_instance._render import render
+    from mlwf_instance._spec import parse_spec
+
+    spec = parse_spec({"name": "team", "database": "mysql://u@db/airflow", "executor": "celery"})
+    dockerfile = {f.path: f.content for f in render(spec, "helm")}["Dockerfile"]
+    run = [line for line in dockerfile.splitlines() if line.startswith("RUN python -c ")]
+    assert len(run) == 1
+    postgres = parse_spec({"name": "team", "database": "postgresql://u@db/a", "executor": "celery"})
+    assert (
+        "RUN python -c" not in {f.path: f.content for f in render(postgres, "helm")}["Dockerfile"]
+    )
+    # Run the line against a stand-in site-packages holding an `mlwf_instance` package.
+    site_dir = tmp_path / "site-packages"
+    (site_dir / "mlwf_instance" / "_mariadb_compat").mkdir(parents=True)
+    (site_dir / "mlwf_instance" / "__init__.py").write_text("")
+    argv = shlex.split(run[0].removeprefix("RUN "))
+    subprocess.run(
+        [sys.executable, *argv[1:]], cwd=tmp_path, check=True, env={"PYTHONPATH": str(site_dir)}
+    )
+    folder = site_dir / "mlwf_instance" / "_mariadb_compat"
+    assert (site_dir / "mlwf-mariadb-compat.pth").read_text() == f"{folder}\n"
+    seen = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import site, sys; site.addsitedir({str(site_dir)!r}); print(sys.path)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert str(folder) in seen

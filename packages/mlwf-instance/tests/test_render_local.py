@@ -146,3 +146,30 @@ def test_an_ipv6_api_host_is_bracketed_in_every_url(host: str, url: str, tmp_pat
     parser.read_string({f.path: f.content for f in render(spec, "local")}["airflow.cfg"])
     assert parser["api"]["base_url"] == url
     assert parser["core"]["execution_api_server_url"] == f"{url}/execution/"
+
+
+@pytest.mark.parametrize("target", ["local", "helm", "kubernetes"])
+def test_a_postgresql_url_with_query_parameters_is_refused_by_render(
+    target: str, tmp_path: Path
+) -> None:
+    """A rendered instance derives its asyncpg URL from the sync one: libpq parameters would
+    break it, so render refuses them with a way out (libpq's environment)."""
+    from mlwf_instance._render_model import RenderError
+
+    spec = rebase_spec(
+        parse_spec(
+            {
+                "name": "team",
+                "home": "h",
+                "database": "postgresql://u@db/airflow?sslmode=verify-full",
+                "executor": "celery",
+            }
+        ),
+        tmp_path,
+    )
+    with pytest.raises(RenderError, match="query parameters work with `mlwf instance up` only"):
+        render(spec, target)
+    mysql = parse_spec(
+        {"name": "team", "home": "h", "database": "mysql://u@db/a?connect_timeout=5"}
+    )
+    assert render(rebase_spec(mysql, tmp_path), target)

@@ -26,7 +26,7 @@ from mlwf_instance._console import write
 from mlwf_instance._errors import ComponentDiedError, MlwfInstanceError
 from mlwf_instance._home import InstanceHome
 from mlwf_instance._net import http_url
-from mlwf_instance._pidfile import read_owner
+from mlwf_instance._pidfile import read_owner, same_start
 from mlwf_instance._spec import InstanceSpec, SpecError, default_home, load_spec, parse_spec
 from mlwf_instance._supervisor import StopRequested
 
@@ -225,7 +225,7 @@ def _component_states(
             continue
         try:
             proc = psutil.Process(record.pid)
-            ok = abs(proc.create_time() - record.create_time) < 0.01 and proc.is_running()
+            ok = same_start(record.create_time, proc.create_time()) and proc.is_running()
         except psutil.Error:
             ok = False
         alive[record.name] = (ok, f"pid {record.pid}" if ok else f"pid {record.pid} gone")
@@ -292,7 +292,7 @@ def _same_process(pid: int, create_time: float | None) -> bool:
     if create_time is None:
         return True
     try:
-        return abs(psutil.Process(pid).create_time() - create_time) < 0.01
+        return same_start(create_time, psutil.Process(pid).create_time())
     except psutil.NoSuchProcess:
         return True  # gone already: the wait below sees the lock released
     except psutil.Error:

@@ -12,9 +12,9 @@ mysql/mariadb  ``mysql+pymysql://``         ``mysql+aiomysql://``
 sqlite         ``sqlite:///<home>/…db``     ``sqlite+aiosqlite:///…``
 =============  ===========================  ===========================
 
-asyncpg takes none of libpq's query parameters: ``sslmode`` becomes ``ssl`` and
-``connect_timeout`` becomes ``timeout`` in the async URL; other libpq-only parameters stay in
-the sync URL only. The password never appears in a message: every error goes through
+asyncpg takes none of libpq's query parameters: ``sslmode`` becomes ``ssl`` in the async URL;
+the others stay in the sync URL only (asyncpg's ``timeout`` would need a number, and a URL
+gives it a string). The password never appears in a message: every error goes through
 :meth:`DatabaseUrls.mask`.
 
 :func:`ensure_database` connects once before ``airflow db migrate`` so that an unreachable
@@ -45,7 +45,7 @@ _SCHEME_KIND: dict[str, DatabaseKind] = {
     "mariadb": "mysql",
 }
 #: libpq query parameters asyncpg knows under another name (others it refuses: dropped).
-_ASYNCPG_RENAMED = {"sslmode": "ssl", "connect_timeout": "timeout"}
+_ASYNCPG_RENAMED = {"sslmode": "ssl"}
 _ASYNCPG_ACCEPTED = frozenset(
     {"ssl", "timeout", "command_timeout", "prepared_statement_cache_size", "server_settings"}
 )
@@ -182,7 +182,7 @@ def ensure_database(urls: DatabaseUrls, *, create: bool) -> bool:
         return False
     import sqlalchemy as sa
 
-    engine = sa.create_engine(urls.sync, connect_args=_connect_args(urls.kind))
+    engine = sa.create_engine(urls.sync, connect_args=_connect_args(urls.sync))
     try:
         with engine.connect():
             return False
@@ -225,7 +225,7 @@ def _create(urls: DatabaseUrls) -> None:
             f"CHARACTER SET {MYSQL_CHARSET} COLLATE {MYSQL_COLLATION}"
         )
     admin = sa.create_engine(
-        server, isolation_level="AUTOCOMMIT", connect_args=_connect_args(urls.kind)
+        server, isolation_level="AUTOCOMMIT", connect_args=_connect_args(urls.sync)
     )
     try:
         with admin.connect() as conn:
@@ -240,7 +240,12 @@ def _create(urls: DatabaseUrls) -> None:
         admin.dispose()
 
 
-def _connect_args(kind: DatabaseKind) -> dict[str, int]:
+def _connect_args(sync_url: str) -> dict[str, int]:
+    """A connect timeout for the check, unless the URL names its own (``?connect_timeout=``)."""
+    from sqlalchemy.engine import make_url
+
+    if "connect_timeout" in make_url(sync_url).query:
+        return {}
     return {"connect_timeout": CONNECT_TIMEOUT}
 
 

@@ -32,7 +32,7 @@ from mlwf_instance._errors import (
 )
 from mlwf_instance._home import CONSTRUCTED_BUNDLE, Credentials, InstanceConfig, InstanceHome
 from mlwf_instance._net import free_loopback_port
-from mlwf_instance._pidfile import PidFile
+from mlwf_instance._pidfile import PidFile, same_start
 from mlwf_instance._spec import Api, DagFolder, InstanceSpec, default_home
 from mlwf_instance._supervisor import (
     Supervisor,
@@ -314,7 +314,7 @@ class Instance:
         for record in self._pid_file.stale_processes:
             with contextlib.suppress(psutil.Error):
                 proc = psutil.Process(record.pid)
-                if abs(proc.create_time() - record.create_time) < 0.01:
+                if same_start(record.create_time, proc.create_time()):
                     leftovers.append(proc)
         if leftovers:
             self._output(f"stopping {len(leftovers)} process(es) left by a previous mlwf up…")

@@ -18,6 +18,16 @@ from typing import IO
 
 from mlwf_instance._errors import InstanceAlreadyRunningError
 
+#: Two start times of one process may differ by this much: psutil derives them from the boot
+#: time, which moves in whole seconds when the wall clock is stepped (NTP, resume). A reused
+#: pid starts long after (the pid space must wrap around first).
+START_TIME_TOLERANCE = 2.0
+
+
+def same_start(recorded: float, actual: float) -> bool:
+    """Whether two ``create_time`` readings name the same process start."""
+    return abs(recorded - actual) <= START_TIME_TOLERANCE
+
 
 @dataclass(frozen=True)
 class ProcessRecord:
@@ -57,11 +67,8 @@ class PidFile:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                owner = _read(handle).get("pid")
                 handle.close()
-                raise InstanceAlreadyRunningError(
-                    self.home, owner if isinstance(owner, int) else None
-                ) from None
+                raise InstanceAlreadyRunningError(self.home, read_owner(self.path).pid) from None
             # The previous owner may have unlinked the file between our open() and flock():
             # then we locked an orphaned inode and must retry on the new file.
             try:

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mlwf_instance._render_helm import render_helm
 from mlwf_instance._render_kubernetes import render_kubernetes
@@ -33,6 +34,14 @@ def render(spec: InstanceSpec, target: str) -> list[RenderedFile]:
         renderer = TARGETS[target]
     except KeyError:
         raise RenderError(f"unknown target {target!r}: use one of {', '.join(TARGETS)}") from None
+    if spec.database.kind == "postgresql" and urlsplit(spec.database.url).query:
+        # A rendered instance lets Airflow derive the asyncpg URL from sql_alchemy_conn, query
+        # included, and asyncpg refuses libpq's parameters (sslmode, connect_timeout, ...).
+        raise RenderError(
+            "database.url: query parameters work with `mlwf instance up` only; a rendered "
+            "instance's async driver (asyncpg) refuses them. Remove them and set TLS through "
+            "libpq's environment instead (PGSSLMODE, PGSSLROOTCERT, ...), which both drivers read"
+        )
     return renderer(spec)
 
 

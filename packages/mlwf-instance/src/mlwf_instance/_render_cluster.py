@@ -7,6 +7,7 @@ the team creates, with placeholders only) and ``krb5.conf``.
 
 from __future__ import annotations
 
+import shlex
 from importlib.metadata import version
 
 from mlwf_instance._render_model import (
@@ -115,7 +116,25 @@ RUN pip install --no-cache-dir \\
     "apache-airflow=={BASE_IMAGE.rsplit(":", 1)[1]}" \\
     {requirements}
 """
+    if spec.database.kind == "mysql":
+        # The scheduler's MariaDB query fix (mlwf_instance/_mariadb_compat/README.md) is a
+        # sitecustomize: a .pth file puts its folder on every process's sys.path.
+        text += f"""
+# MariaDB: Airflow 3.3.2's scheduler sends a DELETE that MariaDB refuses; mlwf's fix loads
+# as a sitecustomize from this folder (see mlwf_instance/_mariadb_compat/README.md).
+RUN python -c {shlex.quote(_MARIADB_PTH)}
+"""
     return RenderedFile("Dockerfile", text)
+
+
+#: Writes ``mlwf-mariadb-compat.pth``, naming the installed ``_mariadb_compat`` folder, into the
+#: site-packages folder pip installed mlwf_instance into (the image's user site).
+_MARIADB_PTH = (
+    "import pathlib, mlwf_instance; "
+    "package = pathlib.Path(mlwf_instance.__file__).parent; "
+    "(package.parent / 'mlwf-mariadb-compat.pth')"
+    ".write_text(str(package / '_mariadb_compat') + chr(10))"
+)
 
 
 def _example(item: SecretItem, spec: InstanceSpec) -> str:
