@@ -256,3 +256,63 @@ def test_periodic_purge_reports_a_failure_masked_and_never_raises() -> None:
         "database broker: purging consumed messages failed"
     )
     assert "s3cret" not in said[0]
+
+
+@pytest.mark.parametrize("wakeup", [True, False])
+def test_an_idle_consumer_on_postgresql_gets_a_message_at_once_with_the_wakeup(
+    postgres_url: str, wakeup: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the NOTIFY trigger and the listening wait, a consumer polling every 5 s receives a
+    message published while it waits within a fraction of a second; without them, at its next
+    poll (the control run shows the test can tell the two apart)."""
+    import threading
+    import time
+
+    from kombu.transport.sqlalchemy import Transport
+    from mlwf_instance._broker import prepare_database_broker
+    from mlwf_instance._broker_wakeup import _drain_events
+
+    prepare_database_broker(postgres_url, ["wake"])
+    monkeypatch.setattr(Transport, "polling_interval", 5.0)
+    if wakeup:
+        monkeypatch.setattr(Transport, "drain_events", _drain_events)
+    broker = database_broker_url(postgres_url)
+    received: list[float] = []
+    with Connection(broker) as consumer_conn, Connection(broker) as producer_conn:
+        consumer = consumer_conn.SimpleQueue("wake")
+        producer = producer_conn.SimpleQueue("wake")
+
+        def consume() -> None:
+            message = consumer.get(timeout=20)
+            received.append(time.monotonic())
+            message.ack()
+
+        thread = threading.Thread(target=consume)
+        thread.start()
+        time.sleep(1.5)  # the consumer polled (empty) and now waits
+        sent = time.monotonic()
+        producer.put({"n": 1})
+        thread.join(timeout=30)
+        consumer.close()
+        producer.close()
+    assert received, "no message received"
+    latency = received[0] - sent
+    if wakeup:
+        assert latency < 1.0, latency
+    else:
+        assert latency > 2.0, latency
+
+
+def test_the_wakeup_listener_falls_back_to_sleeping_when_it_cannot_listen() -> None:
+    """No reachable database for LISTEN: the wait still lasts the polling interval, never raises,
+    and no new connection is tried for a minute."""
+    import time
+
+    from mlwf_instance._broker_wakeup import _Listener
+
+    listener = _Listener("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+    started = time.monotonic()
+    listener.wait(0.3)
+    assert 0.3 <= time.monotonic() - started < 5
+    assert listener.connection is None
+    assert listener.retry_at > time.monotonic() + 50

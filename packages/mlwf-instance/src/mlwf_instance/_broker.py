@@ -7,18 +7,32 @@ both insert queue ``default`` and the second dies on the unique key (``Integrity
 Duplicate entry 'default' for key 'name'``, seen here); concurrent ``CREATE TABLE`` races the
 same way. The instance therefore creates the tables and one row per queue once, from the
 supervising process, before the scheduler and the workers start; afterwards every process
-only finds them.
+only finds them. On PostgreSQL it also installs the trigger that wakes idle workers when a
+message arrives (:mod:`mlwf_instance._broker_wakeup`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mlwf_instance._broker_wakeup import install_notify_trigger, is_postgresql
 from mlwf_instance._errors import MlwfInstanceError
 
 
 class BrokerSetupError(MlwfInstanceError):
     """The database broker's tables or queues could not be created."""
+
+
+def _install_wakeup(sync_url: str) -> None:
+    """Add the NOTIFY trigger that wakes idle workers (see :mod:`mlwf_instance._broker_wakeup`)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(sync_url)
+    try:
+        with engine.begin() as connection:
+            install_notify_trigger(connection)
+    finally:
+        engine.dispose()
 
 
 def prepare_database_broker(sync_url: str, queues: Sequence[str]) -> None:
@@ -39,6 +53,8 @@ def prepare_database_broker(sync_url: str, queues: Sequence[str]) -> None:
                     channel._get_or_create(name)
             finally:
                 channel.close()
+        if is_postgresql(sync_url):
+            _install_wakeup(sync_url)
     except SQLAlchemyError as err:
         orig = getattr(err, "orig", None) or err
         first = str(orig).splitlines()[0] if str(orig) else ""

@@ -16,6 +16,8 @@ provider, built from the instance's ``[celery]`` options) with these changes:
   ``kombu.transport.sqlalchemy.Transport.polling_interval`` (its one side effect, and only
   for a database broker), and the options that are not engine arguments are moved out of
   ``broker_transport_options`` (``polling_interval`` becomes the interval, the rest is dropped).
+- On PostgreSQL, idle workers wait for a ``NOTIFY`` of a new message between two polls and
+  fetch it at once (:mod:`mlwf_instance._broker_wakeup`); the polling stays as the fallback.
 - A database broker or result backend URL without a driver gets the one mlwf installs
   (``postgresql+psycopg``, ``mysql+pymysql``); SQLAlchemy would pick ``mysqldb`` for MySQL.
 
@@ -32,6 +34,7 @@ from typing import Any
 from airflow.configuration import conf
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 
+from mlwf_instance._broker_wakeup import enable_wakeup, is_postgresql
 from mlwf_instance._celery import is_database_broker, with_driver
 
 log = logging.getLogger(__name__)
@@ -148,3 +151,6 @@ CELERY_CONFIG: dict[str, Any] = _config
 POLL_INTERVAL: float | None = _interval
 if POLL_INTERVAL is not None:
     apply_poll_interval(POLL_INTERVAL)
+    if is_postgresql(str(CELERY_CONFIG["broker_url"]).partition("+")[2]):
+        # Idle workers wake at the NOTIFY of a new message instead of the next poll.
+        enable_wakeup()
