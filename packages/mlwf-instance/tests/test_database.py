@@ -43,8 +43,8 @@ def test_mysql_and_mariadb_urls_use_pymysql_and_aiomysql(tmp_path: Path) -> None
 def test_sqlite_is_a_file_in_the_home(tmp_path: Path) -> None:
     """Issue 11: database "sqlite" is the home's file, opened with aiosqlite for async."""
     urls = database_urls("sqlite", password=None, sqlite_file=tmp_path / "airflow.db")
-    assert urls.sync == f"sqlite:///{tmp_path}/airflow.db"
-    assert urls.async_ == f"sqlite+aiosqlite:///{tmp_path}/airflow.db"
+    assert urls.sync == f"sqlite:///{tmp_path}/airflow.db?timeout=30"
+    assert urls.async_ == f"sqlite+aiosqlite:///{tmp_path}/airflow.db?timeout=30"
     assert ensure_database(urls, create=False) is False
 
 
@@ -140,3 +140,21 @@ def test_every_allowed_postgresql_query_parameter_connects_with_both_drivers(
 
     assert asyncio.run(ping()) == 1
     assert ensure_database(urls, create=False) is False
+
+
+def test_sqlite_connections_wait_30_s_for_a_write_lock(tmp_path: Path) -> None:
+    """Both of Airflow's SQLite drivers get the busy timeout from the URL (5 s by default: a
+    loaded laptop's scheduler died on "database is locked")."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    urls = database_urls("sqlite", password=None, sqlite_file=tmp_path / "airflow.db")
+    for engine in (sa.create_engine(urls.sync), create_async_engine(urls.async_)):
+        _args, kwargs = engine.dialect.create_connect_args(engine.url)
+        assert kwargs["timeout"] == 30
+    engine = sa.create_engine(urls.sync)
+    try:
+        with engine.connect() as conn:  # the URL opens a real file
+            assert conn.execute(sa.text("select 1")).scalar() == 1
+    finally:
+        engine.dispose()
+    assert (tmp_path / "airflow.db").exists()

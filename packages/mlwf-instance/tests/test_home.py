@@ -32,7 +32,7 @@ def test_environment_sets_home_database_and_embedded_defaults(tmp_path: Path) ->
     assert env["AIRFLOW_HOME"] == str(tmp_path / "home" / "airflow")
     assert (
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-        == f"sqlite:///{tmp_path}/home/airflow/airflow.db"
+        == f"sqlite:///{tmp_path}/home/airflow/airflow.db?timeout=30"
     )
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert env["AIRFLOW__CORE__PARALLELISM"] == "4"

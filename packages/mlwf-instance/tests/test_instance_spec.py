@@ -113,7 +113,8 @@ def test_laptop_spec_is_local_sqlite_in_the_home(tmp_path: Path) -> None:
     options = instance.config.airflow_options(SECRETS)
     assert options["core"]["executor"] == "LocalExecutor"
     assert (
-        options["database"]["sql_alchemy_conn"] == f"sqlite:///{tmp_path}/home/airflow/airflow.db"
+        options["database"]["sql_alchemy_conn"]
+        == f"sqlite:///{tmp_path}/home/airflow/airflow.db?timeout=30"
     )
     assert "mlwf_stats_bridge" not in options
     assert instance.components == (

@@ -104,7 +104,7 @@ def test_a_laptop_spec_renders_its_sqlite_database_inline(tmp_path: Path) -> Non
     parser.read_string(files["airflow.cfg"].content)
     assert (
         parser["database"]["sql_alchemy_conn"]
-        == f"sqlite:///{tmp_path / 'h' / 'airflow' / 'airflow.db'}"
+        == f"sqlite:///{tmp_path / 'h' / 'airflow' / 'airflow.db'}?timeout=30"
     )
     assert parser["core"]["executor"] == "LocalExecutor"
     assert files["airflow.cfg"].mode == 0o600 and files["instance.env"].mode == 0o600

@@ -10,6 +10,7 @@ kind           ``sql_alchemy_conn``         ``sql_alchemy_conn_async``
 postgresql     ``postgresql+psycopg://``    ``postgresql+asyncpg://``
 mysql/mariadb  ``mysql+pymysql://``         ``mysql+aiomysql://``
 sqlite         ``sqlite:///<home>/…db``     ``sqlite+aiosqlite:///…``
+               (both ``?timeout=30``)
 =============  ===========================  ===========================
 
 asyncpg takes none of libpq's query parameters: ``sslmode`` becomes ``ssl`` in the async URL;
@@ -49,6 +50,18 @@ _ASYNCPG_RENAMED = {"sslmode": "ssl"}
 _ASYNCPG_ACCEPTED = frozenset(
     {"ssl", "timeout", "command_timeout", "prepared_statement_cache_size", "server_settings"}
 )
+#: Seconds a SQLite connection waits for another process's write lock before "database is
+#: locked" (SQLite's driver default: 5). Every component of a laptop instance writes the one
+#: file; on a loaded machine a writer held the lock longer than 5 s and the scheduler died
+#: (seen in the integration tests, two instances on 2 cores).
+SQLITE_BUSY_TIMEOUT = 30
+
+
+def sqlite_url(path: Path, *, driver: str = "sqlite") -> str:
+    """The SQLAlchemy URL of the SQLite file ``path``, with :data:`SQLITE_BUSY_TIMEOUT`."""
+    return f"{driver}:///{path}?timeout={SQLITE_BUSY_TIMEOUT}"
+
+
 #: Seconds to wait for the server when checking the database before migrating.
 CONNECT_TIMEOUT = 10
 #: Character set and collation of a MySQL/MariaDB database mlwf creates.
@@ -123,8 +136,8 @@ def database_urls(url: str, *, password: str | None, sqlite_file: Path) -> Datab
     if kind == "sqlite":
         return DatabaseUrls(
             kind="sqlite",
-            sync=f"sqlite:///{sqlite_file}",
-            async_=f"sqlite+aiosqlite:///{sqlite_file}",
+            sync=sqlite_url(sqlite_file),
+            async_=sqlite_url(sqlite_file, driver="sqlite+aiosqlite"),
             name=str(sqlite_file),
         )
     parsed = make_url(url)

@@ -42,7 +42,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlwf_instance._database import DatabaseUrls
+from mlwf_instance._database import DatabaseUrls, sqlite_url
 from mlwf_instance._errors import CredentialsUnavailableError, InvalidConfigError
 from mlwf_instance._net import LOOPBACK, http_url
 
@@ -309,7 +309,7 @@ class InstanceConfig:
     @property
     def sql_alchemy_conn(self) -> str:
         """``[database] sql_alchemy_conn``."""
-        return self.database.sync if self.database else f"sqlite:///{self.home.database}"
+        return self.database.sync if self.database else sqlite_url(self.home.database)
 
     def dag_bundles(self) -> list[dict[str, object]]:
         """Return ``[dag_processor] dag_bundle_config_list``: the DAGs folder and the home's bundle.

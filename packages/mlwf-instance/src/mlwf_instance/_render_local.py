@@ -15,7 +15,7 @@ import json
 import shlex
 from pathlib import Path
 
-from mlwf_instance._database import database_urls
+from mlwf_instance._database import database_urls, sqlite_url
 from mlwf_instance._instance import _COMPONENT_ARGS, airflow_command, log_server_command
 from mlwf_instance._net import http_url
 from mlwf_instance._render_model import (
@@ -66,8 +66,8 @@ def local_options(spec: InstanceSpec) -> dict[str, dict[str, str]]:
     options = airflow_options(spec, local_layout(spec))
     for option in secret_options(spec):
         if option.secret is METADATA and spec.database.kind == "sqlite":
-            options.setdefault("database", {})["sql_alchemy_conn"] = (
-                f"sqlite:///{home / 'airflow' / 'airflow.db'}"
+            options.setdefault("database", {})["sql_alchemy_conn"] = sqlite_url(
+                home / "airflow" / "airflow.db"
             )
             continue
         path = home / "secrets" / option.secret.local
