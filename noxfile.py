@@ -60,7 +60,7 @@ PACKAGE_NAMES = sorted(PACKAGES)
 # Workspace members that are not published: they must never appear in a wheel's requirements.
 UNPUBLISHED = frozenset({"mlwf-testsupport"})
 # Passed through to the tests: with MLWF_REQUIRE_SERVICES=1 (CI) a missing service fails a test.
-PASSTHROUGH_ENV = ("MLWF_REQUIRE_SERVICES", "MLWF_INTEGRATION_WORKERS")
+PASSTHROUGH_ENV = ("MLWF_REQUIRE_SERVICES", "MLWF_INTEGRATION_WORKERS", "MLWF_UNIT_WORKERS")
 
 
 def _sync(session: nox.Session, *args: str) -> None:
@@ -122,7 +122,13 @@ def tests(session: nox.Session, package: str) -> None:
             "the test environment must hold only declared dependencies"
         )
     session.chdir(PACKAGES[package].folder)
-    session.run("pytest", "tests", *session.posargs, env=_test_env())
+    session.run(
+        "pytest",
+        "tests",
+        *_parallelism(session.posargs, UNIT_WORKERS_ENV, durations=10),
+        *session.posargs,
+        env=_test_env(),
+    )
 
 
 @nox.session
@@ -136,7 +142,7 @@ def tests_integration(session: nox.Session) -> None:
     session.run(
         "pytest",
         "tests_integration",
-        *_integration_parallelism(session.posargs),
+        *_parallelism(session.posargs, INTEGRATION_WORKERS_ENV, durations=25),
         *session.posargs,
         env=_test_env(),
     )
@@ -146,18 +152,25 @@ def tests_integration(session: nox.Session) -> None:
 #: its own Airflow processes on its own home, database and free ports. Most of a module's time is
 #: spent waiting on Airflow (scheduler loops, health, DAG runs), so two run well on 2 cores.
 INTEGRATION_WORKERS_ENV = "MLWF_INTEGRATION_WORKERS"
+#: The same for each package's unit tests (two test files at a time; 1 turns xdist off).
+UNIT_WORKERS_ENV = "MLWF_UNIT_WORKERS"
 
 
-def _integration_parallelism(posargs: list[str]) -> list[str]:
-    """Return pytest-xdist arguments: ``-n N --dist loadfile`` unless posargs choose ``-n``/``-p``."""
+def _parallelism(posargs: list[str], workers_env: str, *, durations: int) -> list[str]:
+    """Return pytest-xdist arguments: ``-n N --dist loadfile`` unless posargs choose ``-n``/``-p``.
+
+    N is ``$workers_env`` (default 2; 0 or 1: no xdist). ``--durations`` always: CI time is a
+    budget, and the slowest tests are where it goes.
+    """
+    report = [f"--durations={durations}"]
     if any(arg == "-n" or arg.startswith(("-n", "--numprocesses", "-p")) for arg in posargs):
-        return ["--durations=25"]
-    workers = os.environ.get(INTEGRATION_WORKERS_ENV, "2")
+        return report
+    workers = os.environ.get(workers_env, "2")
     if workers in ("0", "1"):
-        return ["--durations=25"]
-    # loadfile: every test of a module runs on the same worker, so module-scoped instances are
-    # started once.
-    return ["-n", workers, "--dist", "loadfile", "--durations=25"]
+        return report
+    # loadfile: every test of a module runs on the same worker, so module-scoped fixtures
+    # (instances, servers) are started once.
+    return ["-n", workers, "--dist", "loadfile", *report]
 
 
 @nox.session
