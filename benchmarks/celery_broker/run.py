@@ -16,6 +16,10 @@ Ratios are database / Redis: latency (median) ≤ 1.5 and throughput ≥ 0.7 are
 paired ratio of each AB pair is reported; the 95 % interval of the latency ratio is a bootstrap
 over tasks (resampled within each broker), that of the throughput ratio a bootstrap over pairs.
 ``MLWF_BENCH_CELERY_TASKS`` and ``MLWF_BENCH_CELERY_ROUNDS`` shrink a run on a busy machine.
+
+``MLWF_BENCH_CELERY_IDLE_ONLY=N`` measures only the idle latency, with N smoke runs per slot
+and no burst, into ``results/celery_broker_idle.json`` (minutes instead of most of an hour:
+for a change that can only move the idle latency, such as the PostgreSQL wake-up).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ REDIS = "redis://127.0.0.1:6379/0"
 LATENCY_TARGET = 1.5
 THROUGHPUT_TARGET = 0.7
 BOOTSTRAP = 5000
+IDLE_ONLY = int(os.environ.get("MLWF_BENCH_CELERY_IDLE_ONLY", "0"))
 
 
 def _ts(value: str) -> float:
@@ -94,7 +99,81 @@ def bootstrap_geomean(values: list[float], rng: random.Random) -> list[float]:
     return [means[int(0.025 * BOOTSTRAP)], means[int(0.975 * BOOTSTRAP) - 1]]
 
 
+def measure_idle(api: Api) -> dict[str, Any]:
+    """One idle-only slot: IDLE_ONLY smoke runs on idle workers, a second apart."""
+    idle: list[float] = []
+    for _ in range(IDLE_ONLY):
+        idle += latencies(api.task_instances("celery_smoke", api.run("celery_smoke", {})))
+        time.sleep(1)
+    return {"idle_latency_s": idle}
+
+
+def main_idle_only() -> None:
+    rng = random.Random(11)
+    prefix = f"mlwf-bench-{uuid.uuid4().hex[:8]}:"
+    started = time.monotonic()
+    slots: dict[str, list[dict[str, Any]]] = {"database": [], "redis": []}
+    with ExitStack() as stack:
+        apis = {
+            "database": Api(stack.enter_context(instance("database", hint="bench_dbbroker"))),
+            "redis": Api(
+                stack.enter_context(instance(REDIS, hint="bench_redis", redis_prefix=prefix))
+            ),
+        }
+        for api in apis.values():
+            api.ready("celery_smoke")
+            api.run("celery_smoke", {})  # warm-up
+        for _ in range(ROUNDS):
+            for arm in ("database", "redis", "redis", "database"):
+                slots[arm].append(measure_idle(apis[arm]))
+    _clean_redis(prefix)
+    idle = {arm: [x for slot in slots[arm] for x in slot["idle_latency_s"]] for arm in slots}
+    ratio = statistics.median(idle["database"]) / statistics.median(idle["redis"])
+    result = {
+        "benchmark": "celery_broker_idle",
+        "description": (
+            f"CeleryExecutor, {WORKERS} workers x {CONCURRENCY} slots, PostgreSQL metadata DB: "
+            "queued->running latency of the tasks of two-task smoke runs on idle workers, "
+            f"database broker (0.1 s polling, NOTIFY wake-up) vs Redis; {IDLE_ONLY} runs per "
+            f"slot, ABBA x {ROUNDS}, both instances up throughout"
+        ),
+        "measurements": {
+            "rounds_abba": ROUNDS,
+            "runs_per_slot": IDLE_ONLY,
+            "statistic": "median",
+            **{f"{arm}_idle_latency_median_s": statistics.median(idle[arm]) for arm in idle},
+            **{f"{arm}_idle_latency_samples": len(idle[arm]) for arm in idle},
+            **{f"{arm}_idle_latency_s": idle[arm] for arm in idle},
+            "idle_latency_ratio": ratio,
+            "idle_latency_ratio_ci95": bootstrap_median_ratio(idle["database"], idle["redis"], rng),
+            "latency_target": LATENCY_TARGET,
+            "latency_target_met": ratio <= LATENCY_TARGET,
+            "wall_s": time.monotonic() - started,
+            "load_average_at_end": os.getloadavg(),
+        },
+        "ratio": ratio,
+        "ratio_meaning": "database-broker idle latency / Redis idle latency (median); lower is "
+        "better (target <= 1.5)",
+        "environment": {
+            "python": platform.python_version(),
+            "apache-airflow": version("apache-airflow"),
+            "celery": version("celery"),
+            "kombu": version("kombu"),
+            "mlwf-instance": version("mlwf-instance"),
+            "cpus": os.cpu_count(),
+        },
+    }
+    (RESULT.parent / "celery_broker_idle.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"celery_broker (idle only): database broker vs Redis, {len(idle['database'])} tasks "
+        f"each: idle latency {ratio:.2f}x (target <= 1.5)"
+    )
+
+
 def main() -> None:
+    if IDLE_ONLY:
+        main_idle_only()
+        return
     rng = random.Random(11)
     prefix = f"mlwf-bench-{uuid.uuid4().hex[:8]}:"
     started = time.monotonic()
