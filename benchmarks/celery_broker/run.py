@@ -99,6 +99,14 @@ def bootstrap_geomean(values: list[float], rng: random.Random) -> list[float]:
     return [means[int(0.025 * BOOTSTRAP)], means[int(0.975 * BOOTSTRAP) - 1]]
 
 
+def _start_both(stack: ExitStack, prefix: str) -> dict[str, Api]:
+    """Start the database-broker and the Redis instance, side by side until ``stack`` closes."""
+    return {
+        "database": Api(stack.enter_context(instance("database", hint="bench_dbbroker"))),
+        "redis": Api(stack.enter_context(instance(REDIS, hint="bench_redis", redis_prefix=prefix))),
+    }
+
+
 def measure_idle(api: Api) -> dict[str, Any]:
     """One idle-only slot: IDLE_ONLY smoke runs on idle workers, a second apart."""
     idle: list[float] = []
@@ -114,12 +122,7 @@ def main_idle_only() -> None:
     started = time.monotonic()
     slots: dict[str, list[dict[str, Any]]] = {"database": [], "redis": []}
     with ExitStack() as stack:
-        apis = {
-            "database": Api(stack.enter_context(instance("database", hint="bench_dbbroker"))),
-            "redis": Api(
-                stack.enter_context(instance(REDIS, hint="bench_redis", redis_prefix=prefix))
-            ),
-        }
+        apis = _start_both(stack, prefix)
         for api in apis.values():
             api.ready("celery_smoke")
             api.run("celery_smoke", {})  # warm-up
@@ -179,12 +182,7 @@ def main() -> None:
     started = time.monotonic()
     slots: dict[str, list[dict[str, Any]]] = {"database": [], "redis": []}
     with ExitStack() as stack:
-        apis = {
-            "database": Api(stack.enter_context(instance("database", hint="bench_dbbroker"))),
-            "redis": Api(
-                stack.enter_context(instance(REDIS, hint="bench_redis", redis_prefix=prefix))
-            ),
-        }
+        apis = _start_both(stack, prefix)
         for api in apis.values():
             api.ready("celery_smoke")
             api.ready("celery_burst")

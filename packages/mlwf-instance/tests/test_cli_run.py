@@ -30,6 +30,16 @@ pid_file.release()
 """
 
 
+def _hold(home: Path) -> subprocess.Popen[str]:
+    """Start a process that holds ``home``'s pid file like `mlwf instance up`, until SIGTERM."""
+    home.mkdir()
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(home)], stdout=subprocess.PIPE, text=True
+    )
+    assert owner.stdout is not None and owner.stdout.readline() == "holding\n"
+    return owner
+
+
 def _spec_file(tmp_path: Path, **fields: object) -> Path:
     path = tmp_path / "team.json"
     document = {
@@ -85,12 +95,8 @@ def test_down_signals_the_owner_and_waits_until_it_is_gone(
     """Issue 11: status of a home held by a live process reports it running (degraded without an API); down SIGTERMs it and returns once the pid file is released."""
     spec = _spec_file(tmp_path)
     home = tmp_path / "home"
-    home.mkdir()
-    owner = subprocess.Popen(
-        [sys.executable, "-c", OWNER, str(home)], stdout=subprocess.PIPE, text=True
-    )
+    owner = _hold(home)
     try:
-        assert owner.stdout is not None and owner.stdout.readline() == "holding\n"
         assert read_owner(home / "mlwf-up.pid").pid == owner.pid
         assert main(["instance", "status", str(spec)]) == 1
         out = capsys.readouterr().out
@@ -112,12 +118,8 @@ def test_down_refuses_a_pid_that_started_after_the_file_was_written(
     """A pid file whose recorded start time is not its lock holder's: down signals nothing, exits 1."""
     spec = _spec_file(tmp_path)
     home = tmp_path / "home"
-    home.mkdir()
-    owner = subprocess.Popen(
-        [sys.executable, "-c", OWNER, str(home)], stdout=subprocess.PIPE, text=True
-    )
+    owner = _hold(home)
     try:
-        assert owner.stdout is not None and owner.stdout.readline() == "holding\n"
         pid_path = home / "mlwf-up.pid"
         content = json.loads(pid_path.read_text())
         assert content["create_time"] > 0
