@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mlwf_instance._broker_wakeup import install_notify_trigger, is_postgresql
+from mlwf_instance._broker_wakeup import install_notify_trigger
+from mlwf_instance._database import database_kind
 from mlwf_instance._errors import MlwfInstanceError
 
 
@@ -53,7 +54,7 @@ def prepare_database_broker(sync_url: str, queues: Sequence[str]) -> None:
                     channel._get_or_create(name)
             finally:
                 channel.close()
-        if is_postgresql(sync_url):
+        if database_kind(sync_url) == "postgresql":
             _install_wakeup(sync_url)
     except SQLAlchemyError as err:
         orig = getattr(err, "orig", None) or err

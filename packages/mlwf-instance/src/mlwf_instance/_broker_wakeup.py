@@ -47,12 +47,6 @@ $$
 )
 
 
-def is_postgresql(url: str) -> bool:
-    """Whether a (broker or database) URL names PostgreSQL."""
-    scheme = url.split("://", 1)[0]
-    return any(part in ("postgresql", "postgres") for part in scheme.split("+"))
-
-
 def install_notify_trigger(connection: Any) -> None:
     """Create (or replace) the NOTIFY trigger on kombu's message table; ``connection`` is SQLAlchemy's."""
     from sqlalchemy import text

@@ -34,8 +34,9 @@ from typing import Any
 from airflow.configuration import conf
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 
-from mlwf_instance._broker_wakeup import enable_wakeup, is_postgresql
+from mlwf_instance._broker_wakeup import enable_wakeup
 from mlwf_instance._celery import is_database_broker, with_driver
+from mlwf_instance._database import database_kind
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,6 @@ CELERY_CONFIG: dict[str, Any] = _config
 POLL_INTERVAL: float | None = _interval
 if POLL_INTERVAL is not None:
     apply_poll_interval(POLL_INTERVAL)
-    if is_postgresql(str(CELERY_CONFIG["broker_url"]).partition("+")[2]):
+    if database_kind(str(CELERY_CONFIG["broker_url"]).partition("+")[2]) == "postgresql":
         # Idle workers wake at the NOTIFY of a new message instead of the next poll.
         enable_wakeup()
