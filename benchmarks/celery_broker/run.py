@@ -12,6 +12,15 @@ other's idle cost alike. Rounds alternate ABBA; each slot runs
   the first task queued to the last one ended) and each task's queued → running latency, which
   under a burst includes waiting for a free slot.
 
+Before the first slot, each instance runs a smoke run on its fresh workers (the queued → running
+latency of those first tasks is reported apart, as ``first_task_latency_s``) and a burst of
+``4 x WORKERS x CONCURRENCY`` tasks, so that every pool process has run a task: a pool process's
+first task costs about 0.2 s more (imports and first-use set-up in the process), once per worker
+start. Without this, the idle latency depends on which pool process takes a task: Celery hands a
+Redis worker's tasks to the same idle process, while on the database broker (kombu's polling
+loop) any idle process takes it, so the first slots of the database arm measured mostly fresh
+processes (results of 2026-12-03: 13 of its 20 first samples at 0.2-0.37 s, none later).
+
 Ratios are database / Redis: latency (median) ≤ 1.5 and throughput ≥ 0.7 are the targets. The
 paired ratio of each AB pair is reported; the 95 % interval of the latency ratio is a bootstrap
 over tasks (resampled within each broker), that of the throughput ratio a bootstrap over pairs.
@@ -99,6 +108,19 @@ def bootstrap_geomean(values: list[float], rng: random.Random) -> list[float]:
     return [means[int(0.025 * BOOTSTRAP)], means[int(0.975 * BOOTSTRAP) - 1]]
 
 
+def warm_up(api: Api) -> list[float]:
+    """Run a first task in every pool process of ``api``'s workers; return the first tasks' latencies."""
+    api.ready("celery_smoke")
+    api.ready("celery_burst")
+    first = latencies(api.task_instances("celery_smoke", api.run("celery_smoke", {})))
+    markers = Path(tempfile.mkdtemp(prefix="mlwf-bench-warm-"))
+    try:
+        api.run("celery_burst", {"marker_dir": str(markers), "n": 4 * WORKERS * CONCURRENCY})
+    finally:
+        shutil.rmtree(markers, ignore_errors=True)
+    return first
+
+
 def _start_both(stack: ExitStack, prefix: str) -> dict[str, Api]:
     """Start the database-broker and the Redis instance, side by side until ``stack`` closes."""
     return {
@@ -123,9 +145,7 @@ def main_idle_only() -> None:
     slots: dict[str, list[dict[str, Any]]] = {"database": [], "redis": []}
     with ExitStack() as stack:
         apis = _start_both(stack, prefix)
-        for api in apis.values():
-            api.ready("celery_smoke")
-            api.run("celery_smoke", {})  # warm-up
+        first = {arm: warm_up(api) for arm, api in apis.items()}
         for _ in range(ROUNDS):
             for arm in ("database", "redis", "redis", "database"):
                 slots[arm].append(measure_idle(apis[arm]))
@@ -136,7 +156,8 @@ def main_idle_only() -> None:
         "benchmark": "celery_broker_idle",
         "description": (
             f"CeleryExecutor, {WORKERS} workers x {CONCURRENCY} slots, PostgreSQL metadata DB: "
-            "queued->running latency of the tasks of two-task smoke runs on idle workers, "
+            "queued->running latency of the tasks of two-task smoke runs on idle workers whose "
+            "pool processes have all run a task (first tasks of fresh pool processes apart), "
             f"database broker (0.1 s polling, NOTIFY wake-up) vs Redis; {IDLE_ONLY} runs per "
             f"slot, ABBA x {ROUNDS}, both instances up throughout"
         ),
@@ -147,6 +168,7 @@ def main_idle_only() -> None:
             **{f"{arm}_idle_latency_median_s": statistics.median(idle[arm]) for arm in idle},
             **{f"{arm}_idle_latency_samples": len(idle[arm]) for arm in idle},
             **{f"{arm}_idle_latency_s": idle[arm] for arm in idle},
+            **{f"{arm}_first_task_latency_s": first[arm] for arm in first},
             "idle_latency_ratio": ratio,
             "idle_latency_ratio_ci95": bootstrap_median_ratio(idle["database"], idle["redis"], rng),
             "latency_target": LATENCY_TARGET,
@@ -183,10 +205,7 @@ def main() -> None:
     slots: dict[str, list[dict[str, Any]]] = {"database": [], "redis": []}
     with ExitStack() as stack:
         apis = _start_both(stack, prefix)
-        for api in apis.values():
-            api.ready("celery_smoke")
-            api.ready("celery_burst")
-            api.run("celery_smoke", {})  # warm-up: workers fork, DAG parsed on the workers
+        first = {arm: warm_up(api) for arm, api in apis.items()}
         for _ in range(ROUNDS):
             for arm in ("database", "redis", "redis", "database"):
                 slots[arm].append(measure(apis[arm]))
@@ -208,7 +227,8 @@ def main() -> None:
             f"CeleryExecutor, {WORKERS} workers x {CONCURRENCY} slots, PostgreSQL metadata DB: "
             f"database broker (kombu SQLAlchemy transport, 0.1 s polling) vs Redis broker; "
             f"queued->running latency per task (idle smoke runs and {TASKS}-task bursts) and "
-            f"burst throughput; ABBA x {ROUNDS}, both instances up throughout"
+            f"burst throughput, after every pool process has run a task (first tasks apart); "
+            f"ABBA x {ROUNDS}, both instances up throughout"
         ),
         "measurements": {
             "tasks_per_burst": TASKS,
@@ -225,6 +245,7 @@ def main() -> None:
                     "throughput_tasks_per_s": [s["throughput_tasks_per_s"] for s in slots[arm]],
                     "burst_span_s": [s["burst_span_s"] for s in slots[arm]],
                     "executions_per_burst": [s["executions"] for s in slots[arm]],
+                    "first_task_latency_s": first[arm],
                 }.items()
             },
             "idle_latency_ratio": idle_ratio,

@@ -15,6 +15,7 @@ from kombu import Connection
 from kombu.transport import sqlalchemy as kombu_sqla
 from mlwf_instance._celery import database_broker_url, purge_consumed_messages
 from mlwf_instance._celery_config import (
+    WORKER_PRELOAD,
     CeleryConfigError,
     apply_poll_interval,
     build_celery_config,
@@ -156,6 +157,46 @@ def test_airflow_celery_app_uses_the_config(postgres_url: str, tmp_path: os.Path
         "backend": "db+postgresql+psycopg",
         "interval": 0.2,
     }
+
+
+def test_a_starting_worker_preloads_the_task_supervisor_before_the_gc_freeze(
+    postgres_url: str, tmp_path: os.PathLike[str]
+) -> None:
+    """A worker imports the task supervisor before forking its pool, and before Airflow's gc.freeze.
+
+    Celery sends ``import_modules`` once in a starting worker (``import_default_modules``); mlwf's
+    receiver must run first so the supervisor's objects are frozen too (shared with the pool
+    processes instead of copied into each by their garbage collections).
+    """
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres_url,
+        "AIRFLOW__CELERY__BROKER_URL": database_broker_url(postgres_url),
+        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "mlwf_instance._celery_config.CELERY_CONFIG",
+    }
+    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
+    script = (
+        "import gc, json, sys\n"
+        "from airflow.providers.celery.executors.celery_executor_utils import app\n"
+        "from mlwf_instance._celery_config import WORKER_PRELOAD\n"
+        "before = [m for m in WORKER_PRELOAD if m in sys.modules]\n"
+        "app.loader.import_default_modules()\n"
+        "loaded = [m for m in WORKER_PRELOAD if m in sys.modules]\n"
+        "tracked = {id(o) for o in gc.get_objects()}\n"
+        "frozen = [m for m in loaded if id(vars(sys.modules[m])) not in tracked]\n"
+        "print(json.dumps({'before': before, 'loaded': loaded, 'frozen': frozen,\n"
+        "    'freeze_count': gc.get_freeze_count() > 0}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    preload = list(WORKER_PRELOAD)
+    assert seen == {"before": [], "loaded": preload, "frozen": preload, "freeze_count": True}
 
 
 @pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
