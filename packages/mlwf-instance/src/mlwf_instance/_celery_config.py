@@ -38,7 +38,7 @@ from typing import Any
 
 from airflow.configuration import conf
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
-from celery.signals import import_modules
+from celery.signals import import_modules  # type: ignore[import-untyped]
 
 from mlwf_instance._broker_wakeup import enable_wakeup
 from mlwf_instance._celery import is_database_broker, with_driver
@@ -77,7 +77,6 @@ WORKER_PRELOAD = (
 )
 
 
-@import_modules.connect
 def preload_worker_modules(*args: Any, **kwargs: Any) -> None:
     """Import :data:`WORKER_PRELOAD` in a starting worker (Celery's ``import_modules`` signal).
 
@@ -87,6 +86,9 @@ def preload_worker_modules(*args: Any, **kwargs: Any) -> None:
     """
     for name in WORKER_PRELOAD:
         importlib.import_module(name)
+
+
+import_modules.connect(preload_worker_modules)
 
 
 class CeleryConfigError(ValueError):
