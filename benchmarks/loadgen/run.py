@@ -19,8 +19,8 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-from mlwf_operators._procs import kill_tree
 from mlwf_operators.loadgen import run_load
+from mlwf_operators.processes import kill_tree
 
 NAME = "loadgen"
 CONNECTIONS = 32
