@@ -33,7 +33,7 @@ from mlwf_constructors._registry import (
     parse_bundle_modules,
 )
 from mlwf_constructors._service import Constructors, Settings, SyncReport
-from mlwf_constructors._store import InstanceRecord, InstanceStore
+from mlwf_constructors._store import InstanceRecord, InstanceStore, as_utc
 
 try:
     __version__ = version("mlwf-constructors")
@@ -49,6 +49,7 @@ __all__ = [
     "SyncReport",
     "InstanceStore",
     "InstanceRecord",
+    "as_utc",
     "RegisteredConstructor",
     "discover",
     "configured_bundle_modules",
