@@ -21,6 +21,7 @@ from mlwf_operators.processes import kill_tree, wait_until_healthy
 from mlwf_operators.serving import start_service, stop_service
 from mlwf_operators.trainers import run_trainer
 from mlwf_operators.trainers.sklearn_reference import load_model
+from mlwf_testsupport import free_port
 
 NAME = "serving"
 CONCURRENCY = 16
@@ -28,14 +29,6 @@ DURATION = 5.0
 REPETITIONS = 3
 WORKERS = 1
 BODY = json.dumps({"instances": [[1.0] * 30]}).encode()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main() -> None:
