@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 from mlwf_instance import Instance, parse_spec
-from mlwf_testsupport import free_port, throwaway_database
+from mlwf_testsupport import AirflowApi, free_port, throwaway_database
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "tests_integration" / "dags_celery"
@@ -69,19 +69,13 @@ class Api:
     """The few REST calls the benchmarks make."""
 
     def __init__(self, inst: Instance) -> None:
-        self.client = httpx.Client(
-            base_url=f"{inst.url}/api/v2",
-            headers={"Authorization": f"Bearer {inst.api_token()}"},
-            timeout=60,
-        )
+        #: The REST client of the integration tests: waiting for a DAG, paging task instances.
+        self.airflow = AirflowApi.for_instance(inst, timeout=60)
+        self.client = self.airflow.client
 
     def ready(self, dag_id: str) -> None:
-        deadline = time.monotonic() + 600
-        while self.client.get(f"/dags/{dag_id}").status_code != 200:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"DAG {dag_id} not parsed after 600 s")
-            time.sleep(1)
-        self.client.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+        """Wait until the DAG is parsed (up to 600 s), then unpause it."""
+        self.airflow.unpause(dag_id, timeout=600)
 
     def run(self, dag_id: str, conf: dict[str, Any], timeout: float = 1800) -> str:
         """Trigger a run, wait for success and return its run id."""
@@ -103,12 +97,5 @@ class Api:
             time.sleep(1)
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        while True:
-            page = self.client.get(
-                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
-                params={"limit": 100, "offset": len(out)},
-            ).json()
-            out += page["task_instances"]
-            if len(out) >= page["total_entries"] or not page["task_instances"]:
-                return out
+        """Return every task instance of the run (all pages)."""
+        return self.airflow.task_instances(dag_id, run_id)

@@ -15,12 +15,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from importlib.metadata import version
 from pathlib import Path
 
-from mlwf_operators._procs import kill_tree
 from mlwf_operators.loadgen import run_load
+from mlwf_operators.processes import kill_tree, wait_until_healthy
+from mlwf_testsupport import free_port
 
 NAME = "loadgen"
 CONNECTIONS = 32
@@ -47,14 +47,6 @@ uvloop.run(main())
 """
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wrk_rate(url: str) -> float:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{int(DURATION)}s", url],
@@ -76,15 +68,7 @@ def main() -> None:
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                run_load(url, duration=0.2, concurrency=1)
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_until_healthy(url, process=server, timeout=30)
         run_load(url, duration=1.0, concurrency=CONNECTIONS)  # warm-up
         ours: list[float] = []
         theirs: list[float] = []

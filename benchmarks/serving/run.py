@@ -13,16 +13,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from importlib.metadata import version
 from pathlib import Path
 
-from mlwf_operators._procs import kill_tree
 from mlwf_operators.loadgen import run_load
+from mlwf_operators.processes import kill_tree, wait_until_healthy
 from mlwf_operators.serving import start_service, stop_service
 from mlwf_operators.trainers import run_trainer
 from mlwf_operators.trainers.sklearn_reference import load_model
+from mlwf_testsupport import free_port
 
 NAME = "serving"
 CONCURRENCY = 16
@@ -30,27 +29,6 @@ DURATION = 5.0
 REPETITIONS = 3
 WORKERS = 1
 BODY = json.dumps({"instances": [[1.0] * 30]}).encode()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mlflow models serve exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"{url} not healthy after {timeout} s")
 
 
 def main() -> None:
@@ -100,7 +78,7 @@ def main() -> None:
         start_new_session=True,
     )
     try:
-        wait_healthy(f"http://127.0.0.1:{port}/ping", theirs)
+        wait_until_healthy(f"http://127.0.0.1:{port}/ping", process=theirs, timeout=120)
         targets = {
             "mlwf": f"{ours.endpoint}/predict",
             "mlflow": f"http://127.0.0.1:{port}/invocations",

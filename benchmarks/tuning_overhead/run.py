@@ -35,7 +35,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import httpx
+from mlwf_testsupport import AirflowApi
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = Path(__file__).parent / "dags"
@@ -50,17 +50,13 @@ class Api:
     """Trigger a run and time it to success through the REST API."""
 
     def __init__(self, url: str, token: str) -> None:
-        self.client = httpx.Client(
-            base_url=f"{url}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=30
-        )
+        #: The REST client of the integration tests: waiting for a DAG and unpausing it.
+        self.airflow = AirflowApi(url, token, timeout=30)
+        self.client = self.airflow.client
 
     def ready(self, dag_id: str) -> None:
-        deadline = time.monotonic() + 180
-        while self.client.get(f"/dags/{dag_id}").status_code != 200:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"DAG {dag_id} not parsed after 180 s")
-            time.sleep(0.5)
-        self.client.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+        """Wait until the DAG is parsed (up to 180 s), then unpause it."""
+        self.airflow.unpause(dag_id, timeout=180)
 
     def timed_run(self, dag_id: str, conf: dict[str, Any] | None = None) -> float:
         _dephase()

@@ -12,7 +12,6 @@ from mlwf_testsupport import (
     assert_no_leftover_processes,
     free_port,
     leftover_processes,
-    process_tree,
 )
 
 NEEDS_MISSING = """
@@ -70,8 +69,6 @@ def test_leftover_processes_are_reported_and_killed(tmp_path: Path) -> None:
         with pytest.raises(AssertionError, match="1 process"):
             assert_no_leftover_processes(marker, timeout=0.5)
         child.wait(timeout=10)
-        snapshot = process_tree(child.pid)
-        assert snapshot == []
         assert_no_leftover_processes(marker, timeout=0.5)
     finally:
         child.kill()

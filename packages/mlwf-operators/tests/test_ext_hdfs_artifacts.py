@@ -13,8 +13,9 @@ from mlwf_operators.artifacts_hdfs import HdfsArtifactStore, parse_hdfs_uri
 from mlwf_operators.hooks import HdfsHook
 from mlwf_operators.model_files import ModelFileError
 from mlwf_operators.operators.validation import ValidateModelOperator
+from mlwf_operators.processes import process_tree
 from mlwf_operators.serving import model_copy_dir, start_service, stop_service
-from mlwf_testsupport import assert_no_leftover_processes, process_tree
+from mlwf_testsupport import assert_no_leftover_processes
 from mlwf_testsupport.fakes import FakeWebHdfs
 
 CONN = "hdfs_models"

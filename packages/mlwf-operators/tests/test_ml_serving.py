@@ -12,8 +12,9 @@ import pytest
 from mlwf_operators.loadgen import LoadGenError, ServiceUnreachableError, run_load
 from mlwf_operators.model_files import seal_model_dir
 from mlwf_operators.operators.load_test import LoadTestOperator, SLOMissedError
+from mlwf_operators.processes import process_tree
 from mlwf_operators.serving import ModelNotFoundError, ServiceState, start_service, stop_service
-from mlwf_testsupport import assert_no_leftover_processes, free_port, process_tree
+from mlwf_testsupport import assert_no_leftover_processes, free_port
 
 ROW = [1.0] * 30
 

@@ -101,6 +101,35 @@ def test_timeout_kills_the_whole_process_tree(tmp_path: Path) -> None:
     )
 
 
+def test_helper_left_behind_by_a_finished_trainer_is_killed(tmp_path: Path) -> None:
+    """A helper the trainer started and left running dies once the trainer exits, though reparented."""
+    pid_file = tmp_path / "helper.pid"
+    trainer = tmp_path / "leaves_helper.py"
+    trainer.write_text(
+        textwrap.dedent(
+            f"""
+            import subprocess, sys
+            def train(params, data, out):
+                # Off the log pipe, as a daemon would be: the run ends when the trainer does.
+                child = subprocess.Popen(
+                    [sys.executable, "-c", "import time; time.sleep(300)"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )
+                open({str(pid_file)!r}, "w").write(str(child.pid))
+                return {{"accuracy": 1.0}}
+            """
+        )
+    )
+    metrics = run_trainer(
+        str(trainer), {}, "x", tmp_path / "m", timeout=60, log_line=lambda _: None
+    )
+    assert metrics == {"accuracy": 1.0}
+    helper = int(pid_file.read_text())
+    assert_no_leftover_processes(
+        among=[psutil.Process(helper)] if psutil.pid_exists(helper) else [], timeout=0
+    )
+
+
 def test_unserialisable_hyperparameters_are_refused(tmp_path: Path) -> None:
     """Hyperparameters that cannot be sent to the child as JSON are refused before it starts."""
     with pytest.raises(Exception, match=r"not JSON-serialisable"):

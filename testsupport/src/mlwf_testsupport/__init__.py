@@ -1,4 +1,9 @@
-"""Shared test support for ML Workflows (unpublished; never imports an mlwf package).
+"""Shared test support for ML Workflows (unpublished).
+
+Importing it imports no mlwf package: it serves every package's tests, in environments that hold
+only that package's dependencies. The few helpers for one package's tests import that package
+when called (:func:`mlwf_testsupport.fakes.mlflow_server` stops its server with
+:mod:`mlwf_operators.processes`, and the deprecated :func:`process_tree` is that module's).
 
 Loaded into every test session as the pytest plugin :mod:`mlwf_testsupport.plugin`, which
 provides the ``airflow_home``, ``unused_port``, ``postgres_url`` and ``mariadb_url``

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Iterable
 
 import psutil
 
 
 def process_tree(pid: int) -> list[psutil.Process]:
-    """Return process ``pid`` and its live descendants (empty if it is gone)."""
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
+    """Deprecated: use :func:`mlwf_operators.processes.process_tree` (the one implementation)."""
+    warnings.warn(
+        "mlwf_testsupport.process_tree is deprecated; use mlwf_operators.processes.process_tree",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    # Imported here: testsupport serves every package's tests, most without mlwf-operators.
+    from mlwf_operators.processes import process_tree as _process_tree
+
+    return _process_tree(pid)
 
 
 def _mentions(proc: psutil.Process, marker: str) -> bool:
@@ -35,7 +40,8 @@ def leftover_processes(
     Zombies are ignored; so is the calling process and its ancestors. Airflow renames most of
     its processes (setproctitle: ``airflow worker -- LocalExecutor``, ``airflow serve-logs``) and
     that also overwrites what ``/proc/<pid>/environ`` shows, so a marker cannot find them: pass
-    ``among``, a snapshot of the process tree (see :func:`process_tree`) taken while it ran.
+    ``among``, a snapshot of the process tree (see :func:`mlwf_operators.processes.process_tree`)
+    taken while it ran.
     """
     me = psutil.Process()
     exclude = {me.pid, *(p.pid for p in me.parents())}

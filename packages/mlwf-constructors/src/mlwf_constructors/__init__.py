@@ -25,9 +25,15 @@ from mlwf_constructors._errors import (
 from mlwf_constructors._ids import INSTANCE_ID_PATTERN, check_instance_id
 from mlwf_constructors._materialize import GENERATED_DIR, load_instance_dag
 from mlwf_constructors._parameters import Parameter
-from mlwf_constructors._registry import ENTRY_POINT_GROUP, RegisteredConstructor, discover
+from mlwf_constructors._registry import (
+    ENTRY_POINT_GROUP,
+    RegisteredConstructor,
+    configured_bundle_modules,
+    discover,
+    parse_bundle_modules,
+)
 from mlwf_constructors._service import Constructors, Settings, SyncReport
-from mlwf_constructors._store import InstanceRecord, InstanceStore
+from mlwf_constructors._store import InstanceRecord, InstanceStore, as_utc
 
 try:
     __version__ = version("mlwf-constructors")
@@ -43,8 +49,11 @@ __all__ = [
     "SyncReport",
     "InstanceStore",
     "InstanceRecord",
+    "as_utc",
     "RegisteredConstructor",
     "discover",
+    "configured_bundle_modules",
+    "parse_bundle_modules",
     "load_instance_dag",
     "check_instance_id",
     "INSTANCE_ID_PATTERN",

@@ -46,6 +46,34 @@ class RegisteredConstructor:
         return self.cls.version
 
 
+def parse_bundle_modules(value: str | None) -> tuple[str, ...]:
+    """Return the module names of a ``bundle_modules`` value: comma-separated, blanks ignored.
+
+    Raises ConstructorDefinitionError naming ``[mlwf_constructors] bundle_modules`` and the
+    entry when an entry is not a dotted Python module name.
+    """
+    modules = tuple(m.strip() for m in (value or "").split(",") if m.strip())
+    for module_name in modules:
+        if not _MODULE_NAME.fullmatch(module_name):
+            raise ConstructorDefinitionError(
+                f"[mlwf_constructors] bundle_modules: {module_name!r} is not a module name "
+                f"(expected comma-separated dotted names such as team_constructors)"
+            )
+    return modules
+
+
+def configured_bundle_modules() -> tuple[str, ...]:
+    """Return the modules ``[mlwf_constructors] bundle_modules`` of the Airflow configuration opts in.
+
+    What :class:`Settings.from_airflow <mlwf_constructors.Settings>` and every other reader of
+    the option (such as mlwf-tuning's ``TuningConstructor``) pass to :func:`discover`; parsed by
+    :func:`parse_bundle_modules`.
+    """
+    from airflow.configuration import conf
+
+    return parse_bundle_modules(conf.get("mlwf_constructors", "bundle_modules", fallback=""))
+
+
 def discover(
     bundle_modules: Iterable[str] = (), dags_folder: str | Path | None = None
 ) -> dict[str, RegisteredConstructor]:

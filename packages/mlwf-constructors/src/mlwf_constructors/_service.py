@@ -30,7 +30,12 @@ from mlwf_constructors._errors import (
     StoreError,
 )
 from mlwf_constructors._ids import check_instance_id
-from mlwf_constructors._registry import RegisteredConstructor, discover, lookup
+from mlwf_constructors._registry import (
+    RegisteredConstructor,
+    configured_bundle_modules,
+    discover,
+    lookup,
+)
 from mlwf_constructors._related import check_defined_free, defined_ids, prepare, related_of
 from mlwf_constructors._store import (
     InstanceRecord,
@@ -83,7 +88,6 @@ class Settings:
         store_url = conf.get("mlwf_constructors", "store_url", fallback="") or conf.get(
             "database", "sql_alchemy_conn"
         )
-        modules = conf.get("mlwf_constructors", "bundle_modules", fallback="")
         try:
             max_body = int(conf.get("mlwf_constructors", "max_body_bytes", fallback="65536"))
         except ValueError as err:
@@ -94,7 +98,7 @@ class Settings:
             store_url=store_url,
             dags_folder=Path(conf.get("core", "dags_folder")).expanduser().resolve(),
             bundle_name=conf.get("mlwf_constructors", "bundle_name", fallback="dags-folder"),
-            bundle_modules=tuple(m.strip() for m in modules.split(",") if m.strip()),
+            bundle_modules=configured_bundle_modules(),
             max_body_bytes=max_body,
             instances_folder=(
                 Path(instances).expanduser().resolve()

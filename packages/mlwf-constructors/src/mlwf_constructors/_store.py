@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
@@ -187,8 +187,19 @@ class InstanceRecord:
         }
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
+def as_utc(value: datetime | None) -> datetime | None:
+    """Return a timestamp read from a store's database as an aware UTC datetime (None stays None).
+
+    SQLite drops the time zone of ``DateTime(timezone=True)`` columns; every timestamp the mlwf
+    stores write is UTC, so a naive value read back is UTC. An aware value is returned unchanged.
+    """
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 #: How often taking a lock row is retried when it vanishes or the database reports a deadlock.
@@ -510,6 +521,6 @@ class InstanceStore:
             values=values,
             owner=row["owner"],
             enabled=bool(row["enabled"]),
-            created_at=_utc(row["created_at"]),
-            updated_at=_utc(row["updated_at"]),
+            created_at=as_utc(row["created_at"]),
+            updated_at=as_utc(row["updated_at"]),
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from importlib.metadata import version as _version
 
+from mlwf_operators.processes import terminate_trees
+
 from mlwf_instance._api import get_api_token, get_health
 from mlwf_instance._broker import BrokerSetupError
 from mlwf_instance._database import DatabaseUnavailableError
@@ -22,7 +24,7 @@ from mlwf_instance._home import Credentials, InstanceConfig, InstanceHome
 from mlwf_instance._instance import EmbeddedInstance, Instance
 from mlwf_instance._spec import InstanceSpec, load_spec, parse_spec, spec_json_schema
 from mlwf_instance._spec_errors import SpecError
-from mlwf_instance._supervisor import StopRequested, Supervisor, terminate_trees
+from mlwf_instance._supervisor import StopRequested, Supervisor
 from mlwf_instance._topology import COMPONENTS
 
 __version__ = _version("mlwf-instance")

@@ -18,6 +18,7 @@ from typing import Self
 from urllib.parse import quote, quote_plus
 
 import psutil
+from mlwf_operators.processes import tail_file, terminate_trees
 
 from mlwf_instance._api import get_api_token, get_health, unhealthy_components
 from mlwf_instance._broker import prepare_database_broker
@@ -34,11 +35,7 @@ from mlwf_instance._home import CONSTRUCTED_BUNDLE, Credentials, InstanceConfig,
 from mlwf_instance._net import free_loopback_port
 from mlwf_instance._pidfile import PidFile, same_start
 from mlwf_instance._spec import Api, DagFolder, InstanceSpec, default_home
-from mlwf_instance._supervisor import (
-    Supervisor,
-    tail_file,
-    terminate_trees,
-)
+from mlwf_instance._supervisor import Supervisor
 from mlwf_instance._topology import (
     COMPONENTS,
     WORKER_PREFIX,

@@ -28,6 +28,7 @@ import sys
 import time
 
 import psutil
+from mlwf_operators.processes import is_alive
 
 from mlwf_instance._supervisor import MARKER_ENV
 
@@ -67,14 +68,7 @@ def _members(
             found[proc.pid] = proc
             for child in proc.children(recursive=True):
                 found.setdefault(child.pid, child)
-    return [proc for proc in found.values() if _alive(proc)]
-
-
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.status() != psutil.STATUS_ZOMBIE  # a zombie is dead, only not reaped yet
-    except psutil.Error:
-        return False
+    return [proc for proc in found.values() if is_alive(proc)]
 
 
 def look(leaders: dict[int, float], seen: dict[int, psutil.Process]) -> None:

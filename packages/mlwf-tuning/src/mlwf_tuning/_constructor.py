@@ -24,6 +24,7 @@ from mlwf_constructors import (
     Parameter,
     ParameterValidationError,
     RelatedDag,
+    configured_bundle_modules,
     discover,
 )
 from pydantic import ValidationError
@@ -48,8 +49,7 @@ def _registered(reference: str) -> type[DagConstructor]:
             "constructor",
             f"{reference!r} is the tuning constructor itself; a tuning cannot tune tunings",
         )
-    modules = conf.get("mlwf_constructors", "bundle_modules", fallback="") or ""
-    found = discover(modules.split(","), conf.get("core", "dags_folder", fallback=None))
+    found = discover(configured_bundle_modules(), conf.get("core", "dags_folder", fallback=None))
     if reference not in found:
         raise ParameterValidationError(
             "constructor",

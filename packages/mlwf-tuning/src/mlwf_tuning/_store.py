@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import sqlalchemy as sa
+from mlwf_constructors import as_utc
 
 from mlwf_tuning._errors import ExperimentConflict, TuningError, TuningSpecMismatch
 from mlwf_tuning._records import ExperimentRecord, ExperimentState, merge_record
@@ -224,13 +225,6 @@ def _tables(prefix: str) -> tuple[sa.MetaData, sa.Table, sa.Table, sa.Table, sa.
     return metadata, tunings, experiments, intermediate, runs
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite drops the time zone; every timestamp we write is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 class SqlExperimentStore:
     """An ``ExperimentStore`` on any SQLAlchemy database (tables ``mlwf_tuning_tunings``/``_experiments``/``_intermediate``).
 
@@ -329,8 +323,8 @@ class SqlExperimentStore:
             state=ExperimentState(row.state),
             metrics=json.loads(row.metrics),
             intermediate={int(k): v for k, v in json.loads(row.intermediate).items()},
-            started=_utc(row.started),
-            finished=_utc(row.finished),
+            started=as_utc(row.started),
+            finished=as_utc(row.finished),
             error=row.error,
         )
 

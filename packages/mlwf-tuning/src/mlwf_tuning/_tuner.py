@@ -53,14 +53,19 @@ from mlwf_tuning._rounds import (
 from mlwf_tuning._space import Categorical, FloatRange, IntRange
 from mlwf_tuning._spec import HyperparameterTuningSpec
 from mlwf_tuning._store import ExperimentRun, ExperimentStore, SqlExperimentStore
-from mlwf_tuning._trigger import ExperimentRunsTrigger, RunRequest, run_conf, trigger_runs
+from mlwf_tuning._trigger import (
+    TERMINAL_STATES,
+    ExperimentRunsTrigger,
+    RunRequest,
+    run_conf,
+    trigger_runs,
+)
 from mlwf_tuning._workflow import WORKFLOW_RESULT_KEY, WORKFLOW_TIMING_KEY
 
 log = logging.getLogger(__name__)
 
 #: ``[mlwf_tuning] store_url``: where tuning DAGs record experiments (see ``default_store_url``).
 CONFIG_SECTION = "mlwf_tuning"
-_TERMINAL = ("success", "failed")
 #: The id of the experiment DAG a tuner builds for itself: ``<tuning dag id>__experiments``.
 EXPERIMENT_DAG_SUFFIX = "__experiments"
 #: The most round tasks a tuning DAG has: beyond, each task runs several planning rounds, so a
@@ -476,18 +481,18 @@ class HyperparameterTuner:
                     continue
                 outcome = Outcome(False, error=f"{where} was never created or was deleted")
             else:
-                if state not in _TERMINAL:
+                if state not in TERMINAL_STATES:
                     if not final:
                         continue
-                    while state not in _TERMINAL:  # a run found still going after a resume
+                    while state not in TERMINAL_STATES:  # a run found still going after a resume
                         if time.monotonic() - progressed >= timeout:
                             break
                         time.sleep(self.poke_interval)
                         state = self._run_state(ti, child) or "deleted"
                 progressed = time.monotonic()
                 # Only the run the tuner created (its token in the conf) has results that count.
-                foreign = self._foreign(run) if state in _TERMINAL else None
-                if state not in _TERMINAL:
+                foreign = self._foreign(run) if state in TERMINAL_STATES else None
+                if state not in TERMINAL_STATES:
                     outcome = Outcome(False, error=_stalled_error(child, target, timeout))
                 elif foreign is not None:
                     outcome = Outcome(False, error=foreign)
@@ -660,7 +665,7 @@ class TuningRoundOperator(BaseOperator):
         seen = 0
         while True:
             ended = ti.get_dr_count(
-                dag_id=trigger.dag_id, run_ids=trigger.run_ids, states=list(_TERMINAL)
+                dag_id=trigger.dag_id, run_ids=trigger.run_ids, states=list(TERMINAL_STATES)
             )
             if ended >= len(trigger.run_ids):
                 return True

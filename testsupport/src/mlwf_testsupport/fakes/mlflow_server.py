@@ -6,15 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+import psutil
 
 from mlwf_testsupport._ports import free_port
-from mlwf_testsupport._processes import process_tree
 from mlwf_testsupport._services import require_service
 
 
@@ -27,6 +25,15 @@ def mlflow_server(
     ``env`` adds server environment variables (e.g.
     ``MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES``). Skips (or fails under ``MLWF_REQUIRE_SERVICES=1``) when the ``mlflow`` server is not installed.
     """
+    # Imported here, not at the top: mlwf_testsupport serves every package's tests and most
+    # environments lack mlwf-operators; this fake serves mlwf-operators' MLflow tests only.
+    from mlwf_operators.processes import (
+        HealthCheckError,
+        kill_tree,
+        tail_file,
+        wait_until_healthy,
+    )
+
     executable = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or shutil.which(
         "mlflow"
     )
@@ -49,38 +56,17 @@ def mlflow_server(
         stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True, env={**os.environ, **(env or {})},
     )  # fmt: skip
     uri = f"http://127.0.0.1:{port}"
+    server = psutil.Process(process.pid)  # remembers the start time: finds its group after an exit
     try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"mlflow server exited with {process.returncode}; log:\n"
-                    + (workdir / "mlflow-server.log").read_text(errors="replace")[-3000:]
-                )
-            try:
-                if httpx.get(f"{uri}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server on {uri} not healthy after {startup_timeout} s")
-            time.sleep(0.3)
+        try:
+            wait_until_healthy(f"{uri}/health", process=process, timeout=startup_timeout)
+        except HealthCheckError as err:
+            raise RuntimeError(
+                f"mlflow server did not start: {err}; log:\n"
+                + tail_file(workdir / "mlflow-server.log", 60)
+            ) from None
         yield uri
     finally:
-        tree = process_tree(process.pid)
-        for proc in reversed(tree):
-            with suppress(Exception):
-                proc.terminate()
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        for proc in tree:
-            try:
-                proc.wait(timeout=5)
-            except Exception:
-                with suppress(Exception):
-                    proc.kill()
+        kill_tree(server, grace=15)
+        process.wait()
         log.close()

@@ -8,18 +8,22 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
 
-from mlwf_operators._procs import kill_tree
 from mlwf_operators.artifacts import ArtifactNotFoundError, artifact_store_for
 from mlwf_operators.model_files import read_verified_model_bytes
+from mlwf_operators.processes import (
+    ServerExitedError,
+    ServerNotHealthyError,
+    kill_tree,
+    quote_log,
+    tail_file,
+    wait_until_healthy,
+)
 from mlwf_operators.serving._app import DEFAULT_MAX_BODY_BYTES
 
 
@@ -56,19 +60,7 @@ def _free_port(host: str) -> int:
 
 
 def _log_tail(log_file: Path, lines: int = 30) -> str:
-    try:
-        text = log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
-    except OSError:
-        return "  | (no log)"
-    return "\n".join(f"  | {line}" for line in text) or "  | (empty log)"
-
-
-def _healthy(endpoint: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{endpoint}/health", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+    return quote_log(tail_file(log_file, lines).splitlines(), empty="(empty log)")
 
 
 def start_service(
@@ -176,9 +168,10 @@ def _start(
             start_new_session=True,  # detached: its own session and process group
             close_fds=True,
         )
+    leader = psutil.Process(proc.pid)  # remembers the start time: finds the group after an exit
     state = ServiceState(
         pid=proc.pid,
-        create_time=psutil.Process(proc.pid).create_time(),
+        create_time=leader.create_time(),
         endpoint=endpoint,
         model_uri=model_uri,
         log_file=str(log_path),
@@ -186,25 +179,22 @@ def _start(
     partial = state_file.with_name(state_file.name + ".partial")
     partial.write_text(json.dumps(asdict(state)), encoding="utf-8")
     partial.replace(state_file)
-    deadline = time.monotonic() + startup_timeout
     try:
-        while True:
-            code = proc.poll()
-            if code is not None:
-                raise ServiceStartError(
-                    f"prediction service for {model_uri!r} exited with code {code} during start-up. "
-                    f"Last lines of its log ({log_path}):\n{_log_tail(log_path)}"
-                )
-            if _healthy(endpoint):
-                return state
-            if time.monotonic() > deadline:
-                raise ServiceStartError(
-                    f"prediction service for {model_uri!r} was not healthy at {endpoint}/health after "
-                    f"{startup_timeout:g} s; it was stopped. Last lines of its log ({log_path}):\n{_log_tail(log_path)}"
-                )
-            time.sleep(0.1)
+        try:
+            wait_until_healthy(f"{endpoint}/health", process=proc, timeout=startup_timeout)
+        except ServerExitedError as err:
+            raise ServiceStartError(
+                f"prediction service for {model_uri!r} exited with code {err.returncode} during start-up. "
+                f"Last lines of its log ({log_path}):\n{_log_tail(log_path)}"
+            ) from None
+        except ServerNotHealthyError:
+            raise ServiceStartError(
+                f"prediction service for {model_uri!r} was not healthy at {endpoint}/health after "
+                f"{startup_timeout:g} s; it was stopped. Last lines of its log ({log_path}):\n{_log_tail(log_path)}"
+            ) from None
+        return state
     except BaseException:
-        kill_tree(proc.pid, grace=2)
+        kill_tree(leader, grace=2)
         proc.wait()
         state_file.unlink(missing_ok=True)
         raise
@@ -235,7 +225,7 @@ def stop_service(state_file: Path, *, grace: float = 10.0) -> ServiceState | Non
     except psutil.NoSuchProcess:
         same = False
     if same:
-        kill_tree(state.pid, grace=grace)
+        kill_tree(proc, grace=grace)
         # Reap it if it is our own child (the same process started and stops it).
         with contextlib.suppress(ChildProcessError):
             os.waitpid(state.pid, os.WNOHANG)

@@ -16,7 +16,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from mlwf_operators._procs import kill_tree
+import psutil
+
+from mlwf_operators.processes import kill_tree, quote_log
 
 
 class TrainerError(Exception):
@@ -35,10 +37,6 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
     for line in stream:
         lines.put(line.rstrip("\n"))
     lines.put(None)
-
-
-def _tail(lines: collections.deque[str]) -> str:
-    return "\n".join(f"  | {line}" for line in lines) or "  | (no output)"
 
 
 def run_trainer(
@@ -95,6 +93,9 @@ def run_trainer(
             start_new_session=True,  # its own process group: a timeout kills the whole tree
         )
         assert proc.stdout is not None
+        # Taken now (the child cannot have been reaped yet): it remembers the start time, so the
+        # group's reparented members are found and killed after the child itself has gone.
+        leader = psutil.Process(proc.pid)
         lines: queue.Queue[str | None] = queue.Queue()
         pump = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
         pump.start()
@@ -104,11 +105,11 @@ def run_trainer(
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    kill_tree(proc.pid, grace=0)
+                    kill_tree(leader, grace=0)
                     proc.wait()
                     raise TrainerTimeoutError(
                         f"trainer {entry_point!r} exceeded its timeout of {timeout:g} s; its process tree "
-                        f"(pid {proc.pid}) was killed. Last lines of its log:\n{_tail(tail)}"
+                        f"(pid {proc.pid}) was killed. Last lines of its log:\n{quote_log(tail)}"
                     )
                 try:
                     line = lines.get(timeout=min(remaining, 0.5))
@@ -120,13 +121,13 @@ def run_trainer(
                 log_line(line)
             returncode = proc.wait(timeout=max(deadline - time.monotonic(), 1.0))
         except BaseException:
-            kill_tree(proc.pid, grace=0)
+            kill_tree(leader, grace=0)
             proc.wait()
             raise
         finally:
             proc.stdout.close()
             pump.join(timeout=5)
-        kill_tree(proc.pid, grace=0)  # grandchildren the trainer left behind
+        kill_tree(leader, grace=0)  # grandchildren the trainer left behind
         if returncode != 0:
             how = (
                 f"was killed by signal {signal.Signals(-returncode).name}"
@@ -134,7 +135,7 @@ def run_trainer(
                 else f"exited with code {returncode}"
             )
             raise TrainerCrashedError(
-                f"trainer {entry_point!r} {how}. Last lines of its log:\n{_tail(tail)}"
+                f"trainer {entry_point!r} {how}. Last lines of its log:\n{quote_log(tail)}"
             )
         if not result_file.is_file():
             raise TrainerCrashedError(f"trainer {entry_point!r} exited 0 but wrote no metrics")

@@ -1,0 +1,221 @@
+"""mlwf_operators.processes on real process trees, real servers and real log files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import psutil
+import pytest
+from mlwf_operators.processes import (
+    ServerExitedError,
+    ServerNotHealthyError,
+    kill_tree,
+    process_tree,
+    quote_log,
+    tail_file,
+    terminate_trees,
+    wait_until_healthy,
+)
+from mlwf_testsupport import free_port
+
+# A leader that double-forks: its child forks a grandchild and exits at once, so the grandchild
+# is reparented (to init or a subreaper) and is no descendant of the leader any more; it stays
+# in the leader's process group. Each process writes its pid to a file and sleeps.
+DOUBLE_FORK = textwrap.dedent(
+    """
+    import os, sys, time
+    out = sys.argv[1]
+    if os.fork() == 0:
+        if os.fork() == 0:
+            open(out + ".grandchild.tmp", "w").write(str(os.getpid()))
+            os.rename(out + ".grandchild.tmp", out + ".grandchild")
+            time.sleep(120)
+            os._exit(0)
+        os._exit(0)
+    os.wait()
+    open(out + ".leader", "w").write(str(os.getpid()))
+    time.sleep(120)
+    """
+)
+
+# Ignores SIGTERM (writing down that it got one) so that only SIGKILL ends it.
+STUBBORN = textwrap.dedent(
+    """
+    import signal, sys, time
+    out = sys.argv[1]
+    def note(signum, frame):
+        open(out, "a").write("TERM\\n")
+    signal.signal(signal.SIGTERM, note)
+    open(out, "a").write("ready\\n")
+    while True:
+        time.sleep(0.1)
+    """
+)
+
+
+def _wait_for(path: Path, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    while not path.is_file() or not path.read_text():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} was not written within {timeout} s")
+        time.sleep(0.05)
+    return path.read_text()
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _start_double_fork(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int]:
+    out = tmp_path / "pids"
+    leader = subprocess.Popen([sys.executable, "-c", DOUBLE_FORK, str(out)], start_new_session=True)
+    grandchild = int(_wait_for(Path(f"{out}.grandchild")))
+    _wait_for(Path(f"{out}.leader"))
+    return leader, grandchild
+
+
+def test_kill_tree_kills_a_reparented_grandchild(tmp_path: Path) -> None:
+    """A double-forked grandchild, no descendant of the leader any more, dies with the leader."""
+    leader, grandchild = _start_double_fork(tmp_path)
+    try:
+        assert grandchild not in {p.pid for p in process_tree(leader.pid)}  # really reparented
+        kill_tree(leader.pid, grace=5)
+        leader.wait(timeout=10)
+        assert not _running(grandchild)
+    finally:
+        leader.kill()
+        leader.wait()
+        if _running(grandchild):
+            psutil.Process(grandchild).kill()
+
+
+def test_kill_tree_finds_the_group_of_a_leader_already_reaped(tmp_path: Path) -> None:
+    """With the Process taken at start, the group's survivors are killed after the leader was reaped."""
+    leader, grandchild = _start_double_fork(tmp_path)
+    handle = psutil.Process(leader.pid)
+    try:
+        leader.kill()
+        leader.wait(timeout=10)  # reaped: its pid names no process now
+        assert _running(grandchild)
+        kill_tree(handle, grace=0)
+        assert not _running(grandchild)
+    finally:
+        if _running(grandchild):
+            psutil.Process(grandchild).kill()
+
+
+def test_sigterm_first_then_sigkill_after_the_grace_period(tmp_path: Path) -> None:
+    """A process ignoring SIGTERM gets it first and is SIGKILLed once the grace period is over."""
+    notes = tmp_path / "notes"
+    proc = subprocess.Popen([sys.executable, "-c", STUBBORN, str(notes)], start_new_session=True)
+    try:
+        _wait_for(notes)
+        started = time.monotonic()
+        killed = kill_tree(proc.pid, grace=1.0)
+        assert time.monotonic() - started >= 1.0
+        assert [p.pid for p in killed] == [proc.pid]
+        assert not _running(proc.pid)  # SIGKILLed and reaped (by psutil: Popen sees no code)
+        assert "TERM" in notes.read_text()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_process_that_honours_sigterm_is_not_killed(tmp_path: Path) -> None:
+    """A process that exits on SIGTERM is not in the list of those that needed SIGKILL."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        started = time.monotonic()
+        assert kill_tree(proc.pid, grace=10) == []
+        assert not _running(proc.pid)
+        assert time.monotonic() - started < 5  # gone on SIGTERM, no wait for the grace period
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_already_dead_processes_are_fine() -> None:
+    """A pid that names no process, and a Process that has exited, are stopped without error."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    handle = psutil.Process(proc.pid)
+    proc.wait()
+    assert kill_tree(proc.pid) == []
+    assert kill_tree(handle, grace=0) == []
+    assert terminate_trees([handle], grace=1) == []
+
+
+@pytest.fixture
+def health_server() -> Iterator[tuple[str, list[int]]]:
+    """Serve GET /health on loopback with the status codes in the list, then 200."""
+    statuses: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(statuses.pop(0) if statuses else 200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/health", statuses
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_wait_until_healthy_waits_through_error_statuses(
+    health_server: tuple[str, list[int]],
+) -> None:
+    """503 answers count as "not yet"; the wait returns on the first 200."""
+    url, statuses = health_server
+    statuses.extend([503, 503])
+    wait_until_healthy(url, timeout=10, interval=0.01)
+    assert statuses == []
+
+
+def test_wait_until_healthy_times_out_naming_the_url() -> None:
+    """Nothing listening: ServerNotHealthyError after the timeout, naming the URL."""
+    url = f"http://127.0.0.1:{free_port()}/health"
+    with pytest.raises(ServerNotHealthyError, match=f"{url} did not answer .* within 0.3 s"):
+        wait_until_healthy(url, timeout=0.3, interval=0.05)
+
+
+def test_wait_until_healthy_stops_when_the_server_exits() -> None:
+    """A server process that exits ends the wait at once with its exit code."""
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    url = f"http://127.0.0.1:{free_port()}/health"
+    started = time.monotonic()
+    with pytest.raises(ServerExitedError, match="exited with code 3") as info:
+        wait_until_healthy(url, process=proc, timeout=60)
+    assert info.value.returncode == 3
+    assert time.monotonic() - started < 30
+
+
+def test_wait_until_healthy_refuses_a_bad_interval() -> None:
+    """A non-positive interval is refused with a clear error."""
+    with pytest.raises(ValueError, match="interval > 0"):
+        wait_until_healthy("http://127.0.0.1:1/", interval=0)
+
+
+def test_tail_file_and_quote_log(tmp_path: Path) -> None:
+    """tail_file keeps the last lines ("" for a missing file); quote_log indents or says empty."""
+    log = tmp_path / "x.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)))
+    assert tail_file(log, 2) == "line 98\nline 99"
+    assert tail_file(tmp_path / "missing.log") == ""
+    assert quote_log(["a", "b"]) == "  | a\n  | b"
+    assert quote_log([], empty="(empty log)") == "  | (empty log)"
