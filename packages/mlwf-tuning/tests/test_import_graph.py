@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = "mlwf_tuning"
 #: An import inside a function: method gp loads scikit-learn only when it plans.
-LAZY_IMPORTER, LAZY_IMPORTED = "mlwf_tuning._methods", "mlwf_tuning._gp"
+LAZY_IMPORTER, LAZY_IMPORTED = "mlwf_tuning._samplers", "mlwf_tuning._gp"
 
 
 def _import_graph() -> grimp.ImportGraph:
