@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Protocol
 from mlwf_tuning._limits import max_experiments
 from mlwf_tuning._space import Hyperparameter
 
-if (
-    TYPE_CHECKING
-):  # optuna is imported when planning only: DAG files that declare tunings parse fast
+# optuna is imported when planning only: DAG files that declare tunings parse fast.
+if TYPE_CHECKING:
     import optuna
 
 
@@ -37,6 +36,7 @@ class SpecView(Protocol):
 
 
 def grid_sampler(spec: SpecView, seed: int) -> optuna.samplers.BaseSampler:
+    """Return Optuna's grid sampler over every point of the spec's grid."""
     import optuna
 
     space = {name: hp.grid_values(name) for name, hp in spec.hyperparameters.items()}
@@ -44,6 +44,7 @@ def grid_sampler(spec: SpecView, seed: int) -> optuna.samplers.BaseSampler:
 
 
 def check_grid(spec: SpecView) -> None:
+    """Raise ``ValueError`` when the grid is too large or smaller than ``n_experiments``."""
     size = spec.grid_size()  # ValueError naming a continuous FloatRange; counted, never listed
     limit = max_experiments()
     if size > limit:
@@ -60,12 +61,14 @@ def check_grid(spec: SpecView) -> None:
 
 
 def random_sampler(spec: SpecView, seed: int) -> optuna.samplers.BaseSampler:
+    """Return Optuna's random sampler."""
     import optuna
 
     return optuna.samplers.RandomSampler(seed=seed)
 
 
 def tpe_sampler(spec: SpecView, seed: int) -> optuna.samplers.BaseSampler:
+    """Return Optuna's TPE sampler (a constant liar when a round runs several experiments)."""
     import optuna
 
     if spec.parallelism == 1:
@@ -78,6 +81,7 @@ def tpe_sampler(spec: SpecView, seed: int) -> optuna.samplers.BaseSampler:
 
 
 def gp_sampler(spec: SpecView, seed: int) -> optuna.samplers.BaseSampler:
+    """Return this package's Gaussian-process sampler (scikit-learn)."""
     # Imported here: scikit-learn takes a second to import, and parsing a DAG file never plans.
     from mlwf_tuning._gp import GaussianProcessSampler, default_startup_trials
 

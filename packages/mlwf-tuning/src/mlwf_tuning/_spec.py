@@ -36,9 +36,8 @@ from mlwf_tuning._limits import max_experiments
 from mlwf_tuning._samplers import check_grid, gp_sampler, grid_sampler, random_sampler, tpe_sampler
 from mlwf_tuning._space import Hyperparameter
 
-if (
-    TYPE_CHECKING
-):  # optuna is imported when planning only: DAG files that declare tunings parse fast
+# optuna is imported when planning only: DAG files that declare tunings parse fast.
+if TYPE_CHECKING:
     import optuna
 
 Direction = Literal["minimize", "maximize"]
