@@ -16,12 +16,12 @@ from airflow.sdk.exceptions import AirflowSkipException
 from conftest import store_url
 from mlwf_tuning import (
     Categorical,
-    ExperimentConflict,
-    ExperimentNotFound,
-    ExperimentPruned,
+    ExperimentConflictError,
+    ExperimentNotFoundError,
+    ExperimentPrunedError,
     ExperimentRecord,
     ExperimentRun,
-    ExperimentRunPruned,
+    ExperimentRunPrunedError,
     ExperimentState,
     HyperparameterTuningSpec,
     InMemoryExperimentStore,
@@ -33,7 +33,7 @@ from mlwf_tuning import (
     TuningError,
     report_intermediate,
 )
-from mlwf_tuning._rounds import EXPERIMENT_CONF_KEY
+from mlwf_tuning._contract import EXPERIMENT_CONF_KEY
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 SPEC = HyperparameterTuningSpec(
@@ -120,20 +120,22 @@ def test_appended_steps_form_the_curve_and_a_step_reported_again_is_replaced(
 
 
 def test_an_unknown_experiment_is_named(opened: tuple[IntermediateStore, str]) -> None:
-    """Reporting for an experiment the store does not hold raises ExperimentNotFound naming tuning and index."""
+    """Reporting for an experiment the store does not hold raises ExperimentNotFoundError naming tuning and index."""
     store, tid = opened
-    with pytest.raises(ExperimentNotFound, match=rf"tuning '{tid}' has no experiment 9"):
+    with pytest.raises(ExperimentNotFoundError, match=rf"tuning '{tid}' has no experiment 9"):
         store.append_intermediate(tid, 9, 0, 0.5)
     assert all(not r.intermediate for r in store.load(tid))
 
 
 def test_a_finished_experiment_takes_no_new_value(opened: tuple[IntermediateStore, str]) -> None:
-    """After an experiment finished, a new value is refused (ExperimentConflict); the same value again is a no-op."""
+    """After an experiment finished, a new value is refused (ExperimentConflictError); the same value again is a no-op."""
     store, tid = opened
     store.append_intermediate(tid, 2, 0, 0.9)
     store.save(tid, [_succeeded(_by_index(store, tid)[2], 0.9)])
     assert store.append_intermediate(tid, 2, 0, 0.9) == {0: 0.9}
-    with pytest.raises(ExperimentConflict, match=r"experiment 2 already finished as succeeded"):
+    with pytest.raises(
+        ExperimentConflictError, match=r"experiment 2 already finished as succeeded"
+    ):
         store.append_intermediate(tid, 2, 1, 0.95)
     assert _by_index(store, tid)[2].intermediate == {0: 0.9}
 
@@ -282,9 +284,9 @@ def test_a_value_below_the_median_prunes_the_experiment_and_skips_the_task() -> 
     store, tid = _memory_store()
     _finish_two(store, tid)
     report_intermediate(0, 0.1, context=_context(tid, 0), store=store)  # step 0: warm-up
-    with pytest.raises(ExperimentRunPruned) as info:
+    with pytest.raises(ExperimentRunPrunedError) as info:
         report_intermediate(1, 0.3, context=_context(tid, 0), store=store)
-    assert isinstance(info.value, ExperimentPruned)
+    assert isinstance(info.value, ExperimentPrunedError)
     assert isinstance(info.value, AirflowSkipException)
     message = str(info.value)
     assert "stopped at step 1: value 0.3 is worse than the median 0.825" in message
@@ -299,9 +301,9 @@ def test_a_pruned_experiment_stays_pruned_when_it_reports_again() -> None:
     """A retried or parallel task of a pruned experiment is stopped at its next report, recording nothing."""
     store, tid = _memory_store()
     _finish_two(store, tid)
-    with pytest.raises(ExperimentRunPruned):
+    with pytest.raises(ExperimentRunPrunedError):
         report_intermediate(1, 0.3, context=_context(tid, 0), store=store)
-    with pytest.raises(ExperimentRunPruned, match="stopped at step 1"):
+    with pytest.raises(ExperimentRunPrunedError, match="stopped at step 1"):
         report_intermediate(2, 0.99, context=_context(tid, 0), store=store)
     assert _by_index(store, tid)[0].intermediate == {1: 0.3}
 
@@ -341,7 +343,7 @@ def test_an_unknown_tuning_names_the_store() -> None:
     """A conf naming a tuning the store does not hold fails naming tuning and store."""
     store, _ = _memory_store()
     with pytest.raises(
-        ExperimentNotFound, match=r"tuning 'other/run' .* is not in the experiment store"
+        ExperimentNotFoundError, match=r"tuning 'other/run' .* is not in the experiment store"
     ):
         report_intermediate(0, 0.5, context=_context("other/run", 0), store=store)
 
@@ -411,7 +413,7 @@ def test_train_operator_reports_each_epoch_and_a_pruned_trainer_stops(
     good = _train_operator(tmp_path / "good", 0.95)
     good.execute({"ti": _Ti(), "dag_run": _context("t", 0)["dag_run"]})  # type: ignore[typeddict-item]  # stubs of the keys execute and on_progress read
     bad = _train_operator(tmp_path / "bad", 0.2)
-    with pytest.raises(ExperimentRunPruned, match="stopped at step 1"):
+    with pytest.raises(ExperimentRunPrunedError, match="stopped at step 1"):
         bad.execute({"ti": _Ti(), "dag_run": _context("t", 1)["dag_run"]})  # type: ignore[typeddict-item]  # stubs of the keys execute and on_progress read
     records = {r.index: r for r in store.load("t")}
     assert records[0].intermediate == {s: 0.95 for s in range(4)}

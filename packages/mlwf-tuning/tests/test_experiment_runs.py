@@ -29,7 +29,7 @@ from mlwf_tuning import (
     ExperimentRecord,
     ExperimentRun,
     ExperimentState,
-    ForeignExperimentRun,
+    ForeignExperimentRunError,
     HyperparameterTuner,
     HyperparameterTuningSpec,
     InMemoryExperimentStore,
@@ -39,7 +39,9 @@ from mlwf_tuning import (
     TrainEvaluateWorkflow,
     report_intermediate,
 )
-from mlwf_tuning._rounds import EXPERIMENT_CONF_KEY
+from mlwf_tuning._contract import EXPERIMENT_CONF_KEY
+from mlwf_tuning._settings import experiment_timeout_s
+from mlwf_tuning._steps import TuningSteps
 from mlwf_tuning._trigger import ExperimentRunsTrigger
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -114,7 +116,7 @@ def test_a_forged_report_writes_nothing_and_prunes_nothing(
 ) -> None:
     """Issue 10 item 4: a run whose conf claims an experiment but whose run id or token is not the tuner's is refused, and the experiment's record is untouched."""
     tid, _ = _tuning(store)
-    with pytest.raises(ForeignExperimentRun, match="not the run the tuner created"):
+    with pytest.raises(ForeignExperimentRunError, match="not the run the tuner created"):
         report_intermediate(0, 0.01, context=_context(tid, 1, run_id, token), store=store)
     record = {r.index: r for r in store.load(tid)}[1]
     assert record.state == ExperimentState.RUNNING  # not pruned by the worse value
@@ -223,6 +225,11 @@ def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlExp
     sql.engine.dispose()
 
 
+def _steps(tuner: HyperparameterTuner) -> TuningSteps:
+    assert tuner.steps is not None, "build_dag sets the steps"
+    return tuner.steps
+
+
 def _tuner(store: SqlExperimentStore) -> HyperparameterTuner:
     tuner = HyperparameterTuner(TrainEvaluateWorkflow(), SPEC, store=store)
     tuner.build_dag("tune")
@@ -237,7 +244,7 @@ def test_the_tuner_creates_runs_with_unguessable_ids_and_tokens(
     context: Any = {"ti": airflow, "dag_run": SimpleNamespace(start_date=T0)}
     uuid_run = f"manual__{uuid.uuid4().hex[:6]}"
     airflow.run_id = uuid_run
-    trigger = tuner._round(0, context, report_task=True)
+    trigger = _steps(tuner).round(0, context, report_task=True)
     assert trigger is not None and len(trigger.run_ids) == 3
     tid = f"tune/{uuid_run}"
     for index in range(3):
@@ -263,7 +270,7 @@ def test_a_run_pre_created_under_the_expected_id_is_not_adopted(
         {"C": 0.1, EXPERIMENT_CONF_KEY: {"tuning_id": tid, "index": 0}},
     )
     context: Any = {"ti": airflow, "dag_run": SimpleNamespace(start_date=T0)}
-    trigger = tuner._round(0, context, report_task=True)
+    trigger = _steps(tuner).round(0, context, report_task=True)
     assert trigger is not None and run.run_id not in trigger.run_ids
     record = {r.index: r for r in sql_store.load(tid)}[0]
     assert record.state == ExperimentState.FAILED
@@ -271,7 +278,7 @@ def test_a_run_pre_created_under_the_expected_id_is_not_adopted(
     # The tuner's own run under its recorded id (its token in the conf) is adopted on a resume.
     own = sql_store.experiment_run(tid, 1)
     assert own is not None and own.run_id in trigger.run_ids
-    assert tuner._foreign(own) is None
+    assert _steps(tuner).runs.foreign(own) is None
 
 
 def test_a_round_whose_runs_stop_ending_resumes_and_fails_them(
@@ -283,7 +290,7 @@ def test_a_round_whose_runs_stop_ending_resumes_and_fails_them(
     dag = tuner.build_dag("tune")
     airflow.run_id = f"manual__{uuid.uuid4().hex[:6]}"
     context: Any = {"ti": airflow, "dag_run": SimpleNamespace(start_date=T0)}
-    trigger = tuner._round(0, context, report_task=True)
+    trigger = _steps(tuner).round(0, context, report_task=True)
     assert trigger is not None and trigger.stall_timeout == 0.6
     airflow.dr_count = 1  # one run ended, the two others never do
 
@@ -308,6 +315,6 @@ def test_the_default_experiment_timeout_is_a_day_and_configurable(
     """Issue 10 item 13: without a spec setting the stall timeout is [mlwf_tuning] experiment_timeout_s, a day by default."""
     tuner = HyperparameterTuner(TrainEvaluateWorkflow(), SPEC, store=InMemoryExperimentStore())
     monkeypatch.delenv("AIRFLOW__MLWF_TUNING__EXPERIMENT_TIMEOUT_S", raising=False)
-    assert tuner._experiment_timeout() == 86_400
+    assert experiment_timeout_s(tuner.spec) == 86_400
     monkeypatch.setenv("AIRFLOW__MLWF_TUNING__EXPERIMENT_TIMEOUT_S", "120")
-    assert tuner._experiment_timeout() == 120
+    assert experiment_timeout_s(tuner.spec) == 120

@@ -20,8 +20,8 @@ from mlwf_tuning import (
     TrainEvaluateWorkflow,
     TuningConstructor,
 )
+from mlwf_tuning._round_operator import TuningRoundOperator
 from mlwf_tuning._rounds import plan_round
-from mlwf_tuning._tuner import TuningRoundOperator
 from pydantic import ValidationError
 
 MAX_ROUND_TASKS = 16  # the documented cap (mlwf_tuning._tuner.MAX_ROUND_TASKS)

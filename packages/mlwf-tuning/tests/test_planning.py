@@ -16,7 +16,7 @@ from mlwf_tuning import (
     HyperparameterTuningSpec,
     IntRange,
     SearchMethod,
-    UnknownTuningMethod,
+    UnknownTuningMethodError,
     available_methods,
     plan,
     rebuild_study,
@@ -166,9 +166,9 @@ def test_plugged_in_method_is_resolved_and_used() -> None:
 
 
 def test_unknown_method_lists_the_known_ones() -> None:
-    """Resolving an unregistered method raises UnknownTuningMethod naming it and the known methods."""
+    """Resolving an unregistered method raises UnknownTuningMethodError naming it and the known methods."""
     with pytest.raises(
-        UnknownTuningMethod, match=r"unknown tuning method 'nope'; known methods: .*tpe"
+        UnknownTuningMethodError, match=r"unknown tuning method 'nope'; known methods: .*tpe"
     ):
         resolve_method("nope")
 
@@ -185,7 +185,7 @@ def test_builtin_methods_resolve_without_scanning_installed_packages(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Issue 10 item 14: resolving a built-in method (done while a DAG file's spec is validated) reads no entry points."""
-    import mlwf_tuning._methods as methods
+    import mlwf_tuning._spec as methods
 
     scans: list[str] = []
 

@@ -19,7 +19,7 @@ from mlwf_tuning import (
     MedianStopping,
     Reporter,
     SqlExperimentStore,
-    TooManyFailedExperiments,
+    TooManyFailedExperimentsError,
     search,
 )
 
@@ -111,17 +111,17 @@ def test_failures_up_to_the_limit_are_tolerated() -> None:
 
 
 def test_too_many_failures_stop_the_search_with_a_clear_error() -> None:
-    """One failure more than tolerated raises TooManyFailedExperiments naming the counts and the last error."""
+    """One failure more than tolerated raises TooManyFailedExperimentsError naming the counts and the last error."""
     spec = _spec(max_failed_experiments=1, n_experiments=10)
     with pytest.raises(
-        TooManyFailedExperiments,
+        TooManyFailedExperimentsError,
         match=r"2 experiments failed, but the spec tolerates 1 .*last error: ValueError: bad x",
     ):
         search(spec, lambda p: (_ for _ in ()).throw(ValueError("bad x")))
 
 
 def test_a_stopped_tuning_resumes_with_a_larger_tolerance() -> None:
-    """After TooManyFailedExperiments, the same store resumes with a raised limit and keeps the failed records."""
+    """After TooManyFailedExperimentsError, the same store resumes with a raised limit and keeps the failed records."""
     calls = Counter[str]()
 
     def flaky(p: dict[str, Any]) -> dict[str, float]:
@@ -133,7 +133,7 @@ def test_a_stopped_tuning_resumes_with_a_larger_tolerance() -> None:
     from mlwf_tuning import InMemoryExperimentStore
 
     store = InMemoryExperimentStore()
-    with pytest.raises(TooManyFailedExperiments):
+    with pytest.raises(TooManyFailedExperimentsError):
         search(_spec(n_experiments=4), flaky, store)
     result = search(_spec(n_experiments=4, max_failed_experiments=1), flaky, store)
     assert [r.state.value for r in result.experiments] == [
@@ -157,7 +157,7 @@ def test_a_stopped_tuning_resumes_with_a_larger_tolerance() -> None:
 )
 def test_bad_objective_results_fail_the_experiment_with_a_reason(returned: Any, error: str) -> None:
     """An objective returning no usable metric fails its experiment with a message saying why."""
-    with pytest.raises(TooManyFailedExperiments) as info:
+    with pytest.raises(TooManyFailedExperimentsError) as info:
         search(_spec(n_experiments=2), lambda p: returned)
     assert error in str(info.value)
 

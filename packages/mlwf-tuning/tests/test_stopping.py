@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from mlwf_tuning import ExperimentPruned, MedianStopping, Reporter, should_stop
+from mlwf_tuning import ExperimentPrunedError, MedianStopping, Reporter, should_stop
 
 CURVES = [
     {1: 1.0, 2: 0.8},
@@ -43,11 +43,11 @@ def test_nothing_stops_during_warmup_steps() -> None:
 
 
 def test_reporter_records_values_and_raises_when_stopped() -> None:
-    """Reporter.report keeps every reported value and raises ExperimentPruned naming the step when the rule stops it."""
+    """Reporter.report keeps every reported value and raises ExperimentPrunedError naming the step when the rule stops it."""
     reporter = Reporter(MedianStopping(min_experiments=3), "minimize", CURVES)
     reporter.report(1, 1.5)
     with pytest.raises(
-        ExperimentPruned, match=r"stopped at step 2: value 5\.0 is worse than the median"
+        ExperimentPrunedError, match=r"stopped at step 2: value 5\.0 is worse than the median"
     ):
         reporter.report(2, 5.0)
     assert reporter.intermediate == {1: 1.5, 2: 5.0}

@@ -10,13 +10,13 @@ import pytest
 import sqlalchemy as sa
 from conftest import store_url
 from mlwf_tuning import (
-    ExperimentConflict,
+    ExperimentConflictError,
     ExperimentRecord,
     ExperimentState,
     ExperimentStore,
     InMemoryExperimentStore,
     SqlExperimentStore,
-    TuningSpecMismatch,
+    TuningSpecMismatchError,
 )
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -90,28 +90,28 @@ def test_writing_a_finished_experiment_again_is_a_no_op(store: ExperimentStore) 
 
 
 def test_a_finished_outcome_is_never_overwritten(store: ExperimentStore) -> None:
-    """Changing a finished experiment's outcome, or demoting it to running, raises ExperimentConflict naming it."""
+    """Changing a finished experiment's outcome, or demoting it to running, raises ExperimentConflictError naming it."""
     store.save("t", [_done(0, 0.3)])
     with pytest.raises(
-        ExperimentConflict, match="tuning 't' experiment 0 already finished as succeeded"
+        ExperimentConflictError, match="tuning 't' experiment 0 already finished as succeeded"
     ):
         store.save("t", [_done(0, 0.4)])
-    with pytest.raises(ExperimentConflict, match="experiment 0 already finished"):
+    with pytest.raises(ExperimentConflictError, match="experiment 0 already finished"):
         store.save("t", [_done(0, 0.3).evolve(state=ExperimentState.RUNNING)])
     assert store.load("t") == [_done(0, 0.3)]
 
 
 def test_planned_params_cannot_change(store: ExperimentStore) -> None:
-    """A planned experiment's hyperparameters are fixed: rewriting them raises ExperimentConflict."""
+    """A planned experiment's hyperparameters are fixed: rewriting them raises ExperimentConflictError."""
     store.save("t", [ExperimentRecord(0, {"x": 1})])
-    with pytest.raises(ExperimentConflict, match=r"recorded with params \{'x': 1\}"):
+    with pytest.raises(ExperimentConflictError, match=r"recorded with params \{'x': 1\}"):
         store.save("t", [ExperimentRecord(0, {"x": 2})])
 
 
 def test_a_batch_with_a_conflict_writes_nothing(store: ExperimentStore) -> None:
     """A save whose batch holds one conflicting record leaves every record of the batch unwritten."""
     store.save("t", [_done(0, 0.3)])
-    with pytest.raises(ExperimentConflict):
+    with pytest.raises(ExperimentConflictError):
         store.save("t", [ExperimentRecord(1, {"x": 1}), _done(0, 0.9)])
     assert [r.index for r in store.load("t")] == [0]
 
@@ -127,10 +127,10 @@ def test_unfinished_experiments_progress(store: ExperimentStore) -> None:
 
 
 def test_reopening_with_another_spec_is_refused(store: ExperimentStore) -> None:
-    """Opening an existing tuning id with a different spec raises TuningSpecMismatch naming the id."""
+    """Opening an existing tuning id with a different spec raises TuningSpecMismatchError naming the id."""
     store.open_tuning("t", '{"spec": 1}')
     with pytest.raises(
-        TuningSpecMismatch, match="tuning 't' is already recorded with a different spec"
+        TuningSpecMismatchError, match="tuning 't' is already recorded with a different spec"
     ):
         store.open_tuning("t", '{"spec": 2}')
 

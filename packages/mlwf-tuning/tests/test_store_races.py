@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from conftest import store_url
 from mlwf_tuning import (
     Categorical,
-    ExperimentConflict,
+    ExperimentConflictError,
     ExperimentRecord,
     ExperimentState,
     HyperparameterTuningSpec,
@@ -87,7 +87,7 @@ def test_a_save_racing_a_finishing_save_never_overwrites_the_outcome(url: str) -
         lambda: (time.sleep(0.05), stale.save(tid, [running])),
     )
     assert errors[0] is None
-    assert errors[1] is None or isinstance(errors[1], ExperimentConflict), repr(errors[1])
+    assert errors[1] is None or isinstance(errors[1], ExperimentConflictError), repr(errors[1])
     assert setup.load(tid)[0].state == ExperimentState.SUCCEEDED
     for store in (setup, finisher, stale):
         store.engine.dispose()

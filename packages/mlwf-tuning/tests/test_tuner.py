@@ -258,7 +258,7 @@ def test_default_store_is_a_file_in_airflow_home_on_a_single_host_executor(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
     """Without store_url, LocalExecutor tunings record into $AIRFLOW_HOME/mlwf_tuning.db, never the metadata DB."""
-    from mlwf_tuning._tuner import default_store_url
+    from mlwf_tuning._settings import default_store_url
 
     monkeypatch.delenv("AIRFLOW__MLWF_TUNING__STORE_URL", raising=False)
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
@@ -274,7 +274,7 @@ def test_default_store_on_a_multi_host_executor_names_the_setting(
 ) -> None:
     """With Celery and no store_url, the store is refused with the setting to set, not silently split per host."""
     from mlwf_tuning import TuningError
-    from mlwf_tuning._tuner import default_store_url
+    from mlwf_tuning._settings import default_store_url
 
     monkeypatch.delenv("AIRFLOW__MLWF_TUNING__STORE_URL", raising=False)
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor,CeleryExecutor")

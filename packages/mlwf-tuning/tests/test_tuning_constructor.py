@@ -15,7 +15,7 @@ from mlwf_tuning import (
     TuningConstructor,
     TuningError,
 )
-from mlwf_tuning._tuner import check_own_experiment_dag
+from mlwf_tuning._steps import check_own_experiment_dag
 
 GRID = HyperparameterTuningSpec(
     hyperparameters={"C": Categorical([0.1, 1.0])}, metric="accuracy", method="grid"

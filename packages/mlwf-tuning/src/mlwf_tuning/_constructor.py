@@ -29,13 +29,9 @@ from mlwf_constructors import (
 )
 from pydantic import ValidationError
 
+from mlwf_tuning._errors import TuningDefinitionError
 from mlwf_tuning._spec import HyperparameterTuningSpec
-from mlwf_tuning._tuner import (
-    EXPERIMENT_DAG_SUFFIX,
-    HyperparameterTuner,
-    TuningDefinitionError,
-    check_spec_fits,
-)
+from mlwf_tuning._tuner import EXPERIMENT_DAG_SUFFIX, HyperparameterTuner, check_spec_fits
 
 #: How many of a spec's validation errors a message lists (a hostile spec can have thousands).
 _MAX_ERRORS_SHOWN = 5

@@ -13,9 +13,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from mlwf_tuning._methods import resolve_method
 from mlwf_tuning._records import ExperimentRecord, ExperimentState
-from mlwf_tuning._spec import HyperparameterTuningSpec
+from mlwf_tuning._spec import HyperparameterTuningSpec, resolve_method
 
 if (
     TYPE_CHECKING

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from mlwf_tuning._errors import ExperimentConflict
+from mlwf_tuning._errors import ExperimentConflictError
 
 
 class ExperimentState(enum.StrEnum):
@@ -86,20 +86,20 @@ def merge_record(
 
     Writes are idempotent: writing a finished experiment's outcome again is a no-op. They never
     lose or rewrite an outcome: changing a finished experiment, or the hyperparameters of a
-    planned one, raises ``ExperimentConflict``.
+    planned one, raises ``ExperimentConflictError``.
     """
     if stored is None:
         return new
     where = f"tuning {tuning_id!r} experiment {new.index}"
     if stored.params != new.params:
-        raise ExperimentConflict(
+        raise ExperimentConflictError(
             f"{where} is recorded with params {stored.params}; refusing to change them to {new.params}"
         )
     if stored.state.finished:
         same = (stored.state, stored.metrics, stored.error) == (new.state, new.metrics, new.error)
         if same:
             return None
-        raise ExperimentConflict(
+        raise ExperimentConflictError(
             f"{where} already finished as {stored.state.value} (metrics {stored.metrics}); "
             f"refusing to overwrite it with {new.state.value} (metrics {new.metrics})"
         )

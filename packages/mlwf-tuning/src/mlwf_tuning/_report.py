@@ -1,241 +1,172 @@
-"""``report_intermediate``: early stopping inside the runs of a DAG tuning's experiments.
-
-A task of an experiment run reports ``(step, value)``. The value joins the experiment's curve in
-the tuning's store, then the spec's median-stopping rule decides, against the curves of the
-tuning's succeeded experiments, whether the experiment goes on. When it stops, the experiment's
-record is saved as pruned (with the reason and its curve) and ``ExperimentRunPruned`` raised: an
-``ExperimentPruned`` that Airflow treats as a skip, so the task is not retried, the tasks after
-it are skipped, and the tuner, which keeps a record the experiment finished itself, counts the
-experiment as pruned whatever the state of its run.
-
-The run finds its tuning in its ``conf``: ``EXPERIMENT_CONF_KEY`` = ``{"tuning_id", "index",
-"token"}``, set by the tuner. A run without that key is not an experiment (the pipeline runs
-standalone): reporting is then a no-op. Anyone allowed to trigger the pipeline can write that
-key, so a report is accepted only from the run the tuner created for the experiment: the run id
-and the token the store recorded for it (``ExperimentStore.experiment_run``) must both match;
-otherwise ``ForeignExperimentRun`` (nothing recorded).
+"""The report of a tuning: ``TuningResult`` (the best experiment and the full table, as text for
+logs and a dict for XCom) and ``notify_result``, which sends it through any Airflow notifier.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-import secrets
-from collections.abc import Mapping
-from datetime import UTC, datetime
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowSkipException
-
-from mlwf_tuning._errors import ExperimentConflict, ExperimentPruned, TuningError
 from mlwf_tuning._records import ExperimentRecord, ExperimentState
-from mlwf_tuning._rounds import EXPERIMENT_CONF_KEY, token_of
 from mlwf_tuning._spec import HyperparameterTuningSpec
-from mlwf_tuning._stopping import stop_reason
-from mlwf_tuning._store import (
-    ExperimentNotFound,
-    IntermediateStore,
-    SqlExperimentStore,
-    check_intermediate,
-)
 
-log = logging.getLogger(__name__)
+#: The XCom key (and notifier context key) under which a tuning publishes ``TuningResult.to_dict()``.
+XCOM_KEY = "tuning_result"
+#: The context key holding ``TuningResult.render_table()``, for notifier templates.
+REPORT_KEY = "tuning_report"
 
 
-class ExperimentRunPruned(ExperimentPruned, AirflowSkipException):
-    """``ExperimentPruned`` raised in an experiment run: Airflow skips the task instead of retrying it."""
+@dataclass(frozen=True)
+class TuningResult:
+    """The outcome of a tuning: the best succeeded experiment and every experiment recorded."""
+
+    tuning_id: str
+    metric: str
+    direction: str
+    experiments: tuple[ExperimentRecord, ...]
+    best_index: int | None
+    stopped_reason: str | None = None
+
+    @classmethod
+    def from_records(
+        cls,
+        tuning_id: str,
+        spec: HyperparameterTuningSpec,
+        records: Sequence[ExperimentRecord],
+        stopped_reason: str | None = None,
+    ) -> TuningResult:
+        """Summarize ``records``: the best is the succeeded experiment with the best metric (ties: lowest index)."""
+        best: ExperimentRecord | None = None
+        for r in sorted(records, key=lambda r: r.index):
+            if r.state != ExperimentState.SUCCEEDED or spec.metric not in r.metrics:
+                continue
+            v = r.metrics[spec.metric]
+            if best is None:
+                best = r
+                continue
+            b = best.metrics[spec.metric]
+            if (v < b) if spec.direction == "minimize" else (v > b):
+                best = r
+        return cls(
+            tuning_id=tuning_id,
+            metric=spec.metric,
+            direction=spec.direction,
+            experiments=tuple(sorted(records, key=lambda r: r.index)),
+            best_index=None if best is None else best.index,
+            stopped_reason=stopped_reason,
+        )
+
+    @property
+    def best(self) -> ExperimentRecord | None:
+        """Return the best experiment, or None when no experiment succeeded."""
+        return next((r for r in self.experiments if r.index == self.best_index), None)
+
+    @property
+    def best_params(self) -> dict[str, Any] | None:
+        """Return the hyperparameters of the best experiment."""
+        best = self.best
+        return None if best is None else dict(best.params)
+
+    @property
+    def best_value(self) -> float | None:
+        """Return the optimized metric of the best experiment."""
+        best = self.best
+        return None if best is None else best.metrics[self.metric]
+
+    def count(self, state: ExperimentState) -> int:
+        """Return how many experiments are in ``state``."""
+        return sum(1 for r in self.experiments if r.state == state)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serializable dict: what the tuning DAG pushes as XCom ``tuning_result``."""
+        return {
+            "tuning_id": self.tuning_id,
+            "metric": self.metric,
+            "direction": self.direction,
+            "best_index": self.best_index,
+            "best_params": self.best_params,
+            "best_value": self.best_value,
+            "counts": {s.value: self.count(s) for s in ExperimentState},
+            "stopped_reason": self.stopped_reason,
+            "experiments": [r.to_dict() for r in self.experiments],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TuningResult:
+        """Rebuild a result from ``to_dict``'s output (e.g. pulled from XCom)."""
+        return cls(
+            tuning_id=data["tuning_id"],
+            metric=data["metric"],
+            direction=data["direction"],
+            experiments=tuple(ExperimentRecord.from_dict(r) for r in data["experiments"]),
+            best_index=data["best_index"],
+            stopped_reason=data.get("stopped_reason"),
+        )
+
+    def render_table(self, max_rows: int | None = None) -> str:
+        """Return a plain-text report: a summary line and one row per experiment (best marked ``*``)."""
+        params = sorted({name for r in self.experiments for name in r.params})
+        header = ["", "#", "state", self.metric, *params, "duration_s", "error"]
+        rows: list[list[str]] = []
+        shown = self.experiments if max_rows is None else self.experiments[:max_rows]
+        for r in shown:
+            value = r.metrics.get(self.metric)
+            rows.append(
+                [
+                    "*" if r.index == self.best_index else "",
+                    str(r.index),
+                    r.state.value,
+                    "" if value is None else _fmt(value),
+                    *(_fmt(r.params[p]) if p in r.params else "" for p in params),
+                    "" if r.duration_s is None else f"{r.duration_s:.2f}",
+                    (r.error or "")[:60],
+                ]
+            )
+        widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=False)]
+        lines = [_summary(self)]
+        lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+        lines += [
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+        ]
+        if len(shown) < len(self.experiments):
+            lines.append(f"... {len(self.experiments) - len(shown)} more experiments")
+        return "\n".join(lines)
 
 
-class ForeignExperimentRun(TuningError):
-    """A run claims an experiment (``conf`` key ``mlwf_tuning``) but is not the run its tuner created."""
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.6g}"
+    return str(value)
 
 
-def report_intermediate(
-    step: int,
-    value: float | Mapping[str, float],
-    *,
+def _summary(result: TuningResult) -> str:
+    counts = ", ".join(f"{result.count(s)} {s.value}" for s in ExperimentState if result.count(s))
+    head = (
+        f"tuning {result.tuning_id!r}: {len(result.experiments)} experiments ({counts or 'none'})"
+    )
+    if result.best_index is None:
+        return f"{head}; no experiment succeeded"
+    return (
+        f"{head}; best {result.metric} ({result.direction}) = {_fmt(result.best_value)} "
+        f"at experiment {result.best_index} with {result.best_params}"
+        + (f"; stopped: {result.stopped_reason}" if result.stopped_reason else "")
+    )
+
+
+def notify_result(
+    notifier: Callable[[dict[str, Any]], object],
+    result: TuningResult,
     context: Mapping[str, Any] | None = None,
-    store: IntermediateStore | str | None = None,
 ) -> None:
-    """Report an intermediate value of the running experiment; stop it if the spec's rule says so.
+    """Call ``notifier`` (an Airflow ``BaseNotifier`` or any callable taking a context) with the result.
 
-    Call it from any task of an experiment run, once per step (an epoch, a checkpoint), with the
-    value of the spec's metric at that step, or a dict of metrics holding it (others are
-    ignored). Reporting a step again replaces its value. When the spec's ``early_stopping`` rule
-    stops the experiment, its record is saved as pruned and ``ExperimentRunPruned`` (an
-    ``ExperimentPruned`` and an ``AirflowSkipException``) is raised: let it propagate.
-
-    Outside a tuning (no ``mlwf_tuning`` key in the run's ``conf``, or no Airflow task at all)
-    it does nothing, so a pipeline also runs standalone. A run whose ``conf`` claims an
-    experiment but which is not the run the tuner created for it (run id and token recorded in
-    the store) raises ``ForeignExperimentRun`` and records nothing. ``context`` defaults to the current
-    task's; ``store`` to the tuner's default store (``[mlwf_tuning] store_url`` or its fallback):
-    pass the tuner's own if it was given one.
+    The notifier receives ``context`` (in a DAG: the report task's Airflow context; locally:
+    empty) plus ``tuning_result`` (``result.to_dict()``) and ``tuning_report`` (the text table),
+    so its templated fields can use ``{{ tuning_report }}`` or ``{{ tuning_result.best_value }}``.
     """
-    experiment = _experiment_of(context)
-    if experiment is None:
-        return
-    tuning_id, index, run_id, token = experiment
-    step, _ = check_intermediate(step, 0.0)
-    resolved = _resolve(store)
-    spec_json = resolved.tuning_spec(tuning_id)
-    if spec_json is None:
-        raise ExperimentNotFound(
-            f"tuning {tuning_id!r} (run conf key {EXPERIMENT_CONF_KEY!r}) is not in the "
-            f"experiment store {_describe(resolved)}; report to the store its tuner records in"
-        )
-    _check_run(resolved, tuning_id, index, run_id, token)
-    spec = _spec(spec_json)
-    metric_value = _metric_value(value, spec.metric, step)
-    if metric_value is None:
-        return
-    _, metric_value = check_intermediate(step, metric_value)
-    record = _record_of(resolved, tuning_id, index)
-    if record.state == ExperimentState.PRUNED:  # a retried task, or another task stopped it
-        raise ExperimentRunPruned(record.error or f"experiment {index} was pruned")
-    if record.state.finished:
-        log.warning(
-            "tuning %s experiment %d already finished as %s; step %d not recorded",
-            tuning_id,
-            index,
-            record.state.value,
-            step,
-        )
-        return
-    curve = resolved.append_intermediate(tuning_id, index, step, metric_value)
-    if spec.early_stopping is None:
-        return
-    records = resolved.load(tuning_id)
-    finished = [
-        r.intermediate for r in records if r.state == ExperimentState.SUCCEEDED and r.index != index
-    ]
-    reason = stop_reason(
-        spec.early_stopping, spec.direction, finished, step, metric_value, metric=spec.metric
-    )
-    if reason is None:
-        return
-    _prune(resolved, tuning_id, record, curve, reason)
-
-
-def _check_run(
-    store: IntermediateStore, tuning_id: str, index: int, run_id: str | None, token: str | None
-) -> None:
-    """Raise ``ForeignExperimentRun`` unless run ``run_id`` with ``token`` is the experiment's run."""
-    run = store.experiment_run(tuning_id, index)
-    ours = (
-        run is not None
-        and run_id == run.run_id
-        and token is not None
-        and isinstance(token, str)
-        # bytes: compare_digest raises TypeError on non-ASCII str
-        and secrets.compare_digest(token.encode(), run.token.encode())
-    )
-    if not ours:
-        raise ForeignExperimentRun(
-            f"run {run_id!r} claims experiment {index} of tuning {tuning_id!r} (run conf key "
-            f"{EXPERIMENT_CONF_KEY!r}), but it is not the run the tuner created for it (run id "
-            "or token differ): nothing reported"
-        )
-
-
-def _experiment_of(
-    context: Mapping[str, Any] | None,
-) -> tuple[str, int, str | None, str | None] | None:
-    """Return ``(tuning_id, index, run_id, token)`` from the run and its conf, or None outside a tuning."""
-    if context is None:
-        from airflow.sdk import get_current_context
-
-        try:
-            context = get_current_context()
-        except RuntimeError:
-            log.warning("report_intermediate called outside an Airflow task: nothing reported")
-            return None
-    dag_run = context.get("dag_run")
-    conf = getattr(dag_run, "conf", None) or {}
-    entry = conf.get(EXPERIMENT_CONF_KEY)
-    if entry is None:
-        log.debug("run without conf key %r: not a tuning experiment", EXPERIMENT_CONF_KEY)
-        return None
-    tuning_id = entry.get("tuning_id") if isinstance(entry, Mapping) else None
-    index = entry.get("index") if isinstance(entry, Mapping) else None
-    if not isinstance(tuning_id, str) or isinstance(index, bool) or not isinstance(index, int):
-        raise TuningError(
-            f"run conf key {EXPERIMENT_CONF_KEY!r} must be "
-            f'{{"tuning_id": str, "index": int, "token": str}}; got {entry!r}'
-        )
-    run_id = getattr(dag_run, "run_id", None)
-    return tuning_id, index, run_id if isinstance(run_id, str) else None, token_of(conf)
-
-
-def _metric_value(value: float | Mapping[str, float], metric: str, step: int) -> float | None:
-    if not isinstance(value, Mapping):
-        return value
-    if metric in value:
-        return value[metric]
-    log.warning(
-        "step %d reported metrics %s without %r, the tuning's metric: nothing recorded",
-        step,
-        sorted(value),
-        metric,
-    )
-    return None
-
-
-def _record_of(store: IntermediateStore, tuning_id: str, index: int) -> ExperimentRecord:
-    record = next((r for r in store.load(tuning_id) if r.index == index), None)
-    if record is None:
-        raise ExperimentNotFound(
-            f"tuning {tuning_id!r} has no experiment {index} in the experiment store "
-            f"{_describe(store)}"
-        )
-    return record
-
-
-def _prune(
-    store: IntermediateStore,
-    tuning_id: str,
-    record: ExperimentRecord,
-    curve: dict[int, float],
-    reason: str,
-) -> None:
-    """Save the experiment as pruned, then raise ``ExperimentRunPruned``."""
-    pruned = record.evolve(
-        state=ExperimentState.PRUNED,
-        intermediate=curve,
-        finished=datetime.now(UTC),
-        error=reason,
-    )
-    try:
-        store.save(tuning_id, [pruned])
-    except ExperimentConflict:
-        # Another task of this run stopped it first: the stored outcome is the one that counts.
-        current = _record_of(store, tuning_id, record.index)
-        if current.state != ExperimentState.PRUNED:
-            raise
-        reason = current.error or reason
-    log.info("tuning %s experiment %d %s", tuning_id, record.index, reason)
-    raise ExperimentRunPruned(reason)
-
-
-def _resolve(store: IntermediateStore | str | None) -> IntermediateStore:
-    if store is None:
-        # Imported late: _tuner imports _workflow, which imports this module.
-        from mlwf_tuning._tuner import default_store_url
-
-        store = default_store_url()
-    return _sql_store(store) if isinstance(store, str) else store
-
-
-@functools.cache
-def _sql_store(url: str) -> SqlExperimentStore:
-    return SqlExperimentStore(url)
-
-
-@functools.lru_cache(maxsize=16)
-def _spec(spec_json: str) -> HyperparameterTuningSpec:
-    return HyperparameterTuningSpec.model_validate_json(spec_json)
-
-
-def _describe(store: IntermediateStore) -> str:
-    engine = getattr(store, "engine", None)
-    return repr(engine.url) if engine is not None else type(store).__name__
+    full = dict(context or {})
+    full[XCOM_KEY] = result.to_dict()
+    full[REPORT_KEY] = result.render_table()
+    notifier(full)

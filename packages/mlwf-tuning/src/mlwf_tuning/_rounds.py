@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mlwf_tuning._errors import TooManyFailedExperiments
+from mlwf_tuning._errors import TooManyFailedExperimentsError
 from mlwf_tuning._planner import plan
 from mlwf_tuning._records import ExperimentRecord, ExperimentState
-from mlwf_tuning._result import TuningResult
+from mlwf_tuning._report import TuningResult
 from mlwf_tuning._spec import HyperparameterTuningSpec
 from mlwf_tuning._store import ExperimentStore
 
@@ -67,10 +67,10 @@ def failed_count(records: Sequence[ExperimentRecord]) -> int:
 def check_failures(
     tuning_id: str, spec: HyperparameterTuningSpec, records: Sequence[ExperimentRecord]
 ) -> None:
-    """Raise ``TooManyFailedExperiments`` when more experiments failed than the spec tolerates."""
+    """Raise ``TooManyFailedExperimentsError`` when more experiments failed than the spec tolerates."""
     failed = [r for r in records if r.state == ExperimentState.FAILED]
     if len(failed) > spec.max_failed_experiments:
-        raise TooManyFailedExperiments(
+        raise TooManyFailedExperimentsError(
             tuning_id, len(failed), spec.max_failed_experiments, failed[-1].error
         )
 
@@ -188,39 +188,6 @@ def summarize(
     elif sum(1 for r in records if r.state.finished) < spec.total_experiments():
         reason = "time budget used up or experiments left unfinished"
     return TuningResult.from_records(tuning_id, spec, records, reason)
-
-
-#: The ``conf`` key of an experiment run that tells the run which tuning and experiment it is:
-#: ``{"tuning_id": str, "index": int, "token": str}`` (used by ``report_intermediate`` for early
-#: stopping; the token, recorded with the run id in the store, proves the tuner created the run).
-EXPERIMENT_CONF_KEY = "mlwf_tuning"
-
-
-def conf_of(
-    record: ExperimentRecord,
-    base: Mapping[str, Any],
-    tuning_id: str | None = None,
-    token: str | None = None,
-) -> dict[str, Any]:
-    """Return the triggered run's ``conf``: the base values overridden by the experiment's params.
-
-    With ``tuning_id``, the conf also carries ``EXPERIMENT_CONF_KEY``: the tuning, the index and
-    the run's ``token``.
-    """
-    conf = {**base, **record.params}
-    if tuning_id is not None:
-        entry: dict[str, Any] = {"tuning_id": tuning_id, "index": record.index}
-        if token is not None:
-            entry["token"] = token
-        conf[EXPERIMENT_CONF_KEY] = entry
-    return conf
-
-
-def token_of(conf: object) -> str | None:
-    """Return the experiment token in a run's ``conf``, or None."""
-    entry = conf.get(EXPERIMENT_CONF_KEY) if isinstance(conf, Mapping) else None
-    token = entry.get("token") if isinstance(entry, Mapping) else None
-    return token if isinstance(token, str) else None
 
 
 def note_of(tuning_id: str, record: ExperimentRecord) -> str:

@@ -16,11 +16,10 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from mlwf_tuning._errors import ExperimentPruned, TooManyFailedExperiments
-from mlwf_tuning._notify import notify_result
+from mlwf_tuning._errors import ExperimentPrunedError, TooManyFailedExperimentsError
 from mlwf_tuning._planner import plan
 from mlwf_tuning._records import ExperimentRecord, ExperimentState
-from mlwf_tuning._result import TuningResult
+from mlwf_tuning._report import TuningResult, notify_result
 from mlwf_tuning._spec import Direction, HyperparameterTuningSpec, MedianStopping
 from mlwf_tuning._stopping import Reporter
 from mlwf_tuning._store import ExperimentStore, InMemoryExperimentStore
@@ -52,7 +51,7 @@ def run_experiment(
 ) -> ExperimentRecord:
     """Run one experiment and return its finished record (module-level: it runs in process pools).
 
-    An exception from the objective makes a failed experiment; ``ExperimentPruned`` a pruned one.
+    An exception from the objective makes a failed experiment; ``ExperimentPrunedError`` a pruned one.
     ``KeyboardInterrupt`` and ``SystemExit`` propagate: the experiment stays unfinished.
     """
     reporter = Reporter(rule, direction, finished_curves)
@@ -64,7 +63,7 @@ def run_experiment(
             else objective(dict(record.params))
         )
         metrics = _check_metrics(raw, metric)
-    except ExperimentPruned as stop:
+    except ExperimentPrunedError as stop:
         return record.evolve(
             state=ExperimentState.PRUNED,
             intermediate=reporter.intermediate,
@@ -113,7 +112,7 @@ def _check_failures(
 ) -> None:
     failed, last = _failures(records)
     if failed > spec.max_failed_experiments:
-        raise TooManyFailedExperiments(tuning_id, failed, spec.max_failed_experiments, last)
+        raise TooManyFailedExperimentsError(tuning_id, failed, spec.max_failed_experiments, last)
 
 
 def search(
@@ -130,7 +129,7 @@ def search(
     ``objective`` may take a second argument, a ``Reporter``, to report intermediate values
     (``reporter.report(step, value)``) for early stopping. An exception in it fails the
     experiment; more failures than ``spec.max_failed_experiments`` raise
-    ``TooManyFailedExperiments``. With ``spec.parallelism > 1`` experiments run on a thread pool
+    ``TooManyFailedExperimentsError``. With ``spec.parallelism > 1`` experiments run on a thread pool
     (``pool="thread"``, the default: any callable, GIL-releasing or I/O-bound work) or a process
     pool (``pool="process"``: CPU-bound pure Python; the objective must be picklable).
 

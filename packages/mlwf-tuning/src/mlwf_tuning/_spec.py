@@ -1,10 +1,26 @@
-"""``HyperparameterTuningSpec``: what to tune, how, towards which metric, and within which limits."""
+"""``HyperparameterTuningSpec``: what to tune, how, towards which metric, and within which limits;
+and the search methods its ``method`` may name.
+
+A method is a ``SearchMethod``: a factory of an Optuna sampler, and whether its plan is fixed up
+front (grid, random: the whole plan is known before any result) or adaptive (Bayesian: planned in
+rounds of ``parallelism``, each round conditioned on every result so far). Other packages add
+methods through the entry point group ``mlwf.tuning.methods``; an entry point names either a
+``SearchMethod`` or a plain ``(spec, seed) -> optuna.samplers.BaseSampler`` factory (adaptive).
+
+The spec and the method registry share this module because each needs the other: a spec is
+validated against its method (``SearchMethod.check``), and a method is a function of a spec.
+The built-in samplers sit below, in ``_samplers``.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -15,10 +31,93 @@ from pydantic import (
     model_validator,
 )
 
+from mlwf_tuning._errors import UnknownTuningMethodError
 from mlwf_tuning._limits import max_experiments
+from mlwf_tuning._samplers import check_grid, gp_sampler, grid_sampler, random_sampler, tpe_sampler
 from mlwf_tuning._space import Hyperparameter
 
+# optuna is imported when planning only: DAG files that declare tunings parse fast.
+if TYPE_CHECKING:
+    import optuna
+
 Direction = Literal["minimize", "maximize"]
+ENTRY_POINT_GROUP = "mlwf.tuning.methods"
+
+SamplerFactory = Callable[["HyperparameterTuningSpec", int], "optuna.samplers.BaseSampler"]
+
+
+def _no_check(spec: HyperparameterTuningSpec) -> None:
+    """Accept every spec."""
+
+
+@dataclass(frozen=True)
+class SearchMethod:
+    """A named way of choosing experiments, backed by an Optuna sampler."""
+
+    name: str
+    make_sampler: SamplerFactory
+    #: True when the whole plan is fixed before any result (grid, random): planned all at once.
+    plans_upfront: bool = False
+    #: Raise ``ValueError`` naming the problem when the method cannot run this spec.
+    check: Callable[[HyperparameterTuningSpec], None] = field(default=_no_check)
+
+
+grid = SearchMethod("grid", grid_sampler, plans_upfront=True, check=check_grid)
+random = SearchMethod("random", random_sampler, plans_upfront=True)
+tpe = SearchMethod("tpe", tpe_sampler)
+gp = SearchMethod("gp", gp_sampler)
+
+_BUILTIN = {"grid": grid, "random": random, "tpe": tpe, "bayesian": tpe, "gp": gp}
+_REGISTERED: dict[str, SearchMethod] = {}
+
+
+def register_method(method: SearchMethod) -> None:
+    """Register a method in this process (entry points are the way for installed packages)."""
+    _REGISTERED[method.name] = method
+
+
+def _as_method(name: str, loaded: Any) -> SearchMethod:
+    if isinstance(loaded, SearchMethod):
+        return loaded
+    if callable(loaded):
+        return SearchMethod(name, loaded)
+    raise UnknownTuningMethodError(
+        f"entry point {name!r} in group {ENTRY_POINT_GROUP!r} is {type(loaded).__name__}, "
+        "not a SearchMethod or a sampler factory"
+    )
+
+
+@functools.cache
+def _plugins() -> dict[str, EntryPoint]:
+    # Scanning installed distributions costs milliseconds; planning resolves the method every round.
+    return {
+        ep.name: ep
+        for ep in entry_points(group=ENTRY_POINT_GROUP)
+        if ep.dist is None or ep.dist.name != "mlwf-tuning"  # our own built-ins need no import
+    }
+
+
+def available_methods() -> list[str]:
+    """Return the names of every known method (built in, registered, and entry points)."""
+    return sorted(set(_BUILTIN) | set(_REGISTERED) | set(_plugins()))
+
+
+def resolve_method(name: str) -> SearchMethod:
+    """Return the method called ``name``, or raise ``UnknownTuningMethodError`` listing the known ones."""
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    # Built-ins first, so that validating a spec (done when a DAG file is parsed) scans no
+    # installed distributions for entry points (~160 ms here); an entry point cannot replace one.
+    if name in _BUILTIN:
+        return _BUILTIN[name]
+    plugins = _plugins()
+    if name in plugins:
+        _REGISTERED[name] = _as_method(name, plugins[name].load())
+        return _REGISTERED[name]
+    raise UnknownTuningMethodError(
+        f"unknown tuning method {name!r}; known methods: {', '.join(available_methods())} "
+        f"(add one through the entry point group {ENTRY_POINT_GROUP!r})"
+    )
 
 
 class MedianStopping(BaseModel):
@@ -84,16 +183,15 @@ class HyperparameterTuningSpec(BaseModel):
 
     @model_validator(mode="after")
     def _method_fits(self) -> HyperparameterTuningSpec:
-        # Imported here: the method registry imports this module for its type annotations.
-        from mlwf_tuning._methods import resolve_method
-
         limit = max_experiments()
         if self.n_experiments is not None and self.n_experiments > limit:
             raise ValueError(
                 f"n_experiments={self.n_experiments} exceeds the limit of {limit} experiments "
                 "per tuning ([mlwf_tuning] max_experiments)"
             )
-        method = resolve_method(self.method)  # UnknownTuningMethod (a ValueError) names the method
+        method = resolve_method(
+            self.method
+        )  # UnknownTuningMethodError (a ValueError) names the method
         method.check(self)  # a grid checks its size against the same limit
         if self.n_experiments is None and method.name != "grid":
             raise ValueError(

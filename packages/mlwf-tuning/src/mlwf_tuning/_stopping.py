@@ -6,7 +6,7 @@ import statistics
 import threading
 from collections.abc import Mapping, Sequence
 
-from mlwf_tuning._errors import ExperimentPruned
+from mlwf_tuning._errors import ExperimentPrunedError
 from mlwf_tuning._spec import Direction, MedianStopping
 
 
@@ -57,7 +57,7 @@ class Reporter:
     """Handed to an objective that takes a second argument: ``reporter.report(step, value)``.
 
     Records the intermediate value and, when the spec has an early-stopping rule that says so,
-    raises ``ExperimentPruned`` (let it propagate: the experiment is recorded as pruned).
+    raises ``ExperimentPrunedError`` (let it propagate: the experiment is recorded as pruned).
     """
 
     def __init__(
@@ -73,11 +73,11 @@ class Reporter:
         self.intermediate: dict[int, float] = {}
 
     def report(self, step: int, value: float) -> None:
-        """Record ``value`` at ``step``; raise ``ExperimentPruned`` if the experiment is to stop."""
+        """Record ``value`` at ``step``; raise ``ExperimentPrunedError`` if the experiment is to stop."""
         with self._lock:
             self.intermediate[int(step)] = float(value)
         if self._rule is None:
             return
         reason = stop_reason(self._rule, self._direction, self._finished, int(step), float(value))
         if reason is not None:
-            raise ExperimentPruned(reason)
+            raise ExperimentPrunedError(reason)

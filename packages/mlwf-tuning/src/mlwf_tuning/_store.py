@@ -12,7 +12,11 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import sqlalchemy as sa
 from mlwf_constructors import as_utc
 
-from mlwf_tuning._errors import ExperimentConflict, TuningError, TuningSpecMismatch
+from mlwf_tuning._errors import (
+    ExperimentConflictError,
+    ExperimentNotFoundError,
+    TuningSpecMismatchError,
+)
 from mlwf_tuning._records import ExperimentRecord, ExperimentState, merge_record
 
 TABLE_PREFIX = "mlwf_tuning_"
@@ -32,7 +36,7 @@ class ExperimentStore(Protocol):
     """Where a tuning's experiments are recorded, so that a tuning can resume after a stop."""
 
     def open_tuning(self, tuning_id: str, spec_json: str) -> None:
-        """Create the tuning, or check that the stored one has the same spec (``TuningSpecMismatch``)."""
+        """Create the tuning, or check that the stored one has the same spec (``TuningSpecMismatchError``)."""
 
     def load(self, tuning_id: str) -> list[ExperimentRecord]:
         """Return every recorded experiment of the tuning, ordered by index."""
@@ -45,10 +49,6 @@ class ExperimentStore(Protocol):
 
     def experiment_run(self, tuning_id: str, index: int) -> ExperimentRun | None:
         """Return the run recorded for experiment ``index`` (``assign_run``), or None."""
-
-
-class ExperimentNotFound(TuningError, LookupError):
-    """A store holds no such tuning or experiment (the reporter and the tuner use different stores?)."""
 
 
 @runtime_checkable
@@ -65,8 +65,8 @@ class IntermediateStore(ExperimentStore, Protocol):
 
         Idempotent per step (reporting a step again replaces its value: a retried task's run is
         the one that counts); never touches the experiment's other fields, so it cannot undo a
-        concurrent ``save``. Raises ``ExperimentNotFound`` for an unknown experiment and
-        ``ExperimentConflict`` for a new value on a finished one.
+        concurrent ``save``. Raises ``ExperimentNotFoundError`` for an unknown experiment and
+        ``ExperimentConflictError`` for a new value on a finished one.
         """
 
 
@@ -83,22 +83,22 @@ def check_intermediate(step: object, value: object) -> tuple[int, float]:
 
 def _finished_conflict(
     tuning_id: str, index: int, state: ExperimentState, step: int, value: float
-) -> ExperimentConflict:
-    return ExperimentConflict(
+) -> ExperimentConflictError:
+    return ExperimentConflictError(
         f"tuning {tuning_id!r} experiment {index} already finished as {state.value}; refusing "
         f"to record a new intermediate value {value} at step {step}"
     )
 
 
-def _not_found(tuning_id: str, index: int, where: str) -> ExperimentNotFound:
-    return ExperimentNotFound(
+def _not_found(tuning_id: str, index: int, where: str) -> ExperimentNotFoundError:
+    return ExperimentNotFoundError(
         f"tuning {tuning_id!r} has no experiment {index} in {where} (is the experiment reporting "
         "to the store its tuner records in?)"
     )
 
 
-def _spec_mismatch(tuning_id: str, stored: str, given: str) -> TuningSpecMismatch:
-    return TuningSpecMismatch(
+def _spec_mismatch(tuning_id: str, stored: str, given: str) -> TuningSpecMismatchError:
+    return TuningSpecMismatchError(
         f"tuning {tuning_id!r} is already recorded with a different spec; resume it with the "
         f"same spec or use another tuning id (stored: {stored}; given: {given})"
     )

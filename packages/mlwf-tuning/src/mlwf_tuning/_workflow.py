@@ -22,12 +22,9 @@ from mlwf_operators.operators.training import TrainModelOperator
 from mlwf_operators.operators.validation import ValidateModelOperator
 from mlwf_types import typed
 
-from mlwf_tuning._report import report_intermediate
+from mlwf_tuning._contract import WORKFLOW_RESULT_KEY, WORKFLOW_TIMING_KEY
+from mlwf_tuning._pruning import report_intermediate
 
-#: The XCom key (and the task id in ``TrainEvaluateWorkflow``) of an experiment's metrics.
-WORKFLOW_RESULT_KEY = "workflow_result"
-#: An optional XCom next to ``workflow_result``: ``{"started": iso, "finished": iso}`` of the run.
-WORKFLOW_TIMING_KEY = "workflow_timing"
 REFERENCE_TRAINER = "mlwf_operators.trainers.sklearn_reference:train"
 
 

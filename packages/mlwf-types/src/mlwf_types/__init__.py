@@ -9,10 +9,16 @@ before a wrong value is pushed.
 from importlib.metadata import PackageNotFoundError, version
 
 from mlwf_types._checker import TypeIssue, check_dag
-from mlwf_types._config import InvalidModeError, Mode, current_mode
-from mlwf_types._declarations import TypeDeclaration, declaration_of, typed
-from mlwf_types._errors import MlwfTypesError, TypeDeclarationError, XComTypeError
+from mlwf_types._config import Mode, current_mode
+from mlwf_types._declarations import TypeDeclaration, declaration_of
+from mlwf_types._errors import (
+    InvalidModeError,
+    MlwfTypesError,
+    TypeDeclarationError,
+    XComTypeError,
+)
 from mlwf_types._hints import find_mismatch, is_compatible, type_repr
+from mlwf_types._typed import typed
 
 try:
     __version__ = version("mlwf-types")

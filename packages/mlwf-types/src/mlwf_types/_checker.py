@@ -1,21 +1,19 @@
-"""The static checker: every argument and XCom edge of a DAG against the declared types."""
+"""The static checker: every argument and XCom edge of a DAG against the declared types.
+
+Which values a task receives is argument discovery's (``_arguments``); this module checks each
+of them, literal or XCom, against the type the task declares for it.
+"""
 
 from __future__ import annotations
 
 import collections.abc as cabc
-import dataclasses
 import logging
 import typing
-from collections.abc import Iterator, Sequence
-from typing import Any, Literal, get_args, get_origin
+from collections.abc import Mapping, Sequence
+from typing import Any, get_args, get_origin
 
-from mlwf_types._declarations import (
-    RETURN_KEY,
-    FunctionShape,
-    TypeDeclaration,
-    declaration_of,
-    taskflow_function,
-)
+from mlwf_types._arguments import SCALARS, Argument, task_arguments
+from mlwf_types._declarations import RETURN_KEY, TypeDeclaration, declaration_of
 from mlwf_types._errors import TypeDeclarationError
 from mlwf_types._hints import (
     _UNION_ORIGINS,
@@ -27,86 +25,18 @@ from mlwf_types._hints import (
     type_repr,
     value_repr,
 )
+from mlwf_types._issues import IssueList, TypeIssue
 from mlwf_types._sdk import sdk
 
-Severity = Literal["error", "warning"]
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class TypeIssue:
-    """One problem found in a DAG, with everything needed to find and fix it.
-
-    ``argument`` is a path into the consumer's argument (``features``, ``params['lr']``,
-    ``inputs[2]``); fields that do not apply are None.
-    """
-
-    dag_id: str
-    task_id: str
-    argument: str | None
-    producer_task_id: str | None
-    xcom_key: str | None
-    expected: str | None
-    actual: str | None
-    severity: Severity
-    message: str
-
-    def to_dict(self) -> dict[str, str | None]:
-        """The JSON form used by ``mlwf-types check --format json``."""
-        return dataclasses.asdict(self)
-
-    def __str__(self) -> str:
-        return f"{self.severity}: {self.message}"
-
-
-@dataclasses.dataclass(slots=True)
-class _Arg:
-    name: str
-    value: Any
-    templated: bool
-    expanded: bool = False
-
-
-_MISSING = object()
 
 
 class _DagChecker:
     def __init__(self, dag: Any) -> None:
         self.dag = dag
         self.dag_id: str = dag.dag_id
-        self.issues: list[TypeIssue] = []
+        self.issues = IssueList(self.dag_id)
         self._declarations: dict[str, TypeDeclaration | None] = {}
-
-    # ------------------------------------------------------------------ reporting
-
-    def _add(
-        self,
-        task: Any,
-        severity: Severity,
-        message: str,
-        *,
-        argument: str | None = None,
-        producer: str | None = None,
-        key: str | None = None,
-        expected: Any = _MISSING,
-        actual: str | None = None,
-    ) -> None:
-        self.issues.append(
-            TypeIssue(
-                dag_id=self.dag_id,
-                task_id=task.task_id,
-                argument=argument,
-                producer_task_id=producer,
-                xcom_key=key,
-                expected=None if expected is _MISSING else type_repr(expected),
-                actual=actual,
-                severity=severity,
-                message=message,
-            )
-        )
-
-    def _where(self, task: Any, path: str) -> str:
-        return f"DAG {self.dag_id!r} task {task.task_id!r} argument {path!r}"
 
     # ------------------------------------------------------------------ declarations
 
@@ -116,7 +46,7 @@ class _DagChecker:
                 self._declarations[task.task_id] = declaration_of(task)
             except TypeDeclarationError as exc:
                 self._declarations[task.task_id] = None
-                self._add(task, "error", f"DAG {self.dag_id!r} task {task.task_id!r}: {exc}")
+                self.issues.add(task, "error", f"DAG {self.dag_id!r} task {task.task_id!r}: {exc}")
         return self._declarations[task.task_id]
 
     # ------------------------------------------------------------------ main loop
@@ -129,148 +59,43 @@ class _DagChecker:
                 log.warning(
                     "mlwf-types could not check %s.%s", self.dag_id, task.task_id, exc_info=True
                 )
-                self._add(
+                self.issues.add(
                     task,
                     "warning",
                     f"DAG {self.dag_id!r} task {task.task_id!r}: mlwf-types could not check this task "
                     f"({type(exc).__name__}: {exc}); please report it",
                 )
-        return self.issues
+        return self.issues.issues
 
     def check_task(self, task: Any) -> None:
         declaration = self.declaration(task)
         inputs = declaration.inputs if declaration else {}
-        for arg in self._arguments(task, declaration):
+        for arg in task_arguments(task, declaration, self.issues):
             expected = inputs.get(arg.name)
-            if arg.expanded:
+            if arg.mapped_kwargs:
+                self._check_mapped_kwargs(task, arg.value, inputs)
+            elif arg.expanded:
                 self._check_expanded(task, arg, expected)
             else:
                 self._check_value(task, arg.value, expected, arg.name, arg.templated)
 
-    # ------------------------------------------------------------------ arguments of a task
-
-    def _arguments(self, task: Any, declaration: TypeDeclaration | None) -> Iterator[_Arg]:
-        MappedOperator = sdk().MappedOperator
-
-        if declaration is not None and declaration.shape is not None:
-            yield from self._taskflow_arguments(task, declaration.shape)
+    def _check_mapped_kwargs(self, task: Any, value: Any, inputs: Mapping[str, Any]) -> None:
+        """``expand_kwargs(XComArg)``: a TypedDict element type is checked key by key against the inputs."""
+        produced = self._xcom_hint(task, value, "expand_kwargs")
+        element = element_hint(produced) if produced is not None else None
+        if element is None or not is_typeddict(strip_annotated(element)):
             return
-        if taskflow_function(task) is not None:
-            return  # TaskFlow whose declaration failed: already reported
-        template_fields = task.template_fields
-        declared = declaration.inputs if declaration else {}
-        if isinstance(task, MappedOperator):
-            expand_value = task.expand_input.value
-            if isinstance(expand_value, dict):
-                for name, value in expand_value.items():
-                    yield _Arg(name, value, templated=True, expanded=True)
-            else:  # expand_kwargs(list of dicts, or one XCom)
-                yield from self._expand_kwargs_arguments(task, declaration)
-            for name, value in task.partial_kwargs.items():
-                if name in template_fields or name in declared:
-                    yield _Arg(name, value, templated=name in template_fields)
-                else:
-                    self._report_unresolved(task, name, value, template_fields)
-            return
-        for name in declared:
-            attr: Any = getattr(task, name, _MISSING)
-            if attr is _MISSING:
-                self._add(
+        for name, hint in typing.get_type_hints(strip_annotated(element)).items():
+            if name in inputs and not is_compatible(hint, inputs[name]):
+                self.issues.add(
                     task,
                     "error",
-                    f"{self._where(task, name)} is declared by @typed on {declaration.source if declaration else '?'}, "
-                    f"but the operator keeps no attribute {name!r} (inputs name the attribute that holds the argument)",
+                    f"{self.issues.where(task, name)} expects {type_repr(inputs[name])}, but the "
+                    f"mapped arguments from expand_kwargs give it {type_repr(hint)}",
                     argument=name,
+                    expected=inputs[name],
+                    actual=type_repr(hint),
                 )
-            elif name in template_fields:
-                yield _Arg(name, attr, templated=True)
-            elif _has_xcom(attr):
-                self._report_unresolved(task, name, attr, template_fields)
-            else:
-                yield _Arg(name, attr, templated=False)
-        for name in template_fields:
-            if name not in declared:
-                field: Any = getattr(task, name, None)
-                if _has_xcom(field):  # only XComs matter here: their keys must be declared
-                    yield _Arg(name, field, templated=True)
-        # The arguments the DAG author passed (Airflow keeps them): an XComArg among them that is
-        # not in a templated field is never resolved.
-        init_kwargs = getattr(task, "_BaseOperator__init_kwargs", None) or {}
-        for name, value in init_kwargs.items():
-            if name not in declared and name not in template_fields:
-                self._report_unresolved(task, name, value, template_fields)
-
-    def _report_unresolved(
-        self, task: Any, name: str, value: Any, template_fields: Sequence[str]
-    ) -> None:
-        """Report each XComArg kept in a non-templated attribute: Airflow never resolves it."""
-        for producer, key in _xcom_references(value):
-            self._add(
-                task,
-                "error",
-                f"{self._where(task, name)} holds the XCom {key!r} of task {producer.task_id!r}, "
-                f"but {name!r} is not a templated field of {_class_name(task)}, so Airflow never "
-                f"resolves it and the task would receive the XComArg object itself; pass it through "
-                f"a templated field ({', '.join(sorted(template_fields)) or 'it has none'})",
-                argument=name,
-                producer=producer.task_id,
-                key=key,
-            )
-
-    def _taskflow_arguments(self, task: Any, shape: FunctionShape) -> Iterator[_Arg]:
-        DecoratedMappedOperator = sdk().DecoratedMappedOperator
-
-        if isinstance(task, DecoratedMappedOperator):
-            op_args = task.partial_kwargs.get("op_args") or ()
-            op_kwargs = task.partial_kwargs.get("op_kwargs") or {}
-            expand_value = task.op_kwargs_expand_input.value
-            if isinstance(expand_value, dict):
-                for name, value in expand_value.items():
-                    yield _Arg(name, value, templated=True, expanded=True)
-            else:
-                yield from self._expand_kwargs_arguments(task, self.declaration(task))
-        else:
-            op_args, op_kwargs = task.op_args, task.op_kwargs
-        positional = shape.positional
-        for i, value in enumerate(op_args):
-            if i < len(positional):
-                yield _Arg(positional[i], value, templated=True)
-            elif shape.var_positional:
-                yield _Arg(f"{shape.var_positional}[{i - len(positional)}]", value, templated=True)
-        for name, value in op_kwargs.items():
-            if name in shape.keyword or shape.var_keyword:
-                yield _Arg(name, value, templated=True)
-
-    def _expand_kwargs_arguments(
-        self, task: Any, declaration: TypeDeclaration | None
-    ) -> Iterator[_Arg]:
-        """``expand_kwargs``: a list of dicts (literal, or one XCom), each dict one mapped task's arguments."""
-        XComArg = sdk().XComArg
-
-        value = task._get_specified_expand_input().value
-        inputs = declaration.inputs if declaration else {}
-        if isinstance(value, XComArg):
-            produced = self._xcom_hint(task, value, "expand_kwargs")
-            element = element_hint(produced) if produced is not None else None
-            if element is not None and is_typeddict(strip_annotated(element)):
-                for name, hint in typing.get_type_hints(strip_annotated(element)).items():
-                    if name in inputs and not is_compatible(hint, inputs[name]):
-                        self._add(
-                            task,
-                            "error",
-                            f"{self._where(task, name)} expects {type_repr(inputs[name])}, but the "
-                            f"mapped arguments from expand_kwargs give it {type_repr(hint)}",
-                            argument=name,
-                            expected=inputs[name],
-                            actual=type_repr(hint),
-                        )
-            return
-        for i, kwargs in enumerate(value or ()):
-            if isinstance(kwargs, dict):
-                for name, item in kwargs.items():
-                    yield _Arg(name, item, templated=True)
-            else:
-                yield _Arg(f"expand_kwargs[{i}]", kwargs, templated=True)
 
     # ------------------------------------------------------------------ values
 
@@ -289,10 +114,10 @@ class _DagChecker:
             declared, hint = declaration.output_hint(key)
             if not declared:
                 keys = ", ".join(repr(k) for k in declaration.declared_keys()) or "none"
-                self._add(
+                self.issues.add(
                     task,
                     "error",
-                    f"{self._where(task, path)} reads the XCom {key!r} of task {producer.task_id!r}, "
+                    f"{self.issues.where(task, path)} reads the XCom {key!r} of task {producer.task_id!r}, "
                     f"which {producer.task_id!r} does not declare (its declared keys: {keys})",
                     argument=path,
                     producer=producer.task_id,
@@ -329,10 +154,10 @@ class _DagChecker:
                 if producer
                 else "the XCom expression gives"
             )
-            self._add(
+            self.issues.add(
                 task,
                 "error",
-                f"{self._where(task, path)} expects {type_repr(expected)}, but {source} of type "
+                f"{self.issues.where(task, path)} expects {type_repr(expected)}, but {source} of type "
                 f"{type_repr(produced)}",
                 argument=path,
                 producer=producer,
@@ -341,17 +166,17 @@ class _DagChecker:
                 actual=type_repr(produced),
             )
             return
-        if value is None or isinstance(value, _SCALARS):
+        if value is None or isinstance(value, SCALARS):
             if expected is None or type(value) is expected:
                 return  # the common literal: nothing to check, or exactly the declared class
         elif _is_resolvable_placeholder(value):
             return  # e.g. a MappedArgument of a mapped task group: known only at run time
         if isinstance(value, str) and templated and _is_jinja(value):
             if expected is not None and not is_compatible(str, expected):
-                self._add(
+                self.issues.add(
                     task,
                     "warning",
-                    f"{self._where(task, path)} expects {type_repr(expected)}, but gets the Jinja template "
+                    f"{self.issues.where(task, path)} expects {type_repr(expected)}, but gets the Jinja template "
                     f"{value!r}, whose rendered type is known only at run time (it is checked then)",
                     argument=path,
                     expected=expected,
@@ -368,10 +193,10 @@ class _DagChecker:
         mismatch = find_mismatch(value, expected)
         if mismatch is not None:
             where, bad, hint = mismatch
-            self._add(
+            self.issues.add(
                 task,
                 "error",
-                f"{self._where(task, path + where)} expects {type_repr(hint)}, but gets the literal "
+                f"{self.issues.where(task, path + where)} expects {type_repr(hint)}, but gets the literal "
                 f"{value_repr(bad)}",
                 argument=path + where,
                 expected=hint,
@@ -384,10 +209,10 @@ class _DagChecker:
         """Descend into a literal container that holds XComArgs or templates, element by element."""
         hint = _matching_member(value, expected) if expected is not None else None
         if expected is not None and hint is None:
-            self._add(
+            self.issues.add(
                 task,
                 "error",
-                f"{self._where(task, path)} expects {type_repr(expected)}, but gets a "
+                f"{self.issues.where(task, path)} expects {type_repr(expected)}, but gets a "
                 f"{type(value).__name__}",
                 argument=path,
                 expected=expected,
@@ -402,7 +227,7 @@ class _DagChecker:
         for i, item in enumerate(value):
             self._check_value(task, item, _item_hint(hint, i), f"{path}[{i}]", templated)
 
-    def _check_expanded(self, task: Any, arg: _Arg, expected: Any) -> None:
+    def _check_expanded(self, task: Any, arg: Argument, expected: Any) -> None:
         """``.expand(name=...)``: each mapped task receives one element of the value."""
         PlainXComArg = sdk().PlainXComArg
         XComArg = sdk().XComArg
@@ -417,10 +242,10 @@ class _DagChecker:
                 origin = get_origin(base) or base
                 is_mapping = isinstance(origin, type) and issubclass(origin, cabc.Mapping)
                 if base is not Any and not is_mapping:  # mapping over a dict: left unchecked
-                    self._add(
+                    self.issues.add(
                         task,
                         "error",
-                        f"{self._where(task, arg.name)} is expanded over an XCom of type "
+                        f"{self.issues.where(task, arg.name)} is expanded over an XCom of type "
                         f"{type_repr(produced)}, which is not a list",
                         argument=arg.name,
                         expected=list[expected],
@@ -432,10 +257,10 @@ class _DagChecker:
                     arg.value.operator.task_id if isinstance(arg.value, PlainXComArg) else None
                 )
                 key = arg.value.key if isinstance(arg.value, PlainXComArg) else None
-                self._add(
+                self.issues.add(
                     task,
                     "error",
-                    f"{self._where(task, arg.name)} expects {type_repr(expected)} for each mapped task, "
+                    f"{self.issues.where(task, arg.name)} expects {type_repr(expected)} for each mapped task, "
                     f"but is expanded over XCom {key!r} of task {producer!r}, of type "
                     f"{type_repr(produced)} (elements {type_repr(element)})",
                     argument=arg.name,
@@ -462,12 +287,6 @@ def check_dag(dag: Any) -> list[TypeIssue]:
 # ---------------------------------------------------------------------- helpers
 
 
-def _class_name(task: Any) -> str:
-    from mlwf_types._declarations import operator_class
-
-    return operator_class(task).__name__
-
-
 def _is_jinja(text: str) -> bool:
     return "{{" in text or "{%" in text
 
@@ -476,32 +295,6 @@ def _is_resolvable_placeholder(value: Any) -> bool:
     ResolveMixin = sdk().ResolveMixin
 
     return isinstance(value, ResolveMixin)
-
-
-def _xcom_references(value: Any) -> list[tuple[Any, str]]:
-    XComArg = sdk().XComArg
-
-    if not _has_xcom(value):
-        return []
-    return list(XComArg.iter_xcom_references(value))
-
-
-def _has_xcom(value: Any, depth: int = 0) -> bool:
-    if value is None or isinstance(value, _SCALARS):
-        return False
-    XComArg = sdk().XComArg
-    if isinstance(value, XComArg):
-        return True
-    if depth > 8:
-        return False
-    if isinstance(value, list | tuple | set | frozenset):
-        return any(_has_xcom(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return any(_has_xcom(v, depth + 1) for v in value.values())
-    return False
-
-
-_SCALARS = (str, int, float, bool, bytes)
 
 
 def _has_dynamic(value: Any, templated: bool, depth: int = 0) -> bool:

@@ -5,17 +5,14 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from mlwf_types._errors import MlwfTypesError
+# Re-exported: the error was defined here before it moved to _errors with the others.
+from mlwf_types._errors import InvalidModeError as InvalidModeError
 
 Mode = Literal["error", "warn", "off"]
 MODES: tuple[Mode, ...] = ("error", "warn", "off")
 DEFAULT_MODE: Mode = "error"
 _BY_NAME: dict[str, Mode] = {m: m for m in MODES}
 ENV_VAR = "AIRFLOW__MLWF_TYPES__MODE"
-
-
-class InvalidModeError(MlwfTypesError, ValueError):
-    """``[mlwf_types] mode`` holds something other than error, warn or off."""
 
 
 def parse_mode(raw: str) -> Mode:

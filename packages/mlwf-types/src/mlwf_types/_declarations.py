@@ -1,5 +1,7 @@
 """Where a task's input and output types come from: ``@typed`` on operator classes, annotations on TaskFlow.
 
+This module reads declarations; ``mlwf_types._typed`` holds the ``@typed`` decorator that writes them.
+
 Classic operators declare ``inputs`` (keyed by the attribute the operator keeps the argument in,
 which by Airflow convention is the constructor argument's name) and ``outputs`` (keyed by XCom
 key; ``return_value`` is what ``execute`` returns). TaskFlow functions need no decorator: their
@@ -15,9 +17,7 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, get_args, get_origin
-
-from beartype.door import TypeHint
+from typing import Any, get_args, get_origin
 
 from mlwf_types._errors import TypeDeclarationError
 from mlwf_types._hints import is_typeddict, strip_annotated
@@ -25,8 +25,6 @@ from mlwf_types._sdk import sdk
 
 RETURN_KEY = "return_value"
 DECLARATION_ATTR = "__mlwf_types__"
-
-OperatorT = TypeVar("OperatorT", bound=type)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,65 +55,6 @@ class TypeDeclaration:
     def declared_keys(self) -> list[str]:
         """The XCom keys this producer declares, for messages."""
         return sorted(self.outputs or ())
-
-
-def _validate_hint(owner: str, role: str, name: str, hint: Any) -> None:
-    try:
-        TypeHint(hint)
-    except Exception as exc:
-        raise TypeDeclarationError(
-            f"{owner}: {role} {name!r} is declared as {hint!r}, which is not a type hint ({exc})"
-        ) from None
-
-
-def typed(
-    *,
-    inputs: Mapping[str, Any] | None = None,
-    outputs: Mapping[str, Any] | None = None,
-) -> Callable[[OperatorT], OperatorT]:
-    """Declare an operator class's input types (by argument) and output types (by XCom key).
-
-    The class's ``execute`` is guarded at run time: inputs are checked after template rendering,
-    the returned value and every pushed XCom are checked before Airflow stores them.
-    Declarations are inherited; a subclass decorated again adds to or overrides its parent's.
-    """
-
-    def decorate(cls: OperatorT) -> OperatorT:
-        owner = f"@typed on {cls.__qualname__}"
-        if not isinstance(cls, type):
-            raise TypeDeclarationError(f"{owner}: @typed decorates operator classes, not {cls!r}")
-        parameters = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
-        open_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-        for name, hint in (inputs or {}).items():
-            if name not in parameters and not open_kwargs:
-                known = ", ".join(p for p in parameters if p != "self")
-                raise TypeDeclarationError(
-                    f"{owner}: input {name!r} is not an argument of {cls.__qualname__}.__init__ "
-                    f"(its arguments: {known})"
-                )
-            _validate_hint(owner, "input", name, hint)
-        for key, hint in (outputs or {}).items():
-            if not isinstance(key, str) or not key:
-                raise TypeDeclarationError(
-                    f"{owner}: output keys are XCom keys (non-empty str), got {key!r}"
-                )
-            _validate_hint(owner, "output", key, hint)
-        parent: TypeDeclaration | None = getattr(cls, DECLARATION_ATTR, None)
-        merged_inputs = {**(parent.inputs if parent else {}), **(inputs or {})}
-        parent_outputs = parent.outputs if parent and parent.outputs is not None else {}
-        merged_outputs = {**parent_outputs, **(outputs or {})}
-        declaration = TypeDeclaration(
-            inputs=merged_inputs,
-            outputs=merged_outputs if (outputs is not None or parent_outputs) else None,
-            source=cls.__qualname__,
-        )
-        setattr(cls, DECLARATION_ATTR, declaration)
-        from mlwf_types._runtime import guard_operator_class
-
-        guard_operator_class(cls)
-        return cls
-
-    return decorate
 
 
 def _python_callable(task: Any) -> Callable[..., Any] | None:

@@ -17,3 +17,7 @@ class XComTypeError(MlwfTypesError, TypeError):
     Raised before ``execute`` for inputs and before the XCom is stored for outputs, so the bad
     value is never pushed.
     """
+
+
+class InvalidModeError(MlwfTypesError, ValueError):
+    """``[mlwf_types] mode`` holds something other than error, warn or off."""

@@ -25,8 +25,9 @@ def dag_policy(dag: Any) -> None:
     from airflow.exceptions import AirflowClusterPolicyViolation
 
     from mlwf_types._checker import check_dag
-    from mlwf_types._config import InvalidModeError, current_mode
+    from mlwf_types._config import current_mode
     from mlwf_types._declarations import DECLARATION_ATTR, operator_class
+    from mlwf_types._errors import InvalidModeError
     from mlwf_types._runtime import guard_operator_class, install_taskflow_guard
 
     try:
