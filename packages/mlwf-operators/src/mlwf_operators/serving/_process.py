@@ -9,8 +9,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -64,10 +62,11 @@ def _log_tail(log_file: Path, lines: int = 30) -> str:
 
 
 def _healthy(endpoint: str) -> bool:
+    import httpx  # on first use: DAG files importing the serving operators skip it
+
     try:
-        with urllib.request.urlopen(f"{endpoint}/health", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
+        return httpx.get(f"{endpoint}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
         return False
 
 
