@@ -95,3 +95,27 @@ def test_reader_never_sees_a_half_written_file(tmp_path: Path) -> None:
     assert all(o.running and o.pid == os.getpid() for o in owners)
     assert all(o.create_time is not None for o in owners)
     assert seen <= {1, 40}
+
+
+def test_status_reads_a_held_file_without_disturbing_it(tmp_path: Path) -> None:
+    """read_owner sees a held claim as running with its pid and mode 0600, and after release finds nothing and creates nothing."""
+    import os
+    import stat
+
+    from mlwf_instance._pidfile import read_owner
+
+    path = tmp_path / "mlwf-up.pid"
+    claim = PidFile(path, tmp_path)
+    claim.acquire()
+    try:
+        owner = read_owner(path)
+        assert owner.running and owner.pid == os.getpid()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert claim.held  # the probe did not take or drop the claim
+        claim.record([ProcessRecord(1, 2.0, "scheduler")])
+        assert read_owner(path).processes == [ProcessRecord(1, 2.0, "scheduler")]
+    finally:
+        claim.release()
+    owner = read_owner(path)
+    assert not owner.running and owner.pid is None
+    assert not path.exists()

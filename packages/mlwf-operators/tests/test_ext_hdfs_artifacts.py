@@ -8,7 +8,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mlwf_operators.artifacts import ArtifactNotFoundError, ArtifactStoreError, artifact_store_for
+from mlwf_operators.artifacts import (
+    ArtifactNotFoundError,
+    ArtifactStoreError,
+    ObjectStorageArtifactStore,
+    artifact_path,
+    artifact_store_for,
+)
 from mlwf_operators.artifacts_hdfs import HdfsArtifactStore, parse_hdfs_uri
 from mlwf_operators.hooks import HdfsHook
 from mlwf_operators.model_files import ModelFileError
@@ -36,9 +42,12 @@ def trained(trained_model_dir: Path) -> Path:
     return trained_model_dir
 
 
-def test_hdfs_scheme_is_served_by_the_hdfs_store() -> None:
-    """``hdfs://`` URIs resolve to the HDFS store; the authority is the connection id."""
-    assert isinstance(artifact_store_for("hdfs://hdfs_models/m/1"), HdfsArtifactStore)
+def test_hdfs_scheme_is_served_through_object_storage() -> None:
+    """``hdfs://`` URIs resolve to the ObjectStoragePath store; the authority is the connection id."""
+    assert isinstance(artifact_store_for("hdfs://hdfs_models/m/1"), ObjectStorageArtifactStore)
+    path = artifact_path("hdfs://hdfs_models/models/a/../b")
+    assert (path.protocol, path.conn_id, path.path) == ("hdfs", "hdfs_models", "/models/b")
+    assert artifact_path("hdfs:///models/b").conn_id == "mlwf_hdfs_default"
     assert parse_hdfs_uri("hdfs://hdfs_models/models/a/../b") == ("hdfs_models", "/models/b")
     assert parse_hdfs_uri("hdfs:///models/b") == (None, "/models/b")
 
@@ -83,7 +92,7 @@ def test_existing_location_is_not_overwritten(hdfs: FakeWebHdfs, trained: Path) 
 
 
 def test_missing_artifact_is_named(hdfs: FakeWebHdfs, tmp_path: Path) -> None:
-    """Fetching a URI with nothing behind it names the URI."""
+    """Fetching a URI with nothing behind it names the URI (through the deprecated HDFS store name)."""
     with pytest.raises(
         ArtifactNotFoundError, match="no model artifact at 'hdfs://hdfs_models/none'"
     ):
@@ -125,3 +134,28 @@ def test_failed_start_removes_the_hdfs_model_copy(
         start_service(uri, state_file, startup_timeout=60)
     assert not copy.exists()
     assert not state_file.exists()
+
+
+def test_a_refused_user_is_an_artifact_error_naming_the_uri(
+    tmp_path: Path, trained: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WebHDFS refusing the connection's user fails with an ArtifactStoreError naming the URI, not a bare OSError."""
+    with FakeWebHdfs(allowed_users={"someone-else"}) as fake:
+        conn = {"conn_type": "mlwf_hdfs", "host": "127.0.0.1", "port": fake.port, "login": "ml"}
+        monkeypatch.setenv("AIRFLOW_CONN_HDFS_REFUSED", json.dumps(conn))
+        with pytest.raises(
+            ArtifactStoreError,
+            match=r"cannot store artifact 'hdfs://hdfs_refused/m'.*Permission denied",
+        ):
+            artifact_store_for("hdfs://hdfs_refused/m").put_dir(trained, "hdfs://hdfs_refused/m")
+        assert not fake.exists("/m")
+
+
+def test_a_connection_without_user_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An hdfs connection without the HDFS user is refused naming the connection."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HDFS_NOUSER",
+        json.dumps({"conn_type": "mlwf_hdfs", "host": "127.0.0.1", "port": 1}),
+    )
+    with pytest.raises(ArtifactStoreError, match=r"hdfs_nouser.*'login'"):
+        artifact_store_for("hdfs://hdfs_nouser/m").exists("hdfs://hdfs_nouser/m")

@@ -149,10 +149,11 @@ def test_local_store_copies_atomically_and_refuses_overwrite(tmp_path: Path) -> 
 
 
 def test_unknown_scheme_names_the_known_ones() -> None:
-    """A URI whose scheme has no store is refused listing the schemes that have one."""
+    """A URI whose scheme has no Airflow filesystem is refused; the deprecated registration still works."""
     with pytest.raises(ArtifactStoreError, match=r"no artifact store for scheme 's3'.*file://"):
         artifact_store_for("s3://bucket/model")
-    register_artifact_store("memtest", LocalArtifactStore)
+    with pytest.warns(DeprecationWarning, match="register an Airflow filesystem"):
+        register_artifact_store("memtest", LocalArtifactStore)
     assert isinstance(artifact_store_for("memtest://x"), LocalArtifactStore)
 
 

@@ -83,3 +83,33 @@ def test_live_processes_are_not_folded(tmp_path: Path) -> None:
         live.wait(timeout=30)
     assert sample(exposition(tmp_path).decode(), FINISH) == 7
     assert not (tmp_path / f"counter_{live.pid}.db").exists()
+
+
+HOLD_LOCK = textwrap.dedent(
+    """
+    import fcntl, sys, time
+    with open(sys.argv[1], "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        print("locked", flush=True)
+        sys.stdin.readline()
+    """
+)
+
+
+def test_compaction_skips_while_another_process_scrapes(tmp_path: Path) -> None:
+    """While another process holds the directory's scrape lock, compaction skips; afterwards it folds."""
+    run_task(tmp_path, 1)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(tmp_path / ".mlwf-stats-bridge.lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        assert compact_dead_processes(tmp_path) == 0
+        assert len(list(tmp_path.glob("counter_*.db"))) == 1
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert compact_dead_processes(tmp_path) == 2  # the dead process's counter and histogram files
+    assert sample(exposition(tmp_path).decode(), FINISH) == 1

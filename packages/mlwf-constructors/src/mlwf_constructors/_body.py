@@ -1,11 +1,19 @@
-"""Request bodies of the constructors API: bounded, strict JSON objects, errors naming the field."""
+"""Request bodies of the constructors API: bounded, strict JSON objects, errors naming the field.
+
+The shape of each body is a pydantic model (:mod:`mlwf_constructors._api_models`) that FastAPI
+validates; this module bounds what FastAPI reads and parses before that (size, nesting, JSON
+numbers and strings that cannot be stored) and words FastAPI's validation errors.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 #: Deepest nesting accepted in a request body (parameter values allow far less; this bounds the
 #: parser's work and keeps a deeply nested body a 422 instead of a RecursionError).
@@ -80,36 +88,84 @@ def parse_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-async def read_object(request: Request, limit: int) -> dict[str, Any]:
-    """Read at most ``limit`` bytes of a JSON object body; 413 beyond, 422 if it is not one."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"request body exceeds {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"request body exceeds {limit} bytes")
-        chunks.append(chunk)
-    return parse_object(b"".join(chunks))
+class BoundedJsonRequest(Request):
+    """A request whose body is read at most up to a limit and parsed by :func:`parse_object`.
+
+    FastAPI reads a route's body (``body()``, then ``json()``) before it validates it against the
+    route's pydantic model; this class bounds that reading (413) and refuses what Python's
+    ``json`` would accept but JSON does not, or what is too deep (422).
+    """
+
+    limit: int = 65536
+
+    async def body(self) -> bytes:
+        """Return the body; 413 once it exceeds :attr:`limit` bytes (nothing more is read)."""
+        if not hasattr(self, "_body"):
+            declared = self.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.limit:
+                raise HTTPException(413, f"request body exceeds {self.limit} bytes")
+            chunks, size = [], 0
+            async for chunk in self.stream():
+                size += len(chunk)
+                if size > self.limit:
+                    raise HTTPException(413, f"request body exceeds {self.limit} bytes")
+                chunks.append(chunk)
+            self._body = b"".join(chunks)
+        return self._body
+
+    async def json(self) -> Any:
+        """Return the body's JSON object (422 naming the reason when it is not one)."""
+        if not hasattr(self, "_json"):
+            self._json = parse_object(await self.body())
+        return self._json
 
 
-def field(body: dict[str, Any], name: str, kind: type, required: bool = True) -> Any:
-    """Return ``body[name]`` if it has type ``kind``; 422 naming the field otherwise."""
-    if name not in body:
-        if required:
-            raise HTTPException(422, f"field {name!r} is required")
-        return None
-    value = body[name]
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise HTTPException(422, f"field {name!r} must be a {kind.__name__}")
-    return value
+def bounded_json_route(limit: Callable[[], Awaitable[int]]) -> type[APIRoute]:
+    """Return an ``APIRoute`` class whose requests are :class:`BoundedJsonRequest` of ``await limit()`` bytes.
+
+    FastAPI's documented way to change how a route reads its request (a custom route class).
+    """
+
+    class BoundedJsonRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def bounded(request: Request) -> Response:
+                if request.method not in ("POST", "PUT", "PATCH"):
+                    return await handler(request)
+                bounded_request = BoundedJsonRequest(request.scope, request.receive)
+                bounded_request.limit = await limit()
+                return await handler(bounded_request)
+
+            return bounded
+
+    return BoundedJsonRoute
 
 
-def only(body: dict[str, Any], allowed: set[str]) -> None:
-    """Refuse (422) fields not in ``allowed``, naming them."""
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise HTTPException(
-            422, f"unknown field(s): {', '.join(repr(u[:100]) for u in unknown[:20])}"
-        )
+def validation_error_response(errors: Sequence[Any]) -> JSONResponse:
+    """Answer a request FastAPI found invalid with 422 ``{"detail", "parameter"}`` naming the field."""
+    messages: list[str] = []
+    parameter: str | None = None
+    for error in errors[:20]:
+        loc = [str(part) for part in error.get("loc", ())]
+        kind = error.get("type", "")
+        if loc[:1] == ["body"]:
+            loc = loc[1:]
+        if not loc:
+            if kind == "missing":  # an empty body
+                messages.append("request body is not valid JSON: the body is empty")
+            else:
+                messages.append(f"request body: {error.get('msg', kind)}")
+            continue
+        name = ".".join(loc)
+        parameter = parameter or loc[0][:100]
+        if kind == "missing":
+            messages.append(f"field {name!r} is required")
+        elif kind == "extra_forbidden":
+            messages.append(f"unknown field {name[:100]!r}")
+        else:
+            messages.append(f"field {name!r}: {error.get('msg', kind)}")
+    body: dict[str, Any] = {"detail": "; ".join(messages) or "invalid request"}
+    if parameter is not None:
+        body["parameter"] = parameter
+    return JSONResponse(body, status_code=422)

@@ -22,11 +22,21 @@ from typing import Any
 from airflow.api_fastapi.core_api.security import GetUserDep, get_user
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from mlwf_constructors import _security as sec
-from mlwf_constructors._body import field, only, read_object
+from mlwf_constructors._api_models import (
+    ConstructorInfo,
+    ConstructorList,
+    CreateInstanceRequest,
+    ErrorResponse,
+    InstanceList,
+    InstanceResponse,
+    UpdateInstanceRequest,
+)
+from mlwf_constructors._body import bounded_json_route, validation_error_response
 from mlwf_constructors._constructor import RelatedDag
 from mlwf_constructors._errors import (
     ConstructorNotFoundError,
@@ -55,6 +65,26 @@ def service() -> Constructors:
         if _service is None:
             _service = Constructors.from_airflow()
         return _service
+
+
+async def _max_body_bytes() -> int:
+    """The configured body limit (``[mlwf_constructors] max_body_bytes``)."""
+    return (await run_in_threadpool(service)).settings.max_body_bytes
+
+
+#: What the routes answer besides success (typed in the OpenAPI document).
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in (
+        (401, "not signed in"),
+        (403, "not authorized, or a cross-site write"),
+        (404, "no such instance"),
+        (409, "the instance or its DAG id exists"),
+        (413, "request body too large"),
+        (415, "a write with a body that is not JSON"),
+        (422, "invalid request: `parameter` names the field or constructor parameter"),
+    )
+}
 
 
 def _error(err: ConstructorsError) -> JSONResponse:
@@ -124,31 +154,36 @@ def create_app() -> FastAPI:
     """Return the FastAPI app mounted by the plugin."""
     # FastAPI's own docs routes answer anyone; _add_docs_routes serves them to signed-in users.
     app = FastAPI(title="mlwf-constructors", docs_url=None, redoc_url=None, openapi_url=None)
+    app.router.route_class = bounded_json_route(_max_body_bytes)
     app.add_exception_handler(ConstructorsError, lambda _r, e: _error(e))
+    app.add_exception_handler(
+        RequestValidationError,
+        lambda _r, e: validation_error_response(e.errors()),
+    )
     _add_docs_routes(app)
     authenticated = [Depends(get_user)]
 
-    @app.get("/constructors", dependencies=authenticated)
-    async def list_constructors(user: GetUserDep) -> dict[str, Any]:
+    @app.get("/constructors", dependencies=authenticated, responses=_ERRORS)
+    async def list_constructors(user: GetUserDep) -> ConstructorList:
         """List the registered constructors with the JSON schema of their parameters."""
         if not await run_in_threadpool(sec.is_authorized, user, "GET", None, None):
             raise HTTPException(403, "not authorized to read DAGs")
         svc = await run_in_threadpool(service)
-        return {
-            "constructors": [
-                {
-                    "name": ref,
-                    "version": entry.version,
-                    "description": entry.cls.description,
-                    "source": entry.source,
-                    "schema": entry.cls.schema(),
-                }
+        return ConstructorList(
+            constructors=[
+                ConstructorInfo(
+                    name=ref,
+                    version=entry.version,
+                    description=entry.cls.description,
+                    source=entry.source,
+                    schema=entry.cls.schema(),
+                )
                 for ref, entry in sorted(svc.registry.items())
             ]
-        }
+        )
 
-    @app.get("/instances")
-    async def list_instances(user: GetUserDep) -> dict[str, Any]:
+    @app.get("/instances", responses=_ERRORS)
+    async def list_instances(user: GetUserDep) -> InstanceList:
         """List the instances whose DAG the user may read."""
 
         def run() -> list[dict[str, Any]]:
@@ -160,19 +195,16 @@ def create_app() -> FastAPI:
                 if sec.is_authorized(user, "GET", r.instance_id, team)
             ]
 
-        return {"instances": await run_in_threadpool(run)}
+        return InstanceList.model_validate({"instances": await run_in_threadpool(run)})
 
-    @app.post("/instances", status_code=201, dependencies=[Depends(_json_write)])
-    async def create_instance(request: Request, user: GetUserDep) -> Any:
-        """Create an instance: ``{"instance_id", "constructor", "values", "enabled"?}``."""
+    @app.post("/instances", status_code=201, dependencies=[Depends(_json_write)], responses=_ERRORS)
+    async def create_instance(body: CreateInstanceRequest, user: GetUserDep) -> InstanceResponse:
+        """Create an instance of a constructor with parameter values."""
         svc = await run_in_threadpool(service)
-        body = await read_object(request, svc.settings.max_body_bytes)
-        only(body, {"instance_id", "constructor", "values", "enabled"})
-        instance_id = check_instance_id(field(body, "instance_id", str))
-        constructor = field(body, "constructor", str)
-        values = field(body, "values", dict, required=False) or {}
-        enabled = field(body, "enabled", bool, required=False)
-        enabled = True if enabled is None else enabled
+        instance_id = check_instance_id(body.instance_id)
+        constructor = body.constructor
+        values = body.values or {}
+        enabled = True if body.enabled is None else body.enabled
 
         def authorize(old: Any, new: Any, related: tuple[RelatedDag, ...]) -> None:
             sec.require(user, sec.checks(svc.settings, "POST", instance_id, related, uses=True))
@@ -190,10 +222,10 @@ def create_app() -> FastAPI:
                     authorize=authorize,
                 )
 
-        return (await run_in_threadpool(run)).as_json()
+        return InstanceResponse.model_validate((await run_in_threadpool(run)).as_json())
 
-    @app.get("/instances/{instance_id}")
-    async def get_instance(instance_id: str, user: GetUserDep) -> Any:
+    @app.get("/instances/{instance_id}", responses=_ERRORS)
+    async def get_instance(instance_id: str, user: GetUserDep) -> InstanceResponse:
         """Return one instance."""
         check_instance_id(instance_id)
 
@@ -202,11 +234,11 @@ def create_app() -> FastAPI:
             sec.require(user, sec.checks(svc.settings, "GET", instance_id, uses=False))
             return svc.store.get(instance_id).as_json()
 
-        return await run_in_threadpool(run)
+        return InstanceResponse.model_validate(await run_in_threadpool(run))
 
     def change(
         user: Any, instance_id: str, values: dict[str, Any] | None, enabled: bool | None
-    ) -> Any:
+    ) -> InstanceResponse:
         """Authorize and apply an update: PUT on the instance and every DAG it defines; unless it
         disables the instance, also the right to trigger and read the XComs of every DAG it uses.
 
@@ -226,23 +258,20 @@ def create_app() -> FastAPI:
 
         with _taken_reported_to(user):
             record = svc.update(instance_id, values=values, enabled=enabled, authorize=authorize)
-        return record.as_json()
+        return InstanceResponse.model_validate(record.as_json())
 
-    @app.patch("/instances/{instance_id}", dependencies=[Depends(_json_write)])
-    async def update_instance(instance_id: str, request: Request, user: GetUserDep) -> Any:
+    @app.patch("/instances/{instance_id}", dependencies=[Depends(_json_write)], responses=_ERRORS)
+    async def update_instance(
+        instance_id: str, body: UpdateInstanceRequest, user: GetUserDep
+    ) -> InstanceResponse:
         """Change values (merged over the stored ones) and/or ``enabled``."""
         check_instance_id(instance_id)
-        svc = await run_in_threadpool(service)
-        body = await read_object(request, svc.settings.max_body_bytes)
-        only(body, {"values", "enabled"})
-        values = field(body, "values", dict, required=False)
-        enabled = field(body, "enabled", bool, required=False)
-        return await run_in_threadpool(change, user, instance_id, values, enabled)
+        return await run_in_threadpool(change, user, instance_id, body.values, body.enabled)
 
     for action, flag in (("enable", True), ("disable", False)):
 
-        def toggle(flag: bool) -> Callable[..., Awaitable[Any]]:
-            async def route(instance_id: str, user: GetUserDep) -> Any:
+        def toggle(flag: bool) -> Callable[..., Awaitable[InstanceResponse]]:
+            async def route(instance_id: str, user: GetUserDep) -> InstanceResponse:
                 check_instance_id(instance_id)
                 return await run_in_threadpool(change, user, instance_id, None, flag)
 
@@ -253,10 +282,14 @@ def create_app() -> FastAPI:
             f"/instances/{{instance_id}}/{action}",
             name=f"{action}_instance",
             dependencies=[Depends(_bodyless_write)],
+            responses=_ERRORS,
         )(toggle(flag))
 
     @app.delete(
-        "/instances/{instance_id}", status_code=204, dependencies=[Depends(_bodyless_write)]
+        "/instances/{instance_id}",
+        status_code=204,
+        dependencies=[Depends(_bodyless_write)],
+        responses=_ERRORS,
     )
     async def delete_instance(instance_id: str, user: GetUserDep) -> None:
         """Delete an instance and its DAG file (DELETE on it and on every DAG it defines)."""

@@ -1,13 +1,12 @@
-"""Small HTTP helpers for the instance's API server (stdlib only: used before anything else runs)."""
+"""Small HTTP helpers for the instance's API server (httpx, a declared dependency)."""
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+import httpx
 
 from mlwf_instance._errors import AuthenticationError
 
@@ -21,9 +20,10 @@ HEALTH_COMPONENTS = ("scheduler", "triggerer", "dag_processor")
 def get_health(url: str, timeout: float = 5.0) -> dict[str, Any] | None:
     """Return the parsed health document of the instance at ``url``, or None if it does not answer."""
     try:
-        with urllib.request.urlopen(url.rstrip("/") + HEALTH_PATH, timeout=timeout) as response:
-            document = json.loads(response.read())
-    except (OSError, ValueError):
+        response = httpx.get(url.rstrip("/") + HEALTH_PATH, timeout=timeout)
+        response.raise_for_status()
+        document = response.json()
+    except (httpx.HTTPError, ValueError):
         return None
     return document if isinstance(document, dict) else None
 
@@ -71,24 +71,26 @@ def get_api_token(url: str, username: str, password: str, timeout: float = 10.0)
 
     Use it as ``Authorization: Bearer <token>``.
     """
-    body = json.dumps({"username": username, "password": password}).encode()
-    request = urllib.request.Request(
-        url.rstrip("/") + TOKEN_PATH,
-        data=body,
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
-        method="POST",
-    )
+    token_url = url.rstrip("/") + TOKEN_PATH
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            document = json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        detail = err.read().decode(errors="replace")[:300]
+        response = httpx.post(
+            token_url,
+            json={"username": username, "password": password},
+            headers={"Accept": "application/json"},
+            timeout=timeout,
+        )
+    except httpx.HTTPError as err:
+        raise AuthenticationError(f"POST {token_url} failed: {err}") from err
+    if response.is_error:
         raise AuthenticationError(
-            f"POST {request.full_url} as {username!r} failed with HTTP {err.code}: {detail}"
-        ) from err
-    except (OSError, ValueError) as err:
-        raise AuthenticationError(f"POST {request.full_url} failed: {err}") from err
+            f"POST {token_url} as {username!r} failed with HTTP {response.status_code}: "
+            f"{response.text[:300]}"
+        )
+    try:
+        document = response.json()
+    except ValueError as err:
+        raise AuthenticationError(f"POST {token_url} returned no JSON: {err}") from err
     token = document.get("access_token") if isinstance(document, dict) else None
     if not isinstance(token, str):
-        raise AuthenticationError(f"POST {request.full_url} returned no access_token: {document!r}")
+        raise AuthenticationError(f"POST {token_url} returned no access_token: {document!r}")
     return token

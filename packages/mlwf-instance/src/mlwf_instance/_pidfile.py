@@ -1,20 +1,24 @@
 """The home's pid file: one ``mlwf up`` per home, robust against stale files.
 
-The file is held under an exclusive ``flock`` for as long as its owner lives, so a file left by a
-killed owner is simply not locked: it is stale and is taken over. The file also records the
-supervised processes (pid + start time) so that a successor can reap what a killed owner left.
+The file is held under an exclusive lock (``filelock``: ``flock`` on Unix) for as long as its owner
+lives, so a file left by a killed owner is simply not locked: it is stale and is taken over. The
+file also records the supervised processes (pid + start time) so that a successor can reap what
+a killed owner left. filelock also handles a file unlinked by its previous owner between our
+open and our lock (it retries on the new file), and writing into the held lock file is its
+documented use (``on_acquired`` hands over the descriptor).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+
+from filelock import FileLock, Timeout
 
 from mlwf_instance._errors import InstanceAlreadyRunningError
 
@@ -46,45 +50,34 @@ class PidFile:
         """Prepare a claim on ``path`` for the home ``home`` (named in error messages)."""
         self.path = path
         self.home = home
-        self._handle: IO[str] | None = None
+        self._lock: FileLock | None = None
+        self._fd: int | None = None
         #: Processes recorded by a previous owner that died without cleaning up.
         self.stale_processes: list[ProcessRecord] = []
 
     @property
     def held(self) -> bool:
         """Whether this object currently holds the claim."""
-        return self._handle is not None
+        return self._fd is not None
 
     def acquire(self) -> None:
         """Claim the home or raise :class:`InstanceAlreadyRunningError` if a live owner holds it."""
-        if self._handle is not None:
+        if self._fd is not None:
             return
-        while True:
-            # Private like everything in the home (mode 0600); held open for the claim's lifetime.
-            # No O_APPEND: record() overwrites at offset 0 (pwrite ignores offsets on O_APPEND).
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            handle = os.fdopen(fd, "r+")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                raise InstanceAlreadyRunningError(self.home, read_owner(self.path).pid) from None
-            # The previous owner may have unlinked the file between our open() and flock():
-            # then we locked an orphaned inode and must retry on the new file.
-            try:
-                same_file = os.stat(self.path).st_ino == os.fstat(handle.fileno()).st_ino
-            except FileNotFoundError:
-                same_file = False
-            if same_file:
-                break
-            handle.close()
-        self.stale_processes = _records(_read(handle))
-        self._handle = handle
+        descriptors: list[int] = []
+        # Private like everything in the home (mode 0600); held open for the claim's lifetime.
+        lock = _file_lock(self.path, on_acquired=descriptors.append)
+        try:
+            lock.acquire(blocking=False)
+        except Timeout:
+            raise InstanceAlreadyRunningError(self.home, read_owner(self.path).pid) from None
+        self._lock, self._fd = lock, descriptors[-1]
+        self.stale_processes = _records(_read(self._fd))
         self.record([])
 
     def record(self, processes: list[ProcessRecord]) -> None:
         """Write our pid and the supervised ``processes`` into the file."""
-        if self._handle is None:
+        if self._fd is None:
             raise RuntimeError(f"pid file {self.path} is not held")
         content = {
             "pid": os.getpid(),
@@ -97,19 +90,25 @@ class PidFile:
         # empty while held (a truncate-then-write would let `status` read "" mid-update).
         # A reader can still see new-then-old bytes; it retries (see read_owner).
         data = json.dumps(content) + "\n"
-        fd = self._handle.fileno()
+        fd = self._fd
         os.pwrite(fd, data.encode(), 0)
         os.ftruncate(fd, len(data.encode()))
 
     def release(self) -> None:
         """Remove the file and give up the claim (idempotent)."""
-        if self._handle is None:
+        if self._lock is None:
             return
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        fcntl.flock(self._handle, fcntl.LOCK_UN)
-        self._handle.close()
-        self._handle = None
+        self._lock.release()  # unlocks and closes the descriptor
+        self._lock = self._fd = None
+
+
+def _file_lock(path: Path, on_acquired: Callable[[int], None] | None = None) -> FileLock:
+    """A filelock on ``path``: kernel-released (no soft fallback), shared by the process's threads."""
+    return FileLock(
+        path, mode=0o600, thread_local=False, fallback_to_soft=False, on_acquired=on_acquired
+    )
 
 
 def _own_create_time() -> float:
@@ -118,12 +117,14 @@ def _own_create_time() -> float:
     return float(psutil.Process().create_time())
 
 
-def _read(handle: IO[str]) -> dict[str, object]:
+def _read(fd: int) -> dict[str, object]:
     """Return the JSON content of a pid file, or an empty dict when it is empty or garbled."""
-    handle.seek(0)
+    data = b""
+    while chunk := os.pread(fd, 65536, len(data)):
+        data += chunk
     try:
-        content = json.loads(handle.read() or "{}")
-    except json.JSONDecodeError:
+        content = json.loads(data or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return {}
     return content if isinstance(content, dict) else {}
 
@@ -165,15 +166,15 @@ def read_owner(path: Path) -> PidFileOwner:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             return PidFileOwner(running=False, pid=None, processes=[])
-        with os.fdopen(fd, "r") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                running = True
-            else:
-                running = False
-                fcntl.flock(handle, fcntl.LOCK_UN)
-            content = _read(handle)
+        try:
+            # Probe only the file we opened: the probe opens the path (creating it if it is gone),
+            # so a file released (unlinked) meanwhile is looked at again instead.
+            if not _same_file(path, fd):
+                continue
+            running = _held(path)
+            content = _read(fd)
+        finally:
+            os.close(fd)
         pid = content.get("pid")
         if not running or isinstance(pid, int) or time.monotonic() > deadline:
             break
@@ -185,3 +186,21 @@ def read_owner(path: Path) -> PidFileOwner:
         processes=_records(content),
         create_time=float(created) if isinstance(created, int | float) else None,
     )
+
+
+def _held(path: Path) -> bool:
+    """Whether another claim holds the lock of ``path`` (a non-blocking try, released at once)."""
+    probe = _file_lock(path)
+    try:
+        probe.acquire(blocking=False)
+    except Timeout:
+        return True
+    probe.release()
+    return False
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False

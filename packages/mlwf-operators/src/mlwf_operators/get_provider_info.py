@@ -112,4 +112,6 @@ def get_provider_info() -> dict[str, Any]:
             if sensors
         ],
         "connection-types": _CONNECTION_TYPES,
+        # ObjectStoragePath schemes (hdfs://), used for model artifact locations
+        "filesystems": [pkg + "fs.hdfs"],
     }

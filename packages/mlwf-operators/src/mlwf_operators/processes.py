@@ -23,8 +23,6 @@ import os
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
@@ -213,15 +211,16 @@ def wait_until_healthy(
     """
     if timeout < 0 or interval <= 0:
         raise ValueError(f"timeout must be >= 0 and interval > 0, got {timeout} and {interval}")
+    import httpx  # on first use: DAG files importing the operators skip it
+
     deadline = time.monotonic() + timeout
     while True:
         _check_running(url, process)
         try:
-            with urllib.request.urlopen(url, timeout=request_timeout) as response:
-                if 200 <= response.status < 300:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass  # not listening yet, or an error status (HTTPError is a URLError)
+            if httpx.get(url, timeout=request_timeout).is_success:
+                return
+        except (httpx.HTTPError, OSError):
+            pass  # not listening yet
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             _check_running(url, process)  # an exit explains a timeout better

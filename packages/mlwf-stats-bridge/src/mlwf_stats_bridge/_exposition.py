@@ -23,13 +23,13 @@ that replacement and the removal of the folded files, which would count those fi
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from filelock import FileLock, Timeout
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.metrics_core import Metric
 from prometheus_client.mmap_dict import MmapedDict
@@ -67,21 +67,22 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def _locked(
-    directory: str | os.PathLike[str], *, exclusive: bool, wait: bool = True
-) -> Iterator[bool]:
-    """Hold the directory's lock (shared or exclusive); yield False if ``wait`` is off and it is busy."""
-    with open(Path(directory) / LOCK_FILE, "a+b") as handle:
-        flags = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-        try:
-            fcntl.flock(handle, flags | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _locked(directory: str | os.PathLike[str], *, wait: bool = True) -> Iterator[bool]:
+    """Hold the directory's lock exclusively; yield False if ``wait`` is off and it is busy.
+
+    ``filelock`` (``flock`` on Unix: released by the kernel when a scraper dies). No soft-lock
+    fallback: a lock file left by a killed scraper would block every later scrape.
+    """
+    lock = FileLock(Path(directory) / LOCK_FILE, thread_local=False, fallback_to_soft=False)
+    try:
+        lock.acquire(blocking=wait)
+    except Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
 
 
 class _File:
@@ -279,7 +280,7 @@ def compact_dead_processes(path: str | os.PathLike[str], *, max_series: int | No
     """
     directory = Path(path)
     cap = _max_series(max_series)
-    with _locked(directory, exclusive=True, wait=False) as acquired:
+    with _locked(directory, wait=False) as acquired:
         if not acquired:
             return 0
         scrape = _Scrape(directory, cap)
@@ -321,7 +322,7 @@ def exposition(
         cap = _max_series(max_series)
         # One scrape at a time: the cap's admissions and compaction must see a consistent
         # directory, and a scrape takes milliseconds.
-        with _locked(directory, exclusive=True):
+        with _locked(directory):
             scrape = _Scrape(Path(directory), cap)
             scrape.apply_cap()
             scrape.compact()
