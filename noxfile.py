@@ -7,7 +7,8 @@ Sessions (`uv run nox -l` lists them):
 * `tests_integration`: the whole workspace, `pytest tests_integration`.
 * `tooling`: the tests of `tooling/` (affected-package detection, workspace discovery) and of
   `testsupport/` (the pytest plugin of the test suites).
-* `lint`, `typecheck`, `docs`, `build`: ruff, mypy --strict, mkdocs --strict, sdists + wheels.
+* `lint`, `typecheck`, `docs`, `build`: ruff and import-linter (the dependency graph), mypy
+  --strict, mkdocs --strict, sdists + wheels.
 * `benchmarks` (not a default session: slow): every `benchmarks/*/run.py`, or those named in
   posargs (`uv run nox -s benchmarks -- <name> ...`).
 * `affected` (not a default session): `uv run nox -s affected -- origin/main..HEAD`.
@@ -24,6 +25,7 @@ import os
 import shutil
 import sys
 import time
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -180,12 +182,47 @@ def tooling(session: nox.Session) -> None:
     session.run("pytest", "tooling/tests", "testsupport/tests", *session.posargs)
 
 
+def _unconstrained_packages() -> list[str]:
+    """Return the import names of `packages/*` missing from the import-linter configuration.
+
+    import-linter reads only the root pyproject.toml, where its lists are typed by hand: every
+    package must be a root package and sit in a layer of the `layers` contract.
+    """
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    roots = set(config["importlinter"]["root_packages"])
+    [layers] = [c for c in config["importlinter"]["contracts"] if c["id"] == "layers"]
+    layered = {
+        name.strip().strip("()")
+        for layer in layers["layers"]
+        for name in layer.replace(":", "|").split("|")
+    }
+    wanted = {PACKAGES[name].import_name for name in PACKAGE_NAMES}
+    return sorted(wanted - (roots & layered))
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check lint rules and formatting with ruff (configured in the root pyproject.toml)."""
+    """Check lint rules and formatting (ruff) and the package dependency graph (import-linter)."""
     _sync(session, "--only-group", "dev")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    unconstrained = _unconstrained_packages()
+    if unconstrained:
+        session.error(
+            f"{unconstrained}: not under the import-linter contracts; add each to [tool.importlinter] "
+            "root_packages and to a layer of the layers contract in pyproject.toml "
+            "(docs/contributing.md, 'Dependency graph')"
+        )
+    # import-linter reads the source statically (grimp) and imports nothing, so this environment
+    # needs no package installed: the src folders and the repository root (for the folders
+    # tests_integration/, benchmarks/, tooling/, namespace packages) on the path are enough.
+    path = [str(PACKAGES[name].folder / "src") for name in PACKAGE_NAMES]
+    session.run(
+        "lint-imports",
+        "--no-cache",
+        "--no-logo",
+        env={"PYTHONPATH": os.pathsep.join([*path, str(ROOT)])},
+    )
 
 
 @nox.session

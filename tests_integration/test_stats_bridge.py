@@ -22,8 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from mlwf_instance import EmbeddedInstance, get_api_token
-from mlwf_stats_bridge import dashboard
-from mlwf_stats_bridge._dashboard import panel_queries
+from mlwf_stats_bridge import dashboard, panel_queries
 from mlwf_testsupport import (
     AirflowApi,
     assert_no_leftover_processes,

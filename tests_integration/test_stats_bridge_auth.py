@@ -60,7 +60,7 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
 
 @pytest.fixture
 def client(tokens: dict[str, str]) -> Iterator[TestClient]:
-    from mlwf_stats_bridge._plugin import create_app
+    from mlwf_stats_bridge.plugin import create_app
 
     recorder = PrometheusStatsClient("localhost", 8125, "airflow", False)
     recorder.incr("ti.finish.auth_demo.t.success")  # something to see in an authorized answer

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 from airflow._shared.observability.metrics import metrics_registry
-from mlwf_stats_bridge._airflow_metrics import AIRFLOW_METRICS
+from mlwf_stats_bridge import AIRFLOW_METRICS
 
 
 def test_embedded_list_matches_installed_airflow_registry() -> None:

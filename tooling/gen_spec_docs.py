@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from mlwf_instance._spec_docs import render_reference
+from mlwf_instance.spec_docs import render_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "mlwf-instance" / "spec.md"

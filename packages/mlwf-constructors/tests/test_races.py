@@ -28,8 +28,8 @@ from mlwf_constructors import (
     InstanceNotFoundError,
     Settings,
     StoreError,
+    _materialize as files,
 )
-from mlwf_constructors import _materialize as files
 
 KINDS = ["sqlite", "postgresql", "mariadb"]
 #: How long the paused writer lets the other one run: ample for an unblocked write here.

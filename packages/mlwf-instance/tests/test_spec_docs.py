@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlwf_instance._spec import load_spec
-from mlwf_instance._spec_docs import REGENERATE, render_reference
+from mlwf_instance.spec_docs import REGENERATE, render_reference
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples" / "instances"

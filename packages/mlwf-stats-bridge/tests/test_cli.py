@@ -7,9 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from mlwf_stats_bridge import dashboard
+from mlwf_stats_bridge import dashboard, panel_queries
 from mlwf_stats_bridge._cli import main
-from mlwf_stats_bridge._dashboard import panel_queries
 
 
 def test_dashboard_command_prints_grafana_json_for_the_instance(

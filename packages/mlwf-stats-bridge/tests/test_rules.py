@@ -6,8 +6,14 @@ import re
 from pathlib import Path
 
 import pytest
-from mlwf_stats_bridge import InvalidRuleError, InvalidStatError, Mapper, Rule, parse_rule_file
-from mlwf_stats_bridge._airflow_metrics import AIRFLOW_METRICS
+from mlwf_stats_bridge import (
+    AIRFLOW_METRICS,
+    InvalidRuleError,
+    InvalidStatError,
+    Mapper,
+    Rule,
+    parse_rule_file,
+)
 from mlwf_stats_bridge._rules import LABEL_RENAMES, MAX_LABELS, sanitize_name
 
 PROM_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")

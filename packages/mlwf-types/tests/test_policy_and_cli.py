@@ -129,6 +129,24 @@ def test_invalid_mode_is_a_clear_import_error(
     assert "[mlwf_types] mode must be one of error, warn, off, not 'strict'" in message
 
 
+def test_policy_calls_the_public_check_dag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrapper set as ``mlwf_types.check_dag`` (to time or log checks) is what the policy calls."""
+    import mlwf_types
+
+    monkeypatch.setenv("AIRFLOW__MLWF_TYPES__MODE", "error")
+    checked: list[str] = []
+    real_check_dag = mlwf_types.check_dag
+
+    def recording_check_dag(dag: object) -> list[mlwf_types.TypeIssue]:
+        checked.append(getattr(dag, "dag_id", "?"))
+        return real_check_dag(dag)
+
+    monkeypatch.setattr(mlwf_types, "check_dag", recording_check_dag)
+    dags, errors = load(write_dags(tmp_path, good=GOOD, bad=BAD))
+    assert sorted(checked) == ["bad", "good"]
+    assert sorted(dags) == ["good"] and len(errors) == 1  # the real checks still ran
+
+
 def test_policy_module_imports_without_side_effects() -> None:
     """Airflow imports the policy module during ``import airflow``: it must import cleanly on its own."""
     code = "import mlwf_types.policy as p; print(hasattr(p, 'dag_policy'))"

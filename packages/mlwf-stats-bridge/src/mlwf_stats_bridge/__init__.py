@@ -1,11 +1,14 @@
 """mlwf-stats-bridge: Airflow's StatsD metrics straight into a Prometheus registry.
 
 Set ``[metrics] statsd_on = True`` and
-``statsd_custom_client_path = mlwf_stats_bridge.PrometheusStatsClient``.
+``statsd_custom_client_path = mlwf_stats_bridge.PrometheusStatsClient``. The Airflow plugin
+(``/mlwf-stats-bridge/metrics``) is the module :mod:`mlwf_stats_bridge.plugin`, imported only by
+Airflow's plugin manager: importing this package does not import Airflow.
 """
 
 from importlib.metadata import version as _version
 
+from mlwf_stats_bridge._airflow_metrics import AIRFLOW_METRICS
 from mlwf_stats_bridge._client import (
     DEFAULT_MAX_SERIES,
     LEGACY_NAMES_ENV,
@@ -14,7 +17,7 @@ from mlwf_stats_bridge._client import (
     BridgePipeline,
     PrometheusStatsClient,
 )
-from mlwf_stats_bridge._dashboard import dashboard
+from mlwf_stats_bridge._dashboard import dashboard, panel_queries
 from mlwf_stats_bridge._errors import (
     InvalidRuleError,
     InvalidSettingError,
@@ -37,6 +40,8 @@ __all__ = [
     "exposition",
     "remove_dead_processes",
     "dashboard",
+    "panel_queries",
+    "AIRFLOW_METRICS",
     "StatsBridgeError",
     "InvalidStatError",
     "InvalidRuleError",

@@ -24,7 +24,9 @@ def dag_policy(dag: Any) -> None:
     """Check the DAG; refuse it (``error`` mode) or log (``warn``) when its types disagree."""
     from airflow.exceptions import AirflowClusterPolicyViolation
 
-    from mlwf_types._checker import check_dag
+    # The public name, looked up per call: wrapping ``mlwf_types.check_dag`` (to time or log the
+    # checks, as benchmarks/types_overhead does) takes effect in the policy too.
+    from mlwf_types import check_dag
     from mlwf_types._config import current_mode
     from mlwf_types._declarations import DECLARATION_ATTR, operator_class
     from mlwf_types._errors import InvalidModeError

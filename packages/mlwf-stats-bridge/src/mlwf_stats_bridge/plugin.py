@@ -4,7 +4,9 @@ Plugin FastAPI apps get no authentication from Airflow, so the route depends on 
 ``get_user`` (401 without a valid token or cookie) and then asks the auth manager whether that
 user may read metrics (403 otherwise): ``[mlwf_stats_bridge] metrics_access`` names the check.
 The app serves no ``/docs``, ``/redoc`` or ``/openapi.json``: FastAPI would serve them to anyone.
-Only this module imports Airflow.
+Only this module imports Airflow, so ``import mlwf_stats_bridge`` does not: it is a public module
+of its own (``create_app()`` builds the app, e.g. for a ``TestClient``) that the package's
+``__init__`` does not import.
 """
 
 from __future__ import annotations

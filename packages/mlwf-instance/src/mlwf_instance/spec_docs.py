@@ -1,5 +1,8 @@
 """The spec reference page (``docs/mlwf-instance/spec.md``), generated from the JSON schema.
 
+A public module (the repository's ``tooling/gen_spec_docs.py`` writes the page with
+:func:`render_reference`), not imported by ``import mlwf_instance``.
+
 Every table row comes from a field's ``description`` and the schema's types and defaults, so the
 page cannot drift from the code: a test regenerates it and compares it with the committed file.
 Regenerate with ``uv run python tooling/gen_spec_docs.py``.
