@@ -1,0 +1,72 @@
+"""One laptop instance (EmbeddedInstance: SQLite, LocalExecutor) for every module of this package.
+
+Each module used to start its own instance with its own DAG folder; their options never
+conflicted, so one instance holds the union of their DAG folders and options, and each module
+keeps to its own DAG ids. A start costs about 40 s on a quiet 2-core machine and 100 s under
+load. The fixture is package-scoped and the package runs whole on one pytest-xdist worker
+(``tests_integration/conftest.py``), so the instance starts once and stops after the package's
+last test.
+
+What belongs here: tests that use the instance as it is. A module that restarts, kills or
+reconfigures its instance, or needs another executor or database, starts its own
+(``start_instance``), e.g. ``test_tuning_resume.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import pytest
+from mlwf_instance import EmbeddedInstance
+from mlwf_tuning import SqlExperimentStore
+
+TESTS = Path(__file__).resolve().parents[1]
+#: Every module's DAG folder, copied flat into the instance's DAG folder (no file name clash).
+DAG_SOURCES = [
+    TESTS / "dags_tuning",  # test_tuning.py
+    TESTS / "dags_tuning_stopping",  # test_tuning_stopping.py
+    TESTS / "dags_types",  # test_types_on_airflow.py
+    TESTS / "dags_stats_bridge",  # test_stats_bridge.py
+    TESTS.parent / "examples" / "dags",  # test_ml_pipeline.py
+]
+#: Two tunings of two experiments each, run side by side (test_tuning_stopping.py), plus their
+#: tuning tasks: LocalExecutor pre-forks this many workers.
+PARALLELISM = 6
+
+
+@pytest.fixture(scope="package")
+def tuning_store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The URL of the experiment store the instance's tunings record into (``[mlwf_tuning] store_url``)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('tuning-store') / 'tuning.db'}"
+
+
+@pytest.fixture(scope="package")
+def instance(
+    start_instance: Callable[..., AbstractContextManager[EmbeddedInstance]], tuning_store_url: str
+) -> Iterator[EmbeddedInstance]:
+    """The package's running instance (api-server, scheduler, dag-processor, triggerer)."""
+    extra_config = {
+        # Tunings record into a store named in the configuration (test_tuning*.py).
+        "mlwf_tuning": {"store_url": tuning_store_url},
+        # The type checker refuses statically wrong DAGs (test_types_on_airflow.py); "error" is
+        # also the default, set here because the test is about it.
+        "mlwf_types": {"mode": "error"},
+        # A viewer and a Prometheus service user; the metrics route needs edit_configuration
+        # (test_stats_bridge.py).
+        "core": {"simple_auth_manager_users": "admin:admin,viewer:viewer,prometheus:op"},
+        "mlwf_stats_bridge": {"metrics_access": "edit_configuration"},
+    }
+    with start_instance(
+        "laptop-instance", DAG_SOURCES, parallelism=PARALLELISM, extra_config=extra_config
+    ) as inst:
+        yield inst
+
+
+@pytest.fixture(scope="package")
+def store(tuning_store_url: str) -> Iterator[SqlExperimentStore]:
+    """The experiment store, read directly by the tests."""
+    store = SqlExperimentStore(tuning_store_url)
+    yield store
+    store.engine.dispose()
