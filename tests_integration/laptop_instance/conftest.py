@@ -57,6 +57,12 @@ def instance(
         # (test_stats_bridge.py).
         "core": {"simple_auth_manager_users": "admin:admin,viewer:viewer,prometheus:op"},
         "mlwf_stats_bridge": {"metrics_access": "edit_configuration"},
+        # The DAG processor re-parses every known file each min_file_process_interval (30 s),
+        # changed or not: with the union of DAG folders (about a dozen files at 1-3 s of CPU each
+        # under load) that keeps a core busy for nothing, since no test here edits a DAG file in
+        # place. New and changed files are still parsed at once (refresh_interval, mtime), and
+        # so are the constructor instances the plugin asks to parse.
+        "dag_processor": {"min_file_process_interval": "600"},
     }
     with start_instance(
         "laptop-instance", DAG_SOURCES, parallelism=PARALLELISM, extra_config=extra_config
