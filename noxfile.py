@@ -150,8 +150,8 @@ def tests_integration(session: nox.Session) -> None:
     )
 
 
-#: Integration test modules run this many at a time (pytest-xdist workers); each module starts
-#: its own Airflow processes on its own home, database and free ports. Most of a module's time is
+#: Integration test modules run this many at a time (pytest-xdist workers); each module (or test
+#: package) starts its own Airflow processes on its own home, database and free ports. Most of a module's time is
 #: spent waiting on Airflow (scheduler loops, health, DAG runs), so two run well on 2 cores.
 INTEGRATION_WORKERS_ENV = "MLWF_INTEGRATION_WORKERS"
 #: The same for each package's unit tests (two test files at a time; 1 turns xdist off).
@@ -171,7 +171,8 @@ def _parallelism(posargs: list[str], workers_env: str, *, durations: int) -> lis
     if workers in ("0", "1"):
         return report
     # loadfile: every test of a module runs on the same worker, so module-scoped fixtures
-    # (instances, servers) are started once.
+    # (instances, servers) are started once. tests_integration's conftest makes a test package
+    # one unit too (mlwf_testsupport.package_scheduler): its package-scoped instance starts once.
     return ["-n", workers, "--dist", "loadfile", *report]
 
 

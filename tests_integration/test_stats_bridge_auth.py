@@ -1,6 +1,6 @@
 """Who may read /mlwf-stats-bridge/metrics: Airflow's real SimpleAuthManager and JWTs, in process.
 
-The plugin's app runs in a test client here; ``test_stats_bridge.py`` checks the same route
+The plugin's app runs in a test client here; ``laptop_instance/test_stats_bridge.py`` checks the same route
 mounted in a real API server and scraped by Prometheus with a bearer token file.
 """
 

@@ -22,23 +22,24 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 from mlwf_instance import EmbeddedInstance
-from mlwf_testsupport import AirflowApi, assert_no_leftover_processes, free_port, poll
+from mlwf_testsupport import AirflowApi, poll
 from mlwf_tuning import ExperimentRecord, ExperimentState, SqlExperimentStore
 
 DAGS = Path(__file__).parent / "dags_tuning_resume"
 TUNING = "tune_resume"
 EXPERIMENTS = f"{TUNING}__experiments"  # the tuner's own experiment DAG
 N_EXPERIMENTS = 6
+StartInstance = Callable[..., AbstractContextManager[EmbeddedInstance]]
 EXPERIMENT_RUN = re.compile(r"^exp(\d{4})__")
 
 # Airflow's recovery from a dead scheduler, shortened for the test. A restarted scheduler takes
@@ -125,24 +126,13 @@ class Timeline:
 
 
 @pytest.fixture(scope="module")
-def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInstance]:
-    home = tmp_path_factory.mktemp("tuning-resume-instance")
-    dags = home / "dags"
-    shutil.copytree(DAGS, dags, ignore=shutil.ignore_patterns("__pycache__"))
-    inst = EmbeddedInstance(
-        home,
-        dags_folder=dags,
-        port=free_port(),
-        parallelism=4,
-        extra_config=RECOVERY_CONFIG,  # no [mlwf_tuning] store_url: the default store
-        dag_refresh_interval=5,
-    )
-    with inst:
-        try:
-            yield inst
-        finally:
-            seen = _processes(inst)  # Airflow renames its processes: the marker misses some
-    assert_no_leftover_processes(str(home), among=seen)
+def instance(start_instance: StartInstance) -> Iterator[EmbeddedInstance]:
+    """The module's own instance: the test kills and restarts its scheduler."""
+    # No [mlwf_tuning] store_url: the default store.
+    with start_instance(
+        "tuning-resume-instance", [DAGS], parallelism=4, extra_config=RECOVERY_CONFIG
+    ) as inst:
+        yield inst
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,9 @@ when called (:func:`mlwf_testsupport.fakes.mlflow_server` stops its server with
 Loaded into every test session as the pytest plugin :mod:`mlwf_testsupport.plugin`, which
 provides the ``airflow_home``, ``unused_port``, ``postgres_url`` and ``mariadb_url``
 fixtures; the helpers below are plain functions (:func:`throwaway_database` for databases of
-other scopes), and :class:`AirflowApi` is the one REST client of the integration tests.
+other scopes), :class:`AirflowApi` is the one REST client of the integration tests, and
+:func:`package_scheduler` runs each test package on one pytest-xdist worker (so that a
+package-scoped fixture starts once).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from mlwf_testsupport._services import (
     require_service,
     services_required,
 )
+from mlwf_testsupport._xdist import PackageScheduling, package_scheduler, top_package
 
 __all__ = [
     "free_port",
@@ -52,4 +55,7 @@ __all__ = [
     "database_exists",
     "DatabaseKind",
     "DATABASE_KINDS",
+    "PackageScheduling",
+    "package_scheduler",
+    "top_package",
 ]

@@ -1,7 +1,8 @@
 """mlwf-types inside a real Airflow instance: api-server, scheduler, dag-processor, triggerer.
 
-One instance serves the module: the DAG folder holds a sound DAG, a statically wrong one and one
-that is wrong only at run time.
+The package's instance (``conftest.py``, type checking in ``error`` mode) serves the module: its
+DAG folder holds, from ``dags_types/``, a sound DAG, a statically wrong one and one that is wrong
+only at run time.
 """
 
 from __future__ import annotations
@@ -11,28 +12,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from mlwf_instance import EmbeddedInstance
-from mlwf_testsupport import AirflowApi, assert_no_leftover_processes, free_port, poll
-
-DAGS = Path(__file__).parent / "dags_types"
-
-
-@pytest.fixture(scope="module")
-def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInstance]:
-    home = tmp_path_factory.mktemp("types-instance")
-    inst = EmbeddedInstance(
-        home,
-        dags_folder=DAGS,
-        port=free_port(),
-        extra_config={"mlwf_types": {"mode": "error"}},
-        dag_refresh_interval=5,
-    )
-    with inst:
-        yield inst
-    assert_no_leftover_processes(str(home))
+from mlwf_testsupport import AirflowApi, poll
 
 
 @pytest.fixture(scope="module")

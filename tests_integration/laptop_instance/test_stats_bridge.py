@@ -1,7 +1,9 @@
 """mlwf-stats-bridge on a real Airflow instance, scraped by a real Prometheus server.
 
-The instance runs with the bridge as its StatsD client (``mlwf up``'s configuration) and
-``[mlwf_stats_bridge] metrics_access = edit_configuration``; Prometheus scrapes the API server's
+The package's instance (``conftest.py``) runs with the bridge as its StatsD client (``mlwf up``'s
+configuration) and ``[mlwf_stats_bridge] metrics_access = edit_configuration``; its DAG folder
+holds ``stats_bridge_demo`` (from ``dags_stats_bridge/``) beside the other modules' DAGs, whose
+metrics the tests tell apart by their ``dag_id`` label. Prometheus scrapes the API server's
 ``/mlwf-stats-bridge/metrics`` as a service user ``prometheus`` (SimpleAuthManager role op) with a
 long-lived JWT in a bearer token file, minted as the docs say. A ``mlwf-stats-bridge serve``
 exporter serves the same directory without auth (loopback).
@@ -23,15 +25,8 @@ import httpx
 import pytest
 from mlwf_instance import EmbeddedInstance, get_api_token
 from mlwf_stats_bridge import dashboard, panel_queries
-from mlwf_testsupport import (
-    AirflowApi,
-    assert_no_leftover_processes,
-    free_port,
-    poll,
-    require_executable,
-)
+from mlwf_testsupport import AirflowApi, free_port, poll, require_executable
 
-DAGS = Path(__file__).parent / "dags_stats_bridge"
 INSTANCE = "itest"
 METRICS_PATH = "/mlwf-stats-bridge/metrics"
 #: The docs' recipe for a long-lived token of a service user (SimpleAuthManager claims).
@@ -61,24 +56,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
-
-
-@pytest.fixture(scope="module")
-def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInstance]:
-    home = tmp_path_factory.mktemp("stats-instance")
-    inst = EmbeddedInstance(
-        home,
-        dags_folder=DAGS,
-        port=free_port(),
-        dag_refresh_interval=5,
-        extra_config={
-            "core": {"simple_auth_manager_users": "admin:admin,viewer:viewer,prometheus:op"},
-            "mlwf_stats_bridge": {"metrics_access": "edit_configuration"},
-        },
-    )
-    with inst:
-        yield inst
-    assert_no_leftover_processes(str(home))
 
 
 @pytest.fixture(scope="module")

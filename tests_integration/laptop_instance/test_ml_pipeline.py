@@ -1,25 +1,15 @@
-"""The example ML pipeline on a real embedded Airflow: train → validate → serve → load-test → record → stop."""
+"""The example ML pipeline on a real embedded Airflow: train → validate → serve → load-test → record → stop.
+
+The package's instance (``conftest.py``) serves the module; its DAG folder holds ``examples/dags``.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from mlflow.tracking import MlflowClient
 from mlwf_instance import EmbeddedInstance
-from mlwf_testsupport import AirflowApi, assert_no_leftover_processes, free_port
-
-DAGS = Path(__file__).parent.parent / "examples" / "dags"
-
-
-@pytest.fixture(scope="module")
-def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInstance]:
-    home = tmp_path_factory.mktemp("ml-instance")
-    with EmbeddedInstance(home, dags_folder=DAGS, port=free_port(), dag_refresh_interval=5) as inst:
-        yield inst
-    assert_no_leftover_processes(str(home))
+from mlwf_testsupport import AirflowApi, assert_no_leftover_processes
 
 
 def test_ml_pipeline_runs_and_leaves_no_service(instance: EmbeddedInstance) -> None:

@@ -1,24 +1,21 @@
 """mlwf-tuning on a real Airflow instance (api-server, scheduler, dag-processor, triggerer; LocalExecutor).
 
-One instance serves the module. Its DAG folder (``dags_tuning/``) holds the experiment DAG, an
-instance of ``TrainEvaluateWorkflow`` on iris, and tuning DAGs over it (random, grid with a
-tolerated failure, grid beyond the tolerance, Bayesian). Every experiment is a triggered run
-of the experiment DAG; the store is a SQLite file the test reads directly.
+The package's instance (``conftest.py``) serves the module. Its DAG folder (``dags_tuning/``) holds
+the experiment DAG, an instance of ``TrainEvaluateWorkflow`` on iris, and tuning DAGs over it
+(random, grid with a tolerated failure, grid beyond the tolerance, Bayesian). Every experiment is
+a triggered run of the experiment DAG; the store is a SQLite file the test reads directly.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from mlwf_instance import EmbeddedInstance
-from mlwf_testsupport import AirflowApi, assert_no_leftover_processes, free_port, poll
+from mlwf_testsupport import AirflowApi, poll
 from mlwf_tuning import Categorical, ExperimentState, HyperparameterTuningSpec, SqlExperimentStore
 
-DAGS = Path(__file__).parent / "dags_tuning"
 EXPERIMENTS = "tuning_experiments"
 
 
@@ -40,33 +37,10 @@ def experiment_runs(
 
 
 @pytest.fixture(scope="module")
-def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInstance]:
-    home = tmp_path_factory.mktemp("tuning-instance")
-    dags = home / "dags"  # a copy: the constructors plugin writes instance files into it
-    shutil.copytree(DAGS, dags, ignore=shutil.ignore_patterns("__pycache__"))
-    inst = EmbeddedInstance(
-        home,
-        dags_folder=dags,
-        port=free_port(),
-        parallelism=6,
-        extra_config={"mlwf_tuning": {"store_url": f"sqlite:///{home}/tuning.db"}},
-        dag_refresh_interval=5,
-    )
-    with inst:
-        yield inst
-    assert_no_leftover_processes(str(home))
-
-
-@pytest.fixture(scope="module")
 def api(instance: EmbeddedInstance) -> Iterator[AirflowApi]:
     with AirflowApi.for_instance(instance) as client:
         client.unpause(EXPERIMENTS)
         yield client
-
-
-@pytest.fixture(scope="module")
-def store(instance: EmbeddedInstance) -> SqlExperimentStore:
-    return SqlExperimentStore(f"sqlite:///{instance.home.root}/tuning.db")
 
 
 def test_random_search_reports_the_best_parameters(

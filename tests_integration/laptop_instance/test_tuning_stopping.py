@@ -1,25 +1,23 @@
 """Early stopping inside DAG experiments, on a real Airflow instance (LocalExecutor).
 
-The DAG folder (``dags_tuning_stopping/``) holds two experiment DAGs and a grid tuning with
-median stopping over each: ``stopping_experiments``, whose ``train`` task reports a learning
-curve with ``report_intermediate`` (8 curve qualities, half of them clearly worse), and
+The package's instance (``conftest.py``) serves the module. Its DAG folder holds, from
+``dags_tuning_stopping/``, two experiment DAGs and a grid tuning with median stopping over each:
+``stopping_experiments``, whose ``train`` task reports a learning curve with
+``report_intermediate`` (8 curve qualities, half of them clearly worse), and
 ``stopping_epoch_experiments``, a ``TrainEvaluateWorkflow`` whose trainer child process reports
 its accuracy per epoch. Both tunings start at once; the store is a SQLite file the test reads.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from mlwf_instance import EmbeddedInstance
-from mlwf_testsupport import AirflowApi, assert_no_leftover_processes, free_port
+from mlwf_testsupport import AirflowApi
 from mlwf_tuning import ExperimentState, SqlExperimentStore
 
-DAGS = Path(__file__).parent / "dags_tuning_stopping"
 EXPERIMENTS = "stopping_experiments"
 TUNING = "tune_stopping"
 EPOCH_EXPERIMENTS = "stopping_epoch_experiments"
@@ -47,24 +45,6 @@ def task_states(api: AirflowApi, dag_id: str, run_id: str) -> dict[str, str | No
 
 
 @pytest.fixture(scope="module")
-def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInstance]:
-    home = tmp_path_factory.mktemp("tuning-stopping-instance")
-    dags = home / "dags"
-    shutil.copytree(DAGS, dags, ignore=shutil.ignore_patterns("__pycache__"))
-    inst = EmbeddedInstance(
-        home,
-        dags_folder=dags,
-        port=free_port(),
-        parallelism=6,
-        extra_config={"mlwf_tuning": {"store_url": f"sqlite:///{home}/tuning.db"}},
-        dag_refresh_interval=5,
-    )
-    with inst:
-        yield inst
-    assert_no_leftover_processes(str(home))
-
-
-@pytest.fixture(scope="module")
 def api(instance: EmbeddedInstance) -> Iterator[AirflowApi]:
     with AirflowApi.for_instance(instance) as client:
         yield client
@@ -76,11 +56,6 @@ def tunings(api: AirflowApi) -> dict[str, str]:
     api.unpause(EXPERIMENTS)
     api.unpause(EPOCH_EXPERIMENTS)
     return {TUNING: api.trigger(TUNING), EPOCH_TUNING: api.trigger(EPOCH_TUNING)}
-
-
-@pytest.fixture(scope="module")
-def store(instance: EmbeddedInstance) -> SqlExperimentStore:
-    return SqlExperimentStore(f"sqlite:///{instance.home.root}/tuning.db")
 
 
 def test_median_stopping_prunes_the_bad_experiments_early(

@@ -1,0 +1,1 @@
+"""Integration test modules that share one laptop instance (see ``conftest.py`` here)."""
