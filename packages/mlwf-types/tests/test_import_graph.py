@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = "mlwf_types"
 #: An import inside a function: the policy loads the checker only when Airflow calls it.
-LAZY_IMPORTER, LAZY_IMPORTED = "mlwf_types.policy", "mlwf_types._checker"
+LAZY_IMPORTER, LAZY_IMPORTED = "mlwf_types.policy", "mlwf_types._config"
 
 
 def _import_graph() -> grimp.ImportGraph:
