@@ -223,6 +223,28 @@ def test_user_of_another_team_cannot_change_an_instance(api_server: ApiServer) -
         assert changed.status_code == 200, changed.text
 
 
+# -- every route authenticated, before the body is read -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/instances", b"x" * 1_000_000),  # would be 413 once read
+        ("POST", "/instances", b'{"instance_id": '),  # would be 422 once parsed
+        ("PATCH", "/instances/some_instance", b"[" * 10_000),
+    ],
+)
+def test_anonymous_writes_get_401_before_their_body_is_read(
+    api_server: ApiServer, method: str, path: str, body: bytes
+) -> None:
+    """A write without credentials is answered 401 whatever its body: nothing of it is read or judged."""
+    with api_server.client() as anonymous:
+        response = anonymous.request(
+            method, path, content=body, headers={"Content-Type": "application/json"}
+        )
+    assert response.status_code == 401, response.text
+
+
 # -- item 3: cross-site request forgery -------------------------------------------------------
 
 

@@ -50,3 +50,10 @@ def test_duplicate_parameter_names_are_refused() -> None:
         class Twice(DagConstructor):
             name = "twice"
             parameters = (Parameter("a", int, default=1), Parameter("a", int, default=2))
+
+
+@pytest.mark.parametrize(("attribute", "value"), [("version", 2), ("description", None)])
+def test_version_and_description_must_be_strings(attribute: str, value: object) -> None:
+    """A number or None as version or description fails at definition, not later in the API."""
+    with pytest.raises(ConstructorDefinitionError, match=rf"NotText\.{attribute} must be a string"):
+        type("NotText", (DagConstructor,), {"name": "not_text", attribute: value})

@@ -119,3 +119,47 @@ def test_status_reads_a_held_file_without_disturbing_it(tmp_path: Path) -> None:
     owner = read_owner(path)
     assert not owner.running and owner.pid is None
     assert not path.exists()
+
+
+CLAIMER = """
+import sys, time
+from pathlib import Path
+from mlwf_instance import InstanceAlreadyRunningError
+from mlwf_instance._pidfile import PidFile
+
+path = Path(sys.argv[1])
+ownerless = claimed = 0
+deadline = time.monotonic() + 4
+while time.monotonic() < deadline:
+    claim = PidFile(path, path.parent)
+    try:
+        claim.acquire()
+    except InstanceAlreadyRunningError as err:
+        ownerless += err.pid is None  # refused, yet nobody held the file
+        continue
+    claimed += 1
+    claim.release()
+print(claimed, ownerless)
+"""
+
+
+def test_a_claim_racing_a_release_is_never_refused_without_an_owner(tmp_path: Path) -> None:
+    """Two processes claim and release one home in a tight loop: a claim that meets the other's
+    release (its file unlinked between open and lock) retries instead of reporting a running
+    instance without a pid."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "claimer.py"
+    script.write_text(CLAIMER)
+    path = tmp_path / "home" / "mlwf-up.pid"
+    path.parent.mkdir()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(path)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    results = [tuple(map(int, p.communicate(timeout=60)[0].split())) for p in procs]
+    assert all(claimed > 50 for claimed, _ in results), results
+    assert sum(ownerless for _, ownerless in results) == 0, results

@@ -6,6 +6,7 @@ import json
 import textwrap
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import psutil
 import pytest
@@ -155,6 +156,22 @@ def test_unknown_scheme_names_the_known_ones() -> None:
     with pytest.warns(DeprecationWarning, match="register an Airflow filesystem"):
         register_artifact_store("memtest", LocalArtifactStore)
     assert isinstance(artifact_store_for("memtest://x"), LocalArtifactStore)
+
+
+class _MarkedStore(LocalArtifactStore):
+    """A store told apart from the default one."""
+
+
+@pytest.mark.parametrize("uri", ["/srv/models/m", "file:///srv/models/m"])
+def test_deprecated_registration_overrides_plain_paths(
+    uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Registering "" or "file" (allowed before 0.2) still replaces the store for plain paths."""
+    monkeypatch.setattr("mlwf_operators.artifacts._REGISTERED", {})
+    scheme = urlparse(uri).scheme
+    with pytest.warns(DeprecationWarning):
+        register_artifact_store(scheme, _MarkedStore)
+    assert isinstance(artifact_store_for(uri), _MarkedStore)
 
 
 class _Ti:

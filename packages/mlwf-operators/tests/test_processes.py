@@ -217,5 +217,6 @@ def test_tail_file_and_quote_log(tmp_path: Path) -> None:
     log.write_text("".join(f"line {i}\n" for i in range(100)))
     assert tail_file(log, 2) == "line 98\nline 99"
     assert tail_file(tmp_path / "missing.log") == ""
+    assert tail_file(tmp_path) == ""  # a directory (or an unreadable file) has no tail either
     assert quote_log(["a", "b"]) == "  | a\n  | b"
     assert quote_log([], empty="(empty log)") == "  | (empty log)"

@@ -120,10 +120,17 @@ class BoundedJsonRequest(Request):
         return self._json
 
 
-def bounded_json_route(limit: Callable[[], Awaitable[int]]) -> type[APIRoute]:
-    """Return an ``APIRoute`` class whose requests are :class:`BoundedJsonRequest` of ``await limit()`` bytes.
+def bounded_json_route(
+    limit: Callable[[], Awaitable[int]],
+    authenticate: Callable[[Request], Awaitable[object]],
+) -> type[APIRoute]:
+    """Return an ``APIRoute`` class whose writes are authenticated, then read as :class:`BoundedJsonRequest`.
 
-    FastAPI's documented way to change how a route reads its request (a custom route class).
+    FastAPI reads and validates a route's body before it resolves the route's dependencies, so
+    an anonymous write would be read, parsed and answered 413 or 422 before its 401. Writes are
+    therefore passed to ``await authenticate(request)`` first (which raises 401 or 403), and only
+    then is the body read, up to ``await limit()`` bytes. A custom route class is FastAPI's
+    documented way to change how a route reads its request.
     """
 
     class BoundedJsonRoute(APIRoute):
@@ -133,6 +140,7 @@ def bounded_json_route(limit: Callable[[], Awaitable[int]]) -> type[APIRoute]:
             async def bounded(request: Request) -> Response:
                 if request.method not in ("POST", "PUT", "PATCH"):
                     return await handler(request)
+                await authenticate(request)  # before a byte of the body is read
                 bounded_request = BoundedJsonRequest(request.scope, request.receive)
                 bounded_request.limit = await limit()
                 return await handler(bounded_request)

@@ -62,6 +62,13 @@ class DagConstructor:
             raise ConstructorDefinitionError(
                 f"{cls.__qualname__}.name {cls.name!r} must match {_REFERENCE.pattern}"
             )
+        for attribute in ("version", "description"):
+            # The API's typed responses carry both as strings: a number here would fail there.
+            if not isinstance(getattr(cls, attribute), str):
+                raise ConstructorDefinitionError(
+                    f"{cls.__qualname__}.{attribute} must be a string, "
+                    f"not {type(getattr(cls, attribute)).__name__}"
+                )
         names = [p.name for p in cls.parameters]
         if not all(isinstance(p, Parameter) for p in cls.parameters):
             raise ConstructorDefinitionError(

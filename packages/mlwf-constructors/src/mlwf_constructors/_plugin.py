@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
-from airflow.api_fastapi.core_api.security import GetUserDep, get_user
+from airflow.api_fastapi.core_api.security import GetUserDep, bearer_scheme, get_user
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -70,6 +70,11 @@ def service() -> Constructors:
 async def _max_body_bytes() -> int:
     """The configured body limit (``[mlwf_constructors] max_body_bytes``)."""
     return (await run_in_threadpool(service)).settings.max_body_bytes
+
+
+async def _authenticate(request: Request) -> object:
+    """Airflow's ``get_user`` resolved by hand (401/403 without valid credentials)."""
+    return await get_user(request, None, await bearer_scheme(request))
 
 
 #: What the routes answer besides success (typed in the OpenAPI document).
@@ -154,7 +159,7 @@ def create_app() -> FastAPI:
     """Return the FastAPI app mounted by the plugin."""
     # FastAPI's own docs routes answer anyone; _add_docs_routes serves them to signed-in users.
     app = FastAPI(title="mlwf-constructors", docs_url=None, redoc_url=None, openapi_url=None)
-    app.router.route_class = bounded_json_route(_max_body_bytes)
+    app.router.route_class = bounded_json_route(_max_body_bytes, _authenticate)
     app.add_exception_handler(ConstructorsError, lambda _r, e: _error(e))
     app.add_exception_handler(
         RequestValidationError,

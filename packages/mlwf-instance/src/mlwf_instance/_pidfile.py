@@ -3,14 +3,16 @@
 The file is held under an exclusive lock (``filelock``: ``flock`` on Unix) for as long as its owner
 lives, so a file left by a killed owner is simply not locked: it is stale and is taken over. The
 file also records the supervised processes (pid + start time) so that a successor can reap what
-a killed owner left. filelock also handles a file unlinked by its previous owner between our
-open and our lock (it retries on the new file), and writing into the held lock file is its
-documented use (``on_acquired`` hands over the descriptor).
+a killed owner left. Writing into the held lock file is filelock's documented use
+(``on_acquired`` hands over the descriptor). A claim that races its previous owner's release
+(the owner unlinks the file between our open and our lock, so filelock declines the dead inode)
+is tried again, briefly, for as long as no live owner holds the file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import time
@@ -65,12 +67,18 @@ class PidFile:
         if self._fd is not None:
             return
         descriptors: list[int] = []
-        # Private like everything in the home (mode 0600); held open for the claim's lifetime.
-        lock = _file_lock(self.path, on_acquired=descriptors.append)
-        try:
-            lock.acquire(blocking=False)
-        except Timeout:
-            raise InstanceAlreadyRunningError(self.home, read_owner(self.path).pid) from None
+        deadline = time.monotonic() + CLAIM_RETRY_S
+        while True:
+            # Private like everything in the home (mode 0600); held open for the claim's lifetime.
+            lock = _file_lock(self.path, on_acquired=descriptors.append)
+            try:
+                lock.acquire(blocking=False)
+                break
+            except Timeout:
+                owner = read_owner(self.path)
+                if owner.running or time.monotonic() > deadline:
+                    raise InstanceAlreadyRunningError(self.home, owner.pid) from None
+                time.sleep(0.02)  # the previous owner was releasing: its file is gone or free
         self._lock, self._fd = lock, descriptors[-1]
         self.stale_processes = _records(_read(self._fd))
         self.record([])
@@ -150,6 +158,9 @@ class PidFileOwner:
     create_time: float | None = None
 
 
+#: How long a claim is retried while the file it found is not held (its owner was releasing).
+CLAIM_RETRY_S = 2.0
+
 #: How long a reader waits for a held pid file to hold complete JSON (its owner is mid-update).
 READ_RETRY_S = 2.0
 
@@ -167,11 +178,10 @@ def read_owner(path: Path) -> PidFileOwner:
         except FileNotFoundError:
             return PidFileOwner(running=False, pid=None, processes=[])
         try:
-            # Probe only the file we opened: the probe opens the path (creating it if it is gone),
-            # so a file released (unlinked) meanwhile is looked at again instead.
+            # A file released (unlinked) meanwhile is looked at again instead.
             if not _same_file(path, fd):
                 continue
-            running = _held(path)
+            running = _held(fd)
             content = _read(fd)
         finally:
             os.close(fd)
@@ -188,14 +198,19 @@ def read_owner(path: Path) -> PidFileOwner:
     )
 
 
-def _held(path: Path) -> bool:
-    """Whether another claim holds the lock of ``path`` (a non-blocking try, released at once)."""
-    probe = _file_lock(path)
+def _held(fd: int) -> bool:
+    """Whether a claim holds the lock of the open file ``fd``.
+
+    A shared, non-blocking ``flock`` on the very inode we read (released at once): it fails only
+    against the owner's exclusive lock, creates no file (a probe through the path would recreate
+    a file released meanwhile), and never makes two probing readers see each other as owners.
+    filelock has no probe of another process's lock, so this one call is ours.
+    """
     try:
-        probe.acquire(blocking=False)
-    except Timeout:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
         return True
-    probe.release()
+    fcntl.flock(fd, fcntl.LOCK_UN)
     return False
 
 

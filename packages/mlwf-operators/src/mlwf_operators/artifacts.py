@@ -246,7 +246,7 @@ def register_artifact_store(scheme: str, factory: Callable[[], ArtifactStore]) -
         DeprecationWarning,
         stacklevel=2,
     )
-    if not scheme.isidentifier():
+    if not scheme.isidentifier() and scheme != "":  # "" stands for plain paths, as before
         raise ValueError(f"invalid URI scheme {scheme!r}")
     _REGISTERED[scheme.lower()] = factory
 
@@ -254,10 +254,12 @@ def register_artifact_store(scheme: str, factory: Callable[[], ArtifactStore]) -
 def artifact_store_for(uri: str) -> ArtifactStore:
     """Return the store for ``uri``'s scheme, or fail naming what is known."""
     scheme = urlparse(uri).scheme.lower()
-    if len(scheme) <= 1 or scheme == "file":  # a plain path (or a Windows drive letter)
-        return LocalArtifactStore()
-    if scheme in _REGISTERED:
+    if len(scheme) == 1:  # a Windows drive letter, not a scheme
+        scheme = ""
+    if scheme in _REGISTERED:  # a deprecated registration still overrides, "" and file too
         return _REGISTERED[scheme]()
+    if scheme in ("", "file"):
+        return LocalArtifactStore()
     from airflow.sdk.io import has_fs
 
     if has_fs(scheme):

@@ -80,6 +80,11 @@ def collect_group(leader: psutil.Process) -> list[psutil.Process]:
         since = leader.create_time()  # remembered by the object: works for a reaped leader
     except psutil.Error:
         return list(found.values())
+    if not found and _pid_reused(leader):
+        # The kernel keeps a pid unused while it names a live process group, so a new process
+        # holding the leader's pid means the old group has no member left: the group that
+        # now has this id is the newcomer's, not ours.
+        return []
     for proc in psutil.process_iter():
         if proc.pid in found or _pgid(proc) != leader.pid:
             continue
@@ -248,13 +253,20 @@ def tail_file(path: Path, lines: int = 30) -> str:
     try:
         with open(path, errors="replace") as handle:
             return "".join(deque(handle, maxlen=lines)).rstrip("\n")
-    except FileNotFoundError:
+    except OSError:  # gone, unreadable or a directory: there is no tail to quote
         return ""
 
 
 def quote_log(lines: Iterable[str], *, empty: str = "(no output)") -> str:
     """Return ``lines`` each indented as ``  | line`` for an error message (``empty`` if none)."""
     return "\n".join(f"  | {line}" for line in lines) or f"  | {empty}"
+
+
+def _pid_reused(leader: psutil.Process) -> bool:
+    try:
+        return psutil.Process(leader.pid).create_time() != leader.create_time()
+    except psutil.Error:
+        return False
 
 
 def _pgid(proc: psutil.Process) -> int | None:
