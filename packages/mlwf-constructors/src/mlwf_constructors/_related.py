@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlwf_constructors._constructor import RelatedDag
 from mlwf_constructors._errors import (
@@ -25,10 +26,37 @@ from mlwf_constructors._errors import (
 
 if TYPE_CHECKING:
     from mlwf_constructors._registry import RegisteredConstructor
-    from mlwf_constructors._service import Constructors
-    from mlwf_constructors._store import InstanceRecord
+    from mlwf_constructors._store import InstanceRecord, InstanceStore
 
 log = logging.getLogger(__name__)
+
+
+class _Settings(Protocol):
+    @property
+    def instances_root(self) -> Path: ...
+
+    @property
+    def bundle_name(self) -> str: ...
+
+
+class Constructors(Protocol):
+    """What these checks use of :class:`mlwf_constructors._service.Constructors` (which calls them).
+
+    Typed structurally, so that this module does not import the service that imports it.
+    """
+
+    @property
+    def settings(self) -> _Settings:
+        """Where instance files live and the bundle that holds them."""
+
+    store: InstanceStore
+    airflow_db: bool
+
+    def constructor(self, reference: str) -> RegisteredConstructor:
+        """Return a registered constructor (ConstructorNotFoundError otherwise)."""
+
+    def path(self, instance_id: str) -> Path:
+        """Return the path of an instance's generated DAG file."""
 
 
 @dataclass(frozen=True)
