@@ -88,7 +88,5 @@ def test_strict_mypy_sees_the_real_types(tmp_path: Path) -> None:
     hdfs_hook, validation_error, misspelt = lines
     # Before: `object` for every lazy name, and any name at all accepted.
     assert hdfs_hook.endswith('-> mlwf_operators.hooks.hdfs.HdfsHook"'), out + err
-    assert validation_error.endswith(
-        '-> mlwf_operators.operators.validation.ModelValidationError"'
-    ), out + err
+    assert validation_error.endswith('-> mlwf_operators._errors.ModelValidationError"'), out + err
     assert misspelt == 'error: Module has no attribute "HdfsHok"  [attr-defined]', out + err

@@ -23,16 +23,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlwf_constructors._errors import ConstructorsError
+from mlwf_constructors._errors import AirflowHomeError as AirflowHomeError, ConstructorsError
 
 #: Default home of ``mlwf up``, relative to the current directory (as in ``mlwf up --home``).
 DEFAULT_UP_HOME = Path(".mlwf")
 #: AIRFLOW_HOME inside an ``mlwf up`` home.
 UP_AIRFLOW_HOME = "airflow"
-
-
-class AirflowHomeError(ValueError):
-    """No Airflow configuration where the command was pointed (or would look by default)."""
 
 
 def resolve_airflow_home(

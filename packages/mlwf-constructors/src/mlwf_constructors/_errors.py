@@ -71,3 +71,11 @@ class InstanceNotFoundError(ConstructorsError, LookupError):
 
 class StoreError(ConstructorsError):
     """The instance store is unusable (bad URL, unknown schema version, corrupt row)."""
+
+
+class StoreCommitError(StoreError):
+    """The store refused to commit a change whose file write had already happened."""
+
+
+class AirflowHomeError(ValueError):
+    """No Airflow configuration where the command was pointed (or would look by default)."""

@@ -35,6 +35,7 @@ from mlwf_constructors._errors import (
     DagIdTakenError,
     InstanceExistsError,
     InstanceNotFoundError,
+    StoreCommitError as StoreCommitError,
     StoreError,
 )
 
@@ -214,10 +215,6 @@ def _is_transient(err: DBAPIError) -> bool:
     args: tuple[Any, ...] = tuple(getattr(err.orig, "args", ()))
     # MySQL/MariaDB: 1213 deadlock, 1205 lock wait timeout.
     return bool(args) and args[0] in {1213, 1205}
-
-
-class StoreCommitError(StoreError):
-    """The store refused to commit a change whose file write had already happened."""
 
 
 class LockedInstance:

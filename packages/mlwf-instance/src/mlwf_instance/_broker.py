@@ -17,11 +17,7 @@ from collections.abc import Sequence
 
 from mlwf_instance._broker_wakeup import install_notify_trigger
 from mlwf_instance._database import database_kind
-from mlwf_instance._errors import MlwfInstanceError
-
-
-class BrokerSetupError(MlwfInstanceError):
-    """The database broker's tables or queues could not be created."""
+from mlwf_instance._errors import BrokerSetupError as BrokerSetupError
 
 
 def _install_wakeup(sync_url: str) -> None:

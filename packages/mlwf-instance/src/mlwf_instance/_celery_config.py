@@ -43,6 +43,7 @@ from celery.signals import import_modules  # type: ignore[import-untyped]
 from mlwf_instance._broker_wakeup import enable_wakeup
 from mlwf_instance._celery import is_database_broker, with_driver
 from mlwf_instance._database import database_kind
+from mlwf_instance._errors import CeleryConfigError as CeleryConfigError
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +90,6 @@ def preload_worker_modules(*args: Any, **kwargs: Any) -> None:
 
 
 import_modules.connect(preload_worker_modules)
-
-
-class CeleryConfigError(ValueError):
-    """A Celery-related Airflow option of the instance is invalid (names the option)."""
 
 
 def parse_poll_interval(value: object) -> float:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from mlwf_instance._errors import MlwfInstanceError
+from mlwf_instance._errors import DatabaseUnavailableError as DatabaseUnavailableError
 
 DatabaseKind = Literal["sqlite", "postgresql", "mysql"]
 
@@ -68,10 +68,6 @@ CONNECT_TIMEOUT = 10
 MYSQL_CHARSET = "utf8mb4"
 MYSQL_COLLATION = "utf8mb4_bin"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_$-]{1,63}$")
-
-
-class DatabaseUnavailableError(MlwfInstanceError):
-    """The metadata database cannot be reached, does not exist, or cannot be created."""
 
 
 @dataclass(frozen=True)

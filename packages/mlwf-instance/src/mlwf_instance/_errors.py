@@ -71,3 +71,19 @@ class CredentialsUnavailableError(MlwfInstanceError):
 
 class AuthenticationError(MlwfInstanceError):
     """The API server refused to issue a JWT for the given credentials."""
+
+
+class DatabaseUnavailableError(MlwfInstanceError):
+    """The metadata database cannot be reached, does not exist, or cannot be created."""
+
+
+class BrokerSetupError(MlwfInstanceError):
+    """The database broker's tables or queues could not be created."""
+
+
+class CeleryConfigError(ValueError):
+    """A Celery-related Airflow option of the instance is invalid (names the option)."""
+
+
+class RenderError(MlwfInstanceError, ValueError):
+    """A spec cannot be rendered for a target; the message names the spec field at fault."""

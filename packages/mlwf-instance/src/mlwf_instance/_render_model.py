@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from mlwf_instance._errors import MlwfInstanceError
+from mlwf_instance._errors import RenderError as RenderError
 from mlwf_instance._spec import InstanceSpec
 from mlwf_instance._topology import dag_bundle_names
 
@@ -74,10 +74,6 @@ def to_yaml(data: Any) -> str:
 def to_yaml_all(documents: list[Any]) -> str:
     """Return ``documents`` as a multi-document YAML stream (see :func:`to_yaml`)."""
     return yaml.dump_all(documents, Dumper=_Dumper, sort_keys=False, width=1000, allow_unicode=True)
-
-
-class RenderError(MlwfInstanceError, ValueError):
-    """A spec cannot be rendered for a target; the message names the spec field at fault."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
+from mlwf_operators._errors import ArtifactNotFoundError, ArtifactStoreError
+
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
     from fsspec import AbstractFileSystem  # type: ignore[import-untyped]  # fsspec ships no types
@@ -39,14 +41,6 @@ __all__ = [
     "local_path",
     "register_artifact_store",
 ]
-
-
-class ArtifactStoreError(Exception):
-    """An artifact URI cannot be stored or fetched."""
-
-
-class ArtifactNotFoundError(ArtifactStoreError):
-    """No artifact exists at a URI."""
 
 
 @runtime_checkable

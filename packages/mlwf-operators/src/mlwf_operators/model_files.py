@@ -19,6 +19,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from mlwf_operators._errors import ModelFileError
+
 __all__ = [
     "MODEL_FILE",
     "METADATA_FILE",
@@ -35,10 +37,6 @@ METADATA_FILE = "metadata.json"
 #: The ``metadata.json`` key holding the hex SHA-256 of the model file.
 HASH_KEY = "model_sha256"
 _CHUNK = 1 << 20
-
-
-class ModelFileError(Exception):
-    """A model directory's model file is unsafe to load: bad name, outside the directory, or wrong hash."""
 
 
 def sha256_of(path: Path) -> str:

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import psutil
 
+from mlwf_operators._errors import HealthCheckError, ServerExitedError, ServerNotHealthyError
+
 __all__ = [
     "HealthCheckError",
     "ServerExitedError",
@@ -171,33 +173,6 @@ def kill_tree(process: int | psutil.Process, *, grace: float = 5.0) -> list[psut
     if grace <= 0:
         return kill_trees([process])
     return terminate_trees([process], grace=grace)
-
-
-class HealthCheckError(Exception):
-    """A started server did not come up: it exited, or did not answer in time."""
-
-    def __init__(self, message: str, url: str) -> None:
-        super().__init__(message)
-        #: The health URL that was polled.
-        self.url = url
-
-
-class ServerExitedError(HealthCheckError):
-    """The server process exited before its health URL answered."""
-
-    def __init__(self, url: str, returncode: int | None) -> None:
-        super().__init__(f"the server exited with code {returncode} before {url} answered", url)
-        #: The process's exit code (None if it was not ours to wait for).
-        self.returncode = returncode
-
-
-class ServerNotHealthyError(HealthCheckError):
-    """The server's health URL did not answer 2xx within the timeout."""
-
-    def __init__(self, url: str, timeout: float) -> None:
-        super().__init__(f"{url} did not answer with a 2xx status within {timeout:g} s", url)
-        #: The timeout, in seconds.
-        self.timeout = timeout
 
 
 def wait_until_healthy(

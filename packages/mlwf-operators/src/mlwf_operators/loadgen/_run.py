@@ -7,6 +7,10 @@ import time
 from dataclasses import dataclass
 from typing import TypedDict
 
+from mlwf_operators._errors import (
+    LoadGenError as LoadGenError,
+    ServiceUnreachableError as ServiceUnreachableError,
+)
 from mlwf_operators.loadgen._client import Connection, LoadTarget
 
 
@@ -22,14 +26,6 @@ class LoadTestResult(TypedDict):
     p95_ms: float
     p99_ms: float
     max_ms: float
-
-
-class LoadGenError(Exception):
-    """A load run could not measure the target."""
-
-
-class ServiceUnreachableError(LoadGenError):
-    """The load test target refuses connections."""
 
 
 @dataclass

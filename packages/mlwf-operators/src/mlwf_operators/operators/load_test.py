@@ -8,13 +8,10 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from mlwf_types import typed
 
+from mlwf_operators._errors import SLOMissedError as SLOMissedError
 from mlwf_operators.loadgen._run import LoadTestResult
 
 __all__ = ["LoadTestOperator", "SLOMissedError", "check_slos"]
-
-
-class SLOMissedError(Exception):
-    """A load test result missed a declared service-level objective."""
 
 
 def check_slos(

@@ -11,6 +11,8 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from mlwf_types import typed
 
+from mlwf_operators._errors import ModelValidationError
+
 __all__ = [
     "ValidateModelOperator",
     "ModelValidationError",
@@ -20,10 +22,6 @@ __all__ = [
 
 DEFAULT_EVALUATOR = "mlwf_operators.trainers.sklearn_reference:evaluate"
 Bounds = dict[str, float]
-
-
-class ModelValidationError(Exception):
-    """A model missed one or more metric thresholds."""
 
 
 def normalise_thresholds(thresholds: Mapping[str, Any]) -> dict[str, Bounds]:

@@ -14,6 +14,11 @@ from pathlib import Path
 
 import psutil
 
+from mlwf_operators._errors import (
+    ModelNotFoundError as ModelNotFoundError,
+    ServiceStartError as ServiceStartError,
+    ServingError as ServingError,
+)
 from mlwf_operators.artifacts import ArtifactNotFoundError, artifact_store_for
 from mlwf_operators.model_files import read_verified_model_bytes
 from mlwf_operators.processes import (
@@ -25,18 +30,6 @@ from mlwf_operators.processes import (
     wait_until_healthy,
 )
 from mlwf_operators.serving._app import DEFAULT_MAX_BODY_BYTES
-
-
-class ServingError(Exception):
-    """The prediction service could not be started or stopped."""
-
-
-class ModelNotFoundError(ServingError):
-    """The model URI names no model artifact."""
-
-
-class ServiceStartError(ServingError):
-    """The service process died or did not become healthy in time."""
 
 
 @dataclass(frozen=True)

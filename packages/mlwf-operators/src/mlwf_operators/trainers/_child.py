@@ -16,9 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
-class ContractError(Exception):
-    """The entry point cannot be loaded or does not follow the trainer contract."""
+from mlwf_operators._errors import ContractError as ContractError
 
 
 def load_entry_point(spec: str) -> Callable[..., Any]:

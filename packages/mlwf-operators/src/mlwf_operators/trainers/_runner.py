@@ -18,19 +18,12 @@ from typing import IO, Any
 
 import psutil
 
+from mlwf_operators._errors import (
+    TrainerCrashedError as TrainerCrashedError,
+    TrainerError as TrainerError,
+    TrainerTimeoutError as TrainerTimeoutError,
+)
 from mlwf_operators.processes import kill_tree, quote_log
-
-
-class TrainerError(Exception):
-    """A training run failed."""
-
-
-class TrainerCrashedError(TrainerError):
-    """The trainer process exited with a non-zero code or was killed by a signal."""
-
-
-class TrainerTimeoutError(TrainerError):
-    """The trainer ran longer than its timeout; its process tree was killed."""
 
 
 def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
