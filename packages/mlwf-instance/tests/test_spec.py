@@ -132,6 +132,26 @@ def test_combinations_that_cannot_run_are_refused() -> None:
         "dag_folders[3].name": "'mlwf-constructed' is reserved for the DAGs of constructor instances",
         "metrics.port": "the API server already listens on port 8080",
     }
+    # Celery's autoscaler hangs workers on the database broker (seen: a burst never finished).
+    autoscale = {"celery": {"Worker_Autoscale_cmd": "echo 4,1"}}
+    assert errors_of(
+        {
+            "name": "ab",
+            "database": "postgresql://u@h/d",
+            "executor": "celery",
+            "airflow_config": autoscale,
+        }
+    ) == {
+        "airflow_config.celery.Worker_Autoscale_cmd": "Celery's autoscaler hangs the workers of "
+        "the database broker (docs/mlwf-instance/operations.md, 'Scaling workers')"
+    }
+    for allowed in (
+        {"executor": "celery", "celery": {"broker": "redis://r:6379/0"}},
+        {"executor": "local"},
+    ):
+        parse_spec(
+            {"name": "ab", "database": "postgresql://u@h/d", "airflow_config": autoscale, **allowed}
+        )
 
 
 def test_passwords_in_two_places_or_without_a_use_are_refused() -> None:

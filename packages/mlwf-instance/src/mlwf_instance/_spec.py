@@ -46,7 +46,7 @@ from pydantic import (
 
 from mlwf_instance._home import CONSTRUCTED_BUNDLE
 from mlwf_instance._spec_errors import PATTERN_MESSAGES, SpecError, json_path, problems, spec_errors
-from mlwf_instance._spec_owned import OWNED_AIRFLOW_OPTIONS, owned_option
+from mlwf_instance._spec_owned import OWNED_AIRFLOW_OPTIONS, owned_option, same_option
 from mlwf_instance._spec_parts import (
     _ACCOUNT,
     _CONFIG_NAME,
@@ -241,6 +241,20 @@ class InstanceSpec(_Model):
                     )
                 )
             seen_paths.setdefault(folder.path, index)
+        if self.executor == "celery" and self.celery.broker == "database":
+            # kombu's SQLAlchemy transport runs Celery's synchronous loop and billiard's classic
+            # pool, whose idle processes share one job-queue lock; the autoscaler's shrinking
+            # stops an idle process holding it, and the worker never runs a task again.
+            errors.extend(
+                (
+                    ("airflow_config", section, key),
+                    "Celery's autoscaler hangs the workers of the database broker "
+                    "(docs/mlwf-instance/operations.md, 'Scaling workers')",
+                )
+                for section, options in self.airflow_config.items()
+                for key in options
+                if same_option(section, key, ("celery", "worker_autoscale"))
+            )
         if self.metrics.port is not None and self.metrics.port == self.api.port:
             errors.append(
                 (("metrics", "port"), f"the API server already listens on port {self.api.port}")

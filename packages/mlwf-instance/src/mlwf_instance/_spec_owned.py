@@ -72,3 +72,10 @@ def owned_option(section: str, key: str) -> str | None:
         if owner is not None:
             return owner
     return None
+
+
+def same_option(section: str, key: str, wanted: tuple[str, str]) -> bool:
+    """Return whether ``[section] key`` is the option ``wanted`` (or its ``_cmd``/``_secret`` form)."""
+    section, key = section.lower(), key.lower()
+    names = (key, *(key.removesuffix(s) for s in _ALTERNATE_SUFFIXES if key.endswith(s)))
+    return section == wanted[0] and wanted[1] in names
