@@ -1,0 +1,25 @@
+"""Exceptions raised by mlwf-auth; every message names the user, setting or server at fault."""
+
+from __future__ import annotations
+
+
+class MlwfAuthError(Exception):
+    """Base class of every error raised by mlwf-auth."""
+
+
+class DirectoryUnavailableError(MlwfAuthError):
+    """The LDAP server cannot be reached, or refused the service account's bind or a search."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"LDAP server {url} unavailable: {reason}")
+        #: The server's URL.
+        self.url = url
+
+
+class UnknownUserError(MlwfAuthError):
+    """The user is not in the directory (deleted, disabled by the user filter, or never there)."""
+
+    def __init__(self, user: str, reason: str) -> None:
+        super().__init__(f"user {user!r}: {reason}")
+        #: The user name asked for.
+        self.user = user

@@ -1,0 +1,187 @@
+"""A real OpenLDAP ``slapd`` for tests: its own folder, port and data, stopped by PID.
+
+:func:`slapd_server` writes a ``slapd.conf`` (core, cosine, inetorgperson and nis schemas; an
+``mdb`` database; the ``memberof`` overlay, so ``memberOf`` exists and follows ``groupOfNames``
+changes made online), loads an LDIF offline with ``slapadd`` and runs ``slapd`` in the
+foreground on a free loopback port. ``slapadd`` does not run overlays: the LDIF must carry the
+``memberOf`` values of its users itself (:func:`directory_ldif` writes them).
+
+Needs the Debian packages ``slapd`` (and ``ldap-utils`` for humans); without them the test
+skips, or fails under ``MLWF_REQUIRE_SERVICES=1``.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlwf_testsupport._ports import free_port
+from mlwf_testsupport._services import require_executable, require_service
+
+#: Where Debian's slapd keeps its schemas and modules.
+SCHEMA_DIR = Path("/etc/ldap/schema")
+MODULE_DIR = Path("/usr/lib/ldap")
+START_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class Slapd:
+    """A running slapd: its URL, suffix and the administrator's DN and password."""
+
+    url: str
+    suffix: str
+    admin_dn: str
+    admin_password: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class LdapUser:
+    """A person of :func:`directory_ldif`: uid, password, POSIX ids and the groups holding them."""
+
+    uid: str
+    password: str
+    uid_number: int
+    groups: Sequence[str] = ()
+
+
+def directory_ldif(suffix: str, users: Sequence[LdapUser], groups: Mapping[str, str]) -> str:
+    """Return an LDIF of ``ou=people`` and ``ou=groups`` under ``suffix``.
+
+    ``groups`` maps a group name to its kind: ``"groupOfNames"`` (members by DN, mirrored as the
+    users' ``memberOf``) or ``"posixGroup"`` (members by ``memberUid``).
+    """
+    people, teams = f"ou=people,{suffix}", f"ou=groups,{suffix}"
+    dc = suffix.split(",")[0].split("=")[1]
+    blocks = [
+        f"dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\no: {dc}\ndc: {dc}",
+        f"dn: {people}\nobjectClass: organizationalUnit\nou: people",
+        f"dn: {teams}\nobjectClass: organizationalUnit\nou: groups",
+    ]
+    for user in users:
+        member_of = "".join(
+            f"\nmemberOf: cn={group},{teams}"
+            for group in user.groups
+            if groups.get(group) == "groupOfNames"
+        )
+        blocks.append(
+            f"dn: uid={user.uid},{people}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n"
+            f"uid: {user.uid}\ncn: {user.uid}\nsn: {user.uid}\nuserPassword: {user.password}\n"
+            f"uidNumber: {user.uid_number}\ngidNumber: {user.uid_number}\n"
+            f"homeDirectory: /home/{user.uid}{member_of}"
+        )
+    for gid, (group, kind) in enumerate(sorted(groups.items()), start=5000):
+        members = [user.uid for user in users if group in user.groups]
+        if kind == "groupOfNames":
+            # groupOfNames must have a member: an empty group points at the suffix.
+            lines = "".join(f"\nmember: uid={uid},{people}" for uid in members) or (
+                f"\nmember: {suffix}"
+            )
+            blocks.append(f"dn: cn={group},{teams}\nobjectClass: groupOfNames\ncn: {group}{lines}")
+        elif kind == "posixGroup":
+            lines = "".join(f"\nmemberUid: {uid}" for uid in members)
+            blocks.append(
+                f"dn: cn={group},{teams}\nobjectClass: posixGroup\ncn: {group}\n"
+                f"gidNumber: {gid}{lines}"
+            )
+        else:
+            raise ValueError(f"group {group!r}: unknown kind {kind!r}")
+    return "\n\n".join(blocks) + "\n"
+
+
+def _config(folder: Path, suffix: str, admin_dn: str, password: str) -> str:
+    schemas = "".join(
+        f"include {SCHEMA_DIR / name}.schema\n"
+        for name in ("core", "cosine", "inetorgperson", "nis")
+    )
+    return (
+        f"{schemas}"
+        f"pidfile {folder / 'slapd.pid'}\n"
+        f"modulepath {MODULE_DIR}\n"
+        "moduleload back_mdb\n"
+        "moduleload memberof\n"
+        "database mdb\n"
+        "maxsize 10485760\n"
+        f'suffix "{suffix}"\n'
+        f'rootdn "{admin_dn}"\n'
+        f"rootpw {password}\n"
+        f"directory {folder / 'db'}\n"
+        "overlay memberof\n"
+        "memberof-group-oc groupOfNames\n"
+        "memberof-member-ad member\n"
+        "memberof-memberof-ad memberOf\n"
+        "memberof-refint TRUE\n"
+        # Anyone may bind (that is how a password is checked) and read the tree but no password.
+        "access to attrs=userPassword by self read by anonymous auth by * none\n"
+        "access to * by * read\n"
+    )
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"slapd exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"slapd did not listen on port {port} in {START_TIMEOUT:g} s")
+
+
+@contextmanager
+def slapd_server(
+    folder: Path, ldif: str, *, suffix: str = "dc=example,dc=test", password: str = "admin-pw"
+) -> Iterator[Slapd]:
+    """Run slapd with ``ldif`` loaded, in ``folder``, until the block ends; stop it by PID."""
+    slapd = require_executable("slapd", "slapd")
+    slapadd = require_executable("slapadd", "slapd")
+    if not (MODULE_DIR / "back_mdb.so").exists() and not any(MODULE_DIR.glob("back_mdb*")):
+        require_service("slapd", f"no back_mdb module in {MODULE_DIR}")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "db").mkdir(exist_ok=True)
+    admin_dn = f"cn=admin,{suffix}"
+    conf = folder / "slapd.conf"
+    conf.write_text(_config(folder, suffix, admin_dn, password))
+    data = folder / "data.ldif"
+    data.write_text(ldif)
+    subprocess.run(
+        [slapadd, "-f", str(conf), "-l", str(data)], check=True, capture_output=True, timeout=60
+    )
+    port = free_port()
+    log = folder / "slapd.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [slapd, "-f", str(conf), "-h", f"ldap://127.0.0.1:{port}", "-d", "0"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_listening(port, process, log)
+        yield Slapd(f"ldap://127.0.0.1:{port}", suffix, admin_dn, password, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextmanager
+def paused(server: Slapd) -> Iterator[None]:
+    """Pause ``server`` (SIGSTOP) for the block: connections hang as with a dead network."""
+    import os
+    import signal
+
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
