@@ -80,6 +80,28 @@ def _sync(session: nox.Session, *args: str) -> None:
     )
 
 
+#: Extras that build native code against system headers, with the tool that finds those headers.
+#: A session includes such an extra only where the tool is on PATH: a fresh machine (Python and
+#: uv only) lacks both, and the tests that need the extra skip there; CI installs the headers
+#: (`.ci/run`), and with MLWF_REQUIRE_SERVICES=1 those tests fail instead of skipping.
+NATIVE_EXTRAS = {"kerberos": "krb5-config"}  # gssapi (mlwf-auth): MIT krb5, Debian libkrb5-dev
+
+
+def _extras_of(package: Package) -> set[str]:
+    pyproject = tomllib.loads((package.folder / "pyproject.toml").read_text(encoding="utf-8"))
+    return set(pyproject["project"].get("optional-dependencies", {}))
+
+
+def _native_extras(packages: list[str]) -> list[str]:
+    """Return ``--extra`` arguments for the native extras of ``packages`` this machine can build."""
+    defined = set().union(*(_extras_of(PACKAGES[name]) for name in packages))
+    args = []
+    for extra, tool in NATIVE_EXTRAS.items():
+        if extra in defined and shutil.which(tool):
+            args += ["--extra", extra]
+    return args
+
+
 def _test_env() -> dict[str, str]:
     return {name: os.environ[name] for name in PASSTHROUGH_ENV if name in os.environ}
 
@@ -113,7 +135,7 @@ def tests(session: nox.Session, package: str) -> None:
             f"{package}: no test_*.py under packages/{package}/tests/; every package has tests, "
             "at least a smoke test that every name in __all__ imports"
         )
-    _sync(session, "--package", package, "--group", "test")
+    _sync(session, "--package", package, "--group", "test", *_native_extras([package]))
     allowed = {package} | requirements_closure(PACKAGES, package)
     installed = _installed_workspace_packages(session)
     session.log(f"workspace packages in this environment: {', '.join(sorted(installed))}")
@@ -140,7 +162,7 @@ def tests_integration(session: nox.Session) -> None:
     test_files = [*folder.rglob("test_*.py"), *folder.rglob("*_test.py")]
     if not test_files:
         session.skip("tests_integration/ holds no test_*.py file yet")
-    _sync(session, "--all-packages")
+    _sync(session, "--all-packages", *_native_extras(PACKAGE_NAMES))
     session.run(
         "pytest",
         "tests_integration",
@@ -231,7 +253,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Type-check every package's src/ and the tooling with mypy --strict."""
-    _sync(session, "--all-packages")
+    _sync(session, "--all-packages", *_native_extras(PACKAGE_NAMES))
     sources = [str(PACKAGES[name].folder.relative_to(ROOT) / "src") for name in PACKAGE_NAMES]
     session.run("mypy", "--strict", *sources)
     session.run("mypy", "--strict", "testsupport/src")
@@ -301,7 +323,7 @@ def benchmarks(session: nox.Session) -> None:
     selected = list(session.posargs) or available
     if not selected:
         session.skip("benchmarks/ holds no <name>/run.py yet")
-    _sync(session, "--all-packages")
+    _sync(session, "--all-packages", *_native_extras(PACKAGE_NAMES))
     results = ROOT / "benchmarks" / "results"
     results.mkdir(exist_ok=True)
     for name in selected:

@@ -23,3 +23,16 @@ class UnknownUserError(MlwfAuthError):
         super().__init__(f"user {user!r}: {reason}")
         #: The user name asked for.
         self.user = user
+
+
+class KerberosConfigError(MlwfAuthError, ValueError):
+    """The Kerberos settings cannot work: no keytab, an unreadable or empty one, no realm, no gssapi."""
+
+    def __init__(self, setting: str, reason: str) -> None:
+        super().__init__(f"{setting}: {reason}")
+        #: The setting at fault.
+        self.setting = setting
+
+
+class NegotiationError(MlwfAuthError):
+    """A client's SPNEGO (Negotiate) authentication was refused; the message says why."""
