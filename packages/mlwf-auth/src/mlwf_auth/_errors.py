@@ -25,13 +25,17 @@ class UnknownUserError(MlwfAuthError):
         self.user = user
 
 
-class KerberosConfigError(MlwfAuthError, ValueError):
-    """The Kerberos settings cannot work: no keytab, an unreadable or empty one, no realm, no gssapi."""
+class AuthConfigError(MlwfAuthError, ValueError):
+    """A setting of the auth manager cannot work; the message starts with the setting's name."""
 
     def __init__(self, setting: str, reason: str) -> None:
         super().__init__(f"{setting}: {reason}")
-        #: The setting at fault.
+        #: The setting at fault (``[mlwf_auth] ldap_url``).
         self.setting = setting
+
+
+class KerberosConfigError(AuthConfigError):
+    """The Kerberos settings cannot work: no keytab, an unreadable or empty one, no realm, no gssapi."""
 
 
 class NegotiationError(MlwfAuthError):

@@ -1,0 +1,153 @@
+"""The auth manager's settings: the ``[mlwf_auth]`` section of Airflow's configuration.
+
+=======================  ====================================================================
+option                   meaning
+=======================  ====================================================================
+policy_file              JSON file of the roles and DAG rules (required; see AccessPolicy)
+ldap_url                 ``ldap://host:port`` of the directory (required)
+ldap_user_base           where users are searched (required)
+ldap_group_base          where groups are searched (``member`` and ``member_uid`` styles)
+ldap_user_filter         default ``(uid={user})``; exclude disabled accounts here
+ldap_group_style         ``member_of`` (default), ``member`` or ``member_uid``
+ldap_group_name_attribute  default ``cn``
+ldap_bind_dn             the service account (default: anonymous)
+ldap_bind_password       its password (``ldap_bind_password_cmd`` / ``_secret`` work too)
+ldap_ttl                 seconds a user's groups are cached (default 300)
+ldap_timeout             seconds before an LDAP server counts as down (default 5)
+keytab                   the ``HTTP/<host>`` keytab: turns on Kerberos (SPNEGO) login
+realms                   Kerberos realms whose users may log in (comma-separated; needed
+                         with ``keytab``)
+dag_facts_ttl            seconds a DAG's tags and bundle are cached (default 30)
+=======================  ====================================================================
+
+Every problem is an :class:`AuthConfigError` naming the option (``[mlwf_auth] ldap_ttl: not a
+number: 'x'``); nothing here prints a password.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from mlwf_auth._directory import GROUP_STYLES, DirectorySettings, GroupStyle
+from mlwf_auth._errors import AuthConfigError
+from mlwf_auth._rules import AccessPolicy
+
+SECTION = "mlwf_auth"
+#: The largest policy file read (a policy is bounded far below this).
+MAX_POLICY_BYTES = 4 * 1024 * 1024
+
+#: Reads an option of ``[mlwf_auth]``: None when it is not set.
+Getter = Callable[[str], "str | None"]
+
+
+def _name(key: str) -> str:
+    return f"[{SECTION}] {key}"
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """What the auth manager needs, validated."""
+
+    policy: AccessPolicy
+    directory: DirectorySettings
+    keytab: Path | None
+    realms: frozenset[str]
+    dag_facts_ttl: float
+
+    @classmethod
+    def read(cls, get: Getter) -> AuthSettings:
+        """Read and check every option through ``get``; raise AuthConfigError on the first problem."""
+
+        def required(key: str) -> str:
+            value = (get(key) or "").strip()
+            if not value:
+                raise AuthConfigError(_name(key), "not set")
+            return value
+
+        def number(key: str, default: float) -> float:
+            raw = (get(key) or "").strip()
+            if not raw:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise AuthConfigError(_name(key), f"not a number: {raw[:40]!r}") from None
+            if not 0 <= value <= 86400:
+                raise AuthConfigError(_name(key), f"{value:g} is not between 0 and 86400")
+            return value
+
+        policy = load_policy(Path(required("policy_file")))
+        style = (get("ldap_group_style") or "member_of").strip()
+        if style not in GROUP_STYLES:
+            raise AuthConfigError(
+                _name("ldap_group_style"), f"{style!r} is not one of {GROUP_STYLES}"
+            )
+        timeout = number("ldap_timeout", 5.0)
+        try:
+            directory = DirectorySettings(
+                url=required("ldap_url"),
+                user_base=required("ldap_user_base"),
+                group_base=(get("ldap_group_base") or "").strip() or None,
+                user_filter=(get("ldap_user_filter") or "").strip() or "(uid={user})",
+                group_style=_style(style),
+                group_name_attribute=(get("ldap_group_name_attribute") or "").strip() or "cn",
+                bind_dn=(get("ldap_bind_dn") or "").strip() or None,
+                bind_password=get("ldap_bind_password") or None,
+                ttl=number("ldap_ttl", 300.0),
+                connect_timeout=timeout,
+                receive_timeout=timeout,
+            )
+        except ValueError as err:  # DirectorySettings says "<field>: <reason>"
+            field, _, reason = str(err).partition(": ")
+            raise AuthConfigError(_name(f"ldap_{field}"), reason) from None
+        keytab_text = (get("keytab") or "").strip()
+        realms = frozenset(r.strip() for r in (get("realms") or "").split(",") if r.strip())
+        if keytab_text and not realms:
+            raise AuthConfigError(
+                _name("realms"), "needed with keytab: the realms whose users may log in"
+            )
+        return cls(
+            policy=policy,
+            directory=directory,
+            keytab=Path(keytab_text) if keytab_text else None,
+            realms=realms,
+            dag_facts_ttl=number("dag_facts_ttl", 30.0),
+        )
+
+
+def _style(value: str) -> GroupStyle:
+    for style in GROUP_STYLES:
+        if style == value:
+            return style
+    raise AssertionError(value)  # checked by the caller
+
+
+def load_policy(path: Path) -> AccessPolicy:
+    """Read the policy file at ``path``; raise AuthConfigError naming the file and each wrong field."""
+    setting = _name("policy_file")
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_POLICY_BYTES + 1)
+    except OSError as err:
+        raise AuthConfigError(setting, f"{path}: {err.strerror or err}") from None
+    if len(data) > MAX_POLICY_BYTES:
+        raise AuthConfigError(setting, f"{path}: over {MAX_POLICY_BYTES} bytes")
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise AuthConfigError(setting, f"{path}: not JSON: {err}") from None
+    except RecursionError:
+        raise AuthConfigError(setting, f"{path}: nested too deeply") from None
+    try:
+        return AccessPolicy.from_config(document)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or '(top)'}: {error['msg']}"
+            for error in err.errors()[:20]
+        )
+        raise AuthConfigError(setting, f"{path}: {problems}") from None

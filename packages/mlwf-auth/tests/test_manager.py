@@ -1,0 +1,406 @@
+"""MlwfAuthManager in a real ``airflow api-server``, with a real slapd and a real MIT KDC.
+
+One api-server for the module, on a throwaway home (SQLite), its DAGs serialized by
+``airflow dags reserialize``: recsys_train (tag ml), fraud_score (tag fraud), other_dag.
+Users (slapd): alice (recsys), bob (fraud), carol (a group without a role), root (platform,
+the admins); alice and bob are also Kerberos principals. Policy: recsys may read and run
+``recsys_*``; fraud may read DAGs tagged fraud.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import ldap3
+import psutil
+import pytest
+from mlwf_testsupport import free_port, poll, require_service
+from mlwf_testsupport.kdc import KerberosRealm, kerberos_realm
+from mlwf_testsupport.slapd import LdapUser, Slapd, directory_ldif, paused, slapd_server
+
+SUFFIX = "dc=example,dc=test"
+PEOPLE = f"ou=people,{SUFFIX}"
+GROUPS = f"ou=groups,{SUFFIX}"
+REALM = "EXAMPLE.TEST"
+PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-2", "carol": "carol-pw-3", "root": "root-pw-4"}
+USERS = [
+    LdapUser("alice", PASSWORDS["alice"], 1001, ["recsys"]),
+    LdapUser("bob", PASSWORDS["bob"], 1002, ["fraud"]),
+    LdapUser("carol", PASSWORDS["carol"], 1003, ["guests"]),
+    LdapUser("root", PASSWORDS["root"], 1004, ["platform", "recsys"]),
+]
+KINDS = {"recsys": "groupOfNames", "fraud": "groupOfNames", "guests": "groupOfNames",
+         "platform": "groupOfNames"}  # fmt: skip
+POLICY = {
+    "roles": {"admin": ["platform"], "users": ["recsys", "fraud"]},
+    "rules": [
+        {"groups": ["recsys"], "dags": ["recsys_*"], "actions": ["read", "run"]},
+        {"groups": ["fraud"], "tags": ["fraud"], "actions": ["read"]},
+    ],
+}
+DAGS = {"recsys_train": ["ml"], "fraud_score": ["fraud"], "other_dag": []}
+LDAP_TTL = 2
+
+
+@dataclass
+class Server:
+    """The running api-server and the services behind it."""
+
+    url: str
+    slapd: Slapd
+    realm: KerberosRealm
+    env: dict[str, str]
+    secret: str
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """Return an HTTP client of the api-server."""
+        return httpx.Client(base_url=self.url, timeout=30, follow_redirects=False, **kwargs)
+
+    def token(self, user: str) -> str:
+        """Return a JWT for ``user`` by password."""
+        with self.client() as client:
+            answer = client.post(
+                "/auth/token", json={"username": user, "password": PASSWORDS[user]}
+            )
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["access_token"])
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    try:
+        tree = [*psutil.Process(process.pid).children(recursive=True)]
+    except psutil.Error:
+        tree = []
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    for child in tree:
+        with suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(tree, timeout=10)
+
+
+def _airflow(env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "airflow", *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def gssapi_module() -> Any:
+    """gssapi (the kerberos extra), or a skip (a failure in CI)."""
+    try:
+        import gssapi
+    except ImportError as err:
+        require_service("kerberos", f"gssapi (mlwf-auth[kerberos]) is not installed: {err}")
+    return gssapi
+
+
+@pytest.fixture(scope="module")
+def server(gssapi_module: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """An api-server with MlwfAuthManager, slapd, a KDC and three DAGs."""
+    root = tmp_path_factory.mktemp("auth")
+    home, dags = root / "home", root / "home" / "dags"
+    dags.mkdir(parents=True)
+    for dag_id, tags in DAGS.items():
+        (dags / f"{dag_id}.py").write_text(
+            f"from airflow.sdk import DAG\ndag = DAG({dag_id!r}, schedule=None, tags={tags!r})\n"
+        )
+    policy = root / "policy.json"
+    policy.write_text(json.dumps(POLICY))
+    with (
+        slapd_server(root / "slapd", directory_ldif(SUFFIX, USERS, KINDS), suffix=SUFFIX) as ldap,
+        kerberos_realm(REALM) as realm,
+    ):
+        realm.add_user("alice", PASSWORDS["alice"])
+        realm.add_user("bob", PASSWORDS["bob"])
+        keytab = root / "http.keytab"
+        realm.add_service("HTTP/localhost", keytab)
+        port = free_port()
+        secret = "test-jwt-secret-0123456789abcdef"
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+            **realm.env,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__AUTH_MANAGER": "mlwf_auth.manager.MlwfAuthManager",
+            "AIRFLOW__API__SECRET_KEY": "test-api-secret-key",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secret,
+            "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+            "AIRFLOW__MLWF_AUTH__POLICY_FILE": str(policy),
+            "AIRFLOW__MLWF_AUTH__LDAP_URL": ldap.url,
+            "AIRFLOW__MLWF_AUTH__LDAP_USER_BASE": PEOPLE,
+            "AIRFLOW__MLWF_AUTH__LDAP_TTL": str(LDAP_TTL),
+            "AIRFLOW__MLWF_AUTH__LDAP_TIMEOUT": "1",
+            "AIRFLOW__MLWF_AUTH__KEYTAB": str(keytab),
+            "AIRFLOW__MLWF_AUTH__REALMS": REALM,
+            "AIRFLOW__MLWF_AUTH__DAG_FACTS_TTL": "0",
+        }
+        _airflow(env, "db", "migrate")
+        _airflow(env, "dags", "reserialize")
+        log = (root / "api-server.log").open("wb")
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "airflow",
+                "api-server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+
+            def healthy() -> bool | None:
+                if process.poll() is not None:
+                    raise AssertionError((root / "api-server.log").read_text()[-3000:])
+                try:
+                    return httpx.get(f"{url}/api/v2/monitor/health", timeout=2).is_success or None
+                except httpx.HTTPError:
+                    return None
+
+            poll(healthy, 180, "the api-server to answer")
+            yield Server(url, ldap, realm, env, secret)
+        finally:
+            _stop(process)
+            log.close()
+
+
+def dag_ids(server: Server, headers: dict[str, str]) -> set[str]:
+    """Return the DAG ids GET /api/v2/dags lists with ``headers``."""
+    with server.client(headers=headers) as client:
+        answer = client.get("/api/v2/dags")
+    assert answer.status_code == 200, answer.text
+    return {dag["dag_id"] for dag in answer.json()["dags"]}
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Return the header of a bearer token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def negotiate_header(server: Server, user: str, tmp_path: Path) -> str:
+    """Return a Negotiate header from ``user``'s fresh ticket (in this process's environment)."""
+    import gssapi
+
+    env = server.realm.kinit(user, PASSWORDS[user], tmp_path / f"{user}.ccache")
+    os.environ.update({k: env[k] for k in ("KRB5_CONFIG", "KRB5CCNAME")})
+    name = gssapi.Name("HTTP@localhost", gssapi.NameType.hostbased_service)
+    token = gssapi.SecurityContext(name=name, usage="initiate").step()
+    return "Negotiate " + base64.b64encode(token).decode()
+
+
+def test_each_user_lists_exactly_the_dags_the_rules_give(server: Server) -> None:
+    """Issue 13: GET /api/v2/dags shows alice recsys_*, bob the fraud-tagged DAG, an admin all."""
+    assert dag_ids(server, bearer(server.token("alice"))) == {"recsys_train"}
+    assert dag_ids(server, bearer(server.token("bob"))) == {"fraud_score"}
+    assert dag_ids(server, bearer(server.token("root"))) == set(DAGS)
+
+
+def test_triggering_needs_the_run_action(server: Server) -> None:
+    """Issue 13: alice triggers recsys_train; fraud_score and other_dag answer 403; bob may only read."""
+    body = {"logical_date": None}
+    with server.client(headers=bearer(server.token("alice"))) as alice:
+        assert alice.post("/api/v2/dags/recsys_train/dagRuns", json=body).status_code == 200
+        assert alice.post("/api/v2/dags/fraud_score/dagRuns", json=body).status_code == 403
+        assert alice.post("/api/v2/dags/other_dag/dagRuns", json=body).status_code == 403
+        assert alice.get("/api/v2/dags/fraud_score").status_code == 403
+    with server.client(headers=bearer(server.token("bob"))) as bob:
+        assert bob.get("/api/v2/dags/fraud_score").status_code == 200
+        assert bob.post("/api/v2/dags/fraud_score/dagRuns", json=body).status_code == 403
+        assert bob.patch("/api/v2/dags/fraud_score", json={"is_paused": True}).status_code == 403
+
+
+def test_kerberos_token_and_negotiate_on_api_requests(server: Server, tmp_path: Path) -> None:
+    """Issue 13: a ticket gets a JWT from POST /auth/token, and a Negotiate header works on /api/v2 directly."""
+    with server.client() as client:
+        answer = client.post(
+            "/auth/token", headers={"Authorization": negotiate_header(server, "alice", tmp_path)}
+        )
+    assert answer.status_code == 201, answer.text
+    assert dag_ids(server, bearer(answer.json()["access_token"])) == {"recsys_train"}
+    direct = {"Authorization": negotiate_header(server, "bob", tmp_path)}
+    assert dag_ids(server, direct) == {"fraud_score"}
+    forged = {"Authorization": "Negotiate " + base64.b64encode(b"\x60\x03xyz").decode()}
+    with server.client(headers=forged) as client:
+        refused = client.get("/api/v2/dags")
+    assert refused.status_code == 401
+    assert "Kerberos login refused" in refused.json()["detail"]
+
+
+def test_requests_gssapi_client_gets_a_token(server: Server, tmp_path: Path) -> None:
+    """Issue 13: requests-gssapi (what mlwf_auth.client uses) negotiates /auth/token with alice's ticket."""
+    import requests
+    from requests_gssapi import DISABLED, HTTPSPNEGOAuth
+
+    negotiate_header(server, "alice", tmp_path)  # puts alice's ticket in this environment
+    auth = HTTPSPNEGOAuth(target_name="HTTP@localhost", mutual_authentication=DISABLED)
+    answer = requests.post(f"{server.url}/auth/token", auth=auth, timeout=30)
+    assert answer.status_code == 201, answer.text
+    claims = jwt.decode(answer.json()["access_token"], options={"verify_signature": False})
+    assert claims["sub"] == "alice" and claims["groups"] == ["recsys"]
+
+
+def test_password_logins_refuse_wrong_passwords_and_users_without_a_role(server: Server) -> None:
+    """Issue 13: wrong password or unknown user 401, hostile names 401, a user in no role's group 403."""
+    with server.client() as client:
+        for body in (
+            {"username": "alice", "password": "wrong"},
+            {"username": "zed", "password": "x"},
+            {"username": "*", "password": "x"},
+            {"username": "alice)(uid=*", "password": "x"},
+            {"username": "alice", "password": ""},
+        ):
+            assert client.post("/auth/token", json=body).status_code == 401, body
+        carol = client.post(
+            "/auth/token", json={"username": "carol", "password": PASSWORDS["carol"]}
+        )
+        assert carol.status_code == 403
+        assert "no group of this instance" in carol.json()["detail"]
+        assert client.post("/auth/token", content=b"x" * 20000, headers={
+            "content-type": "application/json"}).status_code == 413  # fmt: skip
+        assert client.post("/auth/token", content=b"{", headers={
+            "content-type": "application/json"}).status_code == 422  # fmt: skip
+        challenge = client.post("/auth/token", content=b"a=b")
+        assert challenge.status_code == 401 and challenge.headers["www-authenticate"] == "Negotiate"
+
+
+def test_the_browser_form_logs_in_with_a_safe_redirect(server: Server) -> None:
+    """Issue 13: the login page offers Negotiate and a form; the form sets the cookie; cross-site posts and foreign next URLs are refused."""
+    with server.client() as client:
+        page = client.get("/auth/login", params={"next": "/dags"})
+        assert page.status_code == 401 and page.headers["www-authenticate"] == "Negotiate"
+        assert 'name="password"' in page.text and 'value="/dags"' in page.text
+        form = {"username": "alice", "password": PASSWORDS["alice"], "next": "/dags"}
+        evil = client.post("/auth/login", data=form, headers={"Origin": "https://evil.example"})
+        assert evil.status_code == 403 and "_token" not in evil.cookies
+        done = client.post("/auth/login", data=form, headers={"Origin": server.url})
+        assert done.status_code == 303 and done.headers["location"] == "/dags"
+        assert dag_ids(server, {"Cookie": f"_token={done.cookies['_token']}"}) == {"recsys_train"}
+        away = client.post("/auth/login", data={**form, "next": "https://evil.example/x"})
+        assert away.status_code == 303 and "evil" not in away.headers["location"]
+        wrong = client.post("/auth/login", data={**form, "password": "nope"})
+        assert wrong.status_code == 401 and "Wrong user name or password." in wrong.text
+        assert "nope" not in wrong.text
+
+
+def test_tokens_after_logout_and_forged_tokens_are_refused(server: Server) -> None:
+    """Issue 13: a token replayed after logout, a token signed with another key and an expired one are refused."""
+    token = server.token("alice")
+    with server.client(headers=bearer(token)) as client:
+        assert client.get("/api/v2/dags").status_code == 200
+        assert client.get("/api/v2/auth/logout").status_code in (302, 307)
+        assert client.get("/api/v2/dags").status_code in (401, 403)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    forged = jwt.encode(
+        {**claims, "groups": ["platform"]}, "another-secret-of-32-bytes-at-least", "HS512"
+    )
+    expired = jwt.encode(
+        {**claims, "exp": int(time.time()) - 3600, "jti": "x1"}, server.secret, "HS512"
+    )
+    for bad in (forged, expired):
+        with server.client(headers=bearer(bad)) as client:
+            assert client.get("/api/v2/dags").status_code in (401, 403)
+
+
+def test_a_removed_membership_counts_after_the_ttl(server: Server) -> None:
+    """Issue 13: root's token keeps its groups, but once LDAP drops root from platform it is no admin within the TTL."""
+    token = server.token("root")
+    platform, root = f"cn=platform,{GROUPS}", f"uid=root,{PEOPLE}"
+    slapd = server.slapd
+    with ldap3.Connection(
+        ldap3.Server(slapd.url), slapd.admin_dn, slapd.admin_password, auto_bind=True
+    ) as admin:
+        # groupOfNames needs a member: carol replaces root.
+        carol = f"uid=carol,{PEOPLE}"
+        assert admin.modify(platform, {"member": [(ldap3.MODIFY_REPLACE, [carol])]})
+        try:
+            time.sleep(LDAP_TTL + 1)
+            assert dag_ids(server, bearer(token)) == {"recsys_train"}  # in recsys only now
+        finally:
+            assert admin.modify(platform, {"member": [(ldap3.MODIFY_REPLACE, [root])]})
+    time.sleep(LDAP_TTL + 1)
+    assert dag_ids(server, bearer(token)) == set(DAGS)
+
+
+def test_ldap_down_keeps_sessions_and_refuses_new_logins_with_503(server: Server) -> None:
+    """Issue 13: with slapd hung, a held token still works (its groups), a new login is a clear 503, nothing crashes."""
+    token = server.token("bob")
+    time.sleep(LDAP_TTL + 1)  # bob's cached groups expire: the next request asks LDAP
+    with paused(server.slapd):
+        assert dag_ids(server, bearer(token)) == {"fraud_score"}
+        with server.client() as client:
+            answer = client.post(
+                "/auth/token", json={"username": "alice", "password": PASSWORDS["alice"]}
+            )
+        assert answer.status_code == 503
+        assert "directory cannot be reached" in answer.json()["detail"]
+    assert poll(lambda: server.token("alice"), 60, "logins to work again after LDAP returns")
+
+
+def test_bad_settings_fail_at_start_naming_the_option(server: Server, tmp_path: Path) -> None:
+    """Issue 13: a missing keytab, an unknown action in the policy, an unreachable LDAP stop the manager's init with the option named."""
+    script = (
+        "from mlwf_auth.manager import MlwfAuthManager\n"
+        "try:\n    MlwfAuthManager().init()\nexcept Exception as e:\n    print(f'{type(e).__name__}: {e}')\n"
+    )
+    bad_policy = tmp_path / "bad.json"
+    bad_policy.write_text(
+        json.dumps({"rules": [{"groups": ["a"], "dags": ["*"], "actions": ["launch"]}]})
+    )
+    cases = {
+        "AIRFLOW__MLWF_AUTH__KEYTAB": (str(tmp_path / "none.keytab"), "[mlwf_auth] keytab: "),
+        "AIRFLOW__MLWF_AUTH__POLICY_FILE": (str(bad_policy), "[mlwf_auth] policy_file: "),
+        "AIRFLOW__MLWF_AUTH__LDAP_URL": (
+            f"ldap://127.0.0.1:{free_port()}",
+            "LDAP server ldap://127.0.0.1",
+        ),
+        "AIRFLOW__MLWF_AUTH__LDAP_TTL": ("soon", "[mlwf_auth] ldap_ttl: not a number"),
+    }
+    for variable, (value, expected) in cases.items():
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            env={**server.env, variable: value},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert expected in result.stdout, (variable, result.stdout, result.stderr[-2000:])
+    assert (
+        "actions.0"
+        in subprocess.run(
+            [sys.executable, "-c", script],
+            env={**server.env, "AIRFLOW__MLWF_AUTH__POLICY_FILE": str(bad_policy)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    )
