@@ -123,7 +123,11 @@ def server(gssapi_module: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
     dags.mkdir(parents=True)
     for dag_id, tags in DAGS.items():
         (dags / f"{dag_id}.py").write_text(
-            f"from airflow.sdk import DAG\ndag = DAG({dag_id!r}, schedule=None, tags={tags!r})\n"
+            "from airflow.sdk import DAG, task\n"
+            f"with DAG({dag_id!r}, schedule=None, tags={tags!r}) as dag:\n"
+            "    @task\n"
+            "    def t() -> None: ...\n"
+            "    t()\n"
         )
     policy = root / "policy.json"
     policy.write_text(json.dumps(POLICY))
@@ -404,3 +408,110 @@ def test_bad_settings_fail_at_start_naming_the_option(server: Server, tmp_path: 
             timeout=120,
         ).stdout
     )
+
+
+A, B = "recsys_train", "fraud_score"  # alice may read and run A; B is the fraud team's
+SPECS = Path(__import__("airflow").__file__).parent / "api_fastapi" / "core_api" / "openapi"
+#: Query parameters that name a DAG, a run or a task.
+DAG_QUERY = ("dag_id", "dag_ids", "dag_id_pattern", "dag_id_prefix_pattern", "source_dag_id")
+RUN_QUERY = ("run_id", "run_ids", "run_id_pattern", "source_run_id")
+
+
+def _operations() -> list[tuple[str, str]]:
+    """Return (method, path) of every operation of Airflow's public and UI OpenAPI documents."""
+    import yaml
+
+    found = []
+    for name in ("v2-rest-api-generated.yaml", "_private_ui.yaml"):
+        document = yaml.safe_load((SPECS / name).read_text())
+        for path, operations in document["paths"].items():
+            found += [(method.upper(), path) for method in operations if method != "parameters"]
+    return found
+
+
+def _fill(path: str, values: dict[str, str]) -> str:
+    for name, value in values.items():
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
+def _server_text(answer: httpx.Response) -> str:
+    """Return the body without what a 422 echoes of the request (the caller's own input)."""
+    if answer.status_code == 422:
+        try:
+            detail = answer.json()["detail"]
+        except (ValueError, KeyError, TypeError):
+            return answer.text
+        if isinstance(detail, list):
+            return json.dumps(
+                [
+                    {k: v for k, v in item.items() if k != "input"}
+                    for item in detail
+                    if isinstance(item, dict)
+                ]
+            )
+    return answer.text
+
+
+def test_cross_group_sweep_of_every_route(server: Server) -> None:
+    """Issue 13: alice, allowed on A only, calls every public and UI route with A's and B's ids: nothing of B answers 2xx, mentions B, or changes."""
+    with server.client(headers=bearer(server.token("root"))) as admin:
+        runs = {}
+        for dag in (A, B):
+            run = admin.post(f"/api/v2/dags/{dag}/dagRuns", json={"logical_date": None})
+            assert run.status_code == 200, run.text
+            runs[dag] = run.json()["dag_run_id"]
+            xcom = admin.post(
+                f"/api/v2/dags/{dag}/dagRuns/{runs[dag]}/taskInstances/t/xcomEntries",
+                json={"key": "k", "value": "secret-of-" + dag},
+            )
+            assert xcom.status_code == 201, xcom.text
+        before = admin.get(f"/api/v2/dags/{B}/dagRuns").json()
+        before_dag = admin.get(f"/api/v2/dags/{B}").json()
+        events = admin.get("/api/v2/eventLogs", params={"dag_id": B}).json()["event_logs"]
+        b_event = str(events[0]["event_log_id"]) if events else "1"
+    tried = reached_a = 0
+    leaks: list[str] = []
+    with server.client(headers=bearer(server.token("alice"))) as alice:
+        for method, path in _operations():
+            dag_bound = "{dag_id}" in path or "{run_id}" in path or "{dag_run_id}" in path
+            for dag in (A, B) if dag_bound else (None,):
+                if dag is None and method != "GET":
+                    continue  # instance-level writes: the role matrix, not DAG rules
+                if dag == A and method != "GET":
+                    continue  # A is alice's: reading it proves the sweep reaches routes
+                target = dag or B
+                values = {
+                    "dag_id": target, "dag_run_id": runs[target], "run_id": runs[target],
+                    "task_id": "t", "map_index": "-1", "try_number": "1", "task_try_number": "1",
+                    "xcom_key": "k", "event_log_id": b_event, "version_number": "1",
+                }  # fmt: skip
+                url = _fill(path, values)
+                if "{" in url:
+                    url = _fill(url, {name: "x" for name in ("asset_id", "asset_alias_id",
+                        "backfill_id", "connection_id", "file_token", "group_id", "import_error_id",
+                        "key", "option", "pool_name", "section", "variable_key")})  # fmt: skip
+                query = {name: target for name in DAG_QUERY} | {n: runs[target] for n in RUN_QUERY}
+                body = (
+                    {"dag_ids": [target], "dag_run_ids": [runs[target]]}
+                    if method != "GET"
+                    else None
+                )
+                answer = alice.request(
+                    method, url, params=query if dag is None else None, json=body
+                )
+                tried += 1
+                if dag == A and answer.is_success:
+                    reached_a += 1
+                if dag == B and answer.is_success:
+                    leaks.append(f"{method} {url}: {answer.status_code}")
+                if target == B and dag != A and B in _server_text(answer):
+                    leaks.append(f"{method} {url}: the body mentions {B}: {answer.text[:200]}")
+    print(f"cross-group sweep: {tried} requests ({len(_operations())} operations x DAGs A and B)")
+    assert leaks == []
+    assert reached_a >= 20  # the sweep really reached A's routes (auth is not simply broken)
+    with server.client(headers=bearer(server.token("root"))) as admin:
+        assert admin.get(f"/api/v2/dags/{B}/dagRuns").json() == before
+        assert admin.get(f"/api/v2/dags/{B}").json() == before_dag
+        xcom = admin.get(f"/api/v2/dags/{B}/dagRuns/{runs[B]}/taskInstances/t/xcomEntries/k")
+        assert xcom.json()["value"] == "secret-of-" + B
