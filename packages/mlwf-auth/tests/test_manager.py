@@ -515,3 +515,33 @@ def test_cross_group_sweep_of_every_route(server: Server) -> None:
         assert admin.get(f"/api/v2/dags/{B}").json() == before_dag
         xcom = admin.get(f"/api/v2/dags/{B}/dagRuns/{runs[B]}/taskInstances/t/xcomEntries/k")
         assert xcom.json()["value"] == "secret-of-" + B
+
+
+def test_the_client_session_logs_in_renews_and_retries(server: Server, tmp_path: Path) -> None:
+    """Issue 13: kerberos_session gets a token with the ticket, lists alice's DAGs, renews near expiry and after a 401."""
+    from mlwf_auth.client import TokenError, kerberos_session
+
+    negotiate_header(server, "alice", tmp_path)  # alice's ticket in this environment
+    with kerberos_session(server.url, target_name="HTTP@localhost") as session:
+        auth = session.auth
+        answer = session.get(f"{server.url}/api/v2/dags", timeout=30)
+        assert answer.status_code == 200
+        assert {dag["dag_id"] for dag in answer.json()["dags"]} == {"recsys_train"}
+        assert auth.fetched == 1  # type: ignore[union-attr]
+        session.get(f"{server.url}/api/v2/dags", timeout=30)
+        assert auth.fetched == 1  # type: ignore[union-attr]  # reused while valid
+        auth._expires = time.time() + 30  # type: ignore[union-attr]  # within the 60 s margin
+        assert session.get(f"{server.url}/api/v2/dags", timeout=30).status_code == 200
+        assert auth.fetched == 2  # type: ignore[union-attr]
+        # Logging out revokes the token: the next call gets Airflow's 403 "Invalid JWT token",
+        # renews once and succeeds; a 403 for a forbidden DAG is not retried.
+        revoked = auth.token()  # type: ignore[union-attr]
+        httpx.get(f"{server.url}/api/v2/auth/logout", headers=bearer(revoked), timeout=30)
+        again = session.get(f"{server.url}/api/v2/dags", timeout=30)
+        assert again.status_code == 200 and [r.status_code for r in again.history] == [403]
+        assert auth.fetched == 3  # type: ignore[union-attr]
+        forbidden = session.get(f"{server.url}/api/v2/dags/fraud_score", timeout=30)
+        assert forbidden.status_code == 403 and forbidden.history == []
+        assert auth.fetched == 3  # type: ignore[union-attr]
+    with pytest.raises(TokenError, match="401"):
+        kerberos_session(server.url, target_name="HTTP@nowhere").get(f"{server.url}/api/v2/dags")
