@@ -137,9 +137,18 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> N
 
 @contextmanager
 def slapd_server(
-    folder: Path, ldif: str, *, suffix: str = "dc=example,dc=test", password: str = "admin-pw"
+    folder: Path,
+    ldif: str,
+    *,
+    suffix: str = "dc=example,dc=test",
+    password: str = "admin-pw",
+    log_level: int = 0,
 ) -> Iterator[Slapd]:
-    """Run slapd with ``ldif`` loaded, in ``folder``, until the block ends; stop it by PID."""
+    """Run slapd with ``ldif`` loaded, in ``folder``, until the block ends; stop it by PID.
+
+    ``log_level`` is slapd's ``-d`` (256 logs every operation, ``SRCH`` lines for searches)
+    into ``folder / "slapd.log"``.
+    """
     slapd = require_executable("slapd", "slapd")
     slapadd = require_executable("slapadd", "slapd")
     if not (MODULE_DIR / "back_mdb.so").exists() and not any(MODULE_DIR.glob("back_mdb*")):
@@ -158,7 +167,7 @@ def slapd_server(
     log = folder / "slapd.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [slapd, "-f", str(conf), "-h", f"ldap://127.0.0.1:{port}", "-d", "0"],
+            [slapd, "-f", str(conf), "-h", f"ldap://127.0.0.1:{port}", "-d", str(log_level)],
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -1,0 +1,260 @@
+"""auth: listing 1,000 DAGs and one DAG check with MlwfAuthManager vs SimpleAuthManager.
+
+Two real ``airflow api-server`` processes on one throwaway PostgreSQL metadata database holding
+1,000 serialized DAGs (``team<k>_dag<i>``, 50 teams x 20): the candidate with
+``mlwf_auth.manager.MlwfAuthManager`` (a real slapd; the user is in 10 groups; the policy has 50
+rules, 5 per group, each ``team<k>_*``, so the rules give the user all 1,000 DAGs), the
+baseline with Airflow's SimpleAuthManager (role ``user``: every DAG, no DAG-level check). The
+same requests go to both, paired and alternating which goes first (ABBA), after a warm-up:
+``GET /api/v2/dags?limit=1000`` (the 1,000 DAGs) and ``GET /api/v2/dags/<id>`` (one
+``is_authorized_dag``). Ratio: per-pair candidate time / baseline time, median with a 95 %
+bootstrap interval. Target ≤ 1.2. LDAP: slapd's operation log counts the searches made while
+the candidate answered the measured requests (target: 0 after the first lookup).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from mlwf_testsupport import free_port, throwaway_database
+from mlwf_testsupport.slapd import LdapUser, directory_ldif, slapd_server
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULT = ROOT / "benchmarks" / "results" / "auth.json"
+TEAMS, PER_TEAM, GROUPS = 50, 20, 10
+ROUNDS = int(os.environ.get("MLWF_BENCH_AUTH_ROUNDS", "40"))
+TARGET = 1.2
+SUFFIX = "dc=example,dc=test"
+PASSWORD = "bench-pw-1"
+
+
+def _dag_file() -> str:
+    return (
+        "from airflow.sdk import DAG\n"
+        f"for k in range({TEAMS}):\n"
+        f"    for i in range({PER_TEAM}):\n"
+        "        name = f'team{k}_dag{i}'\n"
+        "        globals()[name] = DAG(name, schedule=None, tags=[f'team{k}'])\n"
+    )
+
+
+def _policy() -> dict[str, Any]:
+    rules = [
+        {"groups": [f"g{k % GROUPS}"], "dags": [f"team{k}_*"], "actions": ["read", "run"]}
+        for k in range(TEAMS)
+    ]
+    return {"roles": {"users": [f"g{g}" for g in range(GROUPS)]}, "rules": rules}
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    children = psutil.Process(process.pid).children(recursive=True)
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    for child in children:
+        with suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(children, timeout=10)
+
+
+@contextmanager
+def api_server(env: dict[str, str], log: Path) -> Iterator[str]:
+    """Run an api-server with ``env`` until the block ends; yield its URL."""
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "airflow",
+                "api-server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env={**env, "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"api-server exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/api/v2/monitor/health", timeout=2).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("api-server did not become healthy in 180 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        _stop(process)
+
+
+def _timed(client: httpx.Client, path: str, expected: int) -> float:
+    started = time.perf_counter()
+    answer = client.get(path)
+    took = time.perf_counter() - started
+    assert answer.status_code == 200, answer.text[:300]
+    if path.startswith("/api/v2/dags?"):
+        assert answer.json()["total_entries"] == expected, answer.json()["total_entries"]
+    return took
+
+
+def _bootstrap(ratios: list[float], rng: random.Random, n: int = 5000) -> tuple[float, float]:
+    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(n))
+    return medians[int(0.025 * n)], medians[int(0.975 * n) - 1]
+
+
+def main() -> None:
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="mlwf-bench-auth-"))
+    home, dags = work / "home", work / "home" / "dags"
+    dags.mkdir(parents=True)
+    (dags / "teams.py").write_text(_dag_file())
+    (work / "policy.json").write_text(json.dumps(_policy()))
+    (work / "passwords.json").write_text(json.dumps({"bench": PASSWORD}))
+    users = [LdapUser("bench", PASSWORD, 1001, [f"g{g}" for g in range(GROUPS)])]
+    ldif = directory_ldif(SUFFIX, users, {f"g{g}": "groupOfNames" for g in range(GROUPS)})
+    with (
+        throwaway_database("postgresql", "bench_auth") as url,
+        slapd_server(work / "slapd", ldif, suffix=SUFFIX, log_level=256) as ldap,
+    ):
+        base = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": url.replace("+psycopg", "+asyncpg"),
+            "AIRFLOW__API__SECRET_KEY": "bench-secret",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "bench-jwt-secret-0123456789abcdef",
+            "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "1000",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        }
+        for args in (("db", "migrate"), ("dags", "reserialize")):
+            subprocess.run([sys.executable, "-m", "airflow", *args], env=base, check=True,
+                           capture_output=True, timeout=900)  # fmt: skip
+        candidate_env = {
+            **base,
+            "AIRFLOW__CORE__AUTH_MANAGER": "mlwf_auth.manager.MlwfAuthManager",
+            "AIRFLOW__MLWF_AUTH__POLICY_FILE": str(work / "policy.json"),
+            "AIRFLOW__MLWF_AUTH__LDAP_URL": ldap.url,
+            "AIRFLOW__MLWF_AUTH__LDAP_USER_BASE": f"ou=people,{SUFFIX}",
+        }
+        baseline_env = {
+            **base,
+            "AIRFLOW__CORE__AUTH_MANAGER": (
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+            ),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "bench:user",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(work / "passwords.json"),
+        }
+        with (
+            api_server(candidate_env, work / "candidate.log") as candidate_url,
+            api_server(baseline_env, work / "baseline.log") as baseline_url,
+        ):
+            clients = {}
+            for name, server in (("candidate", candidate_url), ("baseline", baseline_url)):
+                token = httpx.post(f"{server}/auth/token", json={"username": "bench",
+                                   "password": PASSWORD}, timeout=60)  # fmt: skip
+                assert token.status_code in (200, 201), token.text
+                headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+                clients[name] = httpx.Client(base_url=server, headers=headers, timeout=120)
+            total = TEAMS * PER_TEAM
+            paths = {"list": "/api/v2/dags?limit=1000", "one": "/api/v2/dags/team7_dag3"}
+            for _ in range(3):  # warm-up (and the candidate's first LDAP lookup)
+                for client in clients.values():
+                    for path in paths.values():
+                        _timed(client, path, total)
+            log = work / "slapd" / "slapd.log"
+            searches_before = log.read_text(errors="replace").count(" SRCH base=")
+            pairs: dict[str, list[tuple[float, float]]] = {key: [] for key in paths}
+            for round_ in range(ROUNDS):
+                order = (
+                    ("candidate", "baseline") if round_ % 4 in (0, 3) else ("baseline", "candidate")
+                )
+                for key, path in paths.items():
+                    took = {name: _timed(clients[name], path, total) for name in order}
+                    pairs[key].append((took["candidate"], took["baseline"]))
+            searches = log.read_text(errors="replace").count(" SRCH base=") - searches_before
+            for client in clients.values():
+                client.close()
+    rng = random.Random(13)
+    measurements: dict[str, Any] = {}
+    for key, values in pairs.items():
+        ratios = [c / b for c, b in values]
+        low, high = _bootstrap(ratios, rng)
+        measurements[key] = {
+            "candidate_median_s": statistics.median(c for c, _ in values),
+            "baseline_median_s": statistics.median(b for _, b in values),
+            "paired_ratio_median": statistics.median(ratios),
+            "ratio_ci95": [low, high],
+            "pairs": len(values),
+            "target_met": high <= TARGET,
+        }
+    measured = ROUNDS * len(paths)
+    result = {
+        "benchmark": "auth",
+        "description": (
+            "GET /api/v2/dags?limit=1000 (1,000 DAGs) and GET /api/v2/dags/<id> on a real "
+            "api-server with MlwfAuthManager (user in 10 groups, 50 rules) vs SimpleAuthManager "
+            "(role user), one PostgreSQL database, paired ABBA after warm-up; LDAP searches "
+            "counted in slapd's log during the measured requests"
+        ),
+        "measurements": {
+            **measurements,
+            "ldap_searches_during_measured_requests": searches,
+            "measured_candidate_requests": measured,
+            "ldap_searches_per_1000_requests": searches * 1000 / measured,
+            "ldap_target_met": searches == 0,
+            "rounds_abba": ROUNDS,
+            "statistic": "median of per-pair ratios, 95 % bootstrap interval",
+            "target": TARGET,
+            "wall_s": time.monotonic() - started,
+        },
+        "ratio": measurements["list"]["paired_ratio_median"],
+        "ratio_meaning": "MlwfAuthManager time / SimpleAuthManager time listing 1,000 DAGs; lower is better",
+        "environment": {
+            "python": platform.python_version(),
+            "apache-airflow": version("apache-airflow"),
+            "mlwf-auth": version("mlwf-auth"),
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+        },
+    }
+    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    listing, one = measurements["list"], measurements["one"]
+    print(
+        f"auth: listing 1,000 DAGs {listing['paired_ratio_median']:.2f}x SimpleAuthManager "
+        f"(95% CI {listing['ratio_ci95'][0]:.2f}-{listing['ratio_ci95'][1]:.2f}, target {TARGET}); "
+        f"one DAG {one['paired_ratio_median']:.2f}x; {searches} LDAP searches in {measured} requests"
+    )
+
+
+if __name__ == "__main__":
+    main()
