@@ -162,3 +162,24 @@ def test_the_cache_answers_without_ldap_while_fresh(slapd: Slapd) -> None:
     for _ in range(1000):
         directory.groups("alice")
     assert directory.queries == 2  # the user, then the groups holding their DN: once
+
+
+def test_names_match_exactly_and_groups_only_under_the_group_base(slapd: Slapd) -> None:
+    """Issue 13: "ALICE" is not alice (LDAP matches case-insensitively); a memberOf group outside group_base does not count."""
+    directory = LdapDirectory(settings(slapd))
+    with pytest.raises(UnknownUserError, match="differs"):
+        directory.groups("ALICE")
+    apps = f"ou=apps,{SUFFIX}"
+    with admin(slapd) as conn:
+        assert conn.add(apps, ["organizationalUnit"], {"ou": "apps"})
+        evil = f"cn=platform,{apps}"
+        assert conn.add(
+            evil, ["groupOfNames"], {"cn": "platform", "member": [f"uid=alice,{PEOPLE}"]}
+        )
+        try:
+            assert LdapDirectory(settings(slapd)).groups("alice") == {"recsys", "ml"}
+            # Without a group base every memberOf counts: the same entry would make alice "platform".
+            anywhere = LdapDirectory(settings(slapd, group_base=None))
+            assert anywhere.groups("alice") == {"recsys", "ml", "platform"}
+        finally:
+            assert conn.delete(evil) and conn.delete(apps)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from typing import Literal
 
 import cachetools
 import ldap3
-from ldap3.core.exceptions import LDAPException, LDAPSocketOpenError
+from ldap3.core.exceptions import LDAPException, LDAPSASLPrepError, LDAPSocketOpenError
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
@@ -56,6 +57,9 @@ class DirectorySettings:
     user_filter: str = "(uid={user})"
     group_style: GroupStyle = "member_of"
     group_name_attribute: str = "cn"
+    user_attribute: str = "uid"
+    ca_certs_file: str | None = None
+    start_tls: bool = False
     bind_dn: str | None = None
     bind_password: str | None = None
     ttl: float = 300.0
@@ -74,6 +78,13 @@ class DirectorySettings:
             raise ValueError(f"url: {self.url!r}: no trailing slash (ldap3 refuses it)")
         if self.ttl < 0:
             raise ValueError(f"ttl: {self.ttl} is negative")
+        if self.start_tls and self.url.lower().startswith("ldaps://"):
+            raise ValueError("start_tls: the URL is ldaps:// already")
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether passwords travel encrypted (ldaps:// or StartTLS; certificates verified)."""
+        return self.start_tls or self.url.lower().startswith("ldaps://")
 
     def __repr__(self) -> str:
         hidden = None if self.bind_password is None else "***"
@@ -102,8 +113,19 @@ class LdapDirectory:
     ) -> None:
         """Use ``settings``; ``clock`` (seconds, monotonic) is the cache's timer."""
         self.settings = settings
+        # TLS (ldaps:// or StartTLS) always verifies the server's certificate: ldap3's default
+        # would not, and a forged server could then answer any bind and any group.
+        tls = ldap3.Tls(
+            validate=ssl.CERT_REQUIRED,
+            ca_certs_file=settings.ca_certs_file,
+            version=ssl.PROTOCOL_TLS_CLIENT,
+        )
         self._server = ldap3.Server(
-            settings.url, connect_timeout=settings.connect_timeout, get_info=ldap3.NONE
+            settings.url, connect_timeout=settings.connect_timeout, get_info=ldap3.NONE, tls=tls
+        )
+        #: The last groups LDAP gave each user (kept past the TTL: used while LDAP is down).
+        self._last_known: cachetools.LRUCache[str, frozenset[str]] = cachetools.LRUCache(
+            maxsize=settings.cache_size
         )
         timer = clock if clock is not None else _monotonic
         self._cache: cachetools.TTLCache[str, DirectoryUser] = cachetools.TTLCache(
@@ -125,9 +147,15 @@ class LdapDirectory:
             # ldap3 packs it into SO_RCVTIMEO as whole seconds: an int, at least 1.
             receive_timeout=max(1, math.ceil(settings.receive_timeout)),
             raise_exceptions=False,
+            auto_referrals=False,  # never re-send credentials to a server a referral names
         )
         try:
             connection.open()
+            if settings.start_tls and not connection.start_tls():
+                raise DirectoryUnavailableError(
+                    settings.url,
+                    f"StartTLS failed: {(connection.result or {}).get('description', 'invalidCredentials')}",
+                )
         except LDAPSocketOpenError as err:
             raise DirectoryUnavailableError(settings.url, str(err)) from None
         except LDAPException as err:
@@ -142,7 +170,7 @@ class LdapDirectory:
                 raise DirectoryUnavailableError(
                     self.settings.url,
                     f"bind as {self.settings.bind_dn or 'anonymous'} refused: "
-                    f"{connection.result.get('description')}",
+                    f"{(connection.result or {}).get('description', 'invalidCredentials')}",
                 )
         finally:
             connection.unbind()
@@ -150,6 +178,8 @@ class LdapDirectory:
     def _bind(self, connection: ldap3.Connection) -> bool:
         try:
             return bool(connection.bind())
+        except LDAPSASLPrepError:
+            return False  # a password ldap3 refuses to send (SASLprep) is a wrong password
         except LDAPException as err:
             raise DirectoryUnavailableError(self.settings.url, str(err)) from None
 
@@ -183,14 +213,29 @@ class LdapDirectory:
     def _find(self, connection: ldap3.Connection, user: str) -> DirectoryUser:
         settings = self.settings
         query = settings.user_filter.replace("{user}", escape_filter_chars(user))
-        attributes = ["memberOf"] if settings.group_style == "member_of" else []
+        attributes = [settings.user_attribute]
+        if settings.group_style == "member_of":
+            attributes.append("memberOf")
         entries = self._search(connection, settings.user_base, query, attributes)
         if len(entries) != 1:
             raise UnknownUserError(user, "not found" if not entries else "more than one entry")
         entry = entries[0]
+        # LDAP matches names case-insensitively; the identity must be the entry's own name,
+        # exactly: "ALICE" (another Kerberos principal) must not become alice.
+        if user not in [str(v) for v in _values(entry.get(settings.user_attribute))]:
+            raise UnknownUserError(
+                user, f"not found (the entry's {settings.user_attribute} differs)"
+            )
         dn = str(entry["dn"])
         if settings.group_style == "member_of":
-            names = [_rdn_value(str(value)) for value in _values(entry.get("memberOf"))]
+            base = _normalized(settings.group_base) if settings.group_base else None
+            names = [
+                _rdn_value(str(value))
+                for value in _values(entry.get("memberOf"))
+                # With a group base, only groups under it count (a "cn=platform" elsewhere
+                # in the directory is not the platform group).
+                if base is None or _normalized(str(value)).endswith("," + base)
+            ]
         else:
             assert settings.group_base is not None  # checked by DirectorySettings
             if settings.group_style == "member":
@@ -201,6 +246,16 @@ class LdapDirectory:
             groups = self._search(connection, settings.group_base, group_query, [attribute])
             names = [str(value) for group in groups for value in _values(group.get(attribute))]
         return DirectoryUser(user, dn, frozenset(name for name in names[:MAX_GROUPS] if name))
+
+    def cached(self, user: str) -> DirectoryUser | None:
+        """Return ``user`` from the cache if fresh, without asking LDAP."""
+        with self._lock:
+            return self._cache.get(user)
+
+    def last_known_groups(self, user: str) -> frozenset[str] | None:
+        """Return the groups LDAP last gave ``user`` (however old), or None."""
+        with self._lock:
+            return self._last_known.get(user)
 
     def lookup(self, user: str) -> DirectoryUser:
         """Return ``user`` with its groups, from the cache while fresh; raise UnknownUserError."""
@@ -215,13 +270,19 @@ class LdapDirectory:
                 raise DirectoryUnavailableError(
                     self.settings.url,
                     f"bind as {self.settings.bind_dn or 'anonymous'} refused: "
-                    f"{connection.result.get('description')}",
+                    f"{(connection.result or {}).get('description', 'invalidCredentials')}",
                 )
-            found = self._find(connection, user)
+            try:
+                found = self._find(connection, user)
+            except UnknownUserError:
+                with self._lock:
+                    self._last_known[user] = frozenset()  # gone: no stale groups to fall back on
+                raise
         finally:
             connection.unbind()
         with self._lock:
             self._cache[user] = found
+            self._last_known[user] = found.groups
         return found
 
     def groups(self, user: str) -> frozenset[str]:
@@ -264,6 +325,14 @@ def _values(value: object) -> list[object]:
     if isinstance(value, list | tuple):
         return list(value)
     return [value]
+
+
+def _normalized(dn: str) -> str:
+    """Return ``dn`` lower-cased without spaces around its separators (for suffix checks)."""
+    try:
+        return ",".join(f"{a.lower()}={v.lower()}" for a, v, _ in parse_dn(dn))
+    except LDAPException:
+        return dn.lower()
 
 
 def _rdn_value(dn: str) -> str:

@@ -48,6 +48,11 @@ class NegotiateMiddleware(BaseHTTPMiddleware):
             return JSONResponse({"detail": refused.message}, refused.status, headers=headers)
         request.state.user = user
         request.state.user_authenticated_via = USER_INJECTED_BY_TRUSTED_MIDDLEWARE
+        # The explicit credential wins: without the session cookie, Airflow's cookie
+        # middleware (which runs after this one) cannot replace the user with the cookie's.
+        request.scope["headers"] = [
+            (key, value) for key, value in request.scope["headers"] if key != b"cookie"
+        ]
         return await call_next(request)
 
 

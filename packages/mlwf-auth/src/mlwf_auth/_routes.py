@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from mlwf_auth._directory import DirectoryUser, LdapDirectory
+from mlwf_auth._directory import DirectoryUser
 from mlwf_auth._errors import DirectoryUnavailableError, NegotiationError, UnknownUserError
 from mlwf_auth._user import MlwfUser
 
@@ -49,9 +50,11 @@ class LoginManager(Protocol):
     def acceptor(self) -> SpnegoAcceptor | None:
         """The SPNEGO acceptor, or None when Kerberos is off."""
 
-    @property
-    def directory(self) -> LdapDirectory:
-        """The LDAP directory."""
+    def find_user(self, name: str, *, fresh: bool) -> DirectoryUser:
+        """The directory entry of ``name`` (raises UnknownUserError, DirectoryUnavailableError)."""
+
+    def check_password(self, name: str, password: str) -> DirectoryUser | None:
+        """The entry of ``name`` if ``password`` is theirs, else None."""
 
     def login_user(self, found: DirectoryUser) -> MlwfUser | None:
         """The user to log in for a directory entry, or None without a role."""
@@ -73,6 +76,7 @@ def create_app(manager: LoginManager) -> FastAPI:
 
     @app.get("/login", response_model=None)
     def login_page(request: Request, next: str | None = None) -> Response:
+        # A plain function: FastAPI runs it in its thread pool (LDAP and Kerberos block).
         target = _safe_next(request, next)
         header = request.headers.get("authorization")
         if header and header.lower().startswith("negotiate ") and manager.acceptor is not None:
@@ -93,9 +97,13 @@ def create_app(manager: LoginManager) -> FastAPI:
             return _form(manager, "", refused.message, refused.status)
         except UnicodeDecodeError:
             return _form(manager, "", "The form is not UTF-8.", 400)
+        except ValueError:  # more fields than a login form has
+            return _form(manager, "", "The form has unexpected fields.", 400)
         target = _safe_next(request, _first(fields, "next"))
+        name, password = _first(fields, "username"), _first(fields, "password")
         try:
-            user = _password_user(manager, _first(fields, "username"), _first(fields, "password"))
+            # LDAP binds block: off the event loop, so one slow login stalls nobody else.
+            user = await run_in_threadpool(_password_user, manager, name, password)
         except _Refused as refused:
             return _form(manager, target, refused.message, refused.status)
         return _logged_in(request, manager, user, target, status=303)
@@ -107,10 +115,11 @@ def create_app(manager: LoginManager) -> FastAPI:
             if header and header.lower().startswith("negotiate "):
                 if manager.acceptor is None:
                     raise _Refused(401, "Kerberos is not enabled on this instance")
-                user = _negotiated_user(manager, header)
+                user = await run_in_threadpool(_negotiated_user, manager, header)
             else:
                 body = _json_credentials(request, await _body(request))
-                user = _password_user(manager, body.get("username"), body.get("password"))
+                name, password = body.get("username"), body.get("password")
+                user = await run_in_threadpool(_password_user, manager, name, password)
         except _Refused as refused:
             headers = {"WWW-Authenticate": "Negotiate"} if refused.status == 401 else None
             return JSONResponse({"detail": refused.message}, refused.status, headers=headers)
@@ -136,8 +145,9 @@ def _negotiated_user(manager: LoginManager, header: str, *, fresh: bool = True) 
     try:
         negotiated = acceptor.accept(header)
     except NegotiationError as err:
+        # The reason goes to the log; the client learns only that its ticket was refused.
         log.info("mlwf-auth: Negotiate refused: %s", err)
-        raise _Refused(401, f"Kerberos login refused: {err}") from None
+        raise _Refused(401, "Kerberos login refused: see the server's log for why") from None
     return _known_user(manager, negotiated.user, fresh=fresh)
 
 
@@ -145,7 +155,7 @@ def _password_user(manager: LoginManager, name: object, password: object) -> Mlw
     if not isinstance(name, str) or not isinstance(password, str) or not name or not password:
         raise _Refused(401, "Wrong user name or password.")
     try:
-        found = manager.directory.authenticate(name, password)
+        found = manager.check_password(name, password)
     except UnknownUserError:
         found = None
     except DirectoryUnavailableError as err:
@@ -162,9 +172,7 @@ def _password_user(manager: LoginManager, name: object, password: object) -> Mlw
 def _known_user(manager: LoginManager, name: str, *, fresh: bool) -> MlwfUser:
     """Return ``name`` as a user with a role; ``fresh``: read its groups from LDAP, not the cache."""
     try:
-        if fresh:
-            manager.directory.forget(name)
-        found = manager.directory.lookup(name)
+        found = manager.find_user(name, fresh=fresh)
     except UnknownUserError:
         raise _Refused(403, f"{name} is not in the directory.") from None
     except DirectoryUnavailableError as err:
@@ -224,8 +232,11 @@ def _cross_site(request: Request) -> bool:
 def _safe_next(request: Request, target: str | None) -> str:
     from airflow.api_fastapi.core_api.security import is_safe_url
 
-    if target and len(target) <= 2048 and is_safe_url(target, request=request):
-        return target
+    try:
+        if target and len(target) <= 2048 and is_safe_url(target, request=request):
+            return target
+    except ValueError:  # urllib refuses it (e.g. "http://["): not a URL of this instance
+        pass
     return ""
 
 

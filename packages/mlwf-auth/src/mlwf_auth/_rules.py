@@ -231,6 +231,22 @@ class AccessPolicy:
             return set()
         return {dag.dag_id for dag in dags if matcher.matches(dag)}
 
+    @property
+    def named_groups(self) -> frozenset[str]:
+        """Every group the policy names (roles and rules): the only groups that matter here."""
+        roles = self.model.roles
+        names = {*roles.admin, *roles.users, *roles.viewers}
+        for rule in self.model.rules:
+            names.update(rule.groups)
+        return frozenset(names)
+
+    def grants_any(self, groups: Iterable[str], action: Action) -> bool:
+        """Return whether ``groups`` may do ``action`` on some DAG (admins, or a rule for them)."""
+        mine = frozenset(groups)
+        if self.role(mine) == "admin":
+            return True
+        return self._matchers(mine)[action] is not _NOTHING
+
     def owner_rule(self, groups: Iterable[str], dag_id: str) -> DagRule:
         """Return the rule that gives ``groups`` every action on ``dag_id`` (a constructor instance's creators)."""
         return DagRule(

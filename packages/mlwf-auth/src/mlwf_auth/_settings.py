@@ -12,6 +12,10 @@ ldap_group_style         ``member_of`` (default), ``member`` or ``member_uid``
 ldap_group_name_attribute  default ``cn``
 ldap_bind_dn             the service account (default: anonymous)
 ldap_bind_password       its password (``ldap_bind_password_cmd`` / ``_secret`` work too)
+ldap_user_attribute      the user name attribute (default ``uid``; ``sAMAccountName`` on AD)
+ldap_start_tls           ``True``: StartTLS on an ``ldap://`` URL
+ldap_ca_certs_file       CA certificates that sign the LDAP server's (default: the system's)
+ldap_allow_plaintext     ``True``: allow an unencrypted LDAP server that is not on loopback
 ldap_ttl                 seconds a user's groups are cached (default 300)
 ldap_timeout             seconds before an LDAP server counts as down (default 5)
 keytab                   the ``HTTP/<host>`` keytab: turns on Kerberos (SPNEGO) login
@@ -30,6 +34,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -38,6 +43,8 @@ from mlwf_auth._errors import AuthConfigError
 from mlwf_auth._rules import AccessPolicy
 
 SECTION = "mlwf_auth"
+#: Hosts where an unencrypted LDAP connection never leaves the machine.
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 #: The largest policy file read (a policy is bounded far below this).
 MAX_POLICY_BYTES = 4 * 1024 * 1024
 
@@ -88,6 +95,15 @@ class AuthSettings:
                 _name("ldap_group_style"), f"{style!r} is not one of {GROUP_STYLES}"
             )
         timeout = number("ldap_timeout", 5.0)
+
+        def flag(key: str) -> bool:
+            raw = (get(key) or "").strip().lower()
+            if raw in ("", "false", "0", "no"):
+                return False
+            if raw in ("true", "1", "yes"):
+                return True
+            raise AuthConfigError(_name(key), f"not a boolean: {raw[:20]!r}")
+
         try:
             directory = DirectorySettings(
                 url=required("ldap_url"),
@@ -96,6 +112,9 @@ class AuthSettings:
                 user_filter=(get("ldap_user_filter") or "").strip() or "(uid={user})",
                 group_style=_style(style),
                 group_name_attribute=(get("ldap_group_name_attribute") or "").strip() or "cn",
+                user_attribute=(get("ldap_user_attribute") or "").strip() or "uid",
+                ca_certs_file=(get("ldap_ca_certs_file") or "").strip() or None,
+                start_tls=flag("ldap_start_tls"),
                 bind_dn=(get("ldap_bind_dn") or "").strip() or None,
                 bind_password=get("ldap_bind_password") or None,
                 ttl=number("ldap_ttl", 300.0),
@@ -105,6 +124,13 @@ class AuthSettings:
         except ValueError as err:  # DirectorySettings says "<field>: <reason>"
             field, _, reason = str(err).partition(": ")
             raise AuthConfigError(_name(f"ldap_{field}"), reason) from None
+        host = (urlsplit(directory.url).hostname or "").lower()
+        if not directory.encrypted and host not in _LOOPBACK and not flag("ldap_allow_plaintext"):
+            raise AuthConfigError(
+                _name("ldap_url"),
+                f"{directory.url} is not encrypted and passwords would cross the network in "
+                "clear: use ldaps://, ldap_start_tls = True, or ldap_allow_plaintext = True",
+            )
         keytab_text = (get("keytab") or "").strip()
         realms = frozenset(r.strip() for r in (get("realms") or "").split(",") if r.strip())
         if keytab_text and not realms:

@@ -9,13 +9,14 @@ Who may do what:
 - A user's groups come from LDAP, cached ``ldap_ttl`` seconds, on every request (cookie or
   bearer): a removed membership or a disabled account counts within the TTL. While LDAP is
   down, the groups in the user's token count (sessions continue until their token expires),
-  and new logins get 503.
+  and new logins get 503; the groups used then are the last LDAP gave (never more than the
+  token's), so a membership removed before the outage stays removed.
 - Instance roles (``roles`` of the policy): admins may do everything. Users and viewers may use
-  the instance (views, pools, assets) and may do on DAGs exactly what the rules give their
-  groups; viewers never more than ``read``. Connections and the configuration are for admins
-  only; variables are readable by users, writable by admins; writing assets (events,
-  materialization) is for admins only, because an asset event starts every DAG scheduled on it,
-  whoever owns that DAG. A user in no role's group may not log in.
+  the instance (views, pools) and may do on DAGs exactly what the rules give their groups;
+  viewers never more than ``read``. Connections and the configuration are for admins only;
+  variables are readable by users, writable by admins; assets and import errors are for
+  admins only, because Airflow's answers about them name other teams' DAGs and files (and an
+  asset event starts every DAG scheduled on it). A user in no role's group may not log in.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import cachetools
 from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
 from airflow.api_fastapi.auth.managers.exceptions import AuthManagerRefreshTokenExpiredException
 from airflow.api_fastapi.common.types import MenuItem
@@ -55,6 +58,7 @@ if TYPE_CHECKING:
     from mlwf_auth._spnego import SpnegoAcceptor
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: After LDAP failed, it is not asked again for this many seconds (requests do not each wait
 #: for a timeout while it is down).
@@ -68,8 +72,24 @@ _HIDDEN: dict[Role, frozenset[MenuItem]] = {
 }
 
 
+#: Options that may come from a command (``KEY_cmd``) or a secrets backend (``KEY_secret``).
+#: Airflow honours those forms only for options it knows as sensitive, so they are read here.
+_SECRET_OPTIONS = frozenset({"ldap_bind_password"})
+
+
 def _option(key: str) -> str | None:
     value = conf.get(SECTION, key, fallback=None)
+    if value is None and key in _SECRET_OPTIONS:
+        command = conf.get(SECTION, f"{key}_cmd", fallback=None)
+        if command:
+            from airflow.configuration import run_command
+
+            # A command prints a line: its newline is not part of the password.
+            return str(run_command(command)).rstrip("\r\n")
+        path = conf.get(SECTION, f"{key}_secret", fallback=None)
+        if path:
+            secret = conf._get_config_value_from_secret_backend(path)
+            return None if secret is None else str(secret)
     return None if value is None else str(value)
 
 
@@ -113,10 +133,23 @@ class MlwfAuthManager(BaseAuthManager[MlwfUser]):
         return user.serialize()
 
     def login_user(self, found: DirectoryUser) -> MlwfUser | None:
-        """Return the user to log in for a directory entry, or None if it holds no role here."""
-        if self._state().settings.policy.role(found.groups) is None:
+        """Return the user to log in for a directory entry, or None if it holds no role here.
+
+        The token carries only the groups the policy names: a user of an Active Directory in
+        hundreds of groups still fits in a browser cookie (4 KiB).
+        """
+        policy = self._state().settings.policy
+        if policy.role(found.groups) is None:
             return None
-        return MlwfUser(found.name, found.groups)
+        return MlwfUser(found.name, found.groups & policy.named_groups)
+
+    def find_user(self, name: str, *, fresh: bool) -> DirectoryUser:
+        """Return ``name``'s directory entry (``fresh``: not from the cache); LDAP's down window counts."""
+        return self._state().lookup(name, fresh=fresh)
+
+    def check_password(self, name: str, password: str) -> DirectoryUser | None:
+        """Return ``name``'s entry if ``password`` is theirs, else None; LDAP's down window counts."""
+        return self._state().authenticate(name, password)
 
     def groups_of(self, user: MlwfUser) -> frozenset[str]:
         """Return ``user``'s groups now: from LDAP (cached), or the token's while LDAP is down.
@@ -126,21 +159,21 @@ class MlwfAuthManager(BaseAuthManager[MlwfUser]):
         return self._state().groups(user)
 
     def refresh_user(self, *, user: MlwfUser) -> MlwfUser | None:
-        """Renew a cookie whose groups changed; end the session of a user LDAP no longer has."""
+        """Renew a cookie whose groups changed; end the session of a user LDAP no longer has.
+
+        Airflow calls this on every cookie request, on its event loop: it only reads what the
+        cache knows (authorization checks keep the cache current) and never waits for LDAP.
+        """
         state = self._state()
-        try:
-            found = state.lookup(user.name)
-        except UnknownUserError:
-            raise AuthManagerRefreshTokenExpiredException(
-                f"{user.name} is gone from LDAP"
-            ) from None
-        except DirectoryUnavailableError:
+        if state.gone(user.name):
+            raise AuthManagerRefreshTokenExpiredException(f"{user.name} is gone from LDAP")
+        found = state.directory.cached(user.name)
+        if found is None:
             return None
-        if found.groups == user.groups:
-            return None
-        if state.settings.policy.role(found.groups) is None:
+        renewed = self.login_user(found)
+        if renewed is None:
             raise AuthManagerRefreshTokenExpiredException(f"{user.name} holds no role any more")
-        return MlwfUser(found.name, found.groups)
+        return None if renewed.groups == user.groups else renewed
 
     def get_url_login(self, **kwargs: Any) -> str:
         """Return the login page (Kerberos when the browser can, else a password form)."""
@@ -221,18 +254,22 @@ class MlwfAuthManager(BaseAuthManager[MlwfUser]):
     def is_authorized_asset(
         self, *, method: ResourceMethod, user: MlwfUser, details: AssetDetails | None = None
     ) -> bool:
-        """Everyone with a role reads; admins write (an asset event starts other teams' DAGs)."""
-        return self._instance(method, user, read={"admin", "user", "viewer"}, write={"admin"})
+        """Admins only: Airflow's asset answers name every DAG producing or consuming an asset,
+        whoever owns it, and an asset event starts other teams' DAGs."""
+        return self._instance(method, user, read={"admin"}, write={"admin"})
 
     def is_authorized_asset_alias(
         self, *, method: ResourceMethod, user: MlwfUser, details: AssetAliasDetails | None = None
     ) -> bool:
         """As assets."""
-        return self._instance(method, user, read={"admin", "user", "viewer"}, write={"admin"})
+        return self._instance(method, user, read={"admin"}, write={"admin"})
 
     def is_authorized_view(self, *, access_view: AccessView, user: MlwfUser) -> bool:
-        """Everyone with a role."""
-        return self._role(user)[0] is not None
+        """Everyone with a role, but import errors (other teams' file paths and tracebacks): admins."""
+        role = self._role(user)[0]
+        if access_view.name == "IMPORT_ERRORS":
+            return role == "admin"
+        return role is not None
 
     def is_authorized_custom_view(
         self, *, method: ResourceMethod | str, resource_name: str, user: MlwfUser
@@ -277,7 +314,8 @@ class MlwfAuthManager(BaseAuthManager[MlwfUser]):
         if role == "viewer" and action != "read":
             return False
         if details is None or details.id is None:
-            return True
+            # A list or bulk route, which filters DAG by DAG afterwards: only if some DAG may be.
+            return self._state().settings.policy.grants_any(groups, action)
         facts = self._state().facts.get(details.id)
         return self._state().settings.policy.is_allowed(groups, action, facts)
 
@@ -315,25 +353,51 @@ class _Loaded:
                 settings.keytab, realms=settings.realms, setting=f"[{SECTION}] keytab"
             )
         self._ldap_down_until = 0.0
+        #: Users LDAP said it does not have, for a TTL (no query per request for them).
+        self._gone: cachetools.TTLCache[str, bool] = cachetools.TTLCache(
+            maxsize=10_000, ttl=max(settings.directory.ttl, 1.0)
+        )
 
     def acceptor(self) -> SpnegoAcceptor | None:
         return self._acceptor
 
-    def lookup(self, name: str) -> DirectoryUser:
-        """Return the directory's entry of ``name`` (cached); raise while LDAP counts as down."""
+    def gone(self, name: str) -> bool:
+        """Whether LDAP said lately that it has no ``name``."""
+        return bool(self._gone.get(name))
+
+    def _ldap(self, call: Callable[[], _T]) -> _T:
         if time.monotonic() < self._ldap_down_until:
             raise DirectoryUnavailableError(self.settings.directory.url, "down (retrying soon)")
         try:
-            return self.directory.lookup(name)
+            return call()
         except DirectoryUnavailableError as err:
-            log.warning("mlwf-auth: %s; using the groups in users' tokens meanwhile", err)
+            log.warning("mlwf-auth: %s; using the last known groups meanwhile", err)
             self._ldap_down_until = time.monotonic() + LDAP_RETRY_AFTER
             raise
 
+    def lookup(self, name: str, *, fresh: bool = False) -> DirectoryUser:
+        """Return the directory's entry of ``name``; raise while LDAP counts as down."""
+        if fresh:
+            self.directory.forget(name)
+            self._gone.pop(name, None)
+        elif self.gone(name):
+            raise UnknownUserError(name, "not found")
+        try:
+            return self._ldap(lambda: self.directory.lookup(name))
+        except UnknownUserError:
+            self._gone[name] = True
+            raise
+
+    def authenticate(self, name: str, password: str) -> DirectoryUser | None:
+        """Check ``password`` by binding as ``name``; raise while LDAP counts as down."""
+        return self._ldap(lambda: self.directory.authenticate(name, password))
+
     def groups(self, user: MlwfUser) -> frozenset[str]:
+        """``user``'s groups now; while LDAP is down, the last known ones (at most the token's)."""
         try:
             return self.lookup(user.name).groups
         except UnknownUserError:
             return frozenset()
         except DirectoryUnavailableError:
-            return user.groups
+            last = self.directory.last_known_groups(user.name)
+            return user.groups if last is None else user.groups & last
