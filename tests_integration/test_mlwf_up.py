@@ -22,6 +22,7 @@ import httpx
 import psutil
 import pytest
 from mlwf_testsupport import (
+    CHROMIUM_ARGS,
     AirflowApi,
     assert_no_leftover_processes,
     free_port,
@@ -215,17 +216,6 @@ def test_connections_form_offers_the_mlwf_connection_types(running: UpProcess) -
         assert offered[conn_type]["hook_name"], f"{conn_type} has no display name"
 
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
 def test_ui_login_in_a_real_browser_lists_the_example_dags(
     running: UpProcess, tmp_path: Path
 ) -> None:
@@ -234,7 +224,7 @@ def test_ui_login_in_a_real_browser_lists_the_example_dags(
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS))
         try:
             page = browser.new_page()
             page.goto(running.url)

@@ -23,15 +23,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
-from mlwf_testsupport import free_port, throwaway_database
+from mlwf_testsupport import airflow_api_server, throwaway_database
 from mlwf_testsupport.slapd import LdapUser, directory_ldif, slapd_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,60 +56,6 @@ def _policy() -> dict[str, Any]:
         for k in range(TEAMS)
     ]
     return {"roles": {"users": [f"g{g}" for g in range(GROUPS)]}, "rules": rules}
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    children = psutil.Process(process.pid).children(recursive=True)
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-    for child in children:
-        with suppress(psutil.Error):
-            child.kill()
-    psutil.wait_procs(children, timeout=10)
-
-
-@contextmanager
-def api_server(env: dict[str, str], log: Path) -> Iterator[str]:
-    """Run an api-server with ``env`` until the block ends; yield its URL."""
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "airflow",
-                "api-server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env={**env, "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"api-server exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/api/v2/monitor/health", timeout=2).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("api-server did not become healthy in 180 s")
-            time.sleep(0.5)
-        yield url
-    finally:
-        _stop(process)
 
 
 def _timed(client: httpx.Client, path: str, expected: int) -> float:
@@ -175,8 +118,8 @@ def main() -> None:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(work / "passwords.json"),
         }
         with (
-            api_server(candidate_env, work / "candidate.log") as candidate_url,
-            api_server(baseline_env, work / "baseline.log") as baseline_url,
+            airflow_api_server(candidate_env, work / "candidate.log") as candidate_url,
+            airflow_api_server(baseline_env, work / "baseline.log") as baseline_url,
         ):
             clients = {}
             for name, server in (("candidate", candidate_url), ("baseline", baseline_url)):

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,8 @@ from typing import Any
 import httpx
 import jwt
 import ldap3
-import psutil
 import pytest
-from mlwf_testsupport import free_port, poll, require_service
+from mlwf_testsupport import CHROMIUM_ARGS, airflow_api_server, free_port, poll
 from mlwf_testsupport.kdc import KerberosRealm, kerberos_realm
 from mlwf_testsupport.slapd import LdapUser, Slapd, directory_ldif, paused, slapd_server
 
@@ -77,23 +75,6 @@ class Server:
         return str(answer.json()["access_token"])
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    try:
-        tree = [*psutil.Process(process.pid).children(recursive=True)]
-    except psutil.Error:
-        tree = []
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-    for child in tree:
-        with suppress(psutil.Error):
-            child.kill()
-    psutil.wait_procs(tree, timeout=10)
-
-
 def _airflow(env: dict[str, str], *args: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "airflow", *args],
@@ -105,17 +86,7 @@ def _airflow(env: dict[str, str], *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def gssapi_module() -> Any:
-    """gssapi (the kerberos extra), or a skip (a failure in CI)."""
-    try:
-        import gssapi
-    except ImportError as err:
-        require_service("kerberos", f"gssapi (mlwf-auth[kerberos]) is not installed: {err}")
-    return gssapi
-
-
-@pytest.fixture(scope="module")
-def server(gssapi_module: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(gssapi: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """An api-server with MlwfAuthManager, slapd, a KDC and three DAGs."""
     root = tmp_path_factory.mktemp("auth")
     home, dags = root / "home", root / "home" / "dags"
@@ -150,7 +121,6 @@ def server(gssapi_module: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
             "AIRFLOW__CORE__AUTH_MANAGER": "mlwf_auth.manager.MlwfAuthManager",
             "AIRFLOW__API__SECRET_KEY": "test-api-secret-key",
             "AIRFLOW__API_AUTH__JWT_SECRET": secret,
-            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
             "AIRFLOW__MLWF_AUTH__POLICY_FILE": str(policy),
             "AIRFLOW__MLWF_AUTH__LDAP_URL": ldap.url,
             "AIRFLOW__MLWF_AUTH__LDAP_USER_BASE": PEOPLE,
@@ -162,39 +132,8 @@ def server(gssapi_module: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         }
         _airflow(env, "db", "migrate")
         _airflow(env, "dags", "reserialize")
-        log = (root / "api-server.log").open("wb")
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "airflow",
-                "api-server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-
-            def healthy() -> bool | None:
-                if process.poll() is not None:
-                    raise AssertionError((root / "api-server.log").read_text()[-3000:])
-                try:
-                    return httpx.get(f"{url}/api/v2/monitor/health", timeout=2).is_success or None
-                except httpx.HTTPError:
-                    return None
-
-            poll(healthy, 180, "the api-server to answer")
+        with airflow_api_server(env, root / "api-server.log", port=port) as url:
             yield Server(url, ldap, realm, env, secret)
-        finally:
-            _stop(process)
-            log.close()
 
 
 def dag_ids(server: Server, headers: dict[str, str]) -> set[str]:
@@ -566,17 +505,6 @@ def test_the_client_session_logs_in_renews_and_retries(server: Server, tmp_path:
         kerberos_session(server.url, target_name="HTTP@nowhere").get(f"{server.url}/api/v2/dags")
 
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
 @pytest.fixture
 def browser(server: Server) -> Iterator[Any]:
     """Debian's Chromium driven by Playwright (skips, or fails in CI, without it)."""
@@ -586,7 +514,7 @@ def browser(server: Server) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS))
         try:
             yield launched
         finally:

@@ -14,20 +14,9 @@ from mlwf_auth import (
     SpnegoAcceptor,
     user_from_principal,
 )
-from mlwf_testsupport import require_service
 from mlwf_testsupport.kdc import KerberosRealm, kerberos_realm
 
 REALM = "EXAMPLE.TEST"
-
-
-@pytest.fixture(scope="module")
-def gssapi() -> Any:
-    """The gssapi module (the kerberos extra), or a skip (a failure in CI)."""
-    try:
-        import gssapi
-    except ImportError as err:
-        require_service("kerberos", f"gssapi (mlwf-auth[kerberos]) is not installed: {err}")
-    return gssapi
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from mlwf_testsupport._airflow_api import AirflowApi, AirflowApiError
 from mlwf_testsupport._airflow_home import airflow_home_env
+from mlwf_testsupport._api_server import CHROMIUM_ARGS, airflow_api_server
 from mlwf_testsupport._databases import (
     DATABASE_KINDS,
     DatabaseKind,
@@ -51,6 +52,8 @@ __all__ = [
     "poll",
     "AirflowApi",
     "AirflowApiError",
+    "airflow_api_server",
+    "CHROMIUM_ARGS",
     "throwaway_database",
     "database_exists",
     "DatabaseKind",

@@ -162,18 +162,21 @@ class LdapDirectory:
             raise DirectoryUnavailableError(settings.url, str(err)) from None
         return connection
 
+    def _service_connection(self) -> ldap3.Connection:
+        """Return a connection bound as the service account; raise if the bind is refused."""
+        connection = self._connection()
+        if not self._bind(connection):
+            connection.unbind()
+            raise DirectoryUnavailableError(
+                self.settings.url,
+                f"bind as {self.settings.bind_dn or 'anonymous'} refused: "
+                f"{(connection.result or {}).get('description', 'invalidCredentials')}",
+            )
+        return connection
+
     def check(self) -> None:
         """Connect and bind with the service account; raise DirectoryUnavailableError if that fails."""
-        connection = self._connection()
-        try:
-            if not self._bind(connection):
-                raise DirectoryUnavailableError(
-                    self.settings.url,
-                    f"bind as {self.settings.bind_dn or 'anonymous'} refused: "
-                    f"{(connection.result or {}).get('description', 'invalidCredentials')}",
-                )
-        finally:
-            connection.unbind()
+        self._service_connection().unbind()
 
     def _bind(self, connection: ldap3.Connection) -> bool:
         try:
@@ -264,14 +267,8 @@ class LdapDirectory:
             cached = self._cache.get(user)
         if cached is not None:
             return cached
-        connection = self._connection()
+        connection = self._service_connection()
         try:
-            if not self._bind(connection):
-                raise DirectoryUnavailableError(
-                    self.settings.url,
-                    f"bind as {self.settings.bind_dn or 'anonymous'} refused: "
-                    f"{(connection.result or {}).get('description', 'invalidCredentials')}",
-                )
             try:
                 found = self._find(connection, user)
             except UnknownUserError:

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from mlwf_auth._directory import GROUP_STYLES, DirectorySettings, GroupStyle
+from mlwf_auth._directory import GROUP_STYLES, DirectorySettings
 from mlwf_auth._errors import AuthConfigError
 from mlwf_auth._rules import AccessPolicy
 
@@ -110,7 +110,7 @@ class AuthSettings:
                 user_base=required("ldap_user_base"),
                 group_base=(get("ldap_group_base") or "").strip() or None,
                 user_filter=(get("ldap_user_filter") or "").strip() or "(uid={user})",
-                group_style=_style(style),
+                group_style=style,  # narrowed to GroupStyle by the check above
                 group_name_attribute=(get("ldap_group_name_attribute") or "").strip() or "cn",
                 user_attribute=(get("ldap_user_attribute") or "").strip() or "uid",
                 ca_certs_file=(get("ldap_ca_certs_file") or "").strip() or None,
@@ -144,13 +144,6 @@ class AuthSettings:
             realms=realms,
             dag_facts_ttl=number("dag_facts_ttl", 30.0),
         )
-
-
-def _style(value: str) -> GroupStyle:
-    for style in GROUP_STYLES:
-        if style == value:
-            return style
-    raise AssertionError(value)  # checked by the caller
 
 
 def load_policy(path: Path) -> AccessPolicy:
