@@ -131,11 +131,10 @@ def test_sizes_are_bounded() -> None:
         AccessPolicy.from_config({"rules": rules})
 
 
-def test_owner_rule_matches_only_its_dag_even_with_glob_characters() -> None:
-    """Issue 13: a constructor instance's owner rule gives its creators every action on that DAG id only."""
-    policy = AccessPolicy.from_config({"rules": []})
-    rule = policy.owner_rule({"recsys"}, "inst[1]*")
-    owned = AccessPolicy.from_config({"rules": [rule.model_dump()]})
-    assert owned.is_allowed({"recsys"}, "delete", DagFacts("inst[1]*"))
-    assert not owned.is_allowed({"recsys"}, "read", DagFacts("inst1x"))
+def test_an_escaped_glob_matches_only_its_own_text() -> None:
+    """glob_escape makes a rule for one literal DAG id, glob characters and all."""
+    rule = {"groups": ["recsys"], "dags": [glob_escape("inst[1]*")], "actions": ["delete"]}
+    policy = AccessPolicy.from_config({"rules": [rule]})
+    assert policy.is_allowed({"recsys"}, "delete", DagFacts("inst[1]*"))
+    assert not policy.is_allowed({"recsys"}, "read", DagFacts("inst1x"))
     assert glob_escape("a*b?[c]") == "a[*]b[?][[]c]"

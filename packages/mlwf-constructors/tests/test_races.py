@@ -17,6 +17,7 @@ import random
 import threading
 import traceback
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -445,7 +446,7 @@ def test_ids_differing_in_case_are_distinct_instances_on_mariadb(
     engine.dispose()
     svc = Constructors(_settings(mariadb_url, tmp_path), airflow_db=False)
     try:
-        assert svc.store.current_version() == 3
+        assert svc.store.current_version() == 4
         with pytest.raises(InstanceNotFoundError):
             svc.store.get("T")
         with pytest.raises(InstanceNotFoundError):
@@ -460,3 +461,45 @@ def test_ids_differing_in_case_are_distinct_instances_on_mariadb(
             svc.create("t_side", "sample", {"epochs": 1}, owner="y")
     finally:
         svc.store.engine.dispose()
+
+
+def test_owner_groups_survive_the_version_4_migration(
+    service: Constructors, store_url: str, tmp_path: Path
+) -> None:
+    """Issue 13: a version 3 store gains owner_groups (none for its instances); new instances record their creator's groups, and owned_dags names every DAG id they define."""
+    store = service.store
+    with store.engine.begin() as conn:  # back to version 3: no owner_groups column
+        conn.execute(sa.text("ALTER TABLE mlwf_constructor_instances DROP COLUMN owner_groups"))
+        conn.execute(sa.text("DELETE FROM mlwf_constructor_schema_version WHERE version = 4"))
+    assert store.current_version() == 3
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO mlwf_constructor_instances (instance_id, constructor, "
+                "constructor_version, values_json, owner, enabled, created_at, updated_at) "
+                "VALUES ('old', 'sample', '2.1.0', '{}', 'x', :f, :t, :t)"
+            ),
+            {"f": False, "t": datetime.now(UTC)},
+        )
+        conn.execute(sa.text("INSERT INTO mlwf_constructor_dag_ids VALUES ('old', 'old')"))
+    assert store.migrate() == 4
+    assert store.get("old").owner_groups == () and store.owned_dags() == []
+    service.create("new", "sample", {"epochs": 1}, owner="ann", owner_groups=["recsys", "ml", "ml"])
+    related = service.create(
+        "rel",
+        "related",
+        {"target": "dev_pipeline", "side": "rel_side", "explode": False, "hold": ""},
+        owner="bo",
+        owner_groups=["fraud"],
+    )
+    assert store.get("new").owner_groups == ("ml", "recsys")
+    assert related.as_json()["owner_groups"] == ["fraud"]
+    assert store.owned_dags() == [
+        ("new", ("ml", "recsys")),
+        ("rel", ("fraud",)),
+        ("rel_side", ("fraud",)),
+    ]
+    service.update("new", values={"epochs": 2})  # an update keeps the owners
+    assert store.get("new").owner_groups == ("ml", "recsys")
+    service.delete("rel")
+    assert store.owned_dags() == [("new", ("ml", "recsys"))]

@@ -42,7 +42,7 @@ def test_migrate_records_its_version_and_is_idempotent(tmp_path: Path) -> None:
     """migrate() creates the prefixed tables once and a second run changes nothing."""
     store = InstanceStore(f"sqlite:///{tmp_path / 's.db'}")
     assert store.current_version() == 0
-    assert store.migrate() == 3 and store.migrate() == 3
+    assert store.migrate() == 4 and store.migrate() == 4
     tables = sa.inspect(store.engine).get_table_names()
     assert sorted(tables) == [
         "mlwf_constructor_dag_ids",
@@ -76,7 +76,7 @@ def test_version_1_store_is_upgraded_with_its_instances(tmp_path: Path) -> None:
         )
     engine.dispose()
     store = InstanceStore(url)
-    assert store.current_version() == 1 and store.migrate() == 3
+    assert store.current_version() == 1 and store.migrate() == 4
     record = store.get("kept")
     store.replace(dataclasses.replace(record, values={"epochs": 2}))
     assert store.get("kept").values == {"epochs": 2}

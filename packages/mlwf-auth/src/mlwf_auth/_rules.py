@@ -247,12 +247,6 @@ class AccessPolicy:
             return True
         return self._matchers(mine)[action] is not _NOTHING
 
-    def owner_rule(self, groups: Iterable[str], dag_id: str) -> DagRule:
-        """Return the rule that gives ``groups`` every action on ``dag_id`` (a constructor instance's creators)."""
-        return DagRule(
-            groups=sorted(set(groups)), dags=[glob_escape(dag_id)], actions=list(ACTIONS)
-        )
-
 
 def glob_escape(text: str) -> str:
     """Return a glob that matches exactly ``text`` (``*``, ``?`` and ``[`` escaped)."""

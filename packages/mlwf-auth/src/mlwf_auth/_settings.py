@@ -22,6 +22,9 @@ keytab                   the ``HTTP/<host>`` keytab: turns on Kerberos (SPNEGO) 
 realms                   Kerberos realms whose users may log in (comma-separated; needed
                          with ``keytab``)
 dag_facts_ttl            seconds a DAG's tags and bundle are cached (default 30)
+owners                   owner sources (``mlwf_auth.owners`` entry points) asked who owns
+                         which DAG: ``all`` installed (default), ``none``, or names
+owners_ttl               seconds the owners of DAGs are cached (default 10)
 =======================  ====================================================================
 
 Every problem is an :class:`AuthConfigError` naming the option (``[mlwf_auth] ldap_ttl: not a
@@ -65,6 +68,9 @@ class AuthSettings:
     keytab: Path | None
     realms: frozenset[str]
     dag_facts_ttl: float
+    #: ``all``, ``none`` or entry point names of ``mlwf_auth.owners`` (loaded by the manager).
+    owners: str = "all"
+    owners_ttl: float = 10.0
 
     @classmethod
     def read(cls, get: Getter) -> AuthSettings:
@@ -143,6 +149,8 @@ class AuthSettings:
             keytab=Path(keytab_text) if keytab_text else None,
             realms=realms,
             dag_facts_ttl=number("dag_facts_ttl", 30.0),
+            owners=(get("owners") or "").strip() or "all",
+            owners_ttl=number("owners_ttl", 10.0),
         )
 
 

@@ -12,8 +12,9 @@ Who may do what:
   and new logins get 503; the groups used then are the last LDAP gave (never more than the
   token's), so a membership removed before the outage stays removed.
 - Instance roles (``roles`` of the policy): admins may do everything. Users and viewers may use
-  the instance (views, pools) and may do on DAGs exactly what the rules give their groups;
-  viewers never more than ``read``. Connections and the configuration are for admins only;
+  the instance (views, pools) and may do on DAGs exactly what the rules give their groups,
+  plus everything on the DAGs their groups own (constructor instances they created,
+  :mod:`mlwf_auth._owners`); viewers never more than ``read``. Connections and the configuration are for admins only;
   variables are readable by users, writable by admins; assets and import errors are for
   admins only, because Airflow's answers about them name other teams' DAGs and files (and an
   asset event starts every DAG scheduled on it). A user in no role's group may not log in.
@@ -36,6 +37,7 @@ from airflow.configuration import conf
 from mlwf_auth._dag_facts import DagFactsCache
 from mlwf_auth._directory import DirectoryUser, LdapDirectory
 from mlwf_auth._errors import DirectoryUnavailableError, UnknownUserError
+from mlwf_auth._owners import Ownership, installed_sources
 from mlwf_auth._rules import Action, DagFacts, Role, required_action
 from mlwf_auth._settings import SECTION, AuthSettings
 from mlwf_auth._user import MlwfUser
@@ -313,11 +315,14 @@ class MlwfAuthManager(BaseAuthManager[MlwfUser]):
         action = self._dag_action(method, access_entity)
         if role == "viewer" and action != "read":
             return False
+        state = self._state()
         if details is None or details.id is None:
             # A list or bulk route, which filters DAG by DAG afterwards: only if some DAG may be.
-            return self._state().settings.policy.grants_any(groups, action)
-        facts = self._state().facts.get(details.id)
-        return self._state().settings.policy.is_allowed(groups, action, facts)
+            return state.settings.policy.grants_any(groups, action) or state.owners.owns_any(groups)
+        if state.owners.owns(groups, details.id):
+            return True
+        facts = state.facts.get(details.id)
+        return state.settings.policy.is_allowed(groups, action, facts)
 
     def filter_authorized_dag_ids(
         self,
@@ -334,8 +339,13 @@ class MlwfAuthManager(BaseAuthManager[MlwfUser]):
         action = self._dag_action(method, None)
         if role == "viewer" and action != "read":
             return set()
-        facts: list[DagFacts] = self._state().facts.get_many(sorted(dag_ids))
-        return self._state().settings.policy.filter_dags(groups, action, facts)
+        state = self._state()
+        owned = state.owners.owned(groups, dag_ids)
+        others = sorted(dag_ids - owned)
+        if not others:
+            return owned
+        facts: list[DagFacts] = state.facts.get_many(others)
+        return owned | state.settings.policy.filter_dags(groups, action, facts)
 
 
 class _Loaded:
@@ -345,6 +355,11 @@ class _Loaded:
         self.settings = settings
         self.directory = LdapDirectory(settings.directory)
         self.facts = DagFactsCache(settings.dag_facts_ttl)
+        self.owners = Ownership(
+            installed_sources(settings.owners, f"[{SECTION}] owners"), settings.owners_ttl
+        )
+        if self.owners.sources:
+            log.info("mlwf-auth: DAG owners from %s", ", ".join(self.owners.sources))
         self._acceptor: SpnegoAcceptor | None = None
         if settings.keytab is not None:
             from mlwf_auth._spnego import SpnegoAcceptor

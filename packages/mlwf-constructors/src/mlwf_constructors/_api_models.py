@@ -59,6 +59,10 @@ class InstanceResponse(BaseModel):
     constructor_version: str
     values: dict[str, Any]
     owner: str
+    owner_groups: list[str] = Field(
+        description="The creator's groups, which own the instance (with mlwf-auth: every action "
+        "on its DAGs)"
+    )
     enabled: bool
     created_at: datetime
     updated_at: datetime

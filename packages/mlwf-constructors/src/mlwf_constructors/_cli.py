@@ -1,7 +1,9 @@
 """``mlwf constructors list | create | delete | sync``: registered into the ``mlwf`` command.
 
-The commands work on one Airflow installation: its store, DAG folder and metadata database.
-Which one, first match wins:
+With ``--url URL`` the commands (but ``sync``) go to that instance's HTTP API as the user
+holding the Kerberos ticket (:mod:`mlwf_constructors._remote`). Otherwise they work on one
+Airflow installation here: its store, DAG folder and metadata database. Which one, first
+match wins:
 
 1. ``--airflow-home DIR``: the AIRFLOW_HOME ``DIR`` (it must hold ``airflow.cfg``);
 2. ``--home DIR``: the ``mlwf up`` home ``DIR`` (its AIRFLOW_HOME is ``DIR/airflow``);
@@ -121,8 +123,25 @@ def _values(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def _remote(args: argparse.Namespace) -> Any:
+    from mlwf_constructors._remote import Remote
+
+    print(f"mlwf constructors: instance {args.url} (Kerberos)", file=sys.stderr)
+    return Remote(args.url)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the registered constructors and the stored instances."""
+    if args.url:
+        from mlwf_constructors._remote import print_listing
+
+        remote = _remote(args)
+        constructors, instances = remote.constructors(), remote.instances()
+        if args.output == "json":
+            print(json.dumps({"constructors": constructors, "instances": instances}, indent=2))
+        else:
+            print_listing(constructors, instances)
+        return 0
     svc = _service(args)
     if args.output == "json":
         print(
@@ -154,12 +173,28 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_create(args: argparse.Namespace) -> int:
     """Create an instance and write its DAG file."""
+    if args.url:
+        if args.owner_group or args.owner:
+            raise ValueError(
+                "--owner and --owner-group are for a local store: with --url the instance "
+                "records the signed-in user and groups"
+            )
+        made = _remote(args).create(
+            args.instance_id, args.constructor, _values(args), enabled=not args.disabled
+        )
+        groups = ", ".join(made["owner_groups"]) or "none"
+        print(
+            f"created instance {made['instance_id']!r} of {made['constructor']} on {args.url} "
+            f"(owner {made['owner']}, groups {groups})"
+        )
+        return 0
     svc = _service(args)
     record = svc.create(
         args.instance_id,
         args.constructor,
         _values(args),
-        owner=args.owner,
+        owner=args.owner or os.environ.get("USER", "cli"),
+        owner_groups=args.owner_group or (),
         enabled=not args.disabled,
     )
     print(
@@ -170,6 +205,10 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     """Delete an instance and its DAG file."""
+    if args.url:
+        _remote(args).delete(args.instance_id)
+        print(f"deleted instance {args.instance_id!r} on {args.url}")
+        return 0
     _service(args).delete(args.instance_id)
     print(f"deleted instance {args.instance_id!r}")
     return 0
@@ -177,6 +216,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     """Re-create missing or altered DAG files from the store and remove orphans."""
+    if args.url:
+        raise ValueError("sync works on a local installation; an API server syncs at start")
     report = _service(args).sync()
     print(
         f"sync: wrote {len(report.written)}, removed {len(report.removed)}, "
@@ -206,6 +247,11 @@ def add_commands(commands: Any) -> None:
         "--airflow-home",
         help="an AIRFLOW_HOME to work on (it holds airflow.cfg), e.g. .mlwf/airflow",
     )
+    where.add_argument(
+        "--url",
+        help="a remote instance's API server (https://host[:port]): list, create and delete "
+        "through its HTTP API with your Kerberos ticket (extra mlwf-constructors[remote])",
+    )
     sub = group.add_subparsers(dest="constructors_command", metavar="ACTION", required=True)
     lst = sub.add_parser("list", help="list constructors and instances")
     lst.add_argument("--output", choices=("text", "json"), default="text")
@@ -217,7 +263,14 @@ def add_commands(commands: Any) -> None:
     create.add_argument(
         "--set", action="append", metavar="NAME=VALUE", help="one value (JSON, or a bare string)"
     )
-    create.add_argument("--owner", default=os.environ.get("USER", "cli"))
+    create.add_argument("--owner", help="the owner's name (default: $USER)")
+    create.add_argument(
+        "--owner-group",
+        action="append",
+        metavar="GROUP",
+        help="a group owning the instance (repeatable; with mlwf-auth it may do everything on "
+        "the instance's DAGs)",
+    )
     create.add_argument("--disabled", action="store_true", help="store it without a DAG file")
     create.set_defaults(func=_guard(cmd_create))
     delete = sub.add_parser("delete", help="delete an instance")

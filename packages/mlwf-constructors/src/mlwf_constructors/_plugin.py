@@ -223,6 +223,7 @@ def create_app() -> FastAPI:
                     constructor,
                     values,
                     owner=user.get_name(),
+                    owner_groups=sec.groups_of(user),
                     enabled=enabled,
                     authorize=authorize,
                 )

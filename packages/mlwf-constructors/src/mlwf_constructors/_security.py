@@ -95,6 +95,24 @@ def is_authorized(
     )
 
 
+#: Groups recorded as an instance's owners at most (a bound on the stored list).
+MAX_OWNER_GROUPS = 100
+
+
+def groups_of(user: BaseUser) -> tuple[str, ...]:
+    """Return the groups of ``user`` that own what it creates: its ``groups``, if its auth manager
+    gives users groups (mlwf-auth's ``MlwfUser``: the groups its policy names), else none.
+    """
+    groups = getattr(user, "groups", None)
+    if groups is None or isinstance(groups, str | bytes):
+        return ()
+    try:
+        names = sorted({g for g in groups if isinstance(g, str) and g})
+    except TypeError:  # not iterable: an auth manager whose users mean something else by it
+        return ()
+    return tuple(names[:MAX_OWNER_GROUPS])
+
+
 @dataclass(frozen=True)
 class Check:
     """One authorization an operation needs, with the words of its 403."""

@@ -14,7 +14,7 @@ changed instance appears within seconds without lowering ``refresh_interval``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -157,6 +157,7 @@ class Constructors:
         values: Mapping[str, Any],
         *,
         owner: str,
+        owner_groups: Iterable[str] = (),
         enabled: bool = True,
         authorize: Authorize | None = None,
     ) -> InstanceRecord:
@@ -181,6 +182,7 @@ class Constructors:
             enabled=enabled,
             created_at=now,
             updated_at=now,
+            owner_groups=tuple(sorted(set(owner_groups))),
         )
 
         def insert(locked: LockedInstance) -> InstanceRecord:

@@ -66,6 +66,9 @@ instances = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # The creator's groups (JSON list; version 4): the instance's owners for an auth manager
+    # that knows groups (mlwf-auth). NULL for instances stored before version 4.
+    sa.Column("owner_groups", sa.Text, nullable=True),
 )
 
 schema_version = sa.Table(
@@ -125,7 +128,12 @@ def _v3(conn: Connection, defined: DefinedIds | None = None) -> None:
     dag_ids.create(conn, checkfirst=True)
     records = [
         InstanceStore._record(r._mapping)
-        for r in conn.execute(sa.select(instances).order_by(instances.c.instance_id))
+        for r in conn.execute(
+            # The columns of version 3 only (owner_groups comes with version 4).
+            sa.select(*(c for c in instances.c if c.name != "owner_groups")).order_by(
+                instances.c.instance_id
+            )
+        )
     ]
     taken = {r[0] for r in conn.execute(sa.select(dag_ids.c.dag_id))}
     for record in records:
@@ -156,9 +164,25 @@ def _v3(conn: Connection, defined: DefinedIds | None = None) -> None:
             taken.add(dag_id)
 
 
+def _v4(conn: Connection, defined: DefinedIds | None = None) -> None:
+    """The creator's groups of each instance (``owner_groups``; none for older instances)."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns(instances.name)}
+    if "owner_groups" not in columns:  # MariaDB/MySQL: a crash may have left the column
+        conn.execute(sa.text(f"ALTER TABLE {instances.name} ADD COLUMN owner_groups TEXT NULL"))
+
+
 #: version → migration; append only, never edit an applied one.
-MIGRATIONS: dict[int, Callable[[Connection, DefinedIds | None], None]] = {1: _v1, 2: _v2, 3: _v3}
+MIGRATIONS: dict[int, Callable[[Connection, DefinedIds | None], None]] = {
+    1: _v1,
+    2: _v2,
+    3: _v3,
+    4: _v4,
+}
 HEAD = max(MIGRATIONS)
+
+
+#: ``(dag_id, owner groups)`` pairs (see :meth:`InstanceStore.owned_dags`).
+OwnedDags = list[tuple[str, tuple[str, ...]]]
 
 
 @dataclass(frozen=True)
@@ -173,6 +197,8 @@ class InstanceRecord:
     enabled: bool
     created_at: datetime
     updated_at: datetime
+    #: The creator's groups, which own the instance (empty: owned by no group).
+    owner_groups: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """Return the record as a JSON-able dict (timestamps in ISO 8601)."""
@@ -182,6 +208,7 @@ class InstanceRecord:
             "constructor_version": self.constructor_version,
             "values": self.values,
             "owner": self.owner,
+            "owner_groups": list(self.owner_groups),
             "enabled": self.enabled,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
@@ -498,6 +525,7 @@ class InstanceStore:
             "constructor_version": record.constructor_version,
             "values_json": json.dumps(record.values, sort_keys=True),
             "owner": record.owner,
+            "owner_groups": json.dumps(sorted(record.owner_groups)),
             "enabled": record.enabled,
             "created_at": record.created_at,
             "updated_at": record.updated_at,
@@ -520,4 +548,36 @@ class InstanceStore:
             enabled=bool(row["enabled"]),
             created_at=as_utc(row["created_at"]),
             updated_at=as_utc(row["updated_at"]),
+            owner_groups=_groups(row.get("owner_groups")),
         )
+
+    def owned_dags(self) -> OwnedDags:
+        """Return ``(dag_id, owner groups)`` for every DAG id an instance with owners defines."""
+        query = (
+            sa.select(dag_ids.c.dag_id, instances.c.owner_groups)
+            .join(instances, instances.c.instance_id == dag_ids.c.instance_id)
+            .where(instances.c.owner_groups.is_not(None))
+            .order_by(dag_ids.c.dag_id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        found = []
+        for dag_id, stored in rows:
+            groups = _groups(stored)
+            if groups:
+                found.append((dag_id, groups))
+        return found
+
+
+def _groups(stored: str | None) -> tuple[str, ...]:
+    """Return the owner groups of a stored ``owner_groups`` value (unreadable: none, logged)."""
+    if not stored:
+        return ()
+    try:
+        groups = json.loads(stored)
+    except ValueError:
+        groups = None
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        log.warning("mlwf-constructors: ignoring unreadable owner_groups %r", stored[:200])
+        return ()
+    return tuple(groups)
