@@ -66,10 +66,13 @@ SPECS: dict[str, dict[str, Any]] = {
         "executor": "celery",
         "celery": {"broker": "amqp://vision@rabbit.example.com:5672/vision", "workers": 1},
         "kerberos": {"principal": "vision@EXAMPLE.COM", "keytab": {"file": "vision.keytab"}},
+        "groups": {"admin": ["vision-admins"], "users": ["vision"]},
         "ldap": {
             "url": "ldaps://ldap.example.com",
             "user_base": "ou=people,dc=example,dc=com",
             "group_base": "ou=groups,dc=example,dc=com",
+            "bind_dn": "cn=vision-airflow,ou=services,dc=example,dc=com",
+            "bind_password": {"env": "VISION_LDAP_PASSWORD"},
         },
     },
     "team-local-executor": {

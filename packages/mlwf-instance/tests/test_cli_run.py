@@ -133,7 +133,7 @@ def test_down_refuses_a_pid_that_started_after_the_file_was_written(
 
 
 def test_up_notes_the_spec_fields_it_does_not_apply_here() -> None:
-    """Kerberos, LDAP, groups and a metrics port are stored but not applied locally: up says so."""
+    """Groups without LDAP, the instance's Kerberos ticket and a metrics port are not applied locally: up says so."""
     from mlwf_instance._cli_run import not_applied_here
     from mlwf_instance._spec import parse_spec
 
@@ -148,8 +148,15 @@ def test_up_notes_the_spec_fields_it_does_not_apply_here() -> None:
             }
         )
     )
-    assert len(notes) == 2
-    assert notes[0].startswith("kerberos, groups: not applied by `mlwf instance up` yet")
-    assert notes[1].startswith("metrics.port: used by the helm and kubernetes targets only")
+    assert len(notes) == 3
+    assert notes[0].startswith("groups: applied only with ldap")
+    assert notes[1].startswith("kerberos.principal, kerberos.keytab: the instance's own ticket")
+    assert notes[2].startswith("metrics.port: used by the helm and kubernetes targets only")
+    with_ldap = {
+        "name": "ab",
+        "groups": {"admin": ["platform"]},
+        "ldap": {"url": "ldap://127.0.0.1", "user_base": "ou=p", "group_base": "ou=g"},
+    }
+    assert not_applied_here(parse_spec(with_ldap)) == []
     disabled = parse_spec({"name": "ab", "metrics": {"enabled": False, "port": 9102}})
     assert not_applied_here(disabled) == []

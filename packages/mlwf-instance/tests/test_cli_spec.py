@@ -37,6 +37,7 @@ def test_the_mlwf_command_validates_every_example_spec() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         f"{EXAMPLES / 'laptop.json'}: instance 'laptop' (sqlite, local executor)",
+        f"{EXAMPLES / 'team-ldap.json'}: instance 'vision' (postgresql, local executor)",
         f"{EXAMPLES / 'team-mariadb.json'}: instance 'fraud' (mysql, celery: 2 workers, "
         "database broker)",
         f"{EXAMPLES / 'team-postgres.json'}: instance 'recsys' (postgresql, celery: 2 workers, "
@@ -103,8 +104,9 @@ def test_resolve_secrets_checks_env_files_and_keytab_without_printing_them(
                 "executor": "celery",
                 "celery": {"broker": "redis://r/0", "broker_password": {"env": "MLWF_T_REDIS"}},
                 "kerberos": {"principal": "airflow/h@R", "keytab": {"file": "airflow.keytab"}},
+                "groups": {"admin": ["platform"]},
                 "ldap": {
-                    "url": "ldap://l",
+                    "url": "ldaps://l",
                     "user_base": "ou=p",
                     "group_base": "ou=g",
                     "bind_dn": "cn=a",

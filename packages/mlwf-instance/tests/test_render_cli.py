@@ -43,6 +43,7 @@ def _secret_laden_spec(tmp_path: Path, style: str) -> Path:
             "principal": "svc@EXAMPLE.COM",
             "keytab": {"file": KNOWN_SECRETS["keytab_path"]},
         },
+        "groups": {"admin": ["platform"]},
         "ldap": {
             "url": "ldaps://ldap.example.com",
             "user_base": "ou=people,dc=example,dc=com",

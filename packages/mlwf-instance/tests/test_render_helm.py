@@ -202,8 +202,20 @@ def test_the_secrets_example_names_every_secret_with_placeholders(
     for key in ("fernetKeySecretName", "apiSecretKeySecretName", "jwtSecretName"):
         assert values[key] in by_name
     assert values["data"]["metadataSecretName"] in by_name
-    admin = values["apiServer"]["extraVolumes"][0]["secret"]["secretName"]
-    assert admin in by_name
+    volumes = {v["name"]: v for v in values["apiServer"]["extraVolumes"]}
+    if spec_name == "team-amqp-kerberos":  # ldap: users log in as themselves, no admin password
+        assert "admin-password" not in volumes
+        assert values["secret"] == [
+            {
+                "envName": "AIRFLOW__MLWF_AUTH__LDAP_BIND_PASSWORD",
+                "secretName": "vision-ldap-bind-password",
+                "secretKey": "password",
+            }
+        ]
+        assert "vision-ldap-bind-password" in by_name
+    else:
+        assert volumes["admin-password"]["secret"]["secretName"] in by_name
+        assert "secret" not in values
     assert (
         "helm install" in files["README.md"].content
         and HELM_CHART_VERSION in files["README.md"].content

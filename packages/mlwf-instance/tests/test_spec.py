@@ -181,7 +181,10 @@ def test_passwords_in_two_places_or_without_a_use_are_refused() -> None:
         ("database.sql_alchemy_conn_cmd", 'the spec\'s "database" field'),
         ("celery.broker_url", 'the spec\'s "celery.broker" field'),
         ("celery.result_backend", 'the spec\'s "database" field (results are kept there)'),
-        ("core.auth_manager", 'mlwf (the auth manager follows the spec\'s "groups")'),
+        (
+            "core.auth_manager",
+            'the spec\'s "ldap" field (mlwf-auth with it, else SimpleAuthManager)',
+        ),
         ("dag_processor.dag_bundle_config_list", 'the spec\'s "dag_folders" field'),
         ("core.fernet_key", "mlwf: a secret generated and kept in the instance home"),
         ("api.secret_key", "mlwf: a secret generated and kept in the instance home"),

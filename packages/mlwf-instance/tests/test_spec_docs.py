@@ -17,6 +17,7 @@ def test_every_example_spec_is_valid_and_about_ten_lines() -> None:
     specs = sorted(EXAMPLES.glob("*.json"))
     assert [p.name for p in specs] == [
         "laptop.json",
+        "team-ldap.json",
         "team-mariadb.json",
         "team-postgres.json",
         "team-redis.json",

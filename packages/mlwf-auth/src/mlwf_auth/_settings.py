@@ -3,7 +3,8 @@
 =======================  ====================================================================
 option                   meaning
 =======================  ====================================================================
-policy_file              JSON file of the roles and DAG rules (required; see AccessPolicy)
+policy_file              JSON file of the roles and DAG rules (see AccessPolicy)
+policy                   the same JSON inline (what mlwf-instance writes); one of the two
 ldap_url                 ``ldap://host:port`` of the directory (required)
 ldap_user_base           where users are searched (required)
 ldap_group_base          where groups are searched (``member`` and ``member_uid`` styles)
@@ -94,7 +95,14 @@ class AuthSettings:
                 raise AuthConfigError(_name(key), f"{value:g} is not between 0 and 86400")
             return value
 
-        policy = load_policy(Path(required("policy_file")))
+        inline = (get("policy") or "").strip()
+        policy_file = (get("policy_file") or "").strip()
+        if inline and policy_file:
+            raise AuthConfigError(_name("policy"), "set either policy or policy_file, not both")
+        if inline:
+            policy = parse_policy(inline.encode(), _name("policy"), "")
+        else:
+            policy = load_policy(Path(required("policy_file")))
         style = (get("ldap_group_style") or "member_of").strip()
         if style not in GROUP_STYLES:
             raise AuthConfigError(
@@ -162,14 +170,19 @@ def load_policy(path: Path) -> AccessPolicy:
             data = file.read(MAX_POLICY_BYTES + 1)
     except OSError as err:
         raise AuthConfigError(setting, f"{path}: {err.strerror or err}") from None
+    return parse_policy(data, setting, f"{path}: ")
+
+
+def parse_policy(data: bytes, setting: str, where: str) -> AccessPolicy:
+    """Parse a policy document; raise AuthConfigError naming ``setting``, ``where`` and each wrong field."""
     if len(data) > MAX_POLICY_BYTES:
-        raise AuthConfigError(setting, f"{path}: over {MAX_POLICY_BYTES} bytes")
+        raise AuthConfigError(setting, f"{where}over {MAX_POLICY_BYTES} bytes")
     try:
         document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise AuthConfigError(setting, f"{path}: not JSON: {err}") from None
+        raise AuthConfigError(setting, f"{where}not JSON: {err}") from None
     except RecursionError:
-        raise AuthConfigError(setting, f"{path}: nested too deeply") from None
+        raise AuthConfigError(setting, f"{where}nested too deeply") from None
     try:
         return AccessPolicy.from_config(document)
     except ValidationError as err:
@@ -177,4 +190,4 @@ def load_policy(path: Path) -> AccessPolicy:
             f"{'.'.join(str(p) for p in error['loc']) or '(top)'}: {error['msg']}"
             for error in err.errors()[:20]
         )
-        raise AuthConfigError(setting, f"{path}: {problems}") from None
+        raise AuthConfigError(setting, f"{where}{problems}") from None

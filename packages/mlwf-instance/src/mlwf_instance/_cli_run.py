@@ -86,16 +86,20 @@ def _run(instance: Instance, prog: str, timeout: float) -> int:
     try:
         instance.start()
         instance.wait_healthy(timeout=timeout)
-        creds = instance.credentials
+        if instance.directory_login:
+            groups = ", ".join(instance.spec.groups.admin)
+            login = f"  Login:    your directory account (admins: {groups})\n"
+        else:
+            creds = instance.credentials
+            login = f"  Username: {creds.username}\n  Password: {creds.password}\n"
         folders = ", ".join(str(f) for f in instance.config.dag_folders)
         workers = sum(name.startswith("worker-") for name in instance.components)
         write(
             sys.stdout,
             "\n"
             f"  Airflow is ready at {instance.url}\n"
-            f"  Username: {creds.username}\n"
-            f"  Password: {creds.password}\n"
-            f"  Home:     {instance.home.root}\n"
+            + login
+            + f"  Home:     {instance.home.root}\n"
             f"  DAGs:     {folders}\n"
             f"  Database: {instance.database.display}\n"
             + (f"  Workers:  {workers} Celery worker(s)\n" if workers else "")
@@ -126,24 +130,21 @@ def _run(instance: Instance, prog: str, timeout: float) -> int:
 def not_applied_here(spec: InstanceSpec) -> list[str]:
     """Return a note for each spec field that ``mlwf instance up`` stores but does not apply.
 
-    Login and access control come with the mlwf-auth auth manager (its own issue): until then a
-    local instance logs in through Airflow's SimpleAuthManager whatever the spec says, and the
-    separate metrics port exists only in the helm and kubernetes renderings.
+    Without ``ldap`` the instance logs in through Airflow's SimpleAuthManager, so its ``groups``
+    decide nothing; the separate metrics port exists only in the helm and kubernetes renderings.
     """
     notes = []
-    identity = [
-        name
-        for name, given in (
-            ("kerberos", spec.kerberos is not None),
-            ("ldap", spec.ldap is not None),
-            ("groups", any((spec.groups.admin, spec.groups.users, spec.groups.viewers))),
-        )
-        if given
-    ]
-    if identity:
+    if spec.ldap is None and any((spec.groups.admin, spec.groups.users, spec.groups.viewers)):
         notes.append(
-            f"{', '.join(identity)}: not applied by `mlwf instance up` yet (they need the "
-            "mlwf-auth auth manager); this instance logs in with Airflow's SimpleAuthManager"
+            "groups: applied only with ldap (the directory holds the members); this instance "
+            "logs in with Airflow's SimpleAuthManager and its generated admin password"
+        )
+    if spec.kerberos is not None:
+        notes.append(
+            "kerberos.principal, kerberos.keytab: the instance's own ticket is renewed only on "
+            "the helm and kubernetes targets (the airflow kerberos sidecar); here tasks use the "
+            "ticket cache of the user running mlwf"
+            + (" (kerberos.http_keytab, the login, applies)" if spec.kerberos.http_keytab else "")
         )
     if spec.metrics.enabled and spec.metrics.port is not None:
         notes.append(

@@ -37,9 +37,13 @@ def check_secrets(spec: InstanceSpec, source: str) -> list[str]:
     found: list[str] = []
     for where, ref in spec.secrets():
         try:
-            if where == "kerberos.keytab" and spec.kerberos is not None:
-                keytab = spec.kerberos.keytab_path()
-                if not os.access(keytab, os.R_OK) or not keytab.is_file():
+            if where in ("kerberos.keytab", "kerberos.http_keytab") and spec.kerberos is not None:
+                keytab = (
+                    spec.kerberos.keytab_path()
+                    if where == "kerberos.keytab"
+                    else spec.kerberos.http_keytab_path()
+                )
+                if keytab is None or not os.access(keytab, os.R_OK) or not keytab.is_file():
                     raise SpecError(where, [(where, f"keytab {keytab} is not a readable file")])
             else:
                 ref.resolve(where=where)

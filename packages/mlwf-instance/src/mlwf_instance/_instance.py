@@ -21,6 +21,7 @@ import psutil
 from mlwf_operators.processes import tail_file, terminate_trees
 
 from mlwf_instance._api import get_api_token, get_health, unhealthy_components
+from mlwf_instance._auth import auth_options, uses_mlwf_auth
 from mlwf_instance._broker import prepare_database_broker
 from mlwf_instance._celery import PeriodicPurge, database_broker_url, purge_consumed_messages
 from mlwf_instance._database import database_urls, ensure_database
@@ -133,10 +134,19 @@ class Instance:
             if broker_password
             else ()
         )
-        self._secrets = tuple(s for s in (*self.database.secrets, *broker_spellings) if s)
+        bind_password = (
+            spec.ldap.bind_password.resolve(where="ldap.bind_password")
+            if spec.ldap is not None and spec.ldap.bind_password is not None
+            else None
+        )
+        self._secrets = tuple(
+            s for s in (*self.database.secrets, *broker_spellings, bind_password) if s
+        )
         folders = [f.path.expanduser().resolve() for f in spec.dag_folders]
         names = dag_bundle_names(spec)
         options = spec_options(spec, self.database, broker_password)
+        for section, values in auth_options(spec, bind_password=bind_password).items():
+            options.setdefault(section, {}).update(values)
         if spec.executor == "local":
             options["core"]["parallelism"] = str(parallelism)
         python_path = mysql_compat_paths(self.database)
@@ -198,8 +208,22 @@ class Instance:
         return self.config.url
 
     @property
+    def directory_login(self) -> bool:
+        """Whether users log in with their directory account (mlwf-auth), not a generated password."""
+        return uses_mlwf_auth(self.spec)
+
+    @property
     def credentials(self) -> Credentials:
-        """The admin username and the password SimpleAuthManager generated for this home."""
+        """The admin username and the password SimpleAuthManager generated for this home.
+
+        Raises MlwfInstanceError on an instance whose users log in with their directory
+        account (``ldap`` in the spec): it has no generated password.
+        """
+        if self.directory_login:
+            raise MlwfInstanceError(
+                f"instance {self.spec.name!r} has no generated password: its users log in "
+                "with their directory account (ldap in the spec)"
+            )
         return self.home.read_credentials()
 
     def api_token(self) -> str:
@@ -232,8 +256,9 @@ class Instance:
         self._reap_stale()
         _check_port_free(self.config.host, self.config.port)
         secrets = self.home.load_or_create_secrets()
-        # Before the API server starts, or SimpleAuthManager generates it and logs it.
-        self.home.ensure_credentials()
+        if not self.directory_login:
+            # Before the API server starts, or SimpleAuthManager generates it and logs it.
+            self.home.ensure_credentials()
         self.config.dags_folder.mkdir(parents=True, exist_ok=True)
         self._warn_old_constructed()
         # A free loopback port per start: two instances side by side never share a log server.

@@ -37,10 +37,12 @@ from mlwf_instance._render_model import (
     FERNET,
     HELM_CHART_VERSION,
     JWT_SECRET,
+    LDAP_BIND,
     METADATA,
     METRICS_DIR_IN_IMAGE,
     SECRETS_DIR_IN_IMAGE,
     RenderedFile,
+    needed_secrets,
     service_account,
     to_yaml,
 )
@@ -184,6 +186,23 @@ def helm_values(spec: InstanceSpec) -> dict[str, Any]:
             values[section]["extraContainers"] = [sidecar]
         if spec.executor == "celery":
             values["workers"]["celery"]["extraContainers"] = [sidecar]
+    if spec.ldap is not None:
+        # mlwf-auth: users log in as themselves; no generated admin password to mount.
+        api_server = values["apiServer"]
+        api_server["extraVolumes"] = [
+            v for v in api_server["extraVolumes"] if v["name"] != "admin-password"
+        ]
+        api_server["extraVolumeMounts"] = [
+            m for m in api_server["extraVolumeMounts"] if m["name"] != "admin-password"
+        ]
+        if LDAP_BIND in needed_secrets(spec):
+            values["secret"] = [
+                {
+                    "envName": "AIRFLOW__MLWF_AUTH__LDAP_BIND_PASSWORD",
+                    "secretName": LDAP_BIND.name(spec),
+                    "secretKey": LDAP_BIND.key,
+                }
+            ]
     for section in ("scheduler", "triggerer", "migrateDatabaseJob"):
         if not values[section]:
             del values[section]

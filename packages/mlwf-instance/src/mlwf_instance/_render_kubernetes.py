@@ -255,22 +255,28 @@ def _components(spec: InstanceSpec) -> list[dict[str, Any]]:
         "timeoutSeconds": 10,
         "failureThreshold": 5,
     }
-    api["volumeMounts"].append(
-        {"name": "admin-password", "mountPath": SECRETS_DIR_IN_IMAGE, "readOnly": True}
-    )
+    with_password = spec.ldap is None  # mlwf-auth: users log in as themselves
+    if with_password:
+        api["volumeMounts"].append(
+            {"name": "admin-password", "mountPath": SECRETS_DIR_IN_IMAGE, "readOnly": True}
+        )
     api_pod = _pod(spec, "api-server", api, runs_tasks=False)
-    api_pod["spec"]["volumes"].append(
-        {
-            "name": "admin-password",
-            "secret": {
-                "secretName": ADMIN_PASSWORD.name(spec),
-                "items": [
-                    {"key": ADMIN_PASSWORD.key, "path": PASSWORDS_FILE_IN_IMAGE.rsplit("/", 1)[1]}
-                ],
-                "defaultMode": 0o400,
-            },
-        }
-    )
+    if with_password:
+        api_pod["spec"]["volumes"].append(
+            {
+                "name": "admin-password",
+                "secret": {
+                    "secretName": ADMIN_PASSWORD.name(spec),
+                    "items": [
+                        {
+                            "key": ADMIN_PASSWORD.key,
+                            "path": PASSWORDS_FILE_IN_IMAGE.rsplit("/", 1)[1],
+                        }
+                    ],
+                    "defaultMode": 0o400,
+                },
+            }
+        )
     objects = [_deployment(spec, "api-server", api_pod)]
     for component, job, field in (
         ("scheduler", "SchedulerJob", "scheduler"),

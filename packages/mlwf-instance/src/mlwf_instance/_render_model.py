@@ -148,6 +148,13 @@ ADMIN_PASSWORD = SecretItem(
     "the admin password of Airflow's SimpleAuthManager, as JSON",
     '{{"admin": "<a long random password>"}}',
 )
+LDAP_BIND = SecretItem(
+    "ldap-bind-password",
+    "password",
+    "ldap_bind_password",
+    "the password of the LDAP service account (ldap.bind_dn)",
+    "<the password>",
+)
 KEYTAB = SecretItem(
     "kerberos-keytab",
     "kerberos.keytab",
@@ -162,7 +169,11 @@ def needed_secrets(spec: InstanceSpec) -> list[SecretItem]:
     found = [METADATA]
     if spec.executor == "celery":
         found.append(BROKER)
-    found += [FERNET, API_SECRET, JWT_SECRET, ADMIN_PASSWORD]
+    found += [FERNET, API_SECRET, JWT_SECRET]
+    if spec.ldap is None:
+        found.append(ADMIN_PASSWORD)  # SimpleAuthManager; with ldap users log in as themselves
+    elif spec.ldap.bind_password is not None:
+        found.append(LDAP_BIND)
     if spec.kerberos is not None:
         found.append(KEYTAB)
     return found

@@ -20,6 +20,7 @@ from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
+from mlwf_instance._auth import auth_options
 from mlwf_instance._database import database_urls
 from mlwf_instance._defaults import (
     DEFAULTS_GROUP,
@@ -34,10 +35,12 @@ from mlwf_instance._render_model import (
     CONSTRUCTED_BUNDLE,
     FERNET,
     JWT_SECRET,
+    LDAP_BIND,
     METADATA,
     Bundle,
     RenderError,
     SecretItem,
+    needed_secrets,
 )
 from mlwf_instance._spec import InstanceSpec
 from mlwf_instance._topology import spec_options
@@ -66,6 +69,7 @@ SECRET_OPTIONS = (
     SecretOption("core", "fernet_key", FERNET),
     SecretOption("api", "secret_key", API_SECRET),
     SecretOption("api_auth", "jwt_secret", JWT_SECRET),
+    SecretOption("mlwf_auth", "ldap_bind_password", LDAP_BIND),
 )
 #: Secret-bearing options the runtime sets that a render leaves to Airflow's own derivation
 #: from ``sql_alchemy_conn`` (``db+`` result backend, asyncpg/aiomysql URL).
@@ -74,7 +78,8 @@ DERIVED_OPTIONS = frozenset({("database", "sql_alchemy_conn_async"), ("celery", 
 
 def secret_options(spec: InstanceSpec) -> list[SecretOption]:
     """Return the secret-bearing options instance ``spec`` sets."""
-    return [o for o in SECRET_OPTIONS if o.secret is not BROKER or spec.executor == "celery"]
+    needed = needed_secrets(spec)
+    return [o for o in SECRET_OPTIONS if o.secret in needed]
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,8 @@ def _runtime_options(spec: InstanceSpec, layout: Layout) -> dict[str, dict[str, 
         spec.database.url, password=None, sqlite_file=Path(layout.airflow_home) / "airflow.db"
     )
     options = spec_options(spec, database, None)
+    for section, values in auth_options(spec, bind_password=None, files=False).items():
+        options.setdefault(section, {}).update(values)
     if spec.executor == "local":
         options["core"]["parallelism"] = "4"  # as `mlwf instance up`: LocalExecutor pre-forks
     contributed = contributed_defaults(spec, layout)
@@ -177,6 +184,22 @@ def airflow_options(spec: InstanceSpec, layout: Layout) -> dict[str, dict[str, s
     Raises RenderError if ``airflow_config`` sets a secret-bearing option (the spec refuses
     those when it is parsed; a spec built in code is checked here too).
     """
+    unsupported = [
+        where
+        for where, given in (
+            ("ldap.ca_certs_file", spec.ldap is not None and spec.ldap.ca_certs_file is not None),
+            (
+                "kerberos.http_keytab",
+                spec.kerberos is not None and spec.kerberos.http_keytab is not None,
+            ),
+        )
+        if given
+    ]
+    if unsupported:
+        raise RenderError(
+            f"{unsupported[0]}: not supported by the render targets yet (a file of this machine); "
+            "`mlwf instance up` applies it"
+        )
     secret = {(o.section, o.key) for o in SECRET_OPTIONS} | DERIVED_OPTIONS
     for section, values in spec.airflow_config.items():
         for key in values:

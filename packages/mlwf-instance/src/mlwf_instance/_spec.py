@@ -34,7 +34,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
+from mlwf_auth import DagRule
 from pydantic import (
     BeforeValidator,
     Field,
@@ -154,6 +156,13 @@ class InstanceSpec(_Model):
     ldap: Ldap | None = Field(
         default=None, description="the LDAP directory of users and groups; none: no LDAP"
     )
+    dag_rules: list[DagRule] | None = Field(
+        default=None,
+        max_length=1000,
+        description="with ldap: who may do what on which DAGs (mlwf-auth rules: groups, dags, "
+        "tags, bundles, actions); default: the users groups read, run and edit every DAG, the "
+        "viewers groups read every DAG",
+    )
     dag_folders: list[DagFolder] = Field(
         default_factory=lambda: [DagFolder(path=Path("dags"))],
         min_length=1,
@@ -255,6 +264,7 @@ class InstanceSpec(_Model):
                 for key in options
                 if same_option(section, key, ("celery", "worker_autoscale"))
             )
+        errors.extend(self._auth_errors())
         if self.metrics.port is not None and self.metrics.port == self.api.port:
             errors.append(
                 (("metrics", "port"), f"the API server already listens on port {self.api.port}")
@@ -263,12 +273,53 @@ class InstanceSpec(_Model):
             raise problems(errors)
         return self
 
+    def _auth_errors(self) -> list[tuple[tuple[int | str, ...], str]]:
+        """Login and access: what needs ldap, who administers, unencrypted directories."""
+        errors: list[tuple[tuple[int | str, ...], str]] = []
+        if self.ldap is None:
+            if self.dag_rules is not None:
+                errors.append((("dag_rules",), "needs ldap (rules apply to directory groups)"))
+            if self.kerberos is not None and self.kerberos.http_keytab is not None:
+                errors.append(
+                    (("kerberos", "http_keytab"), "needs ldap (the users' groups come from it)")
+                )
+            return errors
+        if not self.groups.admin:
+            errors.append(
+                (
+                    ("groups", "admin"),
+                    "needs a group with ldap: nobody could administer the instance",
+                )
+            )
+        host = (urlsplit(self.ldap.url).hostname or "").lower()
+        plaintext_allowed = any(
+            same_option(section, key, ("mlwf_auth", "ldap_allow_plaintext"))
+            and str(value).strip().lower() in ("true", "1", "yes")
+            for section, options in self.airflow_config.items()
+            for key, value in options.items()
+        )
+        if (
+            self.ldap.url.startswith("ldap://")
+            and not self.ldap.start_tls
+            and host not in ("127.0.0.1", "localhost", "::1")
+            and not plaintext_allowed
+        ):
+            errors.append(
+                (
+                    ("ldap", "url"),
+                    "not encrypted, and passwords would cross the network in clear: use "
+                    "ldaps://, start_tls: true, or airflow_config.mlwf_auth.ldap_allow_plaintext",
+                )
+            )
+        return errors
+
     def secrets(self) -> Iterator[tuple[str, SecretRef]]:
         """Yield every secret of the spec with its JSON path (``database.password``, …)."""
         candidates = [
             ("database.password", self.database.password),
             ("celery.broker_password", self.celery.broker_password),
             ("kerberos.keytab", self.kerberos.keytab if self.kerberos else None),
+            ("kerberos.http_keytab", self.kerberos.http_keytab if self.kerberos else None),
             ("ldap.bind_password", self.ldap.bind_password if self.ldap else None),
         ]
         for path, ref in candidates:
@@ -380,11 +431,18 @@ def rebase_spec(spec: InstanceSpec, base: Path) -> InstanceSpec:
     )
     if spec.kerberos is not None:
         update["kerberos"] = spec.kerberos.model_copy(
-            update={"keytab": _rebased_secret(spec.kerberos.keytab, base)}
+            update={
+                "keytab": _rebased_secret(spec.kerberos.keytab, base),
+                "http_keytab": _rebased_secret(spec.kerberos.http_keytab, base),
+            }
         )
     if spec.ldap is not None:
+        ca_certs = spec.ldap.ca_certs_file
         update["ldap"] = spec.ldap.model_copy(
-            update={"bind_password": _rebased_secret(spec.ldap.bind_password, base)}
+            update={
+                "bind_password": _rebased_secret(spec.ldap.bind_password, base),
+                "ca_certs_file": None if ca_certs is None else _absolute(ca_certs, base),
+            }
         )
     return spec.model_copy(update=update)
 

@@ -66,6 +66,9 @@ _PRINCIPAL = describe_pattern(
 _LDAP_URL = describe_pattern(
     r"^ldaps?://[^/\s]{1,255}$", "ldap://HOST[:PORT] or ldaps://HOST[:PORT], without a path"
 )
+_REALM = describe_pattern(
+    r"^[A-Za-z0-9.-]{1,255}$", "a Kerberos realm: letters, digits, . and - (e.g. EXAMPLE.COM)"
+)
 _HOST = describe_pattern(
     r"^[A-Za-z0-9.:-]{1,255}$", "a host name or IP address (e.g. 127.0.0.1 or 0.0.0.0)"
 )
@@ -500,11 +503,37 @@ class Kerberos(_Model):
         'as a string or from {"env": NAME}'
     )
 
+    http_keytab: SecretRef | None = Field(
+        default=None,
+        description="the keytab of HTTP/<the host name users open> (same forms as keytab): "
+        "Kerberos single sign-on (SPNEGO) for the UI, the API and scripts; needs ldap",
+    )
+    login_realms: list[Annotated[str, StringConstraints(pattern=_REALM)]] = Field(
+        default_factory=list,
+        max_length=MAX_ITEMS,
+        description="realms whose users may log in by Kerberos; default: the principal's realm",
+    )
+
     def keytab_path(self, base: Path | None = None) -> Path:
         """Return the keytab's path (a file reference itself, or the path a string/variable holds)."""
-        if self.keytab.file is not None:
-            return self.keytab._path(base)
-        return Path(self.keytab.resolve(base, where="kerberos.keytab"))
+        return _keytab_path(self.keytab, base, "kerberos.keytab")
+
+    def http_keytab_path(self, base: Path | None = None) -> Path | None:
+        """Return the HTTP keytab's path, or None without single sign-on."""
+        if self.http_keytab is None:
+            return None
+        return _keytab_path(self.http_keytab, base, "kerberos.http_keytab")
+
+    @property
+    def realms(self) -> list[str]:
+        """The realms whose users may log in: ``login_realms``, else the principal's realm."""
+        return self.login_realms or [self.principal.rsplit("@", 1)[1]]
+
+
+def _keytab_path(ref: SecretRef, base: Path | None, where: str) -> Path:
+    if ref.file is not None:
+        return ref._path(base)
+    return Path(ref.resolve(base, where=where))
 
 
 class Ldap(_Model):
@@ -517,6 +546,22 @@ class Ldap(_Model):
     group_base: Text = Field(description="base DN of the groups, e.g. ou=groups,dc=example,dc=com")
     bind_dn: Text | None = Field(default=None, description="DN to bind as; none: bind anonymously")
     bind_password: SecretRef | None = Field(default=None, description="password of bind_dn")
+    group_style: Literal["member_of", "member", "member_uid"] = Field(
+        default="member_of",
+        description='how groups are found: "member_of" (the user\'s memberOf, under group_base), '
+        '"member" (groupOfNames naming the user\'s DN) or "member_uid" (posixGroup naming the user)',
+    )
+    user_filter: Text | None = Field(
+        default=None,
+        description="LDAP filter of a user, {user} the name; default (uid={user}); exclude "
+        "disabled accounts here",
+    )
+    start_tls: bool = Field(default=False, description="StartTLS on an ldap:// URL")
+    ca_certs_file: SpecPath | None = Field(
+        default=None,
+        description="CA certificates that sign the server's certificate (local target); "
+        "default: the system's",
+    )
 
     @model_validator(mode="after")
     def _check_bind(self) -> Ldap:
