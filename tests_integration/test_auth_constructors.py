@@ -213,6 +213,10 @@ def test_plugin_routes_refuse_another_groups_instance_without_telling_it_exists(
         assert alice.get("/instances/recsys_secret").json() == before
         assert tried >= 16
         print(f"plugin sweep: {len(operations)} operations x 2 ids = {tried} requests")
+        # The stats bridge's metrics name every DAG of the instance: admins only.
+        with server.client("bob") as bob_root, server.client("root") as root_root:
+            assert bob_root.get("/mlwf-stats-bridge/metrics").status_code == 403
+            assert root_root.get("/mlwf-stats-bridge/metrics").status_code == 200
         listed = alice.get("/instances").json()["instances"]
         assert [i["instance_id"] for i in listed] == ["recsys_secret"]
         assert re.fullmatch(r"\d{4}-.*", before["created_at"])

@@ -16,6 +16,7 @@ from mlwf_auth import (
 )
 from mlwf_testsupport import free_port
 from mlwf_testsupport.slapd import LdapUser, Slapd, directory_ldif, paused, slapd_server
+from mlwf_testsupport.tls import Certificates, make_certificates
 
 SUFFIX = "dc=example,dc=test"
 PEOPLE = f"ou=people,{SUFFIX}"
@@ -183,3 +184,46 @@ def test_names_match_exactly_and_groups_only_under_the_group_base(slapd: Slapd) 
             assert anywhere.groups("alice") == {"recsys", "ml", "platform"}
         finally:
             assert conn.delete(evil) and conn.delete(apps)
+
+
+@pytest.fixture(scope="module")
+def tls_slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Slapd, Certificates]]:
+    """A slapd with a certificate for localhost and 127.0.0.1, signed by a throwaway CA."""
+    root = tmp_path_factory.mktemp("tls-slapd")
+    certificates = make_certificates(root / "certs")
+    ldif = directory_ldif(SUFFIX, USERS, KINDS)
+    with slapd_server(root / "slapd", ldif, suffix=SUFFIX, tls=certificates) as server:
+        yield server, certificates
+
+
+def test_tls_verifies_the_servers_certificate(
+    tls_slapd: tuple[Slapd, Certificates], tmp_path: Path
+) -> None:
+    """ldaps:// and StartTLS work with the CA that signed the server's certificate, and are refused with another CA, with the system's CAs, and for a name the certificate does not hold."""
+    server, certificates = tls_slapd
+    assert server.ldaps_url is not None
+    trusted = str(certificates.ca)
+    for url, start_tls in ((server.ldaps_url, False), (server.url, True)):
+        directory = LdapDirectory(
+            settings(server, url=url, start_tls=start_tls, ca_certs_file=trusted)
+        )
+        assert directory.lookup("alice").groups == {"recsys", "ml"}
+        assert directory.authenticate("alice", "alice-pw-1") is not None
+        assert directory.authenticate("alice", "wrong") is None
+    other = make_certificates(tmp_path / "other")
+    for ca in (str(other.ca), None):
+        for url, start_tls in ((server.ldaps_url, False), (server.url, True)):
+            forged = LdapDirectory(settings(server, url=url, start_tls=start_tls, ca_certs_file=ca))
+            with pytest.raises(DirectoryUnavailableError, match="certificate|TLS|SSL|handshake"):
+                forged.lookup("alice")
+    # A certificate the trusted CA signed, but for another name than the one connected to.
+    root = tmp_path / "elsewhere"
+    elsewhere = make_certificates(root / "certs", names=("ldap.example.test",))
+    ldif = directory_ldif(SUFFIX, USERS, KINDS)
+    with slapd_server(root / "slapd", ldif, suffix=SUFFIX, tls=elsewhere) as misnamed:
+        assert misnamed.ldaps_url is not None
+        right_ca = LdapDirectory(
+            settings(misnamed, url=misnamed.ldaps_url, ca_certs_file=str(elsewhere.ca))
+        )
+        with pytest.raises(DirectoryUnavailableError, match="hostname|match|certificate"):
+            right_ca.lookup("alice")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from mlwf_testsupport._ports import free_port
 from mlwf_testsupport._services import require_executable, require_service
+from mlwf_testsupport.tls import Certificates
 
 #: Where Debian's slapd keeps its schemas and modules.
 SCHEMA_DIR = Path("/etc/ldap/schema")
@@ -38,6 +39,8 @@ class Slapd:
     admin_dn: str
     admin_password: str
     pid: int
+    #: ``ldaps://127.0.0.1:PORT`` when started with ``tls``.
+    ldaps_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,13 +97,25 @@ def directory_ldif(suffix: str, users: Sequence[LdapUser], groups: Mapping[str, 
     return "\n\n".join(blocks) + "\n"
 
 
-def _config(folder: Path, suffix: str, admin_dn: str, password: str) -> str:
+def _config(
+    folder: Path, suffix: str, admin_dn: str, password: str, tls: Certificates | None = None
+) -> str:
     schemas = "".join(
         f"include {SCHEMA_DIR / name}.schema\n"
         for name in ("core", "cosine", "inetorgperson", "nis")
     )
+    certificates = (
+        ""
+        if tls is None
+        else (
+            f"TLSCACertificateFile {tls.ca}\n"
+            f"TLSCertificateFile {tls.certificate}\n"
+            f"TLSCertificateKeyFile {tls.key}\n"
+        )
+    )
     return (
         f"{schemas}"
+        f"{certificates}"
         f"pidfile {folder / 'slapd.pid'}\n"
         f"modulepath {MODULE_DIR}\n"
         "moduleload back_mdb\n"
@@ -143,11 +158,13 @@ def slapd_server(
     suffix: str = "dc=example,dc=test",
     password: str = "admin-pw",
     log_level: int = 0,
+    tls: Certificates | None = None,
 ) -> Iterator[Slapd]:
     """Run slapd with ``ldif`` loaded, in ``folder``, until the block ends; stop it by PID.
 
     ``log_level`` is slapd's ``-d`` (256 logs every operation, ``SRCH`` lines for searches)
-    into ``folder / "slapd.log"``.
+    into ``folder / "slapd.log"``. With ``tls`` (:func:`mlwf_testsupport.tls.make_certificates`)
+    slapd also listens on ``ldaps://`` (``Slapd.ldaps_url``) and offers StartTLS.
     """
     slapd = require_executable("slapd", "slapd")
     slapadd = require_executable("slapadd", "slapd")
@@ -157,23 +174,35 @@ def slapd_server(
     (folder / "db").mkdir(exist_ok=True)
     admin_dn = f"cn=admin,{suffix}"
     conf = folder / "slapd.conf"
-    conf.write_text(_config(folder, suffix, admin_dn, password))
+    conf.write_text(_config(folder, suffix, admin_dn, password, tls))
     data = folder / "data.ldif"
     data.write_text(ldif)
     subprocess.run(
         [slapadd, "-f", str(conf), "-l", str(data)], check=True, capture_output=True, timeout=60
     )
     port = free_port()
+    urls = [f"ldap://127.0.0.1:{port}"]
+    if tls is not None:
+        urls.append(f"ldaps://127.0.0.1:{free_port()}")
     log = folder / "slapd.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [slapd, "-f", str(conf), "-h", f"ldap://127.0.0.1:{port}", "-d", str(log_level)],
+            [slapd, "-f", str(conf), "-h", " ".join(urls), "-d", str(log_level)],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     try:
         _wait_listening(port, process, log)
-        yield Slapd(f"ldap://127.0.0.1:{port}", suffix, admin_dn, password, process.pid)
+        if tls is not None:
+            _wait_listening(int(urls[1].rsplit(":", 1)[1]), process, log)
+        yield Slapd(
+            urls[0],
+            suffix,
+            admin_dn,
+            password,
+            process.pid,
+            urls[1] if tls is not None else None,
+        )
     finally:
         process.terminate()
         try:
