@@ -26,6 +26,8 @@ def realm(gssapi: Any) -> Iterator[KerberosRealm]:
         running.add_user("alice", "alice-pw-1")
         running.add_user("bob", "bob-pw-2")
         running.add_service("HTTP/localhost", running.folder / "http.keytab")
+        # The same keytab also holds a non-HTTP service key (the instance's own principal).
+        running.add_service("airflow/localhost", running.folder / "http.keytab")
         yield running
 
 
@@ -59,6 +61,16 @@ def test_a_ticket_holder_is_recognized(
     assert negotiated.www_authenticate is None or negotiated.www_authenticate.startswith(
         "Negotiate "
     )
+
+
+def test_a_ticket_for_another_service_of_the_keytab_is_refused(
+    gssapi: Any, as_alice: None, acceptor: SpnegoAcceptor
+) -> None:
+    """A ticket for airflow/localhost (in the same keytab) is no web login: only HTTP/ services count."""
+    name = gssapi.Name("airflow@localhost", gssapi.NameType.hostbased_service)
+    token = gssapi.SecurityContext(name=name, usage="initiate").step()
+    with pytest.raises(NegotiationError, match="not an HTTP/ service"):
+        acceptor.accept("Negotiate " + base64.b64encode(token).decode())
 
 
 def test_a_replayed_token_is_refused(gssapi: Any, as_alice: None, acceptor: SpnegoAcceptor) -> None:

@@ -4,7 +4,8 @@
 usable key: :class:`KerberosConfigError` naming the setting), then turns each ``Negotiate``
 header into the client's principal and the user name it maps to (:func:`user_from_principal`:
 the principal's realm must be one of ``realms``; service principals such as ``HTTP/host@R`` and
-principals with an instance such as ``alice/admin@R`` are refused). Every client error (not a
+principals with an instance such as ``alice/admin@R`` are refused; the ticket must be for an
+``HTTP/…`` service of the keytab, not another key it holds). Every client error (not a
 Negotiate header, bad base64, a token the keytab cannot accept, a replayed token, clock skew) is
 a :class:`NegotiationError` whose message says why and holds no secret.
 
@@ -113,12 +114,17 @@ class SpnegoAcceptor:
             # context raises it, so these two stay inside the try.
             complete = context.complete
             principal = str(context.initiator_name) if complete else ""
+            service = str(context.target_name) if complete else ""
         except gssapi.raw.GSSError as err:
             raise NegotiationError(
                 f"the Negotiate token was refused: {_gss_message(err)}"
             ) from None
         if not complete:
             raise NegotiationError("the Negotiate exchange needs more rounds (not Kerberos)")
+        if not service.startswith("HTTP/"):
+            # A keytab may hold other keys (the instance's own principal): a ticket for them
+            # is not a login to this web service.
+            raise NegotiationError(f"the ticket is for {service!r}, not an HTTP/ service")
         return Negotiated(
             principal=principal,
             user=user_from_principal(principal, self.realms),
