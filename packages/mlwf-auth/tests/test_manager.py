@@ -210,6 +210,14 @@ def test_requests_gssapi_client_gets_a_token(server: Server, tmp_path: Path) -> 
     claims = jwt.decode(answer.json()["access_token"], options={"verify_signature": False})
     # Only the groups the policy names ride in the token (alice is in lunch-club too).
     assert claims["sub"] == "alice" and claims["groups"] == ["recsys"]
+    # requests-gssapi's default requires the server to prove itself (mutual authentication):
+    # the token route and Negotiate on an API call send the reply token.
+    mutual = HTTPSPNEGOAuth(target_name="HTTP@localhost")
+    proved = requests.post(f"{server.url}/auth/token", auth=mutual, timeout=30)
+    assert proved.status_code == 201 and proved.headers["www-authenticate"].startswith("Negotiate ")
+    direct = requests.get(f"{server.url}/api/v2/dags", auth=mutual, timeout=30)
+    assert direct.status_code == 200, direct.text
+    assert [d["dag_id"] for d in direct.json()["dags"]] == ["recsys_train"]
 
 
 def test_password_logins_refuse_wrong_passwords_and_users_without_a_role(server: Server) -> None:

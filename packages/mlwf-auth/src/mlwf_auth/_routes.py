@@ -81,10 +81,13 @@ def create_app(manager: LoginManager) -> FastAPI:
         header = request.headers.get("authorization")
         if header and header.lower().startswith("negotiate ") and manager.acceptor is not None:
             try:
-                user = _negotiated_user(manager, header)
+                user, mutual = _negotiated_user(manager, header)
             except _Refused as refused:
                 return _form(manager, target, refused.message, refused.status)
-            return _logged_in(request, manager, user, target)
+            response = _logged_in(request, manager, user, target)
+            if mutual:
+                response.headers["WWW-Authenticate"] = mutual
+            return response
         return _form(manager, target, None, 401 if manager.acceptor is not None else 200)
 
     @app.post("/login", response_model=None)
@@ -110,12 +113,13 @@ def create_app(manager: LoginManager) -> FastAPI:
 
     @app.post("/token", response_model=None)
     async def token(request: Request) -> Response:
+        mutual = None
         try:
             header = request.headers.get("authorization")
             if header and header.lower().startswith("negotiate "):
                 if manager.acceptor is None:
                     raise _Refused(401, "Kerberos is not enabled on this instance")
-                user = await run_in_threadpool(_negotiated_user, manager, header)
+                user, mutual = await run_in_threadpool(_negotiated_user, manager, header)
             else:
                 body = _json_credentials(request, await _body(request))
                 name, password = body.get("username"), body.get("password")
@@ -123,7 +127,11 @@ def create_app(manager: LoginManager) -> FastAPI:
         except _Refused as refused:
             headers = {"WWW-Authenticate": "Negotiate"} if refused.status == 401 else None
             return JSONResponse({"detail": refused.message}, refused.status, headers=headers)
-        return JSONResponse({"access_token": manager.generate_jwt(user)}, status_code=201)
+        return JSONResponse(
+            {"access_token": manager.generate_jwt(user)},
+            status_code=201,
+            headers={"WWW-Authenticate": mutual} if mutual else None,
+        )
 
     @app.get("/logout", response_model=None)
     def logout(request: Request) -> Response:
@@ -139,7 +147,11 @@ def create_app(manager: LoginManager) -> FastAPI:
     return app
 
 
-def _negotiated_user(manager: LoginManager, header: str, *, fresh: bool = True) -> MlwfUser:
+def _negotiated_user(
+    manager: LoginManager, header: str, *, fresh: bool = True
+) -> tuple[MlwfUser, str | None]:
+    """Return the Negotiate header's user and the ``WWW-Authenticate`` value that proves this
+    server to the client (mutual authentication), if Kerberos gave a reply token."""
     acceptor = manager.acceptor
     assert acceptor is not None  # the callers check
     try:
@@ -148,7 +160,7 @@ def _negotiated_user(manager: LoginManager, header: str, *, fresh: bool = True) 
         # The reason goes to the log; the client learns only that its ticket was refused.
         log.info("mlwf-auth: Negotiate refused: %s", err)
         raise _Refused(401, "Kerberos login refused: see the server's log for why") from None
-    return _known_user(manager, negotiated.user, fresh=fresh)
+    return _known_user(manager, negotiated.user, fresh=fresh), negotiated.www_authenticate
 
 
 def _password_user(manager: LoginManager, name: object, password: object) -> MlwfUser:

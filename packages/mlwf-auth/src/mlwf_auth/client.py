@@ -72,9 +72,10 @@ class KerberosTokenAuth(AuthBase):
         self.fetched = 0
 
     def _fetch(self) -> str:
-        from requests_gssapi import DISABLED, HTTPSPNEGOAuth
+        from requests_gssapi import OPTIONAL, HTTPSPNEGOAuth
 
-        negotiate = HTTPSPNEGOAuth(target_name=self.target_name, mutual_authentication=DISABLED)
+        # The server's reply proves it holds the service key; checked whenever it sends one.
+        negotiate = HTTPSPNEGOAuth(target_name=self.target_name, mutual_authentication=OPTIONAL)
         answer = requests.post(f"{self.url}/auth/token", auth=negotiate, timeout=self.timeout)
         if answer.status_code != 201:
             try:
