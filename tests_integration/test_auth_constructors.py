@@ -2,7 +2,7 @@
 
 Issue 13: constructor instances belong to their creator's groups, and the constructors plugin's
 routes honour the same rules as Airflow's own. Users (slapd): alice and ann (recsys), bob
-(fraud), root (platform, the admins). The rules give each team ``edit`` (so read) on its
+(fraud), root (platform, the admins); alice and bob share ml-all, which only reads reports. The rules give each team ``edit`` (so read) on its
 prefix, never ``run`` or ``delete``: those come only from owning an instance. alice and bob
 are also Kerberos principals, for ``mlwf constructors --url``.
 """
@@ -31,16 +31,18 @@ CONSTRUCTORS = "/mlwf/constructors"
 SUFFIX = "dc=example,dc=test"
 PASSWORDS = {"alice": "alice-pw-1", "ann": "ann-pw-2", "bob": "bob-pw-3", "root": "root-pw-4"}
 USERS = [
-    LdapUser("alice", PASSWORDS["alice"], 1001, ["recsys"]),
+    LdapUser("alice", PASSWORDS["alice"], 1001, ["recsys", "ml-all"]),
     LdapUser("ann", PASSWORDS["ann"], 1002, ["recsys"]),
-    LdapUser("bob", PASSWORDS["bob"], 1003, ["fraud"]),
+    LdapUser("bob", PASSWORDS["bob"], 1003, ["fraud", "ml-all"]),
     LdapUser("root", PASSWORDS["root"], 1004, ["platform"]),
 ]
 POLICY = {
-    "roles": {"admin": ["platform"], "users": ["recsys", "fraud"]},
+    "roles": {"admin": ["platform"], "users": ["recsys", "fraud", "ml-all"]},
     "rules": [
         {"groups": ["recsys"], "dags": ["recsys_*"], "actions": ["edit"]},
         {"groups": ["fraud"], "dags": ["fraud_*"], "actions": ["edit"]},
+        # A group alice and bob share, which only reads reports: it owns nothing alice makes.
+        {"groups": ["ml-all"], "tags": ["reports"], "actions": ["read"]},
     ],
 }
 
@@ -84,7 +86,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     shutil.copy(EXAMPLE, dags / EXAMPLE.name)
     policy = root / "policy.json"
     policy.write_text(json.dumps(POLICY))
-    groups = dict.fromkeys(["recsys", "fraud", "platform"], "groupOfNames")
+    groups = dict.fromkeys(["recsys", "fraud", "platform", "ml-all"], "groupOfNames")
     try:
         import gssapi  # noqa: F401  (mlwf-auth[kerberos], for the Negotiate login)
     except ImportError as err:
@@ -144,6 +146,7 @@ def test_the_creators_groups_own_an_instance(server: Server) -> None:
     ):
         made = create(alice, "recsys_churn")
         assert made.status_code == 201, made.text
+        # Owned by the group through which alice may create it, not by every group of hers.
         assert made.json()["owner"] == "alice" and made.json()["owner_groups"] == ["recsys"]
         legacy = create(root, "recsys_legacy")
         assert legacy.status_code == 201 and legacy.json()["owner_groups"] == ["platform"]
@@ -182,8 +185,9 @@ def test_plugin_routes_refuse_another_groups_instance_without_telling_it_exists(
 ) -> None:
     """Issue 13 sweep of the plugin: bob calls every constructors route on alice's instance.
 
-    No 2xx, nothing in any answer about it, and each answer exactly that for an id nobody has
-    (so a refusal is no oracle of existence); alice's instance is unchanged after the sweep.
+    No 2xx for a route naming it (the two lists answer 200 without it), nothing in any answer
+    about it, and each answer exactly that for an id nobody has (so a refusal is no oracle of
+    existence); alice's instance is unchanged after the sweep. bob shares a group with alice.
     """
     operations = _operations(server)
     assert len(operations) >= 8, operations

@@ -214,7 +214,7 @@ def test_tls_verifies_the_servers_certificate(
     for ca in (str(other.ca), None):
         for url, start_tls in ((server.ldaps_url, False), (server.url, True)):
             forged = LdapDirectory(settings(server, url=url, start_tls=start_tls, ca_certs_file=ca))
-            with pytest.raises(DirectoryUnavailableError, match=r"certificate|TLS|SSL|handshake"):
+            with pytest.raises(DirectoryUnavailableError, match="certificate verify failed"):
                 forged.lookup("alice")
     # A certificate the trusted CA signed, but for another name than the one connected to.
     root = tmp_path / "elsewhere"
@@ -225,5 +225,5 @@ def test_tls_verifies_the_servers_certificate(
         right_ca = LdapDirectory(
             settings(misnamed, url=misnamed.ldaps_url, ca_certs_file=str(elsewhere.ca))
         )
-        with pytest.raises(DirectoryUnavailableError, match=r"hostname|match|certificate"):
+        with pytest.raises(DirectoryUnavailableError, match="doesn't match any name"):
             right_ca.lookup("alice")

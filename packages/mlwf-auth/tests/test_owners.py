@@ -93,3 +93,31 @@ def test_an_unknown_source_name_fails_naming_the_setting() -> None:
     """A name no installed package registers is an AuthConfigError naming [mlwf_auth] owners."""
     with pytest.raises(AuthConfigError, match=r"\[mlwf_auth\] owners: no owner source 'nope'"):
         installed_sources("nope", "[mlwf_auth] owners")
+
+
+def test_a_slow_source_delays_one_check_not_all() -> None:
+    """While one thread re-reads a slow source, other checks answer at once from the last answer."""
+    import threading
+
+    release = threading.Event()
+    entered = threading.Event()
+    calls: list[int] = []
+
+    def source() -> Iterable[tuple[str, Iterable[str]]]:
+        calls.append(1)
+        if len(calls) > 1:  # the second read hangs until released
+            entered.set()
+            release.wait(10)
+        return [("a", ["recsys"])]
+
+    clock = Clock()
+    owners = Ownership({"s": source}, ttl=1, clock=clock)
+    assert owners.owns(RECSYS, "a")  # the first read waits for its answer
+    clock.now = 2
+    reader = threading.Thread(target=owners.owns, args=(RECSYS, "a"))
+    reader.start()
+    assert entered.wait(5)
+    assert owners.owns(RECSYS, "a")  # answered from the last answer while the read hangs
+    release.set()
+    reader.join(5)
+    assert len(calls) == 2

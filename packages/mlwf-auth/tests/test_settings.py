@@ -39,6 +39,8 @@ def test_inline_policy_errors_name_the_option_and_field() -> None:
 
 def test_owner_options_are_checked() -> None:
     """``owners_ttl`` must be a number of seconds; ``owners`` is kept for the manager to load."""
-    assert read(policy="{}", owners="none", owners_ttl="0").owners_ttl == 0
+    chosen = read(policy="{}", owners="none", owners_ttl="0")
+    assert (chosen.owners, chosen.owners_ttl) == ("none", 0)
+    assert read(policy="{}", owners=" constructors ").owners == "constructors"
     with pytest.raises(AuthConfigError, match=r"\[mlwf_auth\] owners_ttl: not a number"):
         read(policy="{}", owners_ttl="soon")

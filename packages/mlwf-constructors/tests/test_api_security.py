@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -119,6 +120,25 @@ def test_defined_dag_ids_must_be_free(api_server: ApiServer) -> None:
         moved = alice.patch("/instances/third", json={"values": {"side": "existing_dag"}})
         assert moved.status_code == 409, moved.text
     assert {"shadow", "second", "first__side"}.isdisjoint(_ids(api_server))
+
+
+def test_the_id_of_a_removed_dag_with_history_is_not_free(api_server: ApiServer) -> None:
+    """Issue 13 review: a stale DAG of another file keeps its runs and XComs; an instance taking its id (own or defined) would hand them to its owners: 409."""
+    db = api_server.root / "home" / "airflow.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE dag SET is_stale = 1 WHERE dag_id = 'existing_dag'")
+    try:
+        with api_server.client("admin") as admin:
+            for answer in (
+                _create(admin, "existing_dag"),
+                _create(admin, "x", side="existing_dag"),
+            ):
+                assert answer.status_code == 409, answer.text
+                assert "removed DAG whose history Airflow keeps" in answer.json()["detail"]
+    finally:
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE dag SET is_stale = 0 WHERE dag_id = 'existing_dag'")
+    assert {"existing_dag", "x"}.isdisjoint(_ids(api_server))
 
 
 # -- issue 10 review: authorization holds for what is written; unknown DAGs; 409 details -------

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from mlwf_auth import AccessPolicy, DagFacts
 from mlwf_instance._auth import MLWF_AUTH_MANAGER, access_policy, auth_options
 from mlwf_instance._render import render
@@ -18,7 +19,7 @@ GROUPS = {"admin": ["platform"], "users": ["recsys"], "viewers": ["analytics"]}
 
 def test_without_ldap_nothing_changes() -> None:
     """The laptop instance keeps SimpleAuthManager: no [mlwf_auth] options."""
-    assert auth_options(parse_spec({"name": "ab"}), bind_password=None) == {}
+    assert auth_options(parse_spec({"name": "ab"}), bind_password_file=None) == {}
 
 
 def test_default_rules_open_every_dag_to_users_and_viewers() -> None:
@@ -41,7 +42,14 @@ def test_options_name_the_directory_the_rules_and_the_keytab(tmp_path: Path) -> 
             {
                 "name": "ab",
                 "groups": GROUPS,
-                "ldap": {**LDAP, "bind_dn": "cn=svc", "start_tls": True, "group_style": "member"},
+                "ldap": {
+                    **LDAP,
+                    "url": "ldap://ldap.example.com",
+                    "bind_dn": "cn=svc",
+                    "bind_password": {"env": "NOT_READ_HERE"},
+                    "start_tls": True,
+                    "group_style": "member",
+                },
                 "kerberos": {
                     "principal": "airflow/h.example.com@EXAMPLE.COM",
                     "keytab": {"file": "airflow.keytab"},
@@ -52,17 +60,23 @@ def test_options_name_the_directory_the_rules_and_the_keytab(tmp_path: Path) -> 
         ),
         tmp_path,
     )
-    options = auth_options(spec, bind_password="s3cret")
+    options = auth_options(spec, bind_password_file=tmp_path / "pw file")
     assert options["core"] == {"auth_manager": MLWF_AUTH_MANAGER}
     mine = options["mlwf_auth"]
     assert json.loads(mine["policy"])["rules"] == [
         {"groups": ["recsys"], "tags": ["recsys"], "actions": ["read"]}
     ]
-    assert mine["ldap_bind_password"] == "s3cret" and mine["ldap_start_tls"] == "True"
+    # Never the password itself: a command reading the file (no $-expansion, no env var).
+    assert mine["ldap_bind_password_cmd"] == f"cat '{tmp_path / 'pw file'}'"
+    assert "ldap_bind_password" not in mine and mine["ldap_start_tls"] == "True"
     assert mine["ldap_group_style"] == "member" and mine["ldap_bind_dn"] == "cn=svc"
     assert mine["keytab"] == str(tmp_path / "http.keytab") and mine["realms"] == "EXAMPLE.COM"
-    assert "keytab" not in auth_options(spec, bind_password=None, files=False)["mlwf_auth"]
-    with pytest.raises(RenderError, match=r"^kerberos\.http_keytab: not supported by the render"):
+    assert "keytab" not in auth_options(spec, bind_password_file="/x", files=False)["mlwf_auth"]
+    in_file = auth_options(spec, bind_password_file="/x", policy_file="/p.json")["mlwf_auth"]
+    assert in_file["policy_file"] == "/p.json" and "policy" not in in_file
+    with pytest.raises(
+        RenderError, match=r"^kerberos\.http_keytab: not supported by the helm and kubernetes"
+    ):
         render(spec, "kubernetes")
 
 
@@ -79,5 +93,32 @@ def test_rendered_configuration_runs_mlwf_auth_without_the_password(tmp_path: Pa
     files = {f.path: f.content for f in render(spec, "kubernetes")}
     text = "\n".join(files.values())
     assert MLWF_AUTH_MANAGER in text and "pw-never-rendered" not in text
-    assert "AIRFLOW__MLWF_AUTH__LDAP_BIND_PASSWORD" in text and "ab-ldap-bind-password" in text
+    assert "ldap_bind_password_cmd" in text and "ab-ldap-bind-password" in text
+    assert "AIRFLOW__MLWF_AUTH__LDAP_BIND_PASSWORD" not in text
     assert "admin-password" not in text
+    # Mounted into the API server's pod only.
+    pods = [
+        d
+        for name, content in files.items()
+        if name.endswith((".yaml", ".yml"))
+        for d in yaml.safe_load_all(content)
+        if isinstance(d, dict) and d.get("kind") == "Deployment"
+    ]
+    mounting = {
+        d["metadata"]["name"]
+        for d in pods
+        if "ldap-bind-password" in str(d["spec"]["template"]["spec"].get("volumes", []))
+    }
+    assert mounting == {"ab-api-server"}, mounting
+
+
+def test_runtime_writes_the_policy_and_password_as_private_files(tmp_path: Path) -> None:
+    """``mlwf instance up`` writes the policy and the bind password 0600 into the home."""
+    from mlwf_instance._auth import write_auth_files
+
+    spec = parse_spec({"name": "ab", "groups": GROUPS, "ldap": {**LDAP, "bind_dn": "cn=svc"}})
+    secret, policy = write_auth_files(spec, tmp_path / "mlwf_auth", "pa$$word")
+    assert secret is not None and secret.read_text() == "pa$$word"
+    assert policy is not None and json.loads(policy.read_text()) == access_policy(spec)
+    assert {oct(p.stat().st_mode & 0o777) for p in (secret, policy)} == {"0o600"}
+    assert write_auth_files(parse_spec({"name": "ab"}), tmp_path / "none", None) == (None, None)

@@ -205,17 +205,16 @@ def test_the_secrets_example_names_every_secret_with_placeholders(
     volumes = {v["name"]: v for v in values["apiServer"]["extraVolumes"]}
     if spec_name == "team-amqp-kerberos":  # ldap: users log in as themselves, no admin password
         assert "admin-password" not in volumes
-        assert values["secret"] == [
-            {
-                "envName": "AIRFLOW__MLWF_AUTH__LDAP_BIND_PASSWORD",
-                "secretName": "vision-ldap-bind-password",
-                "secretKey": "password",
-            }
-        ]
+        # The bind password: a file in the API server only, read by ldap_bind_password_cmd.
+        assert volumes["ldap-bind-password"]["secret"]["secretName"] == "vision-ldap-bind-password"
         assert "vision-ldap-bind-password" in by_name
+        mounts = {m["name"]: m for m in values["apiServer"]["extraVolumeMounts"]}
+        cmd = values["config"]["mlwf_auth"]["ldap_bind_password_cmd"]
+        assert cmd == f"cat {mounts['ldap-bind-password']['mountPath']}/password"
+        assert "secret" not in values and "ldap-bind-password" not in str(values["workers"])
     else:
         assert volumes["admin-password"]["secret"]["secretName"] in by_name
-        assert "secret" not in values
+        assert "ldap-bind-password" not in volumes
     assert (
         "helm install" in files["README.md"].content
         and HELM_CHART_VERSION in files["README.md"].content

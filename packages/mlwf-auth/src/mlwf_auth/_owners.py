@@ -81,9 +81,11 @@ class Ownership:
         self._clock = clock
         self._lock = threading.Lock()
         self._owners: dict[str, dict[str, frozenset[str]]] = {name: {} for name in sources}
-        self._merged: dict[str, frozenset[str]] = {}
-        self._owning_groups: frozenset[str] = frozenset()
+        #: (DAG id → owner groups, every owning group): replaced whole, read without the lock.
+        self._answer: tuple[dict[str, frozenset[str]], frozenset[str]] = ({}, frozenset())
         self._next_read = float("-inf")
+        #: Whether the sources were read once (before that, a check waits for the answer).
+        self._read_once = False
 
     @property
     def sources(self) -> list[str]:
@@ -91,12 +93,19 @@ class Ownership:
         return sorted(self._sources)
 
     def _current(self) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+        """The owners now; one thread re-reads the sources when stale, the others go on with
+        the previous answer (a slow store delays one request, not all). The first read waits."""
         if not self._sources:
-            return self._merged, self._owning_groups
-        with self._lock:
-            if self._clock() >= self._next_read:
-                self._read()
-            return self._merged, self._owning_groups
+            return self._answer
+        if self._clock() >= self._next_read:
+            first = not self._read_once
+            if self._lock.acquire(blocking=first):
+                try:
+                    if self._clock() >= self._next_read:
+                        self._read()
+                finally:
+                    self._lock.release()
+        return self._answer
 
     def _read(self) -> None:
         for name, source in self._sources.items():
@@ -123,9 +132,10 @@ class Ownership:
         for owners in self._owners.values():
             for dag_id, groups in owners.items():
                 merged[dag_id] = merged.get(dag_id, frozenset()) | groups
-        self._merged = merged
-        self._owning_groups = frozenset().union(*merged.values()) if merged else frozenset()
+        owning = frozenset().union(*merged.values()) if merged else frozenset()
+        self._answer = (merged, owning)  # one assignment: readers see the old or the new whole
         self._next_read = self._clock() + self._ttl
+        self._read_once = True
 
     def owns(self, groups: frozenset[str], dag_id: str) -> bool:
         """Return whether one of ``groups`` owns ``dag_id``."""

@@ -324,6 +324,19 @@ class MlwfAuthManager(BaseAuthManager[MlwfUser]):
         facts = state.facts.get(details.id)
         return state.settings.policy.is_allowed(groups, action, facts)
 
+    def owner_groups(self, *, user: MlwfUser, dag_id: str) -> list[str]:
+        """Return the groups that own a DAG ``user`` creates (a constructor instance): those of
+        its current groups through which it may ``edit`` ``dag_id`` (an admin group, or a rule).
+
+        Not every group of the user: a group that only reads some reports must not gain every
+        action on what one of its members creates for another team.
+        """
+        state = self._state()
+        policy = state.settings.policy
+        facts = state.facts.get(dag_id)
+        # is_allowed is True for an admin group; members' roles still cap what they may do.
+        return sorted(g for g in self.groups_of(user) if policy.is_allowed({g}, "edit", facts))
+
     def filter_authorized_dag_ids(
         self,
         *,

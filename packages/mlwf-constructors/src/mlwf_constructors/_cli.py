@@ -182,10 +182,10 @@ def cmd_create(args: argparse.Namespace) -> int:
         made = _remote(args).create(
             args.instance_id, args.constructor, _values(args), enabled=not args.disabled
         )
-        groups = ", ".join(made["owner_groups"]) or "none"
+        groups = ", ".join(made.get("owner_groups") or []) or "none"
         print(
-            f"created instance {made['instance_id']!r} of {made['constructor']} on {args.url} "
-            f"(owner {made['owner']}, groups {groups})"
+            f"created instance {made.get('instance_id')!r} of {made.get('constructor')} on "
+            f"{args.url} (owner {made.get('owner')}, groups {groups})"
         )
         return 0
     svc = _service(args)

@@ -223,7 +223,7 @@ def create_app() -> FastAPI:
                     constructor,
                     values,
                     owner=user.get_name(),
-                    owner_groups=sec.groups_of(user),
+                    owner_groups=sec.owner_groups(user, instance_id),
                     enabled=enabled,
                     authorize=authorize,
                 )

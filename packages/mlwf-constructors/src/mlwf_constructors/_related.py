@@ -175,13 +175,17 @@ def check_defined_free(
             ).where(DagModel.dag_id.in_(defined))
         ).all()
     for row in rows:
-        if row.is_stale:
-            continue
         if (row.bundle_name, row.relative_fileloc) != (svc.settings.bundle_name, own_file):
+            # A stale DAG too: Airflow keeps its runs, XComs and logs, which the instance's
+            # owners would then hold. Deleting that DAG (with its history) frees the id.
             # Where it is defined only for those who may read that DAG (see DagIdTakenError).
             raise DagIdTakenError(
                 row.dag_id,
                 f"DAG id {row.dag_id!r}, which instance {instance_id!r} would define, is already "
-                "used by another DAG",
+                + (
+                    "the id of a removed DAG whose history Airflow keeps (delete that DAG first)"
+                    if row.is_stale
+                    else "used by another DAG"
+                ),
                 location=f"{row.relative_fileloc} in bundle {row.bundle_name!r}",
             )

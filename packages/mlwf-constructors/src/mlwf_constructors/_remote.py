@@ -30,6 +30,9 @@ class Remote:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise RemoteError(f"--url {url!r}: expected http(s)://host[:port] of the API server")
+        if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+            # The session's bearer token would cross the network in clear, replayable.
+            raise RemoteError(f"--url {url!r}: use https:// (http:// only on this machine)")
         self.url = url.rstrip("/")
         self.timeout = timeout
         if session is None:
@@ -59,11 +62,13 @@ class Remote:
         if answer.status_code >= 400:
             try:
                 found = answer.json()
-                detail = found.get("detail", found)
-                if isinstance(found, dict) and found.get("parameter"):
-                    detail = f"{found['parameter']}: {detail}"
             except ValueError:
-                detail = answer.text[:300]
+                found = None
+            detail: Any = answer.text[:300]
+            if isinstance(found, dict):
+                detail = found.get("detail", found)
+                if found.get("parameter"):
+                    detail = f"{found['parameter']}: {detail}"
             raise RemoteError(f"{method} {PREFIX}{path} answered {answer.status_code}: {detail}")
         return None if answer.status_code == 204 else answer.json()
 

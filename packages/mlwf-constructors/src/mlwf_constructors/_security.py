@@ -99,17 +99,20 @@ def is_authorized(
 MAX_OWNER_GROUPS = 100
 
 
-def groups_of(user: BaseUser) -> tuple[str, ...]:
-    """Return the groups of ``user`` that own what it creates: its ``groups``, if its auth manager
-    gives users groups (mlwf-auth's ``MlwfUser``: the groups its policy names), else none.
+def owner_groups(user: BaseUser, dag_id: str) -> tuple[str, ...]:
+    """Return the groups that own an instance ``user`` creates with DAG id ``dag_id``.
+
+    The configured auth manager decides, if it knows groups: mlwf-auth's ``owner_groups(user=,
+    dag_id=)`` names the user's current groups through which it may edit that DAG (those that
+    allowed the creation), not every group it is in. Any other auth manager: none.
     """
-    groups = getattr(user, "groups", None)
-    if groups is None or isinstance(groups, str | bytes):
+    from airflow.api_fastapi.app import get_auth_manager
+
+    decide = getattr(get_auth_manager(), "owner_groups", None)
+    if not callable(decide):
         return ()
-    try:
-        names = sorted({g for g in groups if isinstance(g, str) and g})
-    except TypeError:  # not iterable: an auth manager whose users mean something else by it
-        return ()
+    found = decide(user=user, dag_id=dag_id)
+    names = sorted({g for g in found if isinstance(g, str) and g})
     return tuple(names[:MAX_OWNER_GROUPS])
 
 

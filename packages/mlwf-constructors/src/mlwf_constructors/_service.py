@@ -425,15 +425,24 @@ class Constructors:
         rel = str(path.relative_to(self.settings.instances_root))
         with create_session() as session:
             row = session.execute(
-                select(DagModel.relative_fileloc, DagModel.is_stale).where(
+                select(DagModel.bundle_name, DagModel.relative_fileloc, DagModel.is_stale).where(
                     DagModel.dag_id == instance_id
                 )
             ).first()
-        if row is not None and not row.is_stale and row.relative_fileloc != rel:
+        if row is not None and (row.bundle_name, row.relative_fileloc) != (
+            self.settings.bundle_name,
+            rel,
+        ):
+            # A stale DAG too: its runs, XComs and logs would become the new instance's owners'.
             raise DagIdTakenError(
                 instance_id,
-                f"DAG id {instance_id!r} is already used by another DAG",
-                location=row.relative_fileloc,
+                f"DAG id {instance_id!r} is "
+                + (
+                    "the id of a removed DAG whose history Airflow keeps (delete that DAG first)"
+                    if row.is_stale
+                    else "already used by another DAG"
+                ),
+                location=f"{row.relative_fileloc} in bundle {row.bundle_name!r}",
             )
 
     def _request_parse(self, paths: list[Path]) -> None:

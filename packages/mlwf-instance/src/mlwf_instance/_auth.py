@@ -12,8 +12,11 @@ its rule model (the spec's ``dag_rules``).
 from __future__ import annotations
 
 import json
+import shlex
+from pathlib import Path
 from typing import Any
 
+from mlwf_instance._home import _write_private
 from mlwf_instance._spec import InstanceSpec
 
 MLWF_AUTH_MANAGER = "mlwf_auth.manager.MlwfAuthManager"
@@ -44,30 +47,42 @@ def access_policy(spec: InstanceSpec) -> dict[str, Any]:
 
 
 def auth_options(
-    spec: InstanceSpec, *, bind_password: str | None, files: bool = True
+    spec: InstanceSpec,
+    *,
+    bind_password_file: str | Path | None,
+    policy_file: str | Path | None = None,
+    files: bool = True,
 ) -> dict[str, dict[str, str]]:
     """Return the ``[core] auth_manager`` and ``[mlwf_auth]`` options of ``spec`` (none without ldap).
 
-    ``bind_password`` is the resolved ``ldap.bind_password`` (None on render targets, which
-    take it from a Secret). ``files=False`` leaves out the options naming files of this machine
-    (the CA certificates and the HTTP keytab), which cluster targets do not support yet.
+    The bind password is never an option value: ``ldap_bind_password_cmd`` reads
+    ``bind_password_file`` (Airflow would expand ``$NAME`` in an ``AIRFLOW__…`` value, and every
+    component would see it). The policy is inline unless ``policy_file`` names where it is
+    written (a long policy in an environment variable could exceed the kernel's limit).
+    ``files=False`` leaves out the options naming files of this machine (the CA certificates
+    and the HTTP keytab), which cluster targets do not support yet.
     """
     ldap = spec.ldap
     if ldap is None:
         return {}
     options = {
-        "policy": json.dumps(access_policy(spec), sort_keys=True),
         "ldap_url": ldap.url,
         "ldap_user_base": ldap.user_base,
         "ldap_group_base": ldap.group_base,
         "ldap_group_style": ldap.group_style,
     }
+    if policy_file is None:
+        options["policy"] = policy_text(spec)
+    else:
+        options["policy_file"] = str(policy_file)
     if ldap.user_filter is not None:
         options["ldap_user_filter"] = ldap.user_filter
     if ldap.bind_dn is not None:
         options["ldap_bind_dn"] = ldap.bind_dn
-    if bind_password is not None:
-        options["ldap_bind_password"] = bind_password
+    if ldap.bind_password is not None:
+        if not bind_password_file:
+            raise ValueError("ldap.bind_password needs the file it is read from")
+        options["ldap_bind_password_cmd"] = shlex.join(["cat", str(bind_password_file)])
     if ldap.start_tls:
         options["ldap_start_tls"] = "True"
     kerberos = spec.kerberos
@@ -78,3 +93,27 @@ def auth_options(
             options["keytab"] = str(keytab)
             options["realms"] = ",".join(kerberos.realms)
     return {"core": {"auth_manager": MLWF_AUTH_MANAGER}, "mlwf_auth": options}
+
+
+def policy_text(spec: InstanceSpec) -> str:
+    """Return the policy document of ``spec`` as JSON text."""
+    return json.dumps(access_policy(spec), sort_keys=True)
+
+
+def write_auth_files(
+    spec: InstanceSpec, folder: Path, bind_password: str | None
+) -> tuple[Path | None, Path | None]:
+    """Write the policy and the bind password (mode 0600) for ``mlwf instance up``.
+
+    Returns ``(bind password file, policy file)``; both None without ldap.
+    """
+    if spec.ldap is None:
+        return None, None
+    folder.mkdir(mode=0o700, exist_ok=True)
+    policy = folder / "policy.json"
+    _write_private(policy, policy_text(spec))
+    secret = None
+    if bind_password is not None:
+        secret = folder / "ldap_bind_password"
+        _write_private(secret, bind_password)
+    return secret, policy

@@ -21,7 +21,7 @@ import psutil
 from mlwf_operators.processes import tail_file, terminate_trees
 
 from mlwf_instance._api import get_api_token, get_health, unhealthy_components
-from mlwf_instance._auth import auth_options, uses_mlwf_auth
+from mlwf_instance._auth import auth_options, uses_mlwf_auth, write_auth_files
 from mlwf_instance._broker import prepare_database_broker
 from mlwf_instance._celery import PeriodicPurge, database_broker_url, purge_consumed_messages
 from mlwf_instance._database import database_urls, ensure_database
@@ -145,7 +145,15 @@ class Instance:
         folders = [f.path.expanduser().resolve() for f in spec.dag_folders]
         names = dag_bundle_names(spec)
         options = spec_options(spec, self.database, broker_password)
-        for section, values in auth_options(spec, bind_password=bind_password).items():
+        self._bind_password = bind_password
+        #: The policy and bind password mlwf-auth reads (written at each start, mode 0600).
+        self._auth_folder = self.home.root / "mlwf_auth"
+        auth = auth_options(
+            spec,
+            bind_password_file=self._auth_folder / "ldap_bind_password",
+            policy_file=self._auth_folder / "policy.json",
+        )
+        for section, values in auth.items():
             options.setdefault(section, {}).update(values)
         if spec.executor == "local":
             options["core"]["parallelism"] = str(parallelism)
@@ -259,6 +267,7 @@ class Instance:
         if not self.directory_login:
             # Before the API server starts, or SimpleAuthManager generates it and logs it.
             self.home.ensure_credentials()
+        write_auth_files(self.spec, self._auth_folder, self._bind_password)
         self.config.dags_folder.mkdir(parents=True, exist_ok=True)
         self._warn_old_constructed()
         # A free loopback port per start: two instances side by side never share a log server.

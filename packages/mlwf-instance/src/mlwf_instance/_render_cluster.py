@@ -37,6 +37,9 @@ from mlwf_instance._spec import ComponentResources, InstanceSpec
 
 #: Where the admin password Secret is mounted in the API server.
 PASSWORDS_FILE_IN_IMAGE = f"{SECRETS_DIR_IN_IMAGE}/simple_auth_manager_passwords.json"
+#: The LDAP service account's password, mounted from its Secret into the API server only.
+LDAP_BIND_DIR_IN_IMAGE = f"{SECRETS_DIR_IN_IMAGE}-ldap"
+LDAP_BIND_FILE_IN_IMAGE = f"{LDAP_BIND_DIR_IN_IMAGE}/password"
 KEYTAB_PATH_IN_IMAGE = "/etc/airflow.keytab"
 #: Task logs are fetched from the pod that ran the task by its IP (pods have no stable names).
 HOSTNAME_CALLABLE = "airflow.utils.net.get_host_ip_address"
@@ -81,6 +84,7 @@ def cluster_layout(spec: InstanceSpec) -> Layout:
         api_port=API_PORT_IN_CLUSTER,
         api_url=f"http://{api_service(spec)}:{API_PORT_IN_CLUSTER}",
         hostname_callable=HOSTNAME_CALLABLE,
+        ldap_bind_password_file=LDAP_BIND_FILE_IN_IMAGE,
     )
 
 

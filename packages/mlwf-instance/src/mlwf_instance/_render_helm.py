@@ -17,6 +17,7 @@ from typing import Any
 
 from mlwf_instance._render_cluster import (
     KEYTAB_PATH_IN_IMAGE,
+    LDAP_BIND_DIR_IN_IMAGE,
     PASSWORDS_FILE_IN_IMAGE,
     cluster_layout,
     dockerfile,
@@ -196,13 +197,24 @@ def helm_values(spec: InstanceSpec) -> dict[str, Any]:
             m for m in api_server["extraVolumeMounts"] if m["name"] != "admin-password"
         ]
         if LDAP_BIND in needed_secrets(spec):
-            values["secret"] = [
+            # A file read by ldap_bind_password_cmd, in the API server only (no other pod,
+            # hence no task, sees the directory's service password).
+            api_server["extraVolumes"].append(
                 {
-                    "envName": "AIRFLOW__MLWF_AUTH__LDAP_BIND_PASSWORD",
-                    "secretName": LDAP_BIND.name(spec),
-                    "secretKey": LDAP_BIND.key,
+                    "name": "ldap-bind-password",
+                    "secret": {
+                        "secretName": LDAP_BIND.name(spec),
+                        "items": [{"key": LDAP_BIND.key, "path": "password"}],
+                    },
                 }
-            ]
+            )
+            api_server["extraVolumeMounts"].append(
+                {
+                    "name": "ldap-bind-password",
+                    "mountPath": LDAP_BIND_DIR_IN_IMAGE,
+                    "readOnly": True,
+                }
+            )
     for section in ("scheduler", "triggerer", "migrateDatabaseJob"):
         if not values[section]:
             del values[section]

@@ -15,6 +15,7 @@ from typing import Any
 
 from mlwf_instance._render_cluster import (
     KEYTAB_PATH_IN_IMAGE,
+    LDAP_BIND_DIR_IN_IMAGE,
     PASSWORDS_FILE_IN_IMAGE,
     api_service,
     cluster_layout,
@@ -33,10 +34,12 @@ from mlwf_instance._render_model import (
     API_PORT_IN_CLUSTER,
     DAGS_ROOT_IN_IMAGE,
     KEYTAB,
+    LDAP_BIND,
     METRICS_DIR_IN_IMAGE,
     SECRETS_DIR_IN_IMAGE,
     RenderedFile,
     labels,
+    needed_secrets,
     service_account,
     to_yaml,
 )
@@ -261,6 +264,20 @@ def _components(spec: InstanceSpec) -> list[dict[str, Any]]:
             {"name": "admin-password", "mountPath": SECRETS_DIR_IN_IMAGE, "readOnly": True}
         )
     api_pod = _pod(spec, "api-server", api, runs_tasks=False)
+    if LDAP_BIND in needed_secrets(spec):
+        api["volumeMounts"].append(
+            {"name": "ldap-bind-password", "mountPath": LDAP_BIND_DIR_IN_IMAGE, "readOnly": True}
+        )
+        api_pod["spec"]["volumes"].append(
+            {
+                "name": "ldap-bind-password",
+                "secret": {
+                    "secretName": LDAP_BIND.name(spec),
+                    "items": [{"key": LDAP_BIND.key, "path": "password"}],
+                    "defaultMode": 0o400,
+                },
+            }
+        )
     if with_password:
         api_pod["spec"]["volumes"].append(
             {

@@ -20,9 +20,11 @@ from mlwf_instance._instance import _COMPONENT_ARGS, airflow_command, log_server
 from mlwf_instance._net import http_url
 from mlwf_instance._render_model import (
     CONSTRUCTED_BUNDLE,
+    LDAP_BIND,
     METADATA,
     RenderedFile,
     dag_bundles,
+    needed_secrets,
 )
 from mlwf_instance._render_options import Layout, airflow_options, environment, secret_options
 from mlwf_instance._spec import InstanceSpec, default_home
@@ -57,6 +59,8 @@ def local_layout(spec: InstanceSpec) -> Layout:
         api_url=http_url(host, spec.api.port),
         # Task and triggerer log URLs name the loopback log server (as `mlwf instance up`).
         hostname_callable="mlwf_instance._net.loopback_hostname",
+        ldap_bind_password_file=str(home / "secrets" / LDAP_BIND.local),
+        local_files=True,
     )
 
 
@@ -124,6 +128,8 @@ def render_local(spec: InstanceSpec) -> list[RenderedFile]:
         for option in secret_options(spec)
         if not (option.secret is METADATA and spec.database.kind == "sqlite")
     ]
+    if LDAP_BIND in needed_secrets(spec):
+        secrets.append(f"#   {home_of(spec) / 'secrets' / LDAP_BIND.local}: {LDAP_BIND.holds}")
     header = (
         f"# Environment of every process of mlwf instance {spec.name!r}. Secret files read by\n"
         "# airflow.cfg's *_cmd options (written by `mlwf instance up`, mode 0600):\n"

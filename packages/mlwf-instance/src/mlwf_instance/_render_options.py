@@ -35,7 +35,6 @@ from mlwf_instance._render_model import (
     CONSTRUCTED_BUNDLE,
     FERNET,
     JWT_SECRET,
-    LDAP_BIND,
     METADATA,
     Bundle,
     RenderError,
@@ -69,7 +68,6 @@ SECRET_OPTIONS = (
     SecretOption("core", "fernet_key", FERNET),
     SecretOption("api", "secret_key", API_SECRET),
     SecretOption("api_auth", "jwt_secret", JWT_SECRET),
-    SecretOption("mlwf_auth", "ldap_bind_password", LDAP_BIND),
 )
 #: Secret-bearing options the runtime sets that a render leaves to Airflow's own derivation
 #: from ``sql_alchemy_conn`` (``db+`` result backend, asyncpg/aiomysql URL).
@@ -104,6 +102,10 @@ class Layout:
     api_url: str
     #: ``[core] hostname_callable`` (how task log URLs name a worker).
     hostname_callable: str
+    #: The file ``[mlwf_auth] ldap_bind_password_cmd`` reads (a mounted Secret on a cluster).
+    ldap_bind_password_file: str = ""
+    #: Whether the spec's files of this machine (CA certificates, HTTP keytab) exist there.
+    local_files: bool = False
 
 
 def dag_bundle_config(layout: Layout) -> list[dict[str, object]]:
@@ -155,7 +157,10 @@ def _runtime_options(spec: InstanceSpec, layout: Layout) -> dict[str, dict[str, 
         spec.database.url, password=None, sqlite_file=Path(layout.airflow_home) / "airflow.db"
     )
     options = spec_options(spec, database, None)
-    for section, values in auth_options(spec, bind_password=None, files=False).items():
+    auth = auth_options(
+        spec, bind_password_file=layout.ldap_bind_password_file, files=layout.local_files
+    )
+    for section, values in auth.items():
         options.setdefault(section, {}).update(values)
     if spec.executor == "local":
         options["core"]["parallelism"] = "4"  # as `mlwf instance up`: LocalExecutor pre-forks
@@ -184,21 +189,18 @@ def airflow_options(spec: InstanceSpec, layout: Layout) -> dict[str, dict[str, s
     Raises RenderError if ``airflow_config`` sets a secret-bearing option (the spec refuses
     those when it is parsed; a spec built in code is checked here too).
     """
-    unsupported = [
-        where
-        for where, given in (
-            ("ldap.ca_certs_file", spec.ldap is not None and spec.ldap.ca_certs_file is not None),
-            (
-                "kerberos.http_keytab",
-                spec.kerberos is not None and spec.kerberos.http_keytab is not None,
-            ),
-        )
-        if given
-    ]
+    file_fields = (
+        ("ldap.ca_certs_file", spec.ldap is not None and spec.ldap.ca_certs_file is not None),
+        (
+            "kerberos.http_keytab",
+            spec.kerberos is not None and spec.kerberos.http_keytab is not None,
+        ),
+    )
+    unsupported = [] if layout.local_files else [where for where, given in file_fields if given]
     if unsupported:
         raise RenderError(
-            f"{unsupported[0]}: not supported by the render targets yet (a file of this machine); "
-            "`mlwf instance up` applies it"
+            f"{unsupported[0]}: not supported by the helm and kubernetes targets yet (a file of "
+            "this machine); `mlwf instance up` and the local target apply it"
         )
     secret = {(o.section, o.key) for o in SECRET_OPTIONS} | DERIVED_OPTIONS
     for section, values in spec.airflow_config.items():

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from mlwf_auth import DagRule
+from mlwf_auth import DagRule, PolicyModel
 from pydantic import (
     BeforeValidator,
     Field,
@@ -284,6 +284,23 @@ class InstanceSpec(_Model):
                     (("kerberos", "http_keytab"), "needs ldap (the users' groups come from it)")
                 )
             return errors
+        if self.dag_rules is not None:
+            try:  # the bounds mlwf-auth checks when it starts (selectors in all)
+                PolicyModel.model_validate({"rules": [r.model_dump() for r in self.dag_rules]})
+            except ValidationError as err:
+                errors.extend((("dag_rules",), e["msg"]) for e in err.errors()[:5])
+        if self.ldap.user_filter is not None and "{user}" not in self.ldap.user_filter:
+            errors.append((("ldap", "user_filter"), "must contain {user} (the user's name)"))
+        if self.ldap.start_tls and self.ldap.url.startswith("ldaps://"):
+            errors.append((("ldap", "start_tls"), "the URL is ldaps:// already"))
+        kerberos = self.kerberos
+        if kerberos is not None and kerberos.login_realms and kerberos.http_keytab is None:
+            errors.append(
+                (
+                    ("kerberos", "login_realms"),
+                    "needs http_keytab (Kerberos login is off without it)",
+                )
+            )
         if not self.groups.admin:
             errors.append(
                 (
