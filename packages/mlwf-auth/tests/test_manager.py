@@ -483,6 +483,86 @@ def test_cross_group_sweep_of_every_route(server: Server) -> None:
         assert xcom.json()["value"] == "secret-of-" + B
 
 
+def _bulk_refused(answer: httpx.Response) -> bool:
+    """Whether a bulk answer applied nothing: no success, and an error (403) for each action."""
+    results = [r for r in answer.json().values() if r is not None]
+    return bool(results) and all(
+        not r["success"] and r["errors"] and all(e["status_code"] == 403 for e in r["errors"])
+        for r in results
+    )
+
+
+def test_bodies_naming_another_groups_dag_are_refused(server: Server) -> None:
+    """Issue 13: a write or a batch read whose URL names alice's DAG (or none) but whose body names B's is refused or filtered: authorization covers every DAG a request touches."""
+    with server.client(headers=bearer(server.token("root"))) as admin:
+        runs = {}
+        for dag in (A, B):
+            run = admin.post(f"/api/v2/dags/{dag}/dagRuns", json={"logical_date": None})
+            assert run.status_code == 200, run.text
+            runs[dag] = run.json()["dag_run_id"]
+        before = admin.get(f"/api/v2/dags/{B}/dagRuns/{runs[B]}").json()
+        tis_before = admin.get(f"/api/v2/dags/{B}/dagRuns/{runs[B]}/taskInstances").json()
+        backfills_before = admin.get("/api/v2/backfills", params={"dag_id": B}).json()
+    b_run = {"dag_id": B, "dag_run_id": runs[B]}
+    window = {"from_date": "2026-01-01T00:00:00Z", "to_date": "2026-01-02T00:00:00Z"}
+    writes = [
+        ("POST", "/api/v2/backfills", {"dag_id": B, **window}),
+        ("POST", "/api/v2/backfills/dry_run", {"dag_id": B, **window}),
+        *[
+            (
+                "PATCH",
+                f"/api/v2/dags/{path_dag}/dagRuns",
+                {"actions": [{"action": action, "entities": [entity]}]},
+            )
+            for path_dag in (A, "~")
+            for action, entity in (
+                ("update", {**b_run, "state": "failed"}),
+                ("delete", b_run),
+            )
+        ],
+        *[
+            (
+                "PATCH",
+                f"/api/v2/dags/{path_dag}/dagRuns/{path_run}/taskInstances",
+                {
+                    "actions": [
+                        {
+                            "action": "update",
+                            "entities": [{**b_run, "task_id": "t", "new_state": "failed"}],
+                        }
+                    ]
+                },
+            )
+            for path_dag, path_run in ((A, runs[A]), ("~", "~"))
+        ],
+    ]
+    reads = [
+        ("POST", "/api/v2/dags/~/dagRuns/list", {"dag_ids": [B]}),
+        ("POST", "/api/v2/dags/~/dagRuns/~/taskInstances/list", {"dag_ids": [B]}),
+        ("POST", "/api/v2/dags/~/dagRuns/~/taskInstances/list", {"dag_run_ids": [runs[B]]}),
+    ]
+    answers = []
+    with server.client(headers=bearer(server.token("alice"))) as alice:
+        for method, url, body in writes:
+            answer = alice.request(method, url, json=body)
+            answers.append((method, url, answer.status_code))
+            # Refused, not applied: 403/404, or a bulk answer (200) whose every entity failed.
+            assert answer.status_code in (403, 404) or (
+                answer.status_code == 200 and _bulk_refused(answer)
+            ), (method, url, answer.text[:300])
+        for method, url, body in reads:
+            answer = alice.request(method, url, json=body)
+            answers.append((method, url, answer.status_code))
+            assert answer.status_code in (200, 403), (method, url, answer.text[:300])
+            assert B not in _server_text(answer), (method, url, answer.text[:300])
+    print(f"body sweep: {len(answers)} requests: {answers}")
+    with server.client(headers=bearer(server.token("root"))) as admin:
+        assert admin.get(f"/api/v2/dags/{B}/dagRuns/{runs[B]}").json() == before
+        after = admin.get(f"/api/v2/dags/{B}/dagRuns/{runs[B]}/taskInstances").json()
+        assert after == tis_before
+        assert admin.get("/api/v2/backfills", params={"dag_id": B}).json() == backfills_before
+
+
 def test_the_client_session_logs_in_renews_and_retries(server: Server, tmp_path: Path) -> None:
     """Issue 13: kerberos_session gets a token with the ticket, lists alice's DAGs, renews near expiry and after a 401."""
     from mlwf_auth.client import TokenError, kerberos_session
