@@ -344,6 +344,7 @@ def test_bad_settings_fail_at_start_naming_the_option(server: Server, tmp_path: 
         ),
         "AIRFLOW__MLWF_AUTH__LDAP_TTL": ("soon", "[mlwf_auth] ldap_ttl: not a number"),
         "AIRFLOW__MLWF_AUTH__LDAP_BIND_PASSWORD_CMD": ("echo wrong", "invalidCredentials"),
+        "AIRFLOW__CORE__MULTI_TEAM": ("True", "[core] multi_team: not supported by mlwf-auth"),
     }
     bind = {"AIRFLOW__MLWF_AUTH__LDAP_BIND_DN": server.slapd.admin_dn}
     for variable, (value, expected) in cases.items():

@@ -36,7 +36,7 @@ from airflow.configuration import conf
 
 from mlwf_auth._dag_facts import DagFactsCache
 from mlwf_auth._directory import DirectoryUser, LdapDirectory
-from mlwf_auth._errors import DirectoryUnavailableError, UnknownUserError
+from mlwf_auth._errors import AuthConfigError, DirectoryUnavailableError, UnknownUserError
 from mlwf_auth._owners import Ownership, installed_sources
 from mlwf_auth._rules import Action, DagFacts, Role, required_action
 from mlwf_auth._settings import SECTION, AuthSettings
@@ -108,6 +108,14 @@ class MlwfAuthManager(BaseAuthManager[MlwfUser]):
 
     def init(self) -> None:
         """Check every setting and reach LDAP once; raise naming the option at fault."""
+        if conf.getboolean("core", "multi_team", fallback=False):
+            # Airflow would expect team-scoped connections, variables and pools to be checked
+            # by team, which this manager's role matrix does not do: refused, not ignored.
+            raise AuthConfigError(
+                "[core] multi_team",
+                "not supported by mlwf-auth: separate teams by DAG rules (bundles, DAG id "
+                "prefixes), or run one instance per team",
+            )
         super().init()
         loaded = self._state()
         loaded.directory.check()
