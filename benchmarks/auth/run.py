@@ -98,6 +98,12 @@ def main() -> None:
             "AIRFLOW__API_AUTH__JWT_SECRET": "bench-jwt-secret-0123456789abcdef",
             "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "1000",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "PYTHONFAULTHANDLER": "1",  # a crash of either server prints its threads' stacks
+            # Both servers wait on PostgreSQL with psycopg's Python poll() loop, not its C
+            # wait_c: with wait_c, the SimpleAuthManager server crashed (segfault, heap
+            # corruption in psycopg and SQLAlchemy objects) in 7 of 7 runs of this benchmark on
+            # psycopg-binary 3.3.9, and in 0 of 3 with wait_poll (docs/benchmarks.md, auth).
+            "PSYCOPG_WAIT_FUNC": "wait_poll",
         }
         for args in (("db", "migrate"), ("dags", "reserialize")):
             subprocess.run([sys.executable, "-m", "airflow", *args], env=base, check=True,
