@@ -18,6 +18,24 @@ XCOM_KEY = "tuning_result"
 REPORT_KEY = "tuning_report"
 
 
+def best_record(
+    records: Sequence[ExperimentRecord], metric: str, direction: str
+) -> ExperimentRecord | None:
+    """Return the succeeded experiment with the best ``metric`` (ties: the lowest index), or None."""
+    best: ExperimentRecord | None = None
+    for r in sorted(records, key=lambda r: r.index):
+        if r.state != ExperimentState.SUCCEEDED or metric not in r.metrics:
+            continue
+        v = r.metrics[metric]
+        if best is None:
+            best = r
+            continue
+        b = best.metrics[metric]
+        if (v < b) if direction == "minimize" else (v > b):
+            best = r
+    return best
+
+
 @dataclass(frozen=True)
 class TuningResult:
     """The outcome of a tuning: the best succeeded experiment and every experiment recorded."""
@@ -38,17 +56,7 @@ class TuningResult:
         stopped_reason: str | None = None,
     ) -> TuningResult:
         """Summarize ``records``: the best is the succeeded experiment with the best metric (ties: lowest index)."""
-        best: ExperimentRecord | None = None
-        for r in sorted(records, key=lambda r: r.index):
-            if r.state != ExperimentState.SUCCEEDED or spec.metric not in r.metrics:
-                continue
-            v = r.metrics[spec.metric]
-            if best is None:
-                best = r
-                continue
-            b = best.metrics[spec.metric]
-            if (v < b) if spec.direction == "minimize" else (v > b):
-                best = r
+        best = best_record(records, spec.metric, spec.direction)
         return cls(
             tuning_id=tuning_id,
             metric=spec.metric,

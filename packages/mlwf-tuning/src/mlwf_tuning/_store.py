@@ -24,6 +24,14 @@ TABLE_PREFIX = "mlwf_tuning_"
 DEFAULT_SQLITE_TIMEOUT_S = 30.0
 
 
+class StoredTuning(NamedTuple):
+    """A tuning the store holds: its id, when it was opened and its spec JSON."""
+
+    tuning_id: str
+    created: datetime
+    spec_json: str
+
+
 class ExperimentRun(NamedTuple):
     """The run the tuner created for an experiment: its run id and the secret token in its ``conf``."""
 
@@ -345,6 +353,28 @@ class SqlExperimentStore:
             reported.setdefault(index, {})[step] = value
         return [_with_curve(self._record(row), reported.get(row.experiment_index)) for row in rows]
 
+    def tuning_ids(self) -> list[tuple[str, datetime]]:
+        """Return ``(tuning id, opened at)`` of every tuning, newest first (ties: by id)."""
+        t = self._tunings
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.c.tuning_id, t.c.created).order_by(t.c.created.desc(), t.c.tuning_id)
+            ).all()
+        return [(tuning_id, as_utc(created)) for tuning_id, created in rows]
+
+    def tunings(self, tuning_ids: Sequence[str]) -> list[StoredTuning]:
+        """Return the stored tunings among ``tuning_ids`` (unknown ids left out), in that order."""
+        t = self._tunings
+        found: dict[str, StoredTuning] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(tuning_ids), _IN_BATCH):
+                batch = list(tuning_ids[start : start + _IN_BATCH])
+                for tuning_id, created, spec in conn.execute(
+                    sa.select(t.c.tuning_id, t.c.created, t.c.spec).where(t.c.tuning_id.in_(batch))
+                ):
+                    found[tuning_id] = StoredTuning(tuning_id, as_utc(created), spec)
+        return [found[i] for i in tuning_ids if i in found]
+
     def tuning_spec(self, tuning_id: str) -> str | None:
         """Return the spec JSON the tuning was opened with, or None."""
         with self.engine.connect() as conn:
@@ -472,6 +502,8 @@ class SqlExperimentStore:
 
 
 _WRITE_OPTION = "mlwf_tuning_write"
+#: Ids per ``IN (...)`` list (SQLite's bound-parameter limit is 999 on old builds).
+_IN_BATCH = 500
 
 
 def _begin_immediate(engine: sa.Engine) -> None:

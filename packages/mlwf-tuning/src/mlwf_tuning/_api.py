@@ -1,0 +1,253 @@
+"""The tuning HTTP API in Airflow's API server (``/mlwf/tuning``): the tunings and their results.
+
+Read-only, for the tuning pages of mlwf-ui and for scripts. Every route needs a signed-in user
+(Airflow's ``get_user``: the ``_token`` cookie or a Bearer token), and a tuning is shown only to
+a user whom the configured auth manager allows to read the runs of its DAG (``is_authorized_dag``
+with ``DagAccessEntity.RUN``, as Airflow's own DAG-run routes ask). A tuning the user may not
+read answers exactly as one that does not exist, so a refusal tells nothing about another DAG.
+
+The data come from the experiment store (``[mlwf_tuning] store_url``), which tuning DAGs write;
+a tuning's id is ``<dag id>/<run id>`` (:func:`mlwf_tuning._rounds.tuning_id_of`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Annotated, Any
+
+from airflow.api_fastapi.core_api.security import GetUserDep, get_user
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from mlwf_tuning._api_models import (
+    ErrorResponse,
+    ExperimentOut,
+    HyperparameterOut,
+    TuningDetail,
+    TuningList,
+)
+from mlwf_tuning._records import ExperimentRecord
+from mlwf_tuning._report import best_record
+from mlwf_tuning._rounds import MAX_TUNING_ID_LENGTH, tuning_id_of
+
+log = logging.getLogger(__name__)
+
+#: Where the plugin mounts the API in the API server.
+URL_PREFIX = "/mlwf/tuning"
+#: Tunings per page of ``GET /tunings`` at most (each summary loads its experiments).
+MAX_PAGE = 100
+#: The longest DAG id or run id a route accepts (Airflow stores 250 characters).
+MAX_ID_LENGTH = 250
+_HASHED = re.compile(r"#[0-9a-f]{16}$")
+_NOT_FOUND = "no such tuning, or you may not read its DAG's runs"
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "not signed in"},
+    403: {"model": ErrorResponse, "description": "not authorized"},
+    404: {"model": ErrorResponse, "description": _NOT_FOUND},
+    422: {"model": ErrorResponse, "description": "invalid query parameter"},
+}
+
+
+def _store() -> Any:
+    from mlwf_tuning._settings import default_store_url, open_store
+
+    return open_store(default_store_url())
+
+
+def _may_read_runs(user: Any, dag_id: str) -> bool:
+    """Ask the configured auth manager whether ``user`` may read the runs of ``dag_id``."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import (
+        DagAccessEntity,
+        DagDetails,
+    )
+    from airflow.configuration import conf
+
+    team = None
+    if conf.getboolean("core", "multi_team", fallback=False):
+        from airflow.models.dag import DagModel
+
+        team = DagModel.get_team_name(dag_id)
+    return get_auth_manager().is_authorized_dag(
+        method="GET",
+        access_entity=DagAccessEntity.RUN,
+        details=DagDetails(id=dag_id, team_name=team),
+        user=user,
+    )
+
+
+def _readable_dag_ids(user: Any, among: set[str]) -> set[str]:
+    """Return the DAG ids among ``among`` whose runs ``user`` may read (DAGs Airflow knows only)."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    readable = get_auth_manager().get_authorized_dag_ids(user=user, method="GET") & among
+    return {dag_id for dag_id in readable if _may_read_runs(user, dag_id)}
+
+
+def split_tuning_id(tuning_id: str) -> tuple[str, str | None]:
+    """Return ``(dag id, run id)`` of a tuning id; the run id is None when the id was cut."""
+    dag_id, _, run_id = tuning_id.partition("/")
+    cut = len(tuning_id) == MAX_TUNING_ID_LENGTH and _HASHED.search(tuning_id) is not None
+    return dag_id, (None if cut or not run_id else run_id)
+
+
+def _spec_fields(spec_json: str) -> dict[str, Any]:
+    """The stored spec (``plan_json``) as a dict; a damaged one as an empty dict (logged)."""
+    try:
+        spec = json.loads(spec_json)
+    except ValueError:
+        spec = None
+    if not isinstance(spec, dict):
+        log.warning("mlwf-tuning: ignoring an unreadable stored spec %r", spec_json[:200])
+        return {}
+    return spec
+
+
+def _summary(
+    tuning_id: str, created: Any, spec: dict[str, Any], records: list[ExperimentRecord]
+) -> dict[str, Any]:
+    dag_id, run_id = split_tuning_id(tuning_id)
+    metric = str(spec.get("metric", ""))
+    direction = str(spec.get("direction", "minimize"))
+    best = best_record(records, metric, direction)
+    states: dict[str, int] = {}
+    for record in records:
+        states[record.state.value] = states.get(record.state.value, 0) + 1
+    budget = spec.get("n_experiments")
+    return {
+        "tuning_id": tuning_id,
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "created": created,
+        "metric": metric,
+        "direction": direction,
+        "method": str(spec.get("method", "")),
+        "n_experiments": budget if isinstance(budget, int) else None,
+        "states": states,
+        "best_index": None if best is None else best.index,
+        "best_value": None if best is None else best.metrics[metric],
+    }
+
+
+def _hyperparameters(spec: dict[str, Any]) -> list[HyperparameterOut]:
+    space = spec.get("hyperparameters")
+    found = []
+    for name, declared in sorted(space.items()) if isinstance(space, dict) else []:
+        if isinstance(declared, dict):
+            found.append(HyperparameterOut.model_validate({"name": name, **declared}))
+    return found
+
+
+def _experiment(record: ExperimentRecord) -> ExperimentOut:
+    return ExperimentOut(
+        index=record.index,
+        params=record.params,
+        state=record.state.value,
+        metrics=record.metrics,
+        intermediate=sorted(record.intermediate.items()),
+        started=record.started,
+        finished=record.finished,
+        duration_s=record.duration_s,
+        error=record.error,
+    )
+
+
+def _add_docs_routes(app: FastAPI) -> None:
+    """Serve ``/openapi.json`` and (with ``[api] enable_swagger_ui``) ``/docs`` to signed-in users."""
+    from airflow.configuration import conf
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(get_user)])
+    async def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    if conf.getboolean("api", "enable_swagger_ui", fallback=True):
+
+        @app.get("/docs", include_in_schema=False, dependencies=[Depends(get_user)])
+        async def docs(request: Request) -> HTMLResponse:
+            prefix = request.scope.get("root_path", "").rstrip("/")
+            return get_swagger_ui_html(openapi_url=f"{prefix}/openapi.json", title=app.title)
+
+
+def create_app() -> FastAPI:
+    """Return the FastAPI app mounted by the plugin."""
+    app = FastAPI(title="mlwf-tuning", docs_url=None, redoc_url=None, openapi_url=None)
+    _add_docs_routes(app)
+
+    @app.get("/tunings", responses=_ERRORS)
+    async def list_tunings(
+        user: GetUserDep,
+        dag_id: Annotated[
+            str | None, Query(max_length=MAX_ID_LENGTH, description="Only this DAG's tunings")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 25,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> TuningList:
+        """List the tunings whose DAG's runs the user may read, newest first."""
+
+        def run() -> dict[str, Any]:
+            store = _store()
+            ids = [
+                (tuning_id, split_tuning_id(tuning_id)[0])
+                for tuning_id, _ in store.tuning_ids()
+                if dag_id is None or split_tuning_id(tuning_id)[0] == dag_id
+            ]
+            readable = _readable_dag_ids(user, {d for _, d in ids})
+            visible = [tuning_id for tuning_id, d in ids if d in readable]
+            page = store.tunings(visible[offset : offset + limit])
+            return {
+                "tunings": [
+                    _summary(
+                        t.tuning_id, t.created, _spec_fields(t.spec_json), store.load(t.tuning_id)
+                    )
+                    for t in page
+                ],
+                "total_entries": len(visible),
+            }
+
+        return TuningList.model_validate(await run_in_threadpool(run))
+
+    @app.get("/tunings/{dag_id}/{run_id}", responses=_ERRORS)
+    async def get_tuning(
+        user: GetUserDep,
+        dag_id: Annotated[str, Path(max_length=MAX_ID_LENGTH)],
+        run_id: Annotated[str, Path(max_length=MAX_ID_LENGTH)],
+    ) -> TuningDetail:
+        """Return a tuning (a run of a tuning DAG): its search space and every experiment."""
+
+        def run() -> dict[str, Any] | None:
+            if not _may_read_runs(user, dag_id):
+                return None
+            store = _store()
+            tuning_id = tuning_id_of(dag_id, run_id)
+            stored = store.tunings([tuning_id])
+            if not stored:
+                return None
+            spec = _spec_fields(stored[0].spec_json)
+            records = store.load(tuning_id)
+            return {
+                **_summary(tuning_id, stored[0].created, spec, records),
+                "hyperparameters": _hyperparameters(spec),
+                "experiments": [_experiment(r) for r in records],
+            }
+
+        found = await run_in_threadpool(run)
+        if found is None:
+            raise HTTPException(404, _NOT_FOUND)
+        return TuningDetail.model_validate(found)
+
+    return app
+
+
+class TuningPlugin(AirflowPlugin):
+    """The tuning API inside the API server, authenticated and authorized per DAG."""
+
+    name = "mlwf_tuning"
+    fastapi_apps: list[Any] = [  # noqa: RUF012  (AirflowPlugin declares it a class attribute)
+        {"app": create_app(), "url_prefix": URL_PREFIX, "name": "mlwf-tuning"}
+    ]
