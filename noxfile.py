@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 import tomllib
 import zipfile
@@ -55,6 +56,7 @@ nox.options.sessions = [
     "typecheck",
     "docs",
     "build",
+    "ui",
 ]
 
 PACKAGES: dict[str, Package] = discover_packages(ROOT)
@@ -291,6 +293,10 @@ def _check_wheel(session: nox.Session, package: Package, wheel: Path) -> None:
                 session.error(f"{wheel.name}: sibling {name!r} pinned exactly ({line!r})")
 
 
+#: Files a package's wheel must hold besides its Python modules (built assets).
+WHEEL_ASSETS = {"mlwf-ui": ("mlwf_ui/static/main.js",)}
+
+
 @nox.session
 def build(session: nox.Session) -> None:
     """Build an sdist and a wheel of every package, then check them (twine, py.typed, ranges)."""
@@ -304,6 +310,12 @@ def build(session: nox.Session) -> None:
         if len(wheels) != 1 or not list(out_dir.glob("*.tar.gz")):
             session.error(f"{name}: expected one wheel and one sdist in {out_dir}")
         _check_wheel(session, PACKAGES[name], wheels[0])
+        with zipfile.ZipFile(wheels[0]) as archive:
+            missing = set(WHEEL_ASSETS.get(name, ())) - set(archive.namelist())
+        if missing:
+            session.error(
+                f"{wheels[0].name}: lacks {sorted(missing)} (build packages/{name}/frontend)"
+            )
     artifacts = sorted(
         str(path)
         for name in PACKAGE_NAMES
@@ -311,6 +323,51 @@ def build(session: nox.Session) -> None:
         for path in (dist / name).glob(pattern)
     )
     session.run("twine", "check", "--strict", *artifacts)
+
+
+#: Node.js the front end's tools need (Vite 8: ^20.19 or >= 22.12).
+NODE_MINIMUM = (20, 19)
+
+
+@nox.session(venv_backend="none")
+def ui(session: nox.Session) -> None:
+    """mlwf-ui's front end: type check, Vitest, and the committed bundle is what the sources build.
+
+    Needs Node.js and npm (CI installs them; a machine with only Python and uv skips this, as
+    the shipped bundle needs no Node to run). The build goes to a temporary folder and is
+    compared byte for byte with ``packages/mlwf-ui/src/mlwf_ui/static``.
+    """
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        reason = "Node.js and npm are not installed: mlwf-ui's front-end checks need them"
+        if os.environ.get("MLWF_REQUIRE_SERVICES") == "1":
+            session.error(reason)
+        session.skip(reason)
+    version = session.run("node", "--version", silent=True, external=True) or ""
+    found = tuple(int(p) for p in str(version).strip().lstrip("v").split(".")[:2])
+    if found < NODE_MINIMUM:
+        session.error(f"Node.js {version.strip()} is too old; the front end needs >= 20.19")
+    package = PACKAGES["mlwf-ui"].folder
+    session.chdir(package / "frontend")
+    session.run("npm", "ci", "--no-audit", "--no-fund", external=True)
+    session.run("npm", "run", "typecheck", external=True)
+    session.run("npm", "test", external=True)
+    committed = package / "src" / "mlwf_ui" / "static"
+    with tempfile.TemporaryDirectory() as out:
+        session.run("npx", "vite", "build", "--outDir", out, "--emptyOutDir", external=True)
+        built = {p.relative_to(out): p.read_bytes() for p in Path(out).rglob("*") if p.is_file()}
+        shipped = {
+            p.relative_to(committed): p.read_bytes() for p in committed.rglob("*") if p.is_file()
+        }
+    differing = sorted(
+        str(n) for n in built.keys() | shipped.keys() if built.get(n) != shipped.get(n)
+    )
+    if differing:
+        session.error(
+            f"the committed bundle differs from what the sources build ({', '.join(differing)}): "
+            "run `npm ci && npm run build` in packages/mlwf-ui/frontend and commit the result"
+        )
+    session.log(f"bundle matches the sources: {', '.join(str(n) for n in sorted(built))}")
 
 
 @nox.session

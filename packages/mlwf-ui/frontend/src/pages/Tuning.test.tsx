@@ -1,0 +1,45 @@
+import { act, screen, waitFor } from "@testing-library/react";
+
+import { experiment, tuning } from "../test/fixtures";
+import { fakeFetch, renderPage } from "../test/render";
+import { REFRESH_MS, TuningView } from "./Tuning";
+
+const PATH = "mlwf/tuning/tunings/tune/manual__1";
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+  vi.useRealTimers();
+});
+
+test("a run that is no tuning says so", async () => {
+  const { fetch } = fakeFetch({ [PATH]: { status: 404, body: { detail: "no such tuning" } } });
+  vi.stubGlobal("fetch", fetch);
+  renderPage(<TuningView dagId="tune" runId="manual__1" />);
+  expect(await screen.findByTestId("not-a-tuning")).toBeTruthy();
+});
+
+test("a finished tuning shows its best experiment and is not read again", async () => {
+  const done = tuning([experiment(0), experiment(1)], { best_index: 1, best_value: 0.5 });
+  const { fetch, calls } = fakeFetch({ [PATH]: { body: done } });
+  vi.stubGlobal("fetch", fetch);
+  vi.useFakeTimers({ shouldAdvanceTime: true });
+  renderPage(<TuningView dagId="tune" runId="manual__1" />);
+  expect((await screen.findByTestId("best")).textContent).toBe(
+    "Best: experiment 1, loss = 0.5 with kernel = rbf, lr = 0.02",
+  );
+  await act(() => vi.advanceTimersByTimeAsync(3 * REFRESH_MS));
+  expect(calls).toEqual([PATH]);
+});
+
+test("a running tuning is read again until it ends", async () => {
+  const running = tuning([experiment(0), experiment(1, { state: "running", metrics: {} })], {
+    states: { succeeded: 1, running: 1 },
+  });
+  const answers = fakeFetch({ [PATH]: { body: running } });
+  vi.stubGlobal("fetch", answers.fetch);
+  vi.useFakeTimers({ shouldAdvanceTime: true });
+  renderPage(<TuningView dagId="tune" runId="manual__1" />);
+  await screen.findByTestId("best");
+  await act(() => vi.advanceTimersByTimeAsync(REFRESH_MS + 100));
+  await waitFor(() => expect(answers.calls.length).toBe(2));
+});

@@ -1,0 +1,61 @@
+import { Badge, Box, HStack, Heading, Spinner, Stack, Text } from "@chakra-ui/react";
+
+import { ApiError } from "../api";
+import { ExperimentsTable } from "../ExperimentsTable";
+import { formatValue } from "../format";
+import type { TuningDetail } from "../types";
+import { usePolling } from "../usePolling";
+
+/** How often a tuning still running is read again. */
+export const REFRESH_MS = 5000;
+
+export interface TuningProps {
+  dagId?: string;
+  runId?: string;
+}
+
+function running(tuning: TuningDetail): boolean {
+  return (tuning.states.planned ?? 0) + (tuning.states.running ?? 0) > 0;
+}
+
+/** A tuning DAG run's results: the best experiment and every experiment; refreshed while it runs. */
+export function TuningView({ dagId, runId }: TuningProps) {
+  const path =
+    dagId && runId ? `mlwf/tuning/tunings/${encodeURIComponent(dagId)}/${encodeURIComponent(runId)}` : null;
+  const { data: tuning, error, loading } = usePolling<TuningDetail>(path, (t) => (running(t) ? REFRESH_MS : null));
+  if (path === null) return <Text>Open a DAG run to see its tuning.</Text>;
+  if (error instanceof ApiError && error.status === 404 && !tuning) {
+    return <Text data-testid="not-a-tuning">This run is not a tuning, or you may not read its results.</Text>;
+  }
+  if (error && !tuning) return <Text color="fg.error">Could not load the tuning: {error.message}</Text>;
+  if (loading || !tuning) return <Spinner />;
+  const params = tuning.hyperparameters.map((h) => h.name);
+  const metrics = Array.from(new Set(tuning.experiments.flatMap((e) => Object.keys(e.metrics)))).sort((a, b) =>
+    a === tuning.metric ? -1 : b === tuning.metric ? 1 : a.localeCompare(b),
+  );
+  const best = tuning.experiments.find((e) => e.index === tuning.best_index);
+  return (
+    <Stack gap={4} p={2}>
+      <HStack gap={3} wrap="wrap">
+        <Heading size="md">Tuning</Heading>
+        <Badge>{tuning.method}</Badge>
+        <Text>
+          {tuning.direction} {tuning.metric}
+        </Text>
+        {running(tuning) && <Badge colorPalette="blue">running</Badge>}
+        {error && <Text color="fg.error">refresh failed: {error.message}</Text>}
+      </HStack>
+      <Box data-testid="best">
+        {best ? (
+          <Text>
+            Best: experiment {best.index}, {tuning.metric} = {formatValue(tuning.best_value)} with{" "}
+            {params.map((p) => `${p} = ${formatValue(best.params[p])}`).join(", ")}
+          </Text>
+        ) : (
+          <Text>No experiment has succeeded yet.</Text>
+        )}
+      </Box>
+      <ExperimentsTable experiments={tuning.experiments} params={params} metrics={metrics} bestIndex={tuning.best_index} />
+    </Stack>
+  );
+}
