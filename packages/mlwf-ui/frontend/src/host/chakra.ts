@@ -3,4 +3,4 @@
 import type * as Chakra from "@chakra-ui/react";
 
 const chakra = (globalThis as unknown as { ChakraUI: typeof Chakra }).ChakraUI;
-export const { Badge, Box, HStack, Heading, Link, Spinner, Stack, Table, Text } = chakra;
+export const { Badge, Box, HStack, Heading, Link, SimpleGrid, Spinner, Stack, Table, Text } = chakra;

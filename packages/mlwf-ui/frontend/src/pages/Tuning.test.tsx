@@ -4,6 +4,14 @@ import { experiment, tuning } from "../test/fixtures";
 import { fakeFetch, renderPage } from "../test/render";
 import { REFRESH_MS, TuningView } from "./Tuning";
 
+// ECharts draws on a canvas, which jsdom lacks: here a chart is a placeholder that shows its
+// series' sizes (the plots' data are tested in plots.test.ts, their drawing in Chromium).
+vi.mock("../Chart", () => ({
+  Chart: ({ id, option }: { id: string; option: { series: { data: unknown[] }[] } }) => (
+    <div data-testid={`chart-${id}`}>{option.series.map((s) => s.data.length).join(",")}</div>
+  ),
+}));
+
 const PATH = "mlwf/tuning/tunings/tune/manual__1";
 
 afterEach(() => {
@@ -27,6 +35,9 @@ test("a finished tuning shows its best experiment and is not read again", async 
   expect((await screen.findByTestId("best")).textContent).toBe(
     "Best: experiment 1, loss = 0.5 with kernel = rbf, lr = 0.02",
   );
+  expect(screen.getByTestId("chart-history").textContent).toBe("2,2");  // succeeded, best so far
+  expect(screen.getByTestId("chart-parallel").textContent).toBe("2");
+  expect(screen.queryByTestId("chart-curves")).toBeNull();  // nothing reported intermediate values
   await act(() => vi.advanceTimersByTimeAsync(3 * REFRESH_MS));
   expect(calls).toEqual([PATH]);
 });

@@ -3,6 +3,7 @@ import { Badge, Box, HStack, Heading, Spinner, Stack, Text } from "@chakra-ui/re
 import { ApiError } from "../api";
 import { ExperimentsTable } from "../ExperimentsTable";
 import { formatValue } from "../format";
+import { Plots } from "../Plots";
 import type { TuningDetail } from "../types";
 import { usePolling } from "../usePolling";
 
@@ -55,6 +56,7 @@ export function TuningView({ dagId, runId }: TuningProps) {
           <Text>No experiment has succeeded yet.</Text>
         )}
       </Box>
+      <Plots tuning={tuning} />
       <ExperimentsTable experiments={tuning.experiments} params={params} metrics={metrics} bestIndex={tuning.best_index} />
     </Stack>
   );
