@@ -8,8 +8,11 @@ export interface Loaded<T> {
   loading: boolean;
 }
 
-/** GET ``path`` now and, while ``every(data)`` returns a delay in ms, again after that delay. */
-export function usePolling<T>(path: string | null, every: (data: T) => number | null): Loaded<T> {
+/**
+ * GET ``path`` now and, while ``every(data)`` returns a delay in ms, again after that delay.
+ * A new ``reload`` value reads it again at once.
+ */
+export function usePolling<T>(path: string | null, every: (data: T) => number | null, reload = 0): Loaded<T> {
   const [state, setState] = useState<Loaded<T>>({ data: undefined, error: undefined, loading: true });
   useEffect(() => {
     if (path === null) return;
@@ -26,7 +29,7 @@ export function usePolling<T>(path: string | null, every: (data: T) => number | 
         setState((old) => ({ data: old.data, error: error as Error, loading: false }));
       }
     };
-    setState({ data: undefined, error: undefined, loading: true });
+    setState((old) => ({ data: old.data, error: undefined, loading: old.data === undefined }));
     void load();
     return () => {
       abort.abort();
@@ -34,6 +37,6 @@ export function usePolling<T>(path: string | null, every: (data: T) => number | 
     };
     // `every` is a policy, not data: a new function each render must not restart the polling.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [path]);
+  }, [path, reload]);
   return state;
 }

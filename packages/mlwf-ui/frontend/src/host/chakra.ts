@@ -3,4 +3,5 @@
 import type * as Chakra from "@chakra-ui/react";
 
 const chakra = (globalThis as unknown as { ChakraUI: typeof Chakra }).ChakraUI;
-export const { Badge, Box, HStack, Heading, Link, SimpleGrid, Spinner, Stack, Table, Text } = chakra;
+export const { Badge, Box, Button, HStack, Heading, Input, Link, SimpleGrid, Spinner, Stack, Table, Text, Textarea } =
+  chakra;

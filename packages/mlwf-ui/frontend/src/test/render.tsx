@@ -7,19 +7,22 @@ export function renderPage(element: ReactElement) {
   return render(<ChakraProvider value={defaultSystem}>{element}</ChakraProvider>);
 }
 
-/** A fetch that answers each URL (matched by its path and query) with a JSON body and status. */
+/** A fetch that answers each URL (its path and query, or "METHOD path") with a JSON body and status. */
 export function fakeFetch(answers: Record<string, { status?: number; body: unknown }>) {
   const calls: string[] = [];
-  const fetch = async (input: RequestInfo | URL) => {
+  const bodies: unknown[] = [];
+  const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
     const url = new URL(String(input));
     const key = url.pathname.replace(/^\//, "") + url.search;
-    calls.push(key);
-    const answer = answers[key];
+    const method = init?.method ?? "GET";
+    calls.push(method === "GET" ? key : `${method} ${key}`);
+    if (init?.body) bodies.push(JSON.parse(String(init.body)));
+    const answer = answers[`${method} ${key}`] ?? (method === "GET" ? answers[key] : undefined);
     if (!answer) return new Response(JSON.stringify({ detail: `no fake for ${key}` }), { status: 599 });
     return new Response(JSON.stringify(answer.body), {
       status: answer.status ?? 200,
       headers: { "Content-Type": "application/json" },
     });
   };
-  return { fetch, calls };
+  return { fetch, calls, bodies };
 }

@@ -1,0 +1,100 @@
+"""mlwf-ui's Constructors page in Chromium on the package's laptop instance (issue 14).
+
+Through the page only: open Browse → Constructors, start a new instance of
+``train_evaluate_workflow``, submit a value its schema refuses (the error shows at the field and
+nothing is stored), create the instance, follow its link to its DAG in Airflow's UI, then run it
+(through the REST API) to success. Disable and delete go through the page's confirmation dialog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlwf_instance import EmbeddedInstance
+from mlwf_testsupport import CHROMIUM_ARGS, AirflowApi, require_executable
+
+INSTANCE = "ui_made_model"
+
+
+@pytest.fixture(scope="module")
+def api(instance: EmbeddedInstance) -> Iterator[AirflowApi]:
+    with AirflowApi.for_instance(instance) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def page(api: AirflowApi) -> Iterator[Any]:
+    """A signed-in Chromium page (the API token as Airflow's ``_token`` cookie)."""
+    chromium = require_executable("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS))
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            token = api.headers["Authorization"].removeprefix("Bearer ")
+            context.add_cookies([{"name": "_token", "value": token, "url": api.url}])
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            yield page
+            assert errors == []
+        finally:
+            browser.close()
+
+
+def test_create_an_instance_from_the_page_and_run_its_dag(
+    api: AirflowApi, page: Any, tmp_path: Path
+) -> None:
+    page.goto(f"{api.url}/dags")
+    page.get_by_role("button", name="Browse").click()
+    page.get_by_role("menuitem", name="Constructors").click()
+    row = page.locator("[data-constructor=train_evaluate_workflow]")
+    row.wait_for(timeout=60_000)
+    row.get_by_role("button", name="New instance").click()
+    form = page.locator("[data-testid=instance-form]")
+    form.get_by_label("instance id", exact=False).fill(INSTANCE)
+    form.locator("select[name=dataset]").select_option(label="iris")
+    form.locator("input[name=C]").fill("-1")  # the schema's minimum is 0
+    form.get_by_role("button", name="Create").click()
+    assert page.locator("[data-testid=error-C]").inner_text() == "must be at least 0"
+    with api.client_for("/mlwf/constructors") as constructors:
+        assert constructors.get(f"/instances/{INSTANCE}").status_code == 404  # nothing stored
+    form.locator("input[name=C]").fill("0.5")
+    page.screenshot(path=str(tmp_path / "constructors-form.png"), full_page=True)
+    form.get_by_role("button", name="Create").click()
+    page.locator(f"[data-instance={INSTANCE}]").wait_for(timeout=60_000)
+    assert "Saved ui_made_model" in page.locator("[data-testid=message]").inner_text()
+    with api.client_for("/mlwf/constructors") as constructors:
+        stored = constructors.get(f"/instances/{INSTANCE}").json()
+    assert stored["values"]["C"] == 0.5 and stored["values"]["dataset"] == "iris"
+    api.wait_dag(INSTANCE)
+    page.locator(f"[data-instance={INSTANCE}] a").click()
+    page.wait_for_url(f"**/dags/{INSTANCE}**", timeout=60_000)
+    page.get_by_text(INSTANCE).first.wait_for(timeout=60_000)
+    run_id = api.trigger(INSTANCE)
+    assert api.wait_run(INSTANCE, run_id, timeout=300) == "success"
+
+
+def test_disable_and_delete_ask_first(api: AirflowApi, page: Any) -> None:
+    page.goto(f"{api.url}/plugin/mlwf-constructors")
+    row = page.locator(f"[data-instance={INSTANCE}]")
+    row.wait_for(timeout=60_000)
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    row.get_by_role("button", name="Disable").click()
+    with api.client_for("/mlwf/constructors") as constructors:
+        assert constructors.get(f"/instances/{INSTANCE}").json()["enabled"] is True  # declined
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Disable").click()
+    message = page.locator("[data-testid=message]")
+    message.wait_for(timeout=60_000)
+    assert message.inner_text() == f"{INSTANCE}: disabled"
+    row.get_by_text("disabled", exact=True).wait_for(timeout=60_000)
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete").click()
+    page.get_by_text(f"{INSTANCE}: deleted").wait_for(timeout=60_000)
+    with api.client_for("/mlwf/constructors") as constructors:
+        assert constructors.get(f"/instances/{INSTANCE}").status_code == 404
