@@ -151,6 +151,7 @@ def test_the_tuning_tab_shows_every_experiment_and_draws_them(
     assert api.wait_run(TUNING, run_id, timeout=150) == "success"
     with api.client_for("/mlwf/tuning") as tuning_api:
         detail = tuning_api.get(f"/tunings/{TUNING}/{run_id}").json()
+    assert detail["run_state"] == "success" and detail["problem"] is None
     experiments = detail["experiments"]
     measured = [e for e in experiments if "score" in e["metrics"]]
     curves = [e for e in experiments if e["intermediate"]]

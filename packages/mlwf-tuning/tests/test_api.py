@@ -7,6 +7,7 @@ hides ``other_*`` DAGs from non-admins, and lets them see ``dagonly_*`` DAGs but
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from mlwf_testsupport import airflow_api_server
 from mlwf_tuning import (
     Categorical,
@@ -91,6 +93,25 @@ def _seed(store: SqlExperimentStore) -> dict[str, str]:
     for tuning_id in ids.values():
         store.open_tuning(tuning_id, SPEC.plan_json())
         store.save(tuning_id, _records())
+    # A tuning whose rows this version cannot read (damaged, or written by a newer version): a
+    # state it does not know, metrics that are not JSON, a NaN metric, a hyperparameter
+    # declared in a form it does not know.
+    ids["damaged"] = tuning_id_of("team_tuning", "manual__damaged")
+    spec = json.loads(SPEC.plan_json())
+    spec["hyperparameters"]["lr"] = {"kind": "float", "low": "not a number"}
+    store.open_tuning(ids["damaged"], json.dumps(spec))
+    store.save(ids["damaged"], _records())
+    experiments = sa.table("mlwf_tuning_experiments", sa.column("tuning_id"),
+                           sa.column("experiment_index"), sa.column("state"), sa.column("metrics"))  # fmt: skip
+    with store.engine.begin() as conn:
+        where = experiments.c.tuning_id == ids["damaged"]
+        for index, values in ((0, {"metrics": '{"loss": NaN}'}), (2, {"state": "cancelled"}),
+                              (3, {"metrics": "{bad"})):  # fmt: skip
+            conn.execute(
+                experiments.update()
+                .where(where, experiments.c.experiment_index == index)
+                .values(**values)
+            )
     return ids
 
 
@@ -158,12 +179,13 @@ def test_the_list_holds_only_tunings_whose_dag_runs_the_user_may_read(server: Se
         server.ids["team"],
         server.ids["team2"],
         server.ids["long"],
+        server.ids["damaged"],
     }
-    assert alice["total_entries"] == 3
+    assert alice["total_entries"] == 4
     assert "other_tuning" not in str(alice) and "dagonly_tuning" not in str(alice)
     admin = server.get("admin", "/tunings").json()
     # Every tuning whose DAG Airflow knows; "deleted_dag" is in the store only.
-    assert admin["total_entries"] == 5
+    assert admin["total_entries"] == 6
     assert "deleted_dag" not in str(admin)
     # Asking for a hidden DAG's tunings by name gives what an unknown DAG gives: nothing.
     for dag_id in ("other_tuning", "dagonly_tuning", "no_such_dag"):
@@ -174,7 +196,7 @@ def test_the_list_holds_only_tunings_whose_dag_runs_the_user_may_read(server: Se
 
 
 def test_a_summary_tells_the_state_and_the_best_experiment(server: Server) -> None:
-    page = server.get("alice", "/tunings", dag_id="team_tuning", limit=100).json()
+    page = server.get("alice", "/tunings", dag_id="team_tuning", limit=50).json()
     summary = next(t for t in page["tunings"] if t["tuning_id"] == server.ids["team"])
     assert summary == {
         "tuning_id": "team_tuning/manual__1",
@@ -188,6 +210,8 @@ def test_a_summary_tells_the_state_and_the_best_experiment(server: Server) -> No
         "states": {"succeeded": 2, "failed": 1, "planned": 1},
         "best_index": 1,
         "best_value": 0.25,
+        "run_state": None,  # Airflow has no such run
+        "problem": None,
     }
     cut = next(t for t in page["tunings"] if t["tuning_id"] == server.ids["long"])
     assert len(cut["tuning_id"]) == 250 and cut["dag_id"] == "team_tuning"
@@ -198,8 +222,8 @@ def test_pages_are_newest_first_and_bounded(server: Server) -> None:
     whole = [t["tuning_id"] for t in server.get("alice", "/tunings").json()["tunings"]]
     one = server.get("alice", "/tunings", limit=1, offset=1).json()
     assert [t["tuning_id"] for t in one["tunings"]] == whole[1:2]
-    assert one["total_entries"] == 3
-    for params in ({"limit": 0}, {"limit": 101}, {"offset": -1}, {"dag_id": "d" * 251}):
+    assert one["total_entries"] == 4
+    for params in ({"limit": 0}, {"limit": 51}, {"offset": -1}, {"dag_id": "d" * 251}):
         answer = server.get("alice", "/tunings", **params)
         assert answer.status_code == 422, (params, answer.text)
         assert next(iter(params)) in str(answer.json()["detail"])
@@ -224,6 +248,29 @@ def test_a_tuning_holds_its_space_and_every_experiment(server: Server) -> None:
     # The long run id is found by its full id, though the store keeps a cut one.
     long = server.get("alice", f"/tunings/team_tuning/{LONG_RUN}")
     assert long.status_code == 200 and long.json()["tuning_id"] == server.ids["long"]
+
+
+def test_rows_this_version_cannot_read_are_named_not_a_500(server: Server) -> None:
+    listed = server.get("alice", "/tunings", dag_id="team_tuning")
+    assert listed.status_code == 200, listed.text
+    damaged = next(t for t in listed.json()["tunings"] if t["tuning_id"] == server.ids["damaged"])
+    assert damaged["states"] == {"succeeded": 2, "cancelled": 1, "planned": 1}
+    assert damaged["problem"] == "1 experiment(s) have metrics that cannot be read"
+    assert (damaged["best_index"], damaged["best_value"]) == (1, 0.25)  # NaN is no best
+    detail = server.get("alice", "/tunings/team_tuning/manual__damaged")
+    assert detail.status_code == 200, detail.text
+    body = detail.json()
+    assert body["experiments"] == [] and body["problem"].startswith(
+        "the experiments cannot be read"
+    )
+    # The hyperparameter this version cannot read is left out; the others are shown.
+    assert [h["name"] for h in body["hyperparameters"]] == ["depth", "kernel"]
+
+
+def test_a_tuning_of_a_dag_airflow_does_not_know_is_shown_to_nobody(server: Server) -> None:
+    missing = server.get("admin", "/tunings/team_tuning/manual__404")
+    gone = server.get("admin", "/tunings/deleted_dag/manual__1")
+    assert (gone.status_code, gone.json()) == (404, missing.json())
 
 
 def test_a_tuning_the_user_may_not_read_answers_as_a_missing_one(server: Server) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep, get_user
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from mlwf_tuning._api_models import (
@@ -30,7 +32,7 @@ from mlwf_tuning._api_models import (
     TuningDetail,
     TuningList,
 )
-from mlwf_tuning._records import ExperimentRecord
+from mlwf_tuning._records import ExperimentRecord, ExperimentState
 from mlwf_tuning._report import best_record
 from mlwf_tuning._rounds import MAX_TUNING_ID_LENGTH, tuning_id_of
 
@@ -38,8 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Where the plugin mounts the API in the API server.
 URL_PREFIX = "/mlwf/tuning"
-#: Tunings per page of ``GET /tunings`` at most (each summary loads its experiments).
-MAX_PAGE = 100
+#: Tunings per page of ``GET /tunings`` at most (each summary reads its experiments' outcomes).
+MAX_PAGE = 50
 #: The longest DAG id or run id a route accepts (Airflow stores 250 characters).
 MAX_ID_LENGTH = 250
 _HASHED = re.compile(r"#[0-9a-f]{16}$")
@@ -108,38 +110,117 @@ def _spec_fields(spec_json: str) -> dict[str, Any]:
     return spec
 
 
+def _best(outcomes: list[tuple[int, str, dict[str, float]]], metric: str, direction: str) -> Any:
+    """The best succeeded experiment of ``(index, state, metrics)`` rows (``best_record``'s rule)."""
+    succeeded = [
+        ExperimentRecord(index=i, params={}, state=ExperimentState.SUCCEEDED, metrics=m)
+        for i, state, m in outcomes
+        if state == ExperimentState.SUCCEEDED.value
+    ]
+    return best_record(succeeded, metric, direction)
+
+
+def _metrics(stored: str) -> dict[str, float] | None:
+    """A stored metrics JSON object (its numbers); None when it cannot be read."""
+    try:
+        value = json.loads(stored)
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    return {
+        k: float(v)
+        for k, v in value.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
+
+
 def _summary(
-    tuning_id: str, created: Any, spec: dict[str, Any], records: list[ExperimentRecord]
+    tuning_id: str,
+    created: Any,
+    spec: dict[str, Any],
+    outcomes: list[tuple[int, str, str]],
+    run_state: str | None,
+    dag_id: str | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
-    dag_id, run_id = split_tuning_id(tuning_id)
+    """A tuning's summary from its stored outcomes; what cannot be read is named in ``problem``."""
+    split_dag, split_run = split_tuning_id(tuning_id)
     metric = str(spec.get("metric", ""))
     direction = str(spec.get("direction", "minimize"))
-    best = best_record(records, metric, direction)
+    readable: list[tuple[int, str, dict[str, float]]] = []
+    unreadable = 0
     states: dict[str, int] = {}
-    for record in records:
-        states[record.state.value] = states.get(record.state.value, 0) + 1
+    for index, state, stored in outcomes:
+        states[state] = states.get(state, 0) + 1  # a state a newer version wrote is counted too
+        metrics = _metrics(stored)
+        if metrics is None:
+            unreadable += 1
+        else:
+            readable.append((index, state, metrics))
+    best = _best(readable, metric, direction)
     budget = spec.get("n_experiments")
+    problems = []
+    if not spec:
+        problems.append("the stored spec cannot be read")
+    if unreadable:
+        problems.append(f"{unreadable} experiment(s) have metrics that cannot be read")
     return {
         "tuning_id": tuning_id,
-        "dag_id": dag_id,
-        "run_id": run_id,
+        "dag_id": dag_id or split_dag,
+        "run_id": run_id if dag_id else split_run,
         "created": created,
         "metric": metric,
         "direction": direction,
         "method": str(spec.get("method", "")),
-        "n_experiments": budget if isinstance(budget, int) else None,
+        "n_experiments": budget
+        if isinstance(budget, int) and not isinstance(budget, bool)
+        else None,
         "states": states,
         "best_index": None if best is None else best.index,
         "best_value": None if best is None else best.metrics[metric],
+        "run_state": run_state,
+        "problem": "; ".join(problems) or None,
     }
+
+
+def _run_states(pairs: list[tuple[str, str | None]]) -> dict[tuple[str, str], str]:
+    """The state of each ``(dag id, run id)`` run that Airflow still has."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import and_, or_, select
+
+    wanted = [(d, r) for d, r in pairs if r is not None]
+    if not wanted:
+        return {}
+    with create_session() as session:
+        rows = session.execute(
+            select(DagRun.dag_id, DagRun.run_id, DagRun.state).where(
+                or_(*(and_(DagRun.dag_id == d, DagRun.run_id == r) for d, r in wanted))
+            )
+        ).all()
+    return {(d, r): str(state) for d, r, state in rows if state is not None}
+
+
+def _dag_known(dag_id: str) -> bool:
+    """Whether Airflow's DAG table has ``dag_id`` (the list shows tunings of such DAGs only)."""
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        found = session.execute(select(DagModel.dag_id).where(DagModel.dag_id == dag_id)).first()
+    return found is not None
 
 
 def _hyperparameters(spec: dict[str, Any]) -> list[HyperparameterOut]:
     space = spec.get("hyperparameters")
     found = []
     for name, declared in sorted(space.items()) if isinstance(space, dict) else []:
-        if isinstance(declared, dict):
-            found.append(HyperparameterOut.model_validate({"name": name, **declared}))
+        try:
+            found.append(HyperparameterOut.model_validate({**declared, "name": name}))
+        except (TypeError, ValidationError):  # a declaration this version cannot read: left out
+            log.warning("mlwf-tuning: ignoring hyperparameter %r of a stored spec", name)
     return found
 
 
@@ -148,7 +229,7 @@ def _experiment(record: ExperimentRecord) -> ExperimentOut:
         index=record.index,
         params=record.params,
         state=record.state.value,
-        metrics=record.metrics,
+        metrics={k: v if math.isfinite(v) else None for k, v in record.metrics.items()},
         intermediate=sorted(record.intermediate.items()),
         started=record.started,
         finished=record.finished,
@@ -200,15 +281,17 @@ def create_app() -> FastAPI:
             readable = _readable_dag_ids(user, {d for _, d in ids})
             visible = [tuning_id for tuning_id, d in ids if d in readable]
             page = store.tunings(visible[offset : offset + limit])
-            return {
-                "tunings": [
-                    _summary(
-                        t.tuning_id, t.created, _spec_fields(t.spec_json), store.load(t.tuning_id)
-                    )
-                    for t in page
-                ],
-                "total_entries": len(visible),
-            }
+            outcomes = store.outcomes([t.tuning_id for t in page])
+            runs = _run_states([split_tuning_id(t.tuning_id) for t in page])
+            summaries = []
+            for t in page:
+                dag, run = split_tuning_id(t.tuning_id)
+                state = runs.get((dag, run)) if run is not None else None
+                spec = _spec_fields(t.spec_json)
+                summaries.append(
+                    _summary(t.tuning_id, t.created, spec, outcomes[t.tuning_id], state)
+                )
+            return {"tunings": summaries, "total_entries": len(visible)}
 
         return TuningList.model_validate(await run_in_threadpool(run))
 
@@ -221,7 +304,8 @@ def create_app() -> FastAPI:
         """Return a tuning (a run of a tuning DAG): its search space and every experiment."""
 
         def run() -> dict[str, Any] | None:
-            if not _may_read_runs(user, dag_id):
+            # As the list: a tuning of a DAG Airflow does not know is shown to nobody.
+            if not _dag_known(dag_id) or not _may_read_runs(user, dag_id):
                 return None
             store = _store()
             tuning_id = tuning_id_of(dag_id, run_id)
@@ -229,11 +313,25 @@ def create_app() -> FastAPI:
             if not stored:
                 return None
             spec = _spec_fields(stored[0].spec_json)
-            records = store.load(tuning_id)
+            summary = _summary(
+                tuning_id,
+                stored[0].created,
+                spec,
+                store.outcomes([tuning_id])[tuning_id],
+                _run_states([(dag_id, run_id)]).get((dag_id, run_id)),
+                dag_id,
+                run_id,
+            )
+            try:
+                experiments = [_experiment(r) for r in store.load(tuning_id)]
+            except (ValueError, TypeError, KeyError) as err:  # a row this version cannot read
+                log.warning("mlwf-tuning: cannot read the experiments of %r: %s", tuning_id, err)
+                experiments = []
+                summary["problem"] = f"the experiments cannot be read ({str(err)[:200]})"
             return {
-                **_summary(tuning_id, stored[0].created, spec, records),
+                **summary,
                 "hyperparameters": _hyperparameters(spec),
-                "experiments": [_experiment(r) for r in records],
+                "experiments": experiments,
             }
 
         found = await run_in_threadpool(run)

@@ -49,6 +49,12 @@ class TuningSummary(BaseModel):
     states: dict[str, int] = Field(description="How many experiments are in each state")
     best_index: int | None = None
     best_value: float | None = None
+    run_state: str | None = Field(
+        default=None, description="The tuning DAG run's state; None: Airflow no longer has the run"
+    )
+    problem: str | None = Field(
+        default=None, description="What of the stored tuning could not be read (the rest is shown)"
+    )
 
 
 class TuningList(BaseModel):
@@ -64,7 +70,9 @@ class ExperimentOut(BaseModel):
     index: int
     params: dict[str, Any]
     state: str = Field(description="planned, running, succeeded, failed or pruned")
-    metrics: dict[str, float]
+    metrics: dict[str, float | None] = Field(
+        description="The experiment's metrics (a value that is not finite, such as NaN, is null)"
+    )
     intermediate: list[tuple[int, float]] = Field(
         description="(step, value) of the optimized metric reported while running, by step"
     )

@@ -375,6 +375,25 @@ class SqlExperimentStore:
                     found[tuning_id] = StoredTuning(tuning_id, as_utc(created), spec)
         return [found[i] for i in tuning_ids if i in found]
 
+    def outcomes(self, tuning_ids: Sequence[str]) -> dict[str, list[tuple[int, str, str]]]:
+        """Return ``(index, state, metrics JSON)`` of every experiment of each tuning, as stored.
+
+        The columns a summary needs only (no parameters, no curves), unparsed: a reader decides
+        what to do with a value it cannot read or a state a newer version wrote.
+        """
+        t = self._experiments
+        found: dict[str, list[tuple[int, str, str]]] = {i: [] for i in tuning_ids}
+        with self.engine.connect() as conn:
+            for start in range(0, len(tuning_ids), _IN_BATCH):
+                batch = list(tuning_ids[start : start + _IN_BATCH])
+                for tuning_id, index, state, metrics in conn.execute(
+                    sa.select(t.c.tuning_id, t.c.experiment_index, t.c.state, t.c.metrics)
+                    .where(t.c.tuning_id.in_(batch))
+                    .order_by(t.c.tuning_id, t.c.experiment_index)
+                ):
+                    found[tuning_id].append((index, state, metrics))
+        return found
+
     def tuning_spec(self, tuning_id: str) -> str | None:
         """Return the spec JSON the tuning was opened with, or None."""
         with self.engine.connect() as conn:

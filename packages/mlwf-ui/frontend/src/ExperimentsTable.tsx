@@ -14,10 +14,13 @@ export interface ExperimentsTableProps {
 }
 
 function compare(a: unknown, b: unknown): number {
-  // Empty cells sort last whichever the direction; numbers as numbers, the rest as text.
+  // Empty cells sort last whichever the direction; numbers before text (a total order even when
+  // a column mixes them); numbers as numbers, the rest as text.
   if (a === undefined || a === null) return b === undefined || b === null ? 0 : 1;
   if (b === undefined || b === null) return -1;
-  if (typeof a === "number" && typeof b === "number") return a - b;
+  const aNumber = typeof a === "number";
+  if (aNumber !== (typeof b === "number")) return aNumber ? -1 : 1;
+  if (aNumber) return (a as number) - (b as number);
   return String(a).localeCompare(String(b));
 }
 

@@ -53,12 +53,13 @@ export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T>
 
 /** Send a write (JSON body, or none) and return the answer's JSON (null for 204); ApiError otherwise. */
 export async function sendJson<T>(method: "POST" | "PATCH" | "DELETE", path: string, body?: unknown): Promise<T | null> {
-  // The constructors API refuses cookie-authenticated writes that are not JSON or come from
-  // another origin (cross-site request forgery): fetch sends this page's Origin by itself.
+  // The constructors API refuses cookie-authenticated writes that are not JSON (even without a
+  // body: no HTML form can send that type) or come from another origin (cross-site request
+  // forgery); fetch sends this page's Origin by itself.
   const response = await fetch(appUrl(path), {
     method,
     credentials: "same-origin",
-    headers: { Accept: "application/json", ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+    headers: { Accept: "application/json", "Content-Type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (!response.ok) {

@@ -14,6 +14,10 @@ export interface TuningSummary {
   states: Partial<Record<ExperimentState, number>>;
   best_index: number | null;
   best_value: number | null;
+  /** The tuning DAG run's state (queued, running, success, failed); null: the run is gone. */
+  run_state: string | null;
+  /** Set when stored records could not be read (the rest is shown). */
+  problem: string | null;
 }
 
 export interface TuningList {

@@ -8,28 +8,53 @@ export interface Loaded<T> {
   loading: boolean;
 }
 
+/** The longest wait between retries after failed reads. */
+export const MAX_RETRY_MS = 60000;
+
+function retryable(error: unknown): boolean {
+  // A 4xx will not change by asking again; a 5xx or a network failure may.
+  return !(error instanceof ApiError) || error.status >= 500;
+}
+
 /**
  * GET ``path`` now and, while ``every(data)`` returns a delay in ms, again after that delay.
- * A new ``reload`` value reads it again at once.
+ * A failed read that may succeed later (5xx, network) is retried with a growing delay, keeping
+ * the last data. A new ``reload`` value reads again at once. Data read for another path are
+ * never returned (the component may stay mounted while its route changes).
  */
 export function usePolling<T>(path: string | null, every: (data: T) => number | null, reload = 0): Loaded<T> {
-  const [state, setState] = useState<Loaded<T>>({ data: undefined, error: undefined, loading: true });
+  const [state, setState] = useState<Loaded<T> & { path: string | null }>({
+    data: undefined,
+    error: undefined,
+    loading: true,
+    path,
+  });
   useEffect(() => {
     if (path === null) return;
     const abort = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let failures = 0;
+    let last: T | undefined;
     const load = async () => {
       try {
         const data = await getJson<T>(path, abort.signal);
-        setState({ data, error: undefined, loading: false });
+        if (abort.signal.aborted) return;
+        failures = 0;
+        last = data;
+        setState({ data, error: undefined, loading: false, path });
         const delay = every(data);
         if (delay !== null) timer = setTimeout(load, delay);
       } catch (error) {
         if (abort.signal.aborted) return;
-        setState((old) => ({ data: old.data, error: error as Error, loading: false }));
+        failures += 1;
+        setState((old) => ({ data: old.path === path ? old.data : undefined, error: error as Error, loading: false, path }));
+        const delay = last === undefined ? 1000 : every(last);
+        if (retryable(error) && delay !== null) {
+          timer = setTimeout(load, Math.min(delay * 2 ** failures, MAX_RETRY_MS));
+        }
       }
     };
-    setState((old) => ({ data: old.data, error: undefined, loading: old.data === undefined }));
+    setState((old) => (old.path === path ? { ...old, error: undefined } : { data: undefined, error: undefined, loading: true, path }));
     void load();
     return () => {
       abort.abort();
@@ -38,5 +63,6 @@ export function usePolling<T>(path: string | null, every: (data: T) => number | 
     // `every` is a policy, not data: a new function each render must not restart the polling.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [path, reload]);
-  return state;
+  if (state.path !== path) return { data: undefined, error: undefined, loading: true };
+  return { data: state.data, error: state.error, loading: state.loading };
 }

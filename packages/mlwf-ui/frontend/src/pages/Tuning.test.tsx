@@ -45,6 +45,7 @@ test("a finished tuning shows its best experiment and is not read again", async 
 test("a running tuning is read again until it ends", async () => {
   const running = tuning([experiment(0), experiment(1, { state: "running", metrics: {} })], {
     states: { succeeded: 1, running: 1 },
+    run_state: "running",
   });
   const answers = fakeFetch({ [PATH]: { body: running } });
   vi.stubGlobal("fetch", answers.fetch);
@@ -53,4 +54,47 @@ test("a running tuning is read again until it ends", async () => {
   await screen.findByTestId("best");
   await act(() => vi.advanceTimersByTimeAsync(REFRESH_MS + 100));
   await waitFor(() => expect(answers.calls.length).toBe(2));
+  // The run ends (a planned experiment is left, as when a time budget stops a tuning): no more reads.
+  const ended = { ...running, run_state: "failed", states: { succeeded: 1, planned: 1 } };
+  const after = fakeFetch({ [PATH]: { body: ended } });
+  vi.stubGlobal("fetch", after.fetch);
+  await act(() => vi.advanceTimersByTimeAsync(REFRESH_MS + 100));
+  await act(() => vi.advanceTimersByTimeAsync(5 * REFRESH_MS));
+  expect(after.calls).toEqual([PATH]);
+});
+
+test("a failed refresh is retried and the last results stay", async () => {
+  const running = tuning([experiment(0)], { run_state: "running", best_index: 0, best_value: 1 });
+  const ok = fakeFetch({ [PATH]: { body: running } });
+  vi.stubGlobal("fetch", ok.fetch);
+  vi.useFakeTimers({ shouldAdvanceTime: true });
+  renderPage(<TuningView dagId="tune" runId="manual__1" />);
+  await screen.findByTestId("best");
+  const down = fakeFetch({ [PATH]: { status: 503, body: { detail: "database unavailable" } } });
+  vi.stubGlobal("fetch", down.fetch);
+  await act(() => vi.advanceTimersByTimeAsync(REFRESH_MS + 100));
+  expect(await screen.findByText(/refresh failed/)).toBeTruthy();
+  expect(screen.getByTestId("best")).toBeTruthy(); // the last results stay
+  vi.stubGlobal("fetch", ok.fetch);
+  await act(() => vi.advanceTimersByTimeAsync(2 * REFRESH_MS + 100)); // retried after a longer wait
+  await waitFor(() => expect(screen.queryByText(/refresh failed/)).toBeNull());
+});
+
+test("a route change never shows the previous run's results", async () => {
+  const done = tuning([experiment(0)], { best_index: 0, best_value: 1 });
+  const { fetch } = fakeFetch({
+    [PATH]: { body: done },
+    "mlwf/tuning/tunings/tune/other": { status: 404, body: { detail: "no such tuning" } },
+  });
+  vi.stubGlobal("fetch", fetch);
+  const view = renderPage(<TuningView dagId="tune" runId="manual__1" />);
+  await screen.findByTestId("best");
+  view.rerender(<TuningView dagId="tune" runId="other" />);
+  expect(screen.queryByTestId("best")).toBeNull();
+  expect(await screen.findByTestId("not-a-tuning")).toBeTruthy();
+});
+
+test("dot ids are no tuning", () => {
+  renderPage(<TuningView dagId="tune" runId=".." />);
+  expect(screen.getByTestId("not-a-tuning")).toBeTruthy();
 });

@@ -15,17 +15,22 @@ export interface TuningProps {
   runId?: string;
 }
 
-function running(tuning: TuningDetail): boolean {
-  return (tuning.states.planned ?? 0) + (tuning.states.running ?? 0) > 0;
+/** Whether the tuning's DAG run is still going (a stopped tuning may keep planned experiments). */
+export function running(tuning: TuningDetail): boolean {
+  return tuning.run_state === "queued" || tuning.run_state === "running";
+}
+
+/** "." and ".." are valid ids, but a URL would read them as path steps, not as a name. */
+function usable(id: string | undefined): id is string {
+  return Boolean(id) && id !== "." && id !== "..";
 }
 
 /** A tuning DAG run's results: the best experiment and every experiment; refreshed while it runs. */
 export function TuningView({ dagId, runId }: TuningProps) {
   const path =
-    dagId && runId ? `mlwf/tuning/tunings/${encodeURIComponent(dagId)}/${encodeURIComponent(runId)}` : null;
+    usable(dagId) && usable(runId) ? `mlwf/tuning/tunings/${encodeURIComponent(dagId)}/${encodeURIComponent(runId)}` : null;
   const { data: tuning, error, loading } = usePolling<TuningDetail>(path, (t) => (running(t) ? REFRESH_MS : null));
-  if (path === null) return <Text>Open a DAG run to see its tuning.</Text>;
-  if (error instanceof ApiError && error.status === 404 && !tuning) {
+  if (path === null || (error instanceof ApiError && error.status === 404 && !tuning)) {
     return <Text data-testid="not-a-tuning">This run is not a tuning, or you may not read its results.</Text>;
   }
   if (error && !tuning) return <Text color="fg.error">Could not load the tuning: {error.message}</Text>;
@@ -46,6 +51,7 @@ export function TuningView({ dagId, runId }: TuningProps) {
         {running(tuning) && <Badge colorPalette="blue">running</Badge>}
         {error && <Text color="fg.error">refresh failed: {error.message}</Text>}
       </HStack>
+      {tuning.problem && <Text color="fg.error">Not everything stored could be read: {tuning.problem}</Text>}
       <Box data-testid="best">
         {best ? (
           <Text>

@@ -7,7 +7,7 @@ import { usePolling } from "../usePolling";
 
 /** How often the list is read again. */
 export const LIST_REFRESH_MS = 10000;
-const PAGE = 100;
+const PAGE = 50; // the API's largest page
 
 /** The tunings the user may read, newest first, with their progress and best value. */
 export function TuningsView() {
@@ -59,7 +59,14 @@ export function TuningsView() {
                     ))}
                   </HStack>
                 </Table.Cell>
-                <Table.Cell>{t.best_index === null ? "" : `${formatValue(t.best_value)} (#${t.best_index})`}</Table.Cell>
+                <Table.Cell>
+                  {t.best_index === null ? "" : `${formatValue(t.best_value)} (#${t.best_index})`}
+                  {t.problem && (
+                    <Text color="fg.error" fontSize="xs">
+                      {t.problem}
+                    </Text>
+                  )}
+                </Table.Cell>
               </Table.Row>
             ))}
           </Table.Body>

@@ -28,6 +28,8 @@ export function tuning(experiments: Experiment[], changes: Partial<TuningDetail>
     states: { succeeded: experiments.length },
     best_index: null,
     best_value: null,
+    run_state: "success",
+    problem: null,
     hyperparameters: [
       { name: "kernel", kind: "categorical", low: null, high: null, log: false, step: null, choices: ["linear", "rbf"] },
       { name: "lr", kind: "float", low: 0.001, high: 1, log: true, step: null, choices: null },

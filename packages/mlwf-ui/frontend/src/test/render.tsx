@@ -1,10 +1,14 @@
 import { ChakraProvider, defaultSystem } from "@chakra-ui/react";
 import { render } from "@testing-library/react";
-import type { ReactElement } from "react";
+import type { ReactElement, ReactNode } from "react";
 
-/** Render inside Chakra's provider, as the host UI renders a plugin page. */
+function Host({ children }: { children: ReactNode }) {
+  return <ChakraProvider value={defaultSystem}>{children}</ChakraProvider>;
+}
+
+/** Render inside Chakra's provider, as the host UI renders a plugin page (rerender keeps it). */
 export function renderPage(element: ReactElement) {
-  return render(<ChakraProvider value={defaultSystem}>{element}</ChakraProvider>);
+  return render(element, { wrapper: Host });
 }
 
 /** A fetch that answers each URL (its path and query, or "METHOD path") with a JSON body and status. */
