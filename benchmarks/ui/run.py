@@ -69,7 +69,6 @@ def _seed(store_url: str, run_id: str) -> None:
         IntRange,
         SqlExperimentStore,
     )
-    from mlwf_tuning._rounds import tuning_id_of
 
     spec = HyperparameterTuningSpec(
         hyperparameters={
@@ -102,7 +101,7 @@ def _seed(store_url: str, run_id: str) -> None:
             )
         )
     store = SqlExperimentStore(store_url)
-    tuning_id = tuning_id_of(DAG, run_id)
+    tuning_id = f"{DAG}/{run_id}"  # a tuning's id: <dag id>/<run id> (docs/mlwf-tuning)
     store.open_tuning(tuning_id, spec.plan_json())
     store.save(tuning_id, records)
 
