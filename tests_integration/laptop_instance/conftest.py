@@ -93,3 +93,16 @@ def store(tuning_store_url: str) -> Iterator[SqlExperimentStore]:
     store = SqlExperimentStore(tuning_store_url)
     yield store
     store.engine.dispose()
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the UI tests save their screenshots: ``MLWF_SCREENSHOTS`` if set, else the test's tmp folder.
+
+    ``MLWF_SCREENSHOTS=docs/mlwf-ui/img`` refreshes the pictures of the docs (docs/mlwf-ui).
+    """
+    import os
+
+    folder = Path(os.environ.get("MLWF_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -137,7 +137,7 @@ def test_train_evaluate_workflow_prunes_a_training_by_its_epochs(
 
 
 def test_the_tuning_tab_shows_every_experiment_and_draws_them(
-    api: AirflowApi, tunings: dict[str, str], tmp_path: Any
+    api: AirflowApi, tunings: dict[str, str], screenshots: Any
 ) -> None:
     """Issue 14: mlwf-ui's Tuning tab in Chromium lists every experiment and plots what the API holds.
 
@@ -170,7 +170,7 @@ def test_the_tuning_tab_shows_every_experiment_and_draws_them(
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto(f"{api.url}/plugin/mlwf-tunings")
             page.wait_for_selector(f"a:has-text('{run_id}')", timeout=60_000)
-            page.screenshot(path=str(tmp_path / "tunings.png"))
+            page.screenshot(path=str(screenshots / "tunings.png"))
             page.click(f"a:has-text('{run_id}')")
             table = page.locator("[data-testid=experiments] tbody tr")
             table.first.wait_for(timeout=60_000)
@@ -184,7 +184,7 @@ def test_the_tuning_tab_shows_every_experiment_and_draws_them(
                 """() => Object.fromEntries([...globalThis.mlwfCharts].map(([id, chart]) =>
                     [id, chart.getOption().series.map(s => ({name: s.name, data: s.data}))]))"""
             )
-            page.screenshot(path=str(tmp_path / "tuning.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "tuning.png"))
         finally:
             browser.close()
     assert errors == []

@@ -47,7 +47,7 @@ def page(api: AirflowApi) -> Iterator[Any]:
 
 
 def test_create_an_instance_from_the_page_and_run_its_dag(
-    api: AirflowApi, page: Any, tmp_path: Path
+    api: AirflowApi, page: Any, screenshots: Path
 ) -> None:
     page.goto(f"{api.url}/dags")
     page.get_by_role("button", name="Browse").click()
@@ -61,10 +61,12 @@ def test_create_an_instance_from_the_page_and_run_its_dag(
     form.locator("input[name=C]").fill("-1")  # the schema's minimum is 0
     form.get_by_role("button", name="Create").click()
     assert page.locator("[data-testid=error-C]").inner_text() == "must be at least 0"
+    page.locator("[data-testid=error-C]").scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "constructors-form.png"))
     with api.client_for("/mlwf/constructors") as constructors:
         assert constructors.get(f"/instances/{INSTANCE}").status_code == 404  # nothing stored
     form.locator("input[name=C]").fill("0.5")
-    page.screenshot(path=str(tmp_path / "constructors-form.png"), full_page=True)
+    assert page.locator("[data-testid=error-C]").count() == 0  # edited: the error is gone
     form.get_by_role("button", name="Create").click()
     page.locator(f"[data-instance={INSTANCE}]").wait_for(timeout=60_000)
     assert "Saved ui_made_model" in page.locator("[data-testid=message]").inner_text()

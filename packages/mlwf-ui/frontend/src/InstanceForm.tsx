@@ -123,7 +123,15 @@ export function InstanceForm({ constructorInfo, instance, onSaved, onCancel }: I
                 {field.required && !field.hasDefault ? " *" : ""}
               </Text>
             </label>
-            <FieldInput field={field} text={texts[field.name] ?? ""} onChange={(t) => setTexts((old) => ({ ...old, [field.name]: t }))} />
+            <FieldInput
+              field={field}
+              text={texts[field.name] ?? ""}
+              onChange={(t) => {
+                setTexts((old) => ({ ...old, [field.name]: t }));
+                // An edited field's error is stale until the next check.
+                setErrors(({ [field.name]: _, ...rest }) => rest);
+              }}
+            />
             {field.description && (
               <Text fontSize="xs" color="fg.muted">
                 {field.description}
