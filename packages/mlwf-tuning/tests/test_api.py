@@ -294,3 +294,6 @@ def test_the_openapi_document_is_typed(server: Server) -> None:
     assert {"TuningList", "TuningSummary", "TuningDetail", "ExperimentOut"} <= set(schemas)
     detail = document["paths"]["/tunings/{dag_id}/{run_id}"]["get"]["responses"]
     assert detail["200"]["content"]["application/json"]["schema"]["$ref"].endswith("TuningDetail")
+    # A bad parameter answers FastAPI's validation error (a list of problems), as documented.
+    invalid = document["paths"]["/tunings"]["get"]["responses"]["422"]
+    assert invalid["content"]["application/json"]["schema"]["$ref"].endswith("HTTPValidationError")

@@ -51,7 +51,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "not signed in"},
     403: {"model": ErrorResponse, "description": "not authorized"},
     404: {"model": ErrorResponse, "description": _NOT_FOUND},
-    422: {"model": ErrorResponse, "description": "invalid query parameter"},
+    # 422 (a query or path parameter out of bounds): FastAPI's own HTTPValidationError.
 }
 
 
