@@ -118,6 +118,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "AIRFLOW__MLWF_AUTH__KEYTAB": str(keytab),
             "AIRFLOW__MLWF_AUTH__REALMS": "EXAMPLE.TEST",
             "AIRFLOW__MLWF_CONSTRUCTORS__BUNDLE_MODULES": "example_constructors",
+            "AIRFLOW__MLWF_TUNING__STORE_URL": f"sqlite:///{root / 'tuning.db'}",
         }
         subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],
@@ -283,3 +284,67 @@ def test_the_cli_manages_a_remote_instance_with_a_kerberos_ticket(
     assert sync.returncode == 2 and "an API server syncs at start" in sync.stderr
     gone = mlwf(server, {**base, **alice}, "delete", "recsys_cli")
     assert gone.returncode == 0 and "deleted instance 'recsys_cli'" in gone.stdout, gone.stderr
+
+
+TEAM_TUNINGS = """
+import datetime
+from airflow.sdk import DAG
+for dag_id in ["recsys_tune", "fraud_tune"]:
+    globals()[dag_id] = DAG(dag_id, schedule=None, start_date=datetime.datetime(2026, 1, 1))
+"""
+
+
+def test_the_pages_show_a_user_only_their_groups_dags(server: Server, tmp_path: Path) -> None:
+    """Issue 14: in Chromium, alice's Constructors and Tunings pages hold recsys's only, and a
+    fraud tuning's tab answers as no tuning. Last in the module: it adds two DAGs to the folder.
+    """
+    from mlwf_testsupport import CHROMIUM_ARGS, require_executable
+    from mlwf_tuning import (
+        ExperimentRecord,
+        ExperimentState,
+        FloatRange,
+        HyperparameterTuningSpec,
+        SqlExperimentStore,
+    )
+    from playwright.sync_api import sync_playwright
+
+    (Path(server.env["AIRFLOW__CORE__DAGS_FOLDER"]) / "team_tunings.py").write_text(TEAM_TUNINGS)
+    server.reserialize()
+    store = SqlExperimentStore(server.env["AIRFLOW__MLWF_TUNING__STORE_URL"])
+    spec = HyperparameterTuningSpec(
+        hyperparameters={"lr": FloatRange(0.01, 1.0)}, metric="loss", method="random",
+        n_experiments=2,
+    )  # fmt: skip
+    for dag_id, loss in (("recsys_tune", 0.125), ("fraud_tune", 0.875)):
+        store.open_tuning(f"{dag_id}/manual__1", spec.plan_json())
+        store.save(f"{dag_id}/manual__1", [
+            ExperimentRecord(index=0, params={"lr": 0.5}, state=ExperimentState.SUCCEEDED,
+                             metrics={"loss": loss}),
+        ])  # fmt: skip
+    with server.client("alice", CONSTRUCTORS) as alice, server.client("bob", CONSTRUCTORS) as bob:
+        assert create(alice, "recsys_ui").status_code == 201
+        assert create(bob, "fraud_ui").status_code == 201
+        token = alice.headers["Authorization"].removeprefix("Bearer ")
+    chromium = require_executable("chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS))
+        try:
+            context = browser.new_context()
+            context.add_cookies([{"name": "_token", "value": token, "url": server.url}])
+            page = context.new_page()
+            page.goto(f"{server.url}/plugin/mlwf-constructors")
+            page.locator("[data-instance=recsys_ui]").wait_for(timeout=60_000)
+            constructors_text = page.locator("main, body").first.inner_text()
+            page.goto(f"{server.url}/plugin/mlwf-tunings")
+            page.get_by_text("recsys_tune").first.wait_for(timeout=60_000)
+            tunings_text = page.locator("body").inner_text()
+            page.goto(f"{server.url}/dags/fraud_tune/runs/manual__1/plugin/mlwf-tuning")
+            page.get_by_test_id("not-a-tuning").wait_for(timeout=60_000)
+            fraud_tab = page.locator("body").inner_text()
+            page.screenshot(path=str(tmp_path / "alice-tunings.png"))
+        finally:
+            browser.close()
+    assert "fraud_ui" not in constructors_text
+    assert "recsys_tune" in tunings_text and "0.125" in tunings_text
+    assert "fraud_tune" not in tunings_text and "0.875" not in tunings_text
+    assert "0.875" not in fraud_tab
