@@ -100,3 +100,31 @@ def test_disable_and_delete_ask_first(api: AirflowApi, page: Any) -> None:
     page.get_by_text(f"{INSTANCE}: deleted").wait_for(timeout=60_000)
     with api.client_for("/mlwf/constructors") as constructors:
         assert constructors.get(f"/instances/{INSTANCE}").status_code == 404
+
+
+def test_create_a_tuning_from_the_tunings_page_and_run_it(api: AirflowApi, page: Any) -> None:
+    """The spec builder: tune C of train_evaluate_workflow (2 experiments); the tuning runs."""
+    tuning = "ui_made_tuning"
+    page.goto(f"{api.url}/plugin/mlwf-tunings")
+    page.get_by_role("button", name="Create a tuning").click()
+    form = page.locator("[data-testid=tuning-form]")
+    form.wait_for(timeout=60_000)
+    form.locator("select[name=constructor]").select_option("train_evaluate_workflow")
+    form.get_by_label("tuning id", exact=False).fill(tuning)
+    form.get_by_label("tune C").check()
+    form.get_by_label("C low").fill("0.01")
+    form.get_by_label("C high").fill("10")
+    form.get_by_label("C log").check()
+    form.locator("input[name=metric]").fill("log_loss")
+    form.locator("select[name=method]").select_option("random")
+    form.locator("input[name=n_experiments]").fill("2")
+    form.locator("textarea[name=base_conf]").fill('{"dataset": "iris"}')
+    form.get_by_role("button", name="Create the tuning").click()
+    page.get_by_text(f"Created the tuning DAG {tuning}").wait_for(timeout=60_000)
+    run_id = api.trigger(tuning)
+    assert api.wait_run(tuning, run_id, timeout=400) == "success"
+    with api.client_for("/mlwf/tuning") as tuning_api:
+        detail = tuning_api.get(f"/tunings/{tuning}/{run_id}").json()
+    assert detail["states"] == {"succeeded": 2}
+    assert [h["name"] for h in detail["hyperparameters"]] == ["C"]
+    assert all(0.01 <= e["params"]["C"] <= 10 for e in detail["experiments"])

@@ -1,8 +1,10 @@
-import { Badge, HStack, Heading, Link, Spinner, Stack, Table, Text } from "@chakra-ui/react";
+import { Badge, Button, HStack, Heading, Link, Spinner, Stack, Table, Text } from "@chakra-ui/react";
+import { useState } from "react";
 
 import { appUrl } from "../api";
 import { STATE_COLORS, formatValue } from "../format";
-import type { ExperimentState, TuningList } from "../types";
+import { TuningForm } from "../TuningForm";
+import type { ConstructorInfo, ExperimentState, TuningList } from "../types";
 import { usePolling } from "../usePolling";
 
 /** How often the list is read again. */
@@ -11,12 +13,36 @@ const PAGE = 50; // the API's largest page
 
 /** The tunings the user may read, newest first, with their progress and best value. */
 export function TuningsView() {
+  const [creating, setCreating] = useState(false);
+  const [message, setMessage] = useState("");
   const { data, error, loading } = usePolling<TuningList>(`mlwf/tuning/tunings?limit=${PAGE}`, () => LIST_REFRESH_MS);
+  const constructors = usePolling<{ constructors: ConstructorInfo[] }>(creating ? "mlwf/constructors/constructors" : null, () => null);
   if (error && !data) return <Text color="fg.error">Could not load the tunings: {error.message}</Text>;
   if (loading || !data) return <Spinner />;
   return (
     <Stack gap={3} p={2}>
-      <Heading size="md">Tunings</Heading>
+      <HStack>
+        <Heading size="md">Tunings</Heading>
+        <Button size="xs" onClick={() => setCreating(true)}>
+          Create a tuning
+        </Button>
+      </HStack>
+      {message && <Text data-testid="message">{message}</Text>}
+      {creating &&
+        (constructors.error ? (
+          <Text color="fg.error">Could not load the constructors: {constructors.error.message}</Text>
+        ) : !constructors.data ? (
+          <Spinner />
+        ) : (
+          <TuningForm
+            constructors={constructors.data.constructors}
+            onCancel={() => setCreating(false)}
+            onCreated={(created) => {
+              setCreating(false);
+              setMessage(`Created the tuning DAG ${created.instance_id}: trigger it once Airflow has parsed it.`);
+            }}
+          />
+        ))}
       <Text fontSize="sm">
         {data.total_entries === 0
           ? "No tunings yet. Create one from the Constructors page (constructor hyperparameter_tuning)."
