@@ -15,8 +15,9 @@ reconfigures its instance, or needs another executor or database, starts its own
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlwf_instance import EmbeddedInstance
@@ -106,3 +107,35 @@ def screenshots(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("MLWF_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@contextmanager
+def _signed_in_page(api: AirflowApi) -> Iterator[Any]:
+    """A Chromium page signed in to the instance (``api``'s token as Airflow's ``_token`` cookie).
+
+    Debian's Chromium through Playwright (skips, or fails in CI, without it). On leaving, the
+    test fails if a script error happened on the page.
+    """
+    from mlwf_testsupport import CHROMIUM_ARGS, require_executable
+    from playwright.sync_api import sync_playwright
+
+    chromium = require_executable("chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS))
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            token = api.headers["Authorization"].removeprefix("Bearer ")
+            context.add_cookies([{"name": "_token", "value": token, "url": api.url}])
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            yield page
+        finally:
+            browser.close()
+    assert errors == [], errors
+
+
+@pytest.fixture(scope="session")
+def signed_in_page() -> Callable[[AirflowApi], AbstractContextManager[Any]]:
+    """Return ``open(api)``: a context manager of a Chromium page signed in to ``api``'s server."""
+    return _signed_in_page

@@ -137,16 +137,13 @@ def test_train_evaluate_workflow_prunes_a_training_by_its_epochs(
 
 
 def test_the_tuning_tab_shows_every_experiment_and_draws_them(
-    api: AirflowApi, tunings: dict[str, str], screenshots: Any
+    api: AirflowApi, tunings: dict[str, str], screenshots: Any, signed_in_page: Any
 ) -> None:
     """Issue 14: mlwf-ui's Tuning tab in Chromium lists every experiment and plots what the API holds.
 
     The plots' data are read from the ECharts instances the page drew (``globalThis.mlwfCharts``),
     and compared with the tuning API's answer for the same run.
     """
-    from mlwf_testsupport import CHROMIUM_ARGS, require_executable
-    from playwright.sync_api import sync_playwright
-
     run_id = tunings[TUNING]
     assert api.wait_run(TUNING, run_id, timeout=150) == "success"
     with api.client_for("/mlwf/tuning") as tuning_api:
@@ -158,36 +155,24 @@ def test_the_tuning_tab_shows_every_experiment_and_draws_them(
     pruned = [e for e in curves if e["state"] == "pruned"]
     assert len(experiments) == len(QUALITIES) and pruned and len(curves) > len(pruned)
 
-    chromium = require_executable("chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS))
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            token = api.headers["Authorization"].removeprefix("Bearer ")
-            context.add_cookies([{"name": "_token", "value": token, "url": api.url}])
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(f"{api.url}/plugin/mlwf-tunings")
-            page.wait_for_selector(f"a:has-text('{run_id}')", timeout=60_000)
-            page.screenshot(path=str(screenshots / "tunings.png"))
-            page.click(f"a:has-text('{run_id}')")
-            table = page.locator("[data-testid=experiments] tbody tr")
-            table.first.wait_for(timeout=60_000)
-            assert table.count() == len(experiments)
-            page.wait_for_function(
-                "ids => ids.every(id => globalThis.mlwfCharts && globalThis.mlwfCharts.has(id))",
-                arg=["history", "parallel", "curves", "slice-quality"],
-                timeout=60_000,
-            )
-            drawn = page.evaluate(
-                """() => Object.fromEntries([...globalThis.mlwfCharts].map(([id, chart]) =>
-                    [id, chart.getOption().series.map(s => ({name: s.name, data: s.data}))]))"""
-            )
-            page.screenshot(path=str(screenshots / "tuning.png"))
-        finally:
-            browser.close()
-    assert errors == []
+    with signed_in_page(api) as page:
+        page.goto(f"{api.url}/plugin/mlwf-tunings")
+        page.wait_for_selector(f"a:has-text('{run_id}')", timeout=60_000)
+        page.screenshot(path=str(screenshots / "tunings.png"))
+        page.click(f"a:has-text('{run_id}')")
+        table = page.locator("[data-testid=experiments] tbody tr")
+        table.first.wait_for(timeout=60_000)
+        assert table.count() == len(experiments)
+        page.wait_for_function(
+            "ids => ids.every(id => globalThis.mlwfCharts && globalThis.mlwfCharts.has(id))",
+            arg=["history", "parallel", "curves", "slice-quality"],
+            timeout=60_000,
+        )
+        drawn = page.evaluate(
+            """() => Object.fromEntries([...globalThis.mlwfCharts].map(([id, chart]) =>
+                [id, chart.getOption().series.map(s => ({name: s.name, data: s.data}))]))"""
+        )
+        page.screenshot(path=str(screenshots / "tuning.png"))
     # Metric per experiment: a point per measured experiment, at its index and value.
     points = sorted(
         tuple(p) for s in drawn["history"] if s["name"] != "best so far" for p in s["data"]

@@ -8,13 +8,13 @@ nothing is stored), create the instance, follow its link to its DAG in Airflow's
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mlwf_instance import EmbeddedInstance
-from mlwf_testsupport import CHROMIUM_ARGS, AirflowApi, require_executable
+from mlwf_testsupport import AirflowApi
 
 INSTANCE = "ui_made_model"
 
@@ -26,24 +26,10 @@ def api(instance: EmbeddedInstance) -> Iterator[AirflowApi]:
 
 
 @pytest.fixture(scope="module")
-def page(api: AirflowApi) -> Iterator[Any]:
-    """A signed-in Chromium page (the API token as Airflow's ``_token`` cookie)."""
-    chromium = require_executable("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS))
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            token = api.headers["Authorization"].removeprefix("Bearer ")
-            context.add_cookies([{"name": "_token", "value": token, "url": api.url}])
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            yield page
-            assert errors == []
-        finally:
-            browser.close()
+def page(api: AirflowApi, signed_in_page: Callable[..., Any]) -> Iterator[Any]:
+    """The module's signed-in Chromium page."""
+    with signed_in_page(api) as signed_in:
+        yield signed_in
 
 
 def test_create_an_instance_from_the_page_and_run_its_dag(

@@ -23,7 +23,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep, bearer_scheme, get
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from mlwf_constructors import _security as sec
@@ -50,6 +50,7 @@ from mlwf_constructors._errors import (
 )
 from mlwf_constructors._ids import check_instance_id
 from mlwf_constructors._service import Constructors
+from mlwf_constructors.docs_routes import add_docs_routes
 
 log = logging.getLogger(__name__)
 URL_PREFIX = "/mlwf/constructors"
@@ -138,23 +139,6 @@ async def _bodyless_write(request: Request, user: GetUserDep) -> None:
     sec.check_write(request, has_body=False)
 
 
-def _add_docs_routes(app: FastAPI) -> None:
-    """Serve ``/openapi.json`` and (with ``[api] enable_swagger_ui``) ``/docs`` to signed-in users."""
-    from airflow.configuration import conf
-    from fastapi.openapi.docs import get_swagger_ui_html
-
-    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(get_user)])
-    async def openapi() -> dict[str, Any]:
-        return app.openapi()
-
-    if conf.getboolean("api", "enable_swagger_ui", fallback=True):
-
-        @app.get("/docs", include_in_schema=False, dependencies=[Depends(get_user)])
-        async def docs(request: Request) -> HTMLResponse:
-            prefix = request.scope.get("root_path", "").rstrip("/")
-            return get_swagger_ui_html(openapi_url=f"{prefix}/openapi.json", title=app.title)
-
-
 def create_app() -> FastAPI:
     """Return the FastAPI app mounted by the plugin."""
     # FastAPI's own docs routes answer anyone; _add_docs_routes serves them to signed-in users.
@@ -165,7 +149,7 @@ def create_app() -> FastAPI:
         RequestValidationError,
         lambda _r, e: validation_error_response(e.errors()),
     )
-    _add_docs_routes(app)
+    add_docs_routes(app)
     authenticated = [Depends(get_user)]
 
     @app.get("/constructors", dependencies=authenticated, responses=_ERRORS)

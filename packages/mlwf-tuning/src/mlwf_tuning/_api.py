@@ -18,10 +18,10 @@ import math
 import re
 from typing import Annotated, Any
 
-from airflow.api_fastapi.core_api.security import GetUserDep, get_user
+from airflow.api_fastapi.core_api.security import GetUserDep
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, HTTPException, Path, Query
+from mlwf_constructors.docs_routes import add_docs_routes
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -238,27 +238,10 @@ def _experiment(record: ExperimentRecord) -> ExperimentOut:
     )
 
 
-def _add_docs_routes(app: FastAPI) -> None:
-    """Serve ``/openapi.json`` and (with ``[api] enable_swagger_ui``) ``/docs`` to signed-in users."""
-    from airflow.configuration import conf
-    from fastapi.openapi.docs import get_swagger_ui_html
-
-    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(get_user)])
-    async def openapi() -> dict[str, Any]:
-        return app.openapi()
-
-    if conf.getboolean("api", "enable_swagger_ui", fallback=True):
-
-        @app.get("/docs", include_in_schema=False, dependencies=[Depends(get_user)])
-        async def docs(request: Request) -> HTMLResponse:
-            prefix = request.scope.get("root_path", "").rstrip("/")
-            return get_swagger_ui_html(openapi_url=f"{prefix}/openapi.json", title=app.title)
-
-
 def create_app() -> FastAPI:
     """Return the FastAPI app mounted by the plugin."""
     app = FastAPI(title="mlwf-tuning", docs_url=None, redoc_url=None, openapi_url=None)
-    _add_docs_routes(app)
+    add_docs_routes(app)
 
     @app.get("/tunings", responses=_ERRORS)
     async def list_tunings(

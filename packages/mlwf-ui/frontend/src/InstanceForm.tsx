@@ -2,6 +2,7 @@ import { Box, Button, HStack, Input, Stack, Text, Textarea } from "@chakra-ui/re
 import { useMemo, useState } from "react";
 
 import { ApiError, sendJson } from "./api";
+import { FieldError } from "./FieldError";
 import { type FieldSpec, collect, fieldsOf, initialText } from "./schemaForm";
 import type { ConstructorInfo, InstanceInfo } from "./types";
 
@@ -91,13 +92,6 @@ export function InstanceForm({ constructorInfo, instance, onSaved, onCancel }: I
     }
   };
 
-  const fieldError = (name: string) =>
-    errors[name] ? (
-      <Text color="fg.error" fontSize="sm" data-testid={`error-${name}`}>
-        {errors[name]}
-      </Text>
-    ) : null;
-
   return (
     <Box borderWidth="1px" borderRadius="md" p={4} data-testid="instance-form">
       <Stack gap={3}>
@@ -112,7 +106,7 @@ export function InstanceForm({ constructorInfo, instance, onSaved, onCancel }: I
               </Text>
             </label>
             <Input id="field-instance_id" name="instance_id" value={instanceId} onChange={(e) => setInstanceId(e.target.value)} />
-            {fieldError("instance_id")}
+            <FieldError name="instance_id" errors={errors} />
           </Box>
         )}
         {fields.map((field) => (
@@ -137,7 +131,7 @@ export function InstanceForm({ constructorInfo, instance, onSaved, onCancel }: I
                 {field.description}
               </Text>
             )}
-            {fieldError(field.name)}
+            <FieldError name={field.name} errors={errors} />
           </Box>
         ))}
         {general && (

@@ -2,6 +2,7 @@ import { Box, Button, HStack, Input, Stack, Table, Text, Textarea } from "@chakr
 import { useMemo, useState } from "react";
 
 import { ApiError, sendJson } from "./api";
+import { FieldError } from "./FieldError";
 import { type Choice, type TuningChoices, tunableParameters, tuningValues } from "./specBuilder";
 import type { ConstructorInfo, InstanceInfo } from "./types";
 
@@ -69,13 +70,6 @@ export function TuningForm({ constructors, onCreated, onCancel }: TuningFormProp
       setBusy(false);
     }
   };
-  const error = (name: string) =>
-    errors[name] ? (
-      <Text color="fg.error" fontSize="sm" data-testid={`error-${name}`}>
-        {errors[name]}
-      </Text>
-    ) : null;
-
   return (
     <Box borderWidth="1px" borderRadius="md" p={4} data-testid="tuning-form">
       <Stack gap={3}>
@@ -86,7 +80,7 @@ export function TuningForm({ constructors, onCreated, onCancel }: TuningFormProp
           </Text>
           <Input name="instance_id" value={tuningId} onChange={(e) => setTuningId(e.target.value)} />
         </label>
-        {error("instance_id")}
+        <FieldError name="instance_id" errors={errors} />
         <label>
           <Text fontSize="sm" fontWeight="semibold">
             constructor to tune
@@ -125,7 +119,7 @@ export function TuningForm({ constructors, onCreated, onCancel }: TuningFormProp
                     <Text fontSize="xs" color="fg.muted">
                       {p.kind === "categorical" ? `every choice: ${p.choices.map(String).join(", ")}` : p.description}
                     </Text>
-                    {error(p.name)}
+                    <FieldError name={p.name} errors={errors} />
                   </Table.Cell>
                   {p.kind === "categorical" ? (
                     <Table.Cell colSpan={3} />
@@ -153,7 +147,7 @@ export function TuningForm({ constructors, onCreated, onCancel }: TuningFormProp
               metric *
             </Text>
             <Input name="metric" value={choices.metric} onChange={(e) => set({ metric: e.target.value })} />
-            {error("metric")}
+            <FieldError name="metric" errors={errors} />
           </label>
           <label>
             <Text fontSize="sm" fontWeight="semibold">
@@ -181,14 +175,14 @@ export function TuningForm({ constructors, onCreated, onCancel }: TuningFormProp
               experiments
             </Text>
             <Input name="n_experiments" value={choices.nExperiments} onChange={(e) => set({ nExperiments: e.target.value })} />
-            {error("n_experiments")}
+            <FieldError name="n_experiments" errors={errors} />
           </label>
           <label>
             <Text fontSize="sm" fontWeight="semibold">
               at a time
             </Text>
             <Input name="parallelism" value={choices.parallelism} onChange={(e) => set({ parallelism: e.target.value })} />
-            {error("parallelism")}
+            <FieldError name="parallelism" errors={errors} />
           </label>
         </HStack>
         <label>
@@ -197,8 +191,8 @@ export function TuningForm({ constructors, onCreated, onCancel }: TuningFormProp
           </Text>
           <Textarea name="base_conf" rows={2} fontFamily="mono" value={choices.baseConf} onChange={(e) => set({ baseConf: e.target.value })} />
         </label>
-        {error("base_conf")}
-        {error("spec")}
+        <FieldError name="base_conf" errors={errors} />
+        <FieldError name="spec" errors={errors} />
         <HStack>
           <Button colorPalette="blue" loading={busy} onClick={() => void submit()}>
             Create the tuning
