@@ -173,6 +173,19 @@ def test_the_tuning_tab_shows_every_experiment_and_draws_them(
                 [id, chart.getOption().series.map(s => ({name: s.name, data: s.data}))]))"""
         )
         page.screenshot(path=str(screenshots / "tuning.png"))
+        # Dark mode (Airflow follows the system's until the user picks one): every chart
+        # switches to ECharts' dark theme in place, keeping its data.
+        page.emulate_media(color_scheme="dark")
+        page.wait_for_function("() => document.documentElement.classList.contains('dark')")
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('[data-testid^=chart-]')]
+                .every(c => c.dataset.theme === 'dark')"""
+        )
+        assert page.evaluate(
+            "() => globalThis.mlwfCharts.get('history').getOption().series.length"
+        ) == len(drawn["history"])
+        page.screenshot(path=str(screenshots / "tuning-dark.png"))
+        page.emulate_media(color_scheme="light")
     # Metric per experiment: a point per measured experiment, at its index and value.
     points = sorted(
         tuple(p) for s in drawn["history"] if s["name"] != "best so far" for p in s["data"]

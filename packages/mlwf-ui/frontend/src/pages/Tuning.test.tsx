@@ -63,6 +63,31 @@ test("a running tuning is read again until it ends", async () => {
   expect(after.calls).toEqual([PATH]);
 });
 
+function setVisibility(state: "visible" | "hidden") {
+  Object.defineProperty(document, "visibilityState", { value: state, configurable: true });
+  document.dispatchEvent(new Event("visibilitychange"));
+}
+
+test("a running tuning is not read while the browser tab is hidden, and at once when it shows", async () => {
+  const running = tuning([experiment(0)], { run_state: "running", best_index: 0, best_value: 1 });
+  const answers = fakeFetch({ [PATH]: { body: running } });
+  vi.stubGlobal("fetch", answers.fetch);
+  vi.useFakeTimers({ shouldAdvanceTime: true });
+  try {
+    renderPage(<TuningView dagId="tune" runId="manual__1" />);
+    await screen.findByTestId("best");
+    setVisibility("hidden");
+    await act(() => vi.advanceTimersByTimeAsync(10 * REFRESH_MS));
+    expect(answers.calls).toEqual([PATH]);
+    await act(async () => setVisibility("visible"));
+    await waitFor(() => expect(answers.calls).toEqual([PATH, PATH]));
+    await act(() => vi.advanceTimersByTimeAsync(REFRESH_MS + 100)); // then on its usual rhythm
+    await waitFor(() => expect(answers.calls.length).toBe(3));
+  } finally {
+    setVisibility("visible");
+  }
+});
+
 test("a failed refresh is retried and the last results stay", async () => {
   const running = tuning([experiment(0)], { run_state: "running", best_index: 0, best_value: 1 });
   const ok = fakeFetch({ [PATH]: { body: running } });
