@@ -10,7 +10,8 @@ Sessions (`uv run nox -l` lists them):
 * `lint`, `typecheck`, `docs`, `build`: ruff and import-linter (the dependency graph), mypy
   --strict, mkdocs --strict, sdists + wheels.
 * `benchmarks` (not a default session: slow): every `benchmarks/*/run.py`, or those named in
-  posargs (`uv run nox -s benchmarks -- <name> ...`).
+  posargs (`uv run nox -s benchmarks -- <name> ...`), then their results against
+  `benchmarks/targets.toml`; `benchmarks_check` (not default) checks the committed results only.
 * `affected` (not a default session): `uv run nox -s affected -- origin/main..HEAD`.
 
 Environments are synced from uv.lock with `uv sync --frozen`, so they hold exactly the locked
@@ -370,6 +371,10 @@ def ui(session: nox.Session) -> None:
     session.log(f"bundle matches the sources: {', '.join(str(n) for n in sorted(built))}")
 
 
+#: The benchmarks' shared method and the check of their targets (standard library only).
+BENCHMARK_METHOD = ROOT / "testsupport" / "src" / "mlwf_testsupport" / "benchmark.py"
+
+
 @nox.session
 def benchmarks(session: nox.Session) -> None:
     """Run every `benchmarks/<name>/run.py` (or those named in posargs); each writes a JSON."""
@@ -390,6 +395,19 @@ def benchmarks(session: nox.Session) -> None:
         if not result.is_file() or result.stat().st_mtime < started:
             session.error(f"benchmark {name!r} did not write {result.relative_to(ROOT)}")
         json.loads(result.read_text(encoding="utf-8"))  # a result must be valid JSON
+    # Each result against its targets (benchmarks/targets.toml): a miss fails the session.
+    session.run("python", str(BENCHMARK_METHOD), "check", *selected)
+
+
+@nox.session(venv_backend="none")
+def benchmarks_check(session: nox.Session) -> None:
+    """Check the committed benchmark results against benchmarks/targets.toml (runs nothing).
+
+    Fails unless every target (or those of the benchmarks named in posargs) is met by its whole
+    95 % interval by a result measured on today's sources; says which are missed, not shown,
+    stale or in an old layout. Standard library only: no environment to build.
+    """
+    session.run(sys.executable, str(BENCHMARK_METHOD), "check", *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none")

@@ -7,7 +7,7 @@ two metrics, a 10-step intermediate curve each, a tenth of them pruned.
 
 Debian's Chromium, signed in by the ``_token`` cookie, first opens the run page (Airflow's UI
 boots, its Task Instances tab shows). Then, alternating which goes first each round, it
-measures two in-page tab switches on that same run:
+measures two in-page tab switches on that same run (ABBA order, 30 rounds):
 
 - **candidate:** a click on the run's *Tuning* tab, until its table holds 1,000 rows and the
   four plots are drawn (each chart's ECharts instance holds its data), then a click on a
@@ -26,27 +26,25 @@ import gzip
 import json
 import math
 import os
-import platform
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import httpx
 from mlwf_testsupport import CHROMIUM_ARGS, airflow_api_server, require_executable
+from mlwf_testsupport.benchmark import abba, environment, estimate, paired_ratio, write_result
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULT = ROOT / "benchmarks" / "results" / "ui.json"
 BUNDLE = ROOT / "packages" / "mlwf-ui" / "src" / "mlwf_ui" / "static" / "main.js"
 EXPERIMENTS = 1000
 STEPS = 10
-ROUNDS = int(os.environ.get("MLWF_BENCH_UI_ROUNDS", "12"))
+ROUNDS = int(os.environ.get("MLWF_BENCH_UI_ROUNDS", "30"))
 TARGET_S = 1.0
 DAG = "bench_tuning"
 DAG_FILE = f"""
@@ -106,17 +104,15 @@ def _seed(store_url: str, run_id: str) -> None:
     store.save(tuning_id, records)
 
 
-READY = """n => {
+PAGE = 50  # the table's default rows per page (ExperimentsTable.tsx: DEFAULT_PAGE_SIZE)
+READY = """([n, page]) => {
     const charts = globalThis.mlwfCharts;
     const rows = document.querySelectorAll('[data-testid=experiments] tbody tr').length;
-    return rows === n && charts && ['history', 'parallel', 'curves', 'slice-lr'].every(
+    const count = document.querySelector('[data-testid=experiments-count]');
+    return rows === Math.min(n, page) && count && count.textContent === `${n} of ${n} experiments`
+        && charts && ['history', 'parallel', 'curves', 'slice-lr'].every(
         id => charts.has(id) && charts.get(id).getOption().series.length > 0);
 }"""
-
-
-def _bootstrap(values: list[float], rng: random.Random, n: int = 5000) -> tuple[float, float]:
-    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(n))
-    return medians[int(0.025 * n)], medians[int(0.975 * n) - 1]
 
 
 class Tabs:
@@ -131,10 +127,17 @@ class Tabs:
         if self.on == "Tuning":
             self.task_instances()
         page = self.page
+        page.evaluate("() => performance.clearResourceTimings()")
         started = time.perf_counter()
         page.get_by_role("link", name="Tuning", exact=True).click()
-        page.wait_for_function(READY, arg=EXPERIMENTS, timeout=60_000)
+        page.wait_for_function(READY, arg=[EXPERIMENTS, PAGE], timeout=60_000)
         rendered = time.perf_counter()
+        # How long of it the tuning API's answer took (the browser's resource timing).
+        api_s = page.evaluate(
+            """() => performance.getEntriesByType('resource')
+                .filter(e => e.name.includes('/mlwf/tuning/tunings/'))
+                .reduce((total, e) => total + e.duration, 0) / 1000"""
+        )
         # A sort: the loss column's order changes (the tab may keep its last order when Airflow
         # shows it again, so the click may also turn an ascending order into a descending one).
         header = page.locator("[data-testid=experiments] thead th", has_text="loss").first
@@ -151,6 +154,7 @@ class Tabs:
         return {
             "candidate_s": done - started,
             "candidate_render_s": rendered - started,
+            "candidate_api_s": api_s,
             "candidate_sort_s": done - rendered,
         }
 
@@ -168,6 +172,8 @@ class Tabs:
 
 def main() -> None:
     started_at = time.monotonic()
+    env_before = environment("ui")
+    orders = abba(ROUNDS)
     chromium = require_executable("chromium")
     from playwright.sync_api import sync_playwright
 
@@ -218,63 +224,52 @@ def main() -> None:
                 tabs = Tabs(page)
                 tabs.tuning()
                 tabs.task_instances()
-                for round_ in range(ROUNDS):
-                    steps = (tabs.tuning, tabs.task_instances)
-                    for step in steps if round_ % 4 in (0, 3) else steps[::-1]:
-                        for key, value in step().items():
+                steps = {"candidate": tabs.tuning, "baseline": tabs.task_instances}
+                for order in orders:
+                    for side in order:
+                        for key, value in steps[side]().items():
                             samples.setdefault(key, []).append(value)
             finally:
                 browser.close()
         api.close()
-    rng = random.Random(14)
-    summary: dict[str, Any] = {}
-    for key, values in sorted(samples.items()):
-        low, high = _bootstrap(values, rng)
-        summary[key] = {"median": statistics.median(values), "ci95": [low, high], "n": len(values)}
-    ratios = [c / b for c, b in zip(samples["candidate_s"], samples["baseline_s"], strict=True)]
-    low, high = _bootstrap(ratios, rng)
+    ratio = paired_ratio(samples["candidate_s"], samples["baseline_s"])
+    estimates = {key: estimate(values) for key, values in sorted(samples.items())}
+    estimates["ratio"] = {k: v for k, v in ratio.items() if k != "ratios"}
     bundle = BUNDLE.read_bytes()
-    result = {
-        "benchmark": "ui",
-        "description": (
+    gzipped = len(gzip.compress(bundle, compresslevel=9))
+    c = estimates["candidate_s"]
+    verdict = "met" if c["ci95"][1] <= TARGET_S else "NOT met"
+    write_result(
+        "ui",
+        description=(
             "mlwf-ui's Tuning tab of a finished run holding 1,000 experiments (3 hyperparameters, "
-            "10-step curves, a tenth pruned) in headless Chromium on a real api-server (SQLite): "
-            "a click on the tab until the table holds 1,000 rows and the four plots hold their "
-            "data, then a sort by a column; baseline: a click on Airflow's own Task Instances tab "
-            "of the same run; alternating order, after a warm-up"
+            "10-step curves, a tenth pruned) in headless Chromium on a real api-server (SQLite, as "
+            "mlwf up runs): a click on the tab until the table holds 1,000 rows and the four plots "
+            "hold their data, then a sort by a column; baseline: a click on Airflow's own Task "
+            "Instances tab of the same run; ABBA order, after a warm-up"
         ),
-        "measurements": {
-            **summary,
-            "candidate_over_baseline": {"median": statistics.median(ratios), "ci95": [low, high]},
-            "target_s": TARGET_S,
-            "target_met": summary["candidate_s"]["ci95"][1] <= TARGET_S,
-            "bundle_bytes": len(bundle),
-            "bundle_gzip_bytes": len(gzip.compress(bundle, compresslevel=9)),
-            "rounds": ROUNDS,
+        estimates=estimates,
+        headline="candidate_s",
+        meaning="seconds from the click on the Tuning tab to a sorted table and drawn plots; the target is absolute (ratio: to Airflow's Task Instances tab, for context)",
+        samples={**samples, "order": [list(o) for o in orders]},
+        details={
             "experiments": EXPERIMENTS,
-            "wall_s": time.monotonic() - started_at,
-        },
-        "ratio": statistics.median(ratios),
-        "ratio_meaning": "Tuning tab (1,000 experiments, render + sort) / Airflow's Task Instances tab; context only, the target is absolute",
-        "environment": {
-            "python": platform.python_version(),
-            "apache-airflow": version("apache-airflow"),
-            "mlwf-ui": version("mlwf-ui"),
+            "rounds": ROUNDS,
+            "bundle_bytes": len(bundle),
+            "bundle_gzip_bytes": gzipped,
             "chromium": subprocess.run(
                 [chromium, "--version"], capture_output=True, text=True
             ).stdout.strip(),
-            "cpus": os.cpu_count(),
-            "load_average": os.getloadavg(),
+            "wall_s": time.monotonic() - started_at,
         },
-    }
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
-    c = summary["candidate_s"]
-    print(
-        f"ui: Tuning tab with {EXPERIMENTS} experiments ready and sorted in {c['median']:.2f} s "
-        f"(95% CI {c['ci95'][0]:.2f}-{c['ci95'][1]:.2f}, target {TARGET_S} s; render "
-        f"{summary['candidate_render_s']['median']:.2f} s, sort {summary['candidate_sort_s']['median']:.2f} s); "
-        f"{statistics.median(ratios):.1f}x Airflow's Task Instances tab; bundle "
-        f"{len(bundle) / 1024:.0f} KiB, {result['measurements']['bundle_gzip_bytes'] / 1024:.0f} KiB gzip"
+        environment=env_before,
+        summary=(
+            f"ui: Tuning tab with {EXPERIMENTS} experiments ready and sorted in {c['value']:.2f} s "
+            f"(95% CI {c['ci95'][0]:.2f}-{c['ci95'][1]:.2f}, target {TARGET_S} s: {verdict}; render "
+            f"{estimates['candidate_render_s']['value']:.2f} s, sort {estimates['candidate_sort_s']['value']:.2f} s); "
+            f"{ratio['value']:.1f}x Airflow's Task Instances tab; bundle "
+            f"{len(bundle) / 1024:.0f} KiB, {gzipped / 1024:.0f} KiB gzip"
+        ),
     )
 
 

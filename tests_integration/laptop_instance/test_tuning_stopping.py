@@ -170,7 +170,7 @@ def test_the_tuning_tab_shows_every_experiment_and_draws_them(
         )
         drawn = page.evaluate(
             """() => Object.fromEntries([...globalThis.mlwfCharts].map(([id, chart]) =>
-                [id, chart.getOption().series.map(s => ({name: s.name, data: s.data}))]))"""
+                [id, chart.getOption().series.map(s => ({name: s.name, type: s.type, data: s.data}))]))"""
         )
         page.screenshot(path=str(screenshots / "tuning.png"))
         # Dark mode (Airflow follows the system's until the user picks one): every chart
@@ -196,11 +196,25 @@ def test_the_tuning_tab_shows_every_experiment_and_draws_them(
     # Parallel coordinates: a line per measured experiment, ending in its metric.
     lines = drawn["parallel"][0]["data"]
     assert sorted(line[-1] for line in lines) == sorted(e["metrics"]["score"] for e in measured)
-    # Intermediate curves: one per reporting experiment; the pruned ones are named so.
-    assert len(drawn["curves"]) == len(curves)
-    assert sum(s["name"] == "pruned" for s in drawn["curves"]) == len(pruned)
-    assert sorted(len(s["data"]) for s in drawn["curves"]) == sorted(
-        len(e["intermediate"]) for e in curves
+    # Intermediate curves: each reporting experiment's curve, point by point, in the completed
+    # or the pruned line series ("-" is the gap between two curves); a marker per pruned one.
+    drawn_curves: dict[str, dict[int, list[list[float]]]] = {}
+    curve_series = [s for s in drawn["curves"] if s["type"] == "line"]
+    assert [s["name"] for s in curve_series] == ["completed", "pruned"]
+    for series in curve_series:
+        for point in series["data"]:
+            if point != "-":
+                step, value, index = point
+                drawn_curves.setdefault(series["name"], {}).setdefault(index, []).append(
+                    [step, value]
+                )
+    assert drawn_curves.get("pruned", {}) == {e["index"]: e["intermediate"] for e in pruned}
+    assert drawn_curves.get("completed", {}) == {
+        e["index"]: e["intermediate"] for e in curves if e["state"] != "pruned"
+    }
+    (markers,) = [s for s in drawn["curves"] if s["type"] == "scatter"]
+    assert markers["name"] == "pruned" and sorted(markers["data"]) == sorted(
+        [*e["intermediate"][-1], e["index"]] for e in pruned
     )
     # One slice per hyperparameter.
     assert {k for k in drawn if k.startswith("slice-")} == {

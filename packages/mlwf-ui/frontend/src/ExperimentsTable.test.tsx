@@ -1,6 +1,6 @@
 import { fireEvent, screen, within } from "@testing-library/react";
 
-import { ExperimentsTable } from "./ExperimentsTable";
+import { DEFAULT_PAGE_SIZE, ExperimentsTable } from "./ExperimentsTable";
 import { experiment } from "./test/fixtures";
 import { renderPage } from "./test/render";
 
@@ -37,4 +37,33 @@ test("the state filter keeps only that state's experiments", () => {
 test("the best experiment is marked", () => {
   renderPage(<ExperimentsTable experiments={EXPERIMENTS} params={["lr"]} metrics={["loss"]} bestIndex={1} />);
   expect(screen.getByText("1 ★")).toBeTruthy();
+});
+
+test("many experiments are shown a page at a time; sorting and filtering cover them all", () => {
+  const many = Array.from({ length: 120 }, (_, i) =>
+    experiment(i, { state: i % 10 === 9 ? "failed" : "succeeded", metrics: { loss: (i * 37) % 120 } }),
+  );
+  renderPage(<ExperimentsTable experiments={many} params={["lr"]} metrics={["loss"]} bestIndex={null} />);
+  const pages = () => screen.getByTestId("experiments-pages").textContent;
+  expect(DEFAULT_PAGE_SIZE).toBe(50);
+  expect(order()).toEqual(Array.from({ length: 50 }, (_, i) => String(i)));
+  expect(pages()).toContain("rows 1–50, page 1 of 3");
+  expect(screen.getByRole("button", { name: "Previous" }).hasAttribute("disabled")).toBe(true);
+  fireEvent.click(screen.getByRole("button", { name: "Next" }));
+  fireEvent.click(screen.getByRole("button", { name: "Next" }));
+  expect(order()).toEqual(Array.from({ length: 20 }, (_, i) => String(100 + i)));
+  expect(pages()).toContain("rows 101–120, page 3 of 3");
+  expect(screen.getByRole("button", { name: "Next" }).hasAttribute("disabled")).toBe(true);
+  // A sort orders all 120 and starts again at page 1: loss 0 (experiment 0), 1 (experiment 13), ...
+  fireEvent.click(screen.getByRole("columnheader", { name: /^loss/ }));
+  expect(order().slice(0, 3)).toEqual(["0", "13", "26"]);
+  expect(pages()).toContain("page 1 of 3");
+  // A filter keeps the failed ones of all pages: 12 on one page.
+  fireEvent.change(screen.getByLabelText("filter by state"), { target: { value: "failed" } });
+  expect(order()).toHaveLength(12);
+  expect(screen.getByTestId("experiments-count").textContent).toBe("12 of 120 experiments");
+  fireEvent.change(screen.getByLabelText("filter by state"), { target: { value: "all" } });
+  fireEvent.change(screen.getByLabelText("rows per page"), { target: { value: "250" } });
+  expect(order()).toHaveLength(120);
+  expect(pages()).toContain("page 1 of 1");
 });

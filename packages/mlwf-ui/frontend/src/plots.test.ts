@@ -1,4 +1,4 @@
-import { bestSoFar, curvesOption, historyOption, parallelOption, sliceOption } from "./plots";
+import { GAP, bestSoFar, curvesOption, historyOption, parallelOption, sliceOption } from "./plots";
 import { experiment, tuning } from "./test/fixtures";
 
 const EXPERIMENTS = [
@@ -60,15 +60,25 @@ test("a slice puts the hyperparameter on x and the metric on y", () => {
   expect((lr.series as Series[])[0].data).toContainEqual([0.04, 0.2]);
 });
 
-test("intermediate curves: one per reporting experiment, pruned ones dashed and marked", () => {
-  const series = curvesOption(tuning(EXPERIMENTS)).series as Series[];
-  expect(series.map((s) => s.name)).toEqual(["pruned", "completed"]);
-  expect(series[0].data).toEqual([
-    [1, 0.9],
-    [2, 0.8],
+test("intermediate curves: a curve per reporting experiment, pruned ones dashed and marked", () => {
+  const reports = [
+    ...EXPERIMENTS,
+    experiment(6, { metrics: { loss: 0.4 }, intermediate: [[1, 0.7], [2, 0.5]] }),
+    experiment(7, { state: "pruned", metrics: {}, intermediate: [[1, 0.95]] }),
+  ];
+  const series = curvesOption(tuning(reports)).series as (Series & { type: string; id?: string })[];
+  expect(series.map((s) => [s.name, s.type])).toEqual([
+    ["completed", "line"],
+    ["pruned", "line"],
+    ["pruned", "scatter"],
   ]);
-  expect(series[0].lineStyle?.type).toBe("dashed");
-  expect(series[0].markPoint).toBeDefined();
-  expect(series[1].lineStyle?.type).toBe("solid");
-  expect(series[1].markPoint).toBeUndefined();
+  // Completed curves (experiments 5 and 6), each apart from the next by a gap, with the index.
+  expect(series[0].data).toEqual([[1, 0.6, 5], [2, 0.4, 5], [3, 0.3, 5], GAP, [1, 0.7, 6], [2, 0.5, 6]]);
+  expect(series[0].lineStyle?.type).toBe("solid");
+  expect(series[1].data).toEqual([[1, 0.9, 4], [2, 0.8, 4], GAP, [1, 0.95, 7]]);
+  expect(series[1].lineStyle?.type).toBe("dashed");
+  // A marker where each pruned experiment stopped.
+  expect(series[2].data).toEqual([[2, 0.8, 4], [1, 0.95, 7]]);
+  const tooltip = curvesOption(tuning(reports)).tooltip as { formatter: (p: { data: number[] }) => string };
+  expect(tooltip.formatter({ data: [2, 0.81234, 4] })).toBe("experiment 4, step 2: 0.8123");
 });

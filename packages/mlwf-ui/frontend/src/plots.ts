@@ -1,5 +1,6 @@
 // What the tuning plots draw, as plain data: computed here (and unit-tested), handed to ECharts
 // by Plots.tsx. Each builder returns an ECharts option.
+import { formatValue } from "./format";
 import type { Experiment, Hyperparameter, TuningDetail } from "./types";
 
 type Option = Record<string, unknown>;
@@ -119,31 +120,64 @@ export function sliceOption(tuning: TuningDetail, h: Hyperparameter): Option {
   };
 }
 
-/** Intermediate values by step: a line per experiment that reported any; pruned ones dashed and marked. */
+/** The gap between two curves in one line series (ECharts breaks a line at an empty value). */
+export const GAP = "-";
+
+/** A curve's point: step, value and the experiment's index (for the tooltip). */
+type CurvePoint = [number, number, number];
+
+function curvePoints(experiments: Experiment[]): (CurvePoint | typeof GAP)[] {
+  const data: (CurvePoint | typeof GAP)[] = [];
+  for (const e of experiments) {
+    if (data.length > 0) data.push(GAP);
+    for (const [step, value] of e.intermediate) data.push([step, value, e.index]);
+  }
+  return data;
+}
+
+/**
+ * Intermediate values by step: a curve per experiment that reported any, the completed ones in
+ * one line series and the pruned ones (dashed) in another, each curve apart from the next by a
+ * gap; a marker where each pruned experiment was stopped. Two line series instead of one per
+ * experiment: a thousand series cost ECharts a thousand models and views (benchmarks/ui).
+ */
 export function curvesOption(tuning: TuningDetail): Option {
   const reporting = tuning.experiments.filter((e) => e.intermediate.length > 0).sort((a, b) => a.index - b.index);
+  const pruned = reporting.filter((e) => e.state === "pruned");
+  const completed = reporting.filter((e) => e.state !== "pruned");
+  const line = (name: string, color: string, dashed: boolean, experiments: Experiment[]) => ({
+    name,
+    type: "line",
+    showSymbol: false,
+    connectNulls: false,
+    color,
+    lineStyle: { type: dashed ? "dashed" : "solid", width: 1.5 },
+    data: curvePoints(experiments),
+  });
   return {
     animation: false,
-    tooltip: { trigger: "item" },
+    tooltip: {
+      trigger: "item",
+      formatter: (p: { data: CurvePoint }) => `experiment ${p.data[2]}, step ${p.data[0]}: ${formatValue(p.data[1])}`,
+    },
     legend: { top: 0, data: ["completed", "pruned"] },
     grid: { left: 60, right: 20, top: 40, bottom: 40 },
     xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 25, minInterval: 1 },
     yAxis: { type: "value", name: tuning.metric, scale: true },
-    series: reporting.map((e) => {
-      const pruned = e.state === "pruned";
-      return {
-        name: pruned ? "pruned" : "completed",
-        id: `experiment ${e.index}`,
-        type: "line",
-        showSymbol: false,
-        color: pruned ? "#dd6b20" : "#3182ce",
-        lineStyle: { type: pruned ? "dashed" : "solid", width: 1.5 },
-        // A pruned curve ends in a cross where it was stopped.
-        markPoint: pruned
-          ? { symbol: "pin", symbolSize: 24, data: [{ coord: e.intermediate[e.intermediate.length - 1], value: "✕" }] }
-          : undefined,
-        data: e.intermediate,
-      };
-    }),
+    series: [
+      line("completed", "#3182ce", false, completed),
+      line("pruned", "#dd6b20", true, pruned),
+      // Where each pruned experiment was stopped (the same legend entry as its dashed curve).
+      {
+        name: "pruned",
+        id: "stopped",
+        type: "scatter",
+        symbol: "pin",
+        symbolSize: 24,
+        color: "#dd6b20",
+        label: { show: true, formatter: "✕", color: "#fff", fontSize: 10 },
+        data: pruned.map((e) => [...e.intermediate[e.intermediate.length - 1], e.index]),
+      },
+    ],
   };
 }
