@@ -1,8 +1,11 @@
 """Planning: rebuild an in-memory Optuna study from the records, then ask it for the next experiments.
 
 No study storage service is needed: the records are the state. Every plan is a pure function of
-the spec and the records (the sampler's seed is derived from the spec's seed and the number of
-experiments recorded so far), so a resumed tuning plans exactly what an uninterrupted one would.
+the spec and the records, so a resumed tuning plans exactly what an uninterrupted one would. A
+method with ``fast_forward`` (TPE) gets a sampler seeded with the spec's seed and moved past
+what the recorded experiments drew: it draws what one sampler kept for the whole tuning would.
+Any other adaptive method gets a sampler seeded from the spec's seed and the number of
+experiments recorded so far (``round_seed``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,15 @@ def round_seed(seed: int, n_recorded: int) -> int:
     """Return the sampler seed of the round that starts after ``n_recorded`` experiments."""
     digest = hashlib.sha256(f"mlwf-tuning:{seed}:{n_recorded}".encode()).digest()
     return int.from_bytes(digest[:4], "big")
+
+
+def stream_seed(seed: int) -> int:
+    """Return the seed of a fast-forwarded method's one random stream.
+
+    The spec's seed itself, so that the stream is the one of Optuna's sampler with that seed,
+    unless NumPy refuses it (negative, or 2**32 and above): then one derived from it.
+    """
+    return seed if 0 <= seed < 2**32 else round_seed(seed, 0)
 
 
 def distributions(spec: HyperparameterTuningSpec) -> dict[str, BaseDistribution]:
@@ -116,7 +128,11 @@ def plan(
     n = min(spec.parallelism, total - len(records))
     if n <= 0:
         return []
-    sampler = method.make_sampler(spec, round_seed(spec.seed, len(records)))
+    if method.fast_forward is not None:
+        sampler = method.make_sampler(spec, stream_seed(spec.seed))
+        method.fast_forward(sampler, spec, records)
+    else:
+        sampler = method.make_sampler(spec, round_seed(spec.seed, len(records)))
     study = rebuild_study(spec, records, sampler)
     start = max(recorded, default=-1) + 1
     return [ExperimentRecord(start + i, p) for i, p in enumerate(_ask(study, dists, n))]

@@ -6,15 +6,22 @@ tuning plans, never when a DAG file declaring one is parsed.
 
 Below the spec in the import graph: the factories take any object with the spec's attributes
 they read (``SpecView``), which ``HyperparameterTuningSpec`` is.
+
+TPE is planned from one random stream for the whole tuning, seeded with the spec's seed, as
+Optuna's ``study.optimize`` would: ``tpe_fast_forward`` moves a new sampler's streams past what
+the recorded experiments drew, so a sampler rebuilt every round draws exactly what one kept for
+the whole tuning would (issue 15: re-seeding every round made mlwf's TPE a different, if equally
+random, search from Optuna's, which no benchmark could then compare seed by seed).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from mlwf_tuning._limits import max_experiments
+from mlwf_tuning._records import ExperimentRecord, ExperimentState
 from mlwf_tuning._space import Hyperparameter
 
 # optuna is imported when planning only: DAG files that declare tunings parse fast.
@@ -78,6 +85,50 @@ def tpe_sampler(spec: SpecView, seed: int) -> optuna.samplers.BaseSampler:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+def tpe_fast_forward(
+    sampler: optuna.samplers.BaseSampler, spec: SpecView, records: Sequence[ExperimentRecord]
+) -> None:
+    """Move a new TPE sampler's random streams to where one kept since the first round would be.
+
+    ``TPESampler`` keeps no state besides two random streams: its ``RandomSampler``'s, which
+    draws the startup experiments, and its own, which draws the candidates of modelled ones. How
+    many numbers an experiment takes from them depends only on the search space and on whether
+    the sampler was still starting up when the experiment was planned, never on any result:
+    one per numeric hyperparameter (one per choice for a categorical) while starting up, and
+    ``2 * n_ei_candidates`` per hyperparameter afterwards (mixture components, then values). So
+    skipping that many numbers for every recorded experiment, in rounds of ``parallelism``, makes
+    ``plan`` draw what Optuna's ``study.optimize`` with one ``TPESampler(seed=spec.seed)`` draws
+    (``test_tpe_draws_what_one_long_lived_optuna_sampler_draws`` holds Optuna to that). Rounds
+    are taken as ``search`` and the tuning DAG plan them, ``parallelism`` records each; records
+    planned otherwise still give one deterministic plan.
+    """
+    import optuna
+
+    if not isinstance(sampler, optuna.samplers.TPESampler):
+        raise TypeError(f"tpe_fast_forward needs a TPESampler; got {type(sampler).__name__}")
+    dists = [hp.distribution() for hp in spec.hyperparameters.values()]
+    sampled = [d for d in dists if not d.single()]  # Optuna draws nothing for a single value
+    startup_draws = sum(
+        len(d.choices) if isinstance(d, optuna.distributions.CategoricalDistribution) else 1
+        for d in sampled
+    )
+    modelled_draws = 2 * sampler._n_ei_candidates * len(sampled)
+    ordered = sorted(records, key=lambda r: r.index)
+    told = 0  # experiments finished before the round (failed ones do not count, as in Optuna)
+    startup = modelled = 0
+    for start in range(0, len(ordered), spec.parallelism):
+        round_ = ordered[start : start + spec.parallelism]
+        if told < sampler._n_startup_trials:
+            startup += startup_draws * len(round_)
+        else:
+            modelled += modelled_draws * len(round_)
+        told += sum(r.state in (ExperimentState.SUCCEEDED, ExperimentState.PRUNED) for r in round_)
+    for rng, n in ((sampler._random_sampler._rng.rng, startup), (sampler._rng.rng, modelled)):
+        while n > 0:  # every draw above is one double; in slices, so memory stays small
+            rng.random_sample(min(n, 1 << 16))
+            n -= min(n, 1 << 16)
 
 
 def gp_sampler(spec: SpecView, seed: int) -> optuna.samplers.BaseSampler:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,7 +33,15 @@ from pydantic import (
 
 from mlwf_tuning._errors import UnknownTuningMethodError
 from mlwf_tuning._limits import max_experiments
-from mlwf_tuning._samplers import check_grid, gp_sampler, grid_sampler, random_sampler, tpe_sampler
+from mlwf_tuning._records import ExperimentRecord
+from mlwf_tuning._samplers import (
+    check_grid,
+    gp_sampler,
+    grid_sampler,
+    random_sampler,
+    tpe_fast_forward,
+    tpe_sampler,
+)
 from mlwf_tuning._space import Hyperparameter
 
 # optuna is imported when planning only: DAG files that declare tunings parse fast.
@@ -44,6 +52,9 @@ Direction = Literal["minimize", "maximize"]
 ENTRY_POINT_GROUP = "mlwf.tuning.methods"
 
 SamplerFactory = Callable[["HyperparameterTuningSpec", int], "optuna.samplers.BaseSampler"]
+FastForward = Callable[
+    ["optuna.samplers.BaseSampler", "HyperparameterTuningSpec", Sequence[ExperimentRecord]], None
+]
 
 
 def _no_check(spec: HyperparameterTuningSpec) -> None:
@@ -60,11 +71,15 @@ class SearchMethod:
     plans_upfront: bool = False
     #: Raise ``ValueError`` naming the problem when the method cannot run this spec.
     check: Callable[[HyperparameterTuningSpec], None] = field(default=_no_check)
+    #: For an adaptive method whose sampler keeps one random stream for the whole tuning: move a
+    #: sampler made with the spec's seed past what the recorded experiments drew. None: every
+    #: round's sampler is seeded from the spec's seed and the number of recorded experiments.
+    fast_forward: FastForward | None = None
 
 
 grid = SearchMethod("grid", grid_sampler, plans_upfront=True, check=check_grid)
 random = SearchMethod("random", random_sampler, plans_upfront=True)
-tpe = SearchMethod("tpe", tpe_sampler)
+tpe = SearchMethod("tpe", tpe_sampler, fast_forward=tpe_fast_forward)
 gp = SearchMethod("gp", gp_sampler)
 
 _BUILTIN = {"grid": grid, "random": random, "tpe": tpe, "bayesian": tpe, "gp": gp}
