@@ -7,32 +7,30 @@ rules, 5 per group, each ``team<k>_*``, so the rules give the user all 1,000 DAG
 baseline with Airflow's SimpleAuthManager (role ``user``: every DAG, no DAG-level check). The
 same requests go to both, paired and alternating which goes first (ABBA), after a warm-up:
 ``GET /api/v2/dags?limit=1000`` (the 1,000 DAGs) and ``GET /api/v2/dags/<id>`` (one
-``is_authorized_dag``). Ratio: per-pair candidate time / baseline time, median with a 95 %
-bootstrap interval. Target ≤ 1.2. LDAP: slapd's operation log counts the searches made while
-the candidate answered the measured requests (target: 0 after the first lookup).
+``is_authorized_dag``), ``ROUNDS`` rounds. Ratio (``ratio``, listing): the median of the
+per-round ratios candidate time / baseline time with a 95 % bootstrap interval
+(``mlwf_testsupport.benchmark``); target ≤ 1.2. LDAP (``ldap_searches``): slapd's operation log
+counts the searches made while the candidate answered the measured requests; a count, so its
+interval is the count itself; target 0 after the warm-up's first lookup. A wrong answer (status,
+number of DAGs) stops the run with an error.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
-import random
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import httpx
 from mlwf_testsupport import airflow_api_server, throwaway_database
+from mlwf_testsupport.benchmark import abba, environment, estimate, paired_ratio, write_result
 from mlwf_testsupport.slapd import LdapUser, directory_ldif, slapd_server
 
-ROOT = Path(__file__).resolve().parents[2]
-RESULT = ROOT / "benchmarks" / "results" / "auth.json"
 TEAMS, PER_TEAM, GROUPS = 50, 20, 10
 ROUNDS = int(os.environ.get("MLWF_BENCH_AUTH_ROUNDS", "40"))
 TARGET = 1.2
@@ -68,13 +66,10 @@ def _timed(client: httpx.Client, path: str, expected: int) -> float:
     return took
 
 
-def _bootstrap(ratios: list[float], rng: random.Random, n: int = 5000) -> tuple[float, float]:
-    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(n))
-    return medians[int(0.025 * n)], medians[int(0.975 * n) - 1]
-
-
 def main() -> None:
     started = time.monotonic()
+    env_before = environment("auth")
+    orders = abba(ROUNDS)
     work = Path(tempfile.mkdtemp(prefix="mlwf-bench-auth-"))
     home, dags = work / "home", work / "home" / "dags"
     dags.mkdir(parents=True)
@@ -142,66 +137,64 @@ def main() -> None:
                         _timed(client, path, total)
             log = work / "slapd" / "slapd.log"
             searches_before = log.read_text(errors="replace").count(" SRCH base=")
-            pairs: dict[str, list[tuple[float, float]]] = {key: [] for key in paths}
-            for round_ in range(ROUNDS):
-                order = (
-                    ("candidate", "baseline") if round_ % 4 in (0, 3) else ("baseline", "candidate")
-                )
+            samples: dict[str, list[float]] = {}
+            for order in orders:
                 for key, path in paths.items():
-                    took = {name: _timed(clients[name], path, total) for name in order}
-                    pairs[key].append((took["candidate"], took["baseline"]))
+                    for side in order:
+                        took = _timed(clients[side], path, total)
+                        samples.setdefault(f"{key}_{side}_s", []).append(took)
             searches = log.read_text(errors="replace").count(" SRCH base=") - searches_before
             for client in clients.values():
                 client.close()
-    rng = random.Random(13)
-    measurements: dict[str, Any] = {}
-    for key, values in pairs.items():
-        ratios = [c / b for c, b in values]
-        low, high = _bootstrap(ratios, rng)
-        measurements[key] = {
-            "candidate_median_s": statistics.median(c for c, _ in values),
-            "baseline_median_s": statistics.median(b for _, b in values),
-            "paired_ratio_median": statistics.median(ratios),
-            "ratio_ci95": [low, high],
-            "pairs": len(values),
-            "target_met": high <= TARGET,
-        }
     measured = ROUNDS * len(paths)
-    result = {
-        "benchmark": "auth",
-        "description": (
+    estimates: dict[str, dict[str, Any]] = {}
+    ratios: dict[str, list[float]] = {}
+    for key, name in (("list", "ratio"), ("one", "ratio_one_dag")):
+        pair = paired_ratio(samples[f"{key}_candidate_s"], samples[f"{key}_baseline_s"])
+        ratios[key] = pair.pop("ratios")
+        estimates[name] = pair
+        for side in ("candidate", "baseline"):
+            estimates[f"{key}_{side}_s"] = estimate(samples[f"{key}_{side}_s"])
+    # A count, not a sample: its interval is the count itself.
+    estimates["ldap_searches"] = {"value": searches, "ci95": [searches, searches], "n": measured}
+    listing, one = estimates["ratio"], estimates["ratio_one_dag"]
+    verdict = (
+        "met"
+        if listing["ci95"][1] <= TARGET
+        else "missed"
+        if listing["ci95"][0] > TARGET
+        else "not shown"
+    )
+    write_result(
+        "auth",
+        description=(
             "GET /api/v2/dags?limit=1000 (1,000 DAGs) and GET /api/v2/dags/<id> on a real "
-            "api-server with MlwfAuthManager (user in 10 groups, 50 rules) vs SimpleAuthManager "
-            "(role user), one PostgreSQL database, paired ABBA after warm-up; LDAP searches "
-            "counted in slapd's log during the measured requests"
+            "api-server with MlwfAuthManager (user in 10 groups, 50 rules, real slapd) vs "
+            "SimpleAuthManager (role user), one PostgreSQL database, paired ABBA after warm-up; "
+            "LDAP searches counted in slapd's log during the measured requests"
         ),
-        "measurements": {
-            **measurements,
-            "ldap_searches_during_measured_requests": searches,
+        estimates=estimates,
+        headline="ratio",
+        meaning=(
+            "MlwfAuthManager time / SimpleAuthManager time listing 1,000 DAGs, median of "
+            "per-round ratios; lower is better (target <= 1.2); ldap_searches: slapd searches "
+            "during the measured requests (target 0)"
+        ),
+        samples={**samples, "ratios": ratios, "order": [list(o) for o in orders]},
+        details={
+            "dags": TEAMS * PER_TEAM,
+            "rounds": ROUNDS,
             "measured_candidate_requests": measured,
-            "ldap_searches_per_1000_requests": searches * 1000 / measured,
-            "ldap_target_met": searches == 0,
-            "rounds_abba": ROUNDS,
-            "statistic": "median of per-pair ratios, 95 % bootstrap interval",
-            "target": TARGET,
+            "psycopg_wait_func": "wait_poll (both servers; docs/benchmarks.md, auth)",
             "wall_s": time.monotonic() - started,
         },
-        "ratio": measurements["list"]["paired_ratio_median"],
-        "ratio_meaning": "MlwfAuthManager time / SimpleAuthManager time listing 1,000 DAGs; lower is better",
-        "environment": {
-            "python": platform.python_version(),
-            "apache-airflow": version("apache-airflow"),
-            "mlwf-auth": version("mlwf-auth"),
-            "cpus": os.cpu_count(),
-            "load_average": os.getloadavg(),
-        },
-    }
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
-    listing, one = measurements["list"], measurements["one"]
-    print(
-        f"auth: listing 1,000 DAGs {listing['paired_ratio_median']:.2f}x SimpleAuthManager "
-        f"(95% CI {listing['ratio_ci95'][0]:.2f}-{listing['ratio_ci95'][1]:.2f}, target {TARGET}); "
-        f"one DAG {one['paired_ratio_median']:.2f}x; {searches} LDAP searches in {measured} requests"
+        environment=env_before,
+        summary=(
+            f"auth: listing 1,000 DAGs {listing['value']:.2f}x SimpleAuthManager (95% CI "
+            f"{listing['ci95'][0]:.2f}-{listing['ci95'][1]:.2f}, target {TARGET}: {verdict}); "
+            f"one DAG {one['value']:.2f}x (95% CI {one['ci95'][0]:.2f}-{one['ci95'][1]:.2f}); "
+            f"{searches} LDAP searches in {measured} measured requests (target 0)"
+        ),
     )
 
 

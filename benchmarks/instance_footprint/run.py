@@ -10,15 +10,18 @@ Both come from ``../celery_broker/stack.py``. Each instance starts fresh, runs t
 proportional set size (``psutil`` ``memory_full_info().pss``) is summed over every live
 process of the instance, ``SAMPLES`` times ``INTERVAL`` s apart; the median counts. The
 PostgreSQL server's own processes are shared with everything else and are not counted.
-Instances alternate ABBA (``MLWF_BENCH_FOOTPRINT_ROUNDS`` rounds, default 1). Ratio:
-candidate / baseline; the candidate's total must stay ≤ 1.3 GiB.
+
+``ROUNDS`` rounds (``MLWF_BENCH_FOOTPRINT_ROUNDS``, default 3), each a candidate and a baseline
+instance in ABBA order (``mlwf_testsupport.benchmark.abba``), one instance at a time. The target
+is absolute (issue 11): ``celery_pss_gib``, the median over the rounds of the candidate's PSS,
+≤ 1.3 GiB with its whole 95 % bootstrap interval. ``ratio`` (candidate / baseline, the median of
+the per-round ratios) is reported for context. Sanity: the smoke run succeeds, and a Celery
+instance has its workers' pool processes.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -31,10 +34,10 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "celery_broker"))
 from mlwf_instance import parse_spec
-from stack import ROOT, WORKERS, Api, instance
+from mlwf_testsupport.benchmark import abba, environment, estimate, paired_ratio, write_result
+from stack import WORKERS, Api, instance
 
-RESULT = ROOT / "benchmarks" / "results" / "instance_footprint.json"
-ROUNDS = int(os.environ.get("MLWF_BENCH_FOOTPRINT_ROUNDS", "1"))
+ROUNDS = int(os.environ.get("MLWF_BENCH_FOOTPRINT_ROUNDS", "3"))
 SETTLE = 15.0
 SAMPLES = 5
 INTERVAL = 2.0
@@ -93,8 +96,12 @@ def measure(broker: str) -> dict[str, Any]:
     totals = [total for (total, _), _ in samples]
     median = statistics.median(totals)
     (_, by_kind), processes = min(samples, key=lambda s: abs(s[0][0] - median))
+    pool = sum(1 for kind in by_kind if "ForkPoolWorker" in kind)
+    if broker != "local" and pool == 0:
+        raise RuntimeError(f"the {broker} instance has no Celery pool process: {sorted(by_kind)}")
     return {
         "pss_bytes": median,
+        "pss_samples_bytes": totals,
         "processes": processes,
         "by_kind_bytes": dict(sorted(by_kind.items(), key=lambda kv: -kv[1])),
     }
@@ -102,55 +109,64 @@ def measure(broker: str) -> dict[str, Any]:
 
 def main() -> None:
     started = time.monotonic()
+    env_before = environment("instance_footprint")
+    orders = abba(ROUNDS)
+    arms = {"candidate": "database", "baseline": "local"}
     runs: dict[str, list[dict[str, Any]]] = {"database": [], "local": []}
-    for _ in range(ROUNDS):
-        for arm in ("database", "local", "local", "database"):
-            runs[arm].append(measure(arm))
-    candidate = statistics.median(r["pss_bytes"] for r in runs["database"])
-    baseline = statistics.median(r["pss_bytes"] for r in runs["local"])
-    pairs = [
-        a["pss_bytes"] / b["pss_bytes"]
-        for a, b in zip(runs["database"], runs["local"], strict=True)
-    ]
-    ratio = candidate / baseline
-    result = {
-        "benchmark": "instance_footprint",
-        "description": (
+    for order in orders:
+        for side in order:
+            runs[arms[side]].append(measure(arms[side]))
+    celery = [r["pss_bytes"] / GIB for r in runs["database"]]
+    local = [r["pss_bytes"] / GIB for r in runs["local"]]
+    ratio = paired_ratio(celery, local)
+    ratios = ratio.pop("ratios")
+    estimates = {
+        "celery_pss_gib": estimate(celery),
+        "local_pss_gib": estimate(local),
+        "ratio": ratio,
+    }
+    c = estimates["celery_pss_gib"]
+    low, high = c["ci95"]
+    verdict = "met" if high <= LIMIT_GIB else "missed" if low > LIMIT_GIB else "not shown"
+    write_result(
+        "instance_footprint",
+        description=(
             "PSS summed over every process of an instance (api-server, scheduler, dag-processor, "
             f"triggerer, log-server, watchdog, and with Celery {WORKERS} workers x {CONCURRENCY} "
-            "slots) on PostgreSQL, after one smoke run and 15 s idle: CeleryExecutor on the "
-            f"database broker vs LocalExecutor (parallelism {WORKERS * CONCURRENCY}); ABBA"
+            f"slots) on PostgreSQL, after one smoke run and {SETTLE:.0f} s idle, median of "
+            f"{SAMPLES} samples {INTERVAL:.0f} s apart: CeleryExecutor on the database broker vs "
+            f"LocalExecutor (parallelism {WORKERS * CONCURRENCY}); a fresh instance each, "
+            f"{ROUNDS} rounds in ABBA order"
         ),
-        "measurements": {
-            "candidate_pss_gib": candidate / GIB,
-            "baseline_pss_gib": baseline / GIB,
-            "candidate_runs": runs["database"],
-            "baseline_runs": runs["local"],
-            "paired_ratios": pairs,
+        estimates=estimates,
+        headline="celery_pss_gib",
+        meaning=(
+            "GiB of PSS of a Celery instance (database broker), median over rounds; lower is "
+            "better (target <= 1.3 GiB); ratio: to the LocalExecutor instance, for context"
+        ),
+        samples={
+            "celery_pss_gib": celery,
+            "local_pss_gib": local,
+            "ratios": ratios,
+            "celery_runs": runs["database"],
+            "local_runs": runs["local"],
+            "order": [[arms[side] for side in order] for order in orders],
+        },
+        details={
             "celery_workers": WORKERS,
             "concurrency_per_worker": CONCURRENCY,
             "samples_per_instance": SAMPLES,
-            "rounds_abba": ROUNDS,
-            "statistic": "median",
-            "limit_gib": LIMIT_GIB,
-            "limit_met": candidate / GIB <= LIMIT_GIB,
+            "rounds": ROUNDS,
+            "celery": version("celery"),
             "wall_s": time.monotonic() - started,
         },
-        "ratio": ratio,
-        "ratio_meaning": "Celery topology PSS / LocalExecutor PSS; lower is better",
-        "environment": {
-            "python": platform.python_version(),
-            "apache-airflow": version("apache-airflow"),
-            "celery": version("celery"),
-            "mlwf-instance": version("mlwf-instance"),
-            "cpus": os.cpu_count(),
-        },
-    }
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
-    verdict = "within" if candidate / GIB <= LIMIT_GIB else "OVER"
-    print(
-        f"instance_footprint: Celery topology {candidate / GIB:.2f} GiB PSS ({verdict} the "
-        f"{LIMIT_GIB} GiB limit), {ratio:.2f}x LocalExecutor ({baseline / GIB:.2f} GiB)"
+        environment=env_before,
+        summary=(
+            f"instance_footprint: Celery instance {c['value']:.2f} GiB PSS (95% CI "
+            f"{low:.2f}-{high:.2f}, target <= {LIMIT_GIB} GiB: {verdict}), "
+            f"{ratio['value']:.2f}x LocalExecutor ({estimates['local_pss_gib']['value']:.2f} GiB), "
+            f"{ROUNDS} rounds"
+        ),
     )
 
 

@@ -41,23 +41,23 @@ noop = NoOp().build("noop_experiment", {})
 # The floor: 16 runs of the same no-op queued at once behind max_active_runs 4, no tuner at all.
 paced = NoOp().build("noop_paced", {})
 paced.max_active_runs = 4
-spec = HyperparameterTuningSpec(
-    hyperparameters={"x": FloatRange(-1.0, 1.0)},
-    metric="loss",
-    method="random",
-    n_experiments=16,
-    parallelism=4,
-)
-# The tuner builds its own experiment DAG (tuning_overhead__experiments, max_active_runs 4).
-tuning = HyperparameterTuner(NoOp(), spec).build_dag("tuning_overhead")
 
-# One wave only: with the 16-experiment run it separates the fixed cost from the per-wave cost.
-one_wave = HyperparameterTuner(NoOp(), spec.model_copy(update={"n_experiments": 4})).build_dag(
-    "tuning_overhead_one_wave"
-)
 
-# The same 16 experiments over an existing instance (instance_id): the tuner paces itself, 4 per
-# round (reported next to the default, not part of the ratio).
-shared = HyperparameterTuner(NoOp(), spec, instance_id="noop_experiment").build_dag(
-    "tuning_overhead_shared"
-)
+def _tuning(method: str) -> DAG:
+    """16 experiments, 4 at a time, of the no-op; the tuner builds its own experiment DAG
+    (``tuning_overhead_<method>__experiments``, max_active_runs 4)."""
+    spec = HyperparameterTuningSpec(
+        hyperparameters={"x": FloatRange(-1.0, 1.0)},
+        metric="loss",
+        method=method,
+        n_experiments=16,
+        parallelism=4,
+    )
+    return HyperparameterTuner(NoOp(), spec).build_dag(f"tuning_overhead_{method}")
+
+
+# Random is planned in one round (one task, `report`); TPE and GP plan a batch of 4 per round,
+# each on every result so far (round_0, round_1, round_2, report).
+tuning_random = _tuning("random")
+tuning_tpe = _tuning("tpe")
+tuning_gp = _tuning("gp")
