@@ -3,41 +3,42 @@
 Generates 200 DAG files of 57 typed tasks each (into a temp dir), then parses the folder with
 Airflow's own ``DagBag`` in fresh subprocesses, alternating "with the policy" (as installed,
 ``[mlwf_types] mode = error``) and "without" (the ``mlwf_types`` plugin unregistered from
-Airflow's policy plugin manager), and reports the median of each and their ratio.
+Airflow's policy plugin manager), in paired rounds in ABBA order (16 by default;
+``MLWF_BENCH_TYPES_OVERHEAD_ROUNDS``), and reports the median of the per-round ratios with its
+95 % bootstrap interval (target: its upper end <= 1.05, issue 15). Every round is kept in the JSON.
 
 Every measuring subprocess first parses a small sanity folder (untimed; it also warms imports):
 a good DAG and a deliberately mismatched one. With the policy the mismatch must be refused and
 the good DAG loaded; without it both must load. The timed parse must load every DAG with zero
-import errors. A failed sanity check exits non-zero; missing the target does not (``pass``).
+import errors. A failed sanity check exits non-zero; missing the target does not (the check in
+``benchmark.py check types_overhead`` reports it).
 
     uv run python benchmarks/types_overhead/run.py            # full run, writes the JSON
-    uv run python benchmarks/types_overhead/run.py --quick    # smoke run (20 files, 2 rounds)
+    uv run python benchmarks/types_overhead/run.py --quick    # smoke run (20 files, 4 rounds; JSON in /tmp)
     uv run python benchmarks/types_overhead/run.py --profile  # cProfile one with-policy parse
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from mlwf_testsupport.benchmark import abba, environment, estimate, paired_ratio, write_result
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-RESULT = ROOT / "benchmarks" / "results" / "types_overhead.json"
 NAME = "types_overhead"
-TARGET_RATIO = 1.05
-FULL = {"files": 200, "rounds": 7}
-QUICK = {"files": 20, "rounds": 2}
+TARGET_RATIO = 1.05  # issue 15: the upper end of the paired ratio's 95 % interval
+FULL = {"files": 200}
+ROUNDS = int(os.environ.get("MLWF_BENCH_TYPES_OVERHEAD_ROUNDS", "16"))
+QUICK = {"files": 20, "rounds": 4}
 WORKER_TIMEOUT_S = 900  # one parse of the whole folder; bounds every subprocess
 POLICY_PLUGIN = "mlwf_types"  # the entry point's name: pluggy registers the module under it
 
@@ -325,12 +326,17 @@ def profile_main(files: int) -> int:
 
 
 def main(quick: bool) -> int:
-    config = QUICK if quick else FULL
-    files, rounds = config["files"], config["rounds"]
+    started_at = time.monotonic()
+    env_before = environment(NAME)
+    files = QUICK["files"] if quick else FULL["files"]
+    rounds = QUICK["rounds"] if quick else ROUNDS
     tasks_per_file = _generate.TASKS_PER_DAG
-    per_round: dict[str, list[float]] = {"with": [], "without": []}
-    cpu: dict[str, list[float]] = {"with": [], "without": []}
-    cold: dict[str, list[float]] = {"with": [], "without": []}
+    orders = abba(rounds)
+    samples: dict[str, list[float]] = {
+        key: [] for key in ("candidate_s", "baseline_s", "candidate_cpu_s", "baseline_cpu_s",
+                            "candidate_sanity_s", "baseline_sanity_s")
+    }  # fmt: skip
+    mode_of = {"candidate": "with", "baseline": "without"}
     with tempfile.TemporaryDirectory(prefix="mlwf-types-overhead-") as name:
         tmp = Path(name)
         dag_dir, helper_dir, sanity_dir = tmp / "dags", tmp / "helpers", tmp / "sanity"
@@ -338,100 +344,103 @@ def main(quick: bool) -> int:
         _generate.write_sanity_dags(sanity_dir)
         env = _environment(tmp, dag_dir, helper_dir)
         try:
-            # Warm-up round (untimed): compiles every DAG file to .pyc and warms the OS file cache.
+            # Warm-up (untimed): compiles every DAG file to .pyc and warms the OS file cache.
             for mode in ("with", "without"):
                 _check(
                     _run_worker(mode, tmp, dag_dir, sanity_dir, env, f"warmup-{mode}"),
                     files,
                     tasks_per_file,
                 )
-            # Interleaved ABBA rounds, each measurement in a fresh interpreter, to cancel drift.
-            for r in range(rounds):
-                order = ("with", "without") if r % 2 == 0 else ("without", "with")
-                for mode in order:
+            # Paired ABBA rounds, each parse in a fresh interpreter.
+            for r, order in enumerate(orders):
+                for side in order:
+                    mode = mode_of[side]
                     result = _run_worker(mode, tmp, dag_dir, sanity_dir, env, f"{r}-{mode}")
                     _check(result, files, tasks_per_file)
-                    per_round[mode].append(round(result["seconds"], 4))
-                    cpu[mode].append(round(result["cpu_seconds"], 4))
-                    cold[mode].append(round(result["sanity_s"], 4))
+                    samples[f"{side}_s"].append(result["seconds"])
+                    samples[f"{side}_cpu_s"].append(result["cpu_seconds"])
+                    samples[f"{side}_sanity_s"].append(result["sanity_s"])
         except SanityError as exc:
-            print(f"types_overhead: {exc}", file=sys.stderr)
+            print(f"{NAME}: {exc}", file=sys.stderr)
             return 1
         except subprocess.TimeoutExpired as exc:
-            print(f"types_overhead: a parse exceeded {exc.timeout} s", file=sys.stderr)
+            print(f"{NAME}: a parse exceeded {exc.timeout} s", file=sys.stderr)
             return 1
 
-    with_s = statistics.median(per_round["with"])
-    without_s = statistics.median(per_round["without"])
-    ratio = with_s / without_s
-    cpu_with_s = statistics.median(cpu["with"])
-    cpu_without_s = statistics.median(cpu["without"])
-    environment = {
-        "python": platform.python_version(),
-        "apache-airflow": version("apache-airflow"),
-        "mlwf-types": version("mlwf-types"),
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
+    ratio = paired_ratio(samples["candidate_s"], samples["baseline_s"])
+    cpu_ratio = paired_ratio(samples["candidate_cpu_s"], samples["baseline_cpu_s"])
+    estimates = {
+        "ratio": {k: v for k, v in ratio.items() if k != "ratios"},
+        "cpu_ratio": {k: v for k, v in cpu_ratio.items() if k != "ratios"},
+        "candidate_s": estimate(samples["candidate_s"]),
+        "baseline_s": estimate(samples["baseline_s"]),
     }
-    report = {
-        "benchmark": NAME,
-        "description": (
+    low, high = ratio["ci95"]
+    if high <= TARGET_RATIO:
+        verdict = "met"
+    elif low > TARGET_RATIO:
+        verdict = "MISSED"
+    else:
+        verdict = "not shown"
+    write_result(
+        NAME,
+        description=(
             f"Airflow DagBag(safe_mode=False, load_op_links=False) parse of {files} generated DAG "
             f"files x {tasks_per_file} typed tasks, with the mlwf-types cluster policy (mode=error: "
             "check_dag + run-time guards) against the same parse with the policy plugin "
             "unregistered from Airflow's policy plugin manager; each parse in a fresh interpreter "
-            "after an untimed sanity parse, rounds interleaved ABBA after one untimed warm-up round"
+            "after an untimed sanity parse (a good and a mismatched DAG); paired rounds in ABBA "
+            "order after one untimed warm-up pair"
         ),
-        "measurements": {
-            "candidate_s": round(with_s, 4),
-            "baseline_s": round(without_s, 4),
-            "repetitions": rounds,
-            "statistic": "median",
+        estimates=estimates,
+        headline="ratio",
+        meaning=(
+            "parse time with the policy / without it, the median of the per-round ratios (wall "
+            "clock); lower is better"
+        ),
+        samples={
+            **samples,
+            "ratios": ratio["ratios"],
+            "cpu_ratios": cpu_ratio["ratios"],
+            "order": [list(o) for o in orders],
         },
-        "ratio": round(ratio, 4),
-        "ratio_meaning": "parse time with the policy / without it; lower is better",
-        "target_ratio": TARGET_RATIO,
-        "pass": ratio <= TARGET_RATIO,
-        "quick": quick,
-        "files": files,
-        "tasks_per_file": tasks_per_file,
-        "total_tasks": files * tasks_per_file,
-        "rounds": rounds,
-        "per_round_s": {"with_policy": per_round["with"], "without_policy": per_round["without"]},
-        "median_with_policy_s": round(with_s, 4),
-        "median_without_policy_s": round(without_s, 4),
-        "cpu_time": {
-            "note": "process CPU time of the same parses (less sensitive to other load on the "
-            "machine than wall-clock time); the ratio above and pass use wall-clock medians",
-            "per_round_s": {"with_policy": cpu["with"], "without_policy": cpu["without"]},
-            "median_with_policy_s": round(cpu_with_s, 4),
-            "median_without_policy_s": round(cpu_without_s, 4),
-            "ratio": round(cpu_with_s / cpu_without_s, 4),
+        details={
+            "files": files,
+            "tasks_per_file": tasks_per_file,
+            "total_tasks": files * tasks_per_file,
+            "rounds": rounds,
+            "quick": quick,
+            "target_ratio": TARGET_RATIO,
+            "sanity_s_note": (
+                "first parse in each interpreter (2 DAGs, one refused with the policy): includes "
+                "first-use imports; not part of the ratio"
+            ),
+            "cpu_ratio_note": "the same parses in process CPU time, for context",
+            "wall_s": time.monotonic() - started_at,
         },
-        "sanity_parse_s": {
-            "note": "first parse in each interpreter (2 DAGs, one refused with the policy): "
-            "includes first-use imports; not part of the ratio",
-            "with_policy": cold["with"],
-            "without_policy": cold["without"],
-        },
-        "environment": environment,
-        "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    verdict = "pass" if report["pass"] else "FAIL"
-    print(
-        f"types_overhead: {files} DAGs x {tasks_per_file} typed tasks parsed in {with_s:.2f} s with "
-        f"the mlwf-types policy vs {without_s:.2f} s without, ratio {ratio:.3f} "
-        f"(target <= {TARGET_RATIO}: {verdict}; median of {rounds}; CPU-time ratio "
-        f"{cpu_with_s / cpu_without_s:.3f})"
+        environment=env_before,
+        summary=(
+            f"{NAME}: {files} DAGs x {tasks_per_file} typed tasks parse "
+            f"{ratio['value']:.3f}x as long with the mlwf-types policy as without "
+            f"(95% CI {low:.3f}-{high:.3f}, target <= {TARGET_RATIO}: {verdict}; median of "
+            f"{rounds} paired rounds; medians {estimates['candidate_s']['value']:.2f} s vs "
+            f"{estimates['baseline_s']['value']:.2f} s; CPU-time ratio {cpu_ratio['value']:.3f})"
+        ),
+        # A smoke run checks the code, not the claim: its JSON stays out of benchmarks/results.
+        **(
+            {"results": Path(tempfile.mkdtemp(prefix="mlwf-types-overhead-quick-"))}
+            if quick
+            else {}
+        ),
     )
     return 0
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: 20 files, 2 rounds")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 20 files, 4 rounds, JSON in /tmp"
+    )
     parser.add_argument(
         "--profile", action="store_true", help="cProfile one with-policy parse (no JSON written)"
     )
