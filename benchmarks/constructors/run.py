@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from mlwf_testsupport.benchmark import abba, environment, estimate, paired_ratio, write_result
+from mlwf_testsupport.benchmark import (
+    SanityError,
+    abba,
+    environment,
+    estimate,
+    paired_ratio,
+    write_result,
+)
 
 NAME = "constructors"
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,10 +52,6 @@ PARSE_TARGET = 1.2
 VISIBLE_BOUND_S = 120.0  # one creation; beyond it the instance is broken, not slow
 SEED_BOUND_S = 1800.0  # 1,000 creations and their parses
 PARSE_TIMEOUT_S = 1800
-
-
-class SanityError(Exception):
-    """The benchmark would measure the wrong thing."""
 
 
 HAND_WRITTEN = '''"""Hand-written equivalent of one train_evaluate instance (airflow dag)."""

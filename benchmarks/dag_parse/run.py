@@ -31,7 +31,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlwf_testsupport.benchmark import abba, environment, estimate, paired_ratio, write_result
+from mlwf_testsupport.benchmark import (
+    SanityError,
+    abba,
+    environment,
+    estimate,
+    paired_ratio,
+    write_result,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -49,10 +56,6 @@ from airflow.sdk import DAG
 with DAG("mlwf_bench_warmup", schedule=None):
     EmptyOperator(task_id="t")
 '''
-
-
-class SanityError(Exception):
-    """The benchmark would measure the wrong thing."""
 
 
 # ---------------------------------------------------------------------------------- worker

@@ -30,7 +30,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlwf_testsupport.benchmark import abba, environment, estimate, paired_ratio, write_result
+from mlwf_testsupport.benchmark import (
+    SanityError,
+    abba,
+    environment,
+    estimate,
+    paired_ratio,
+    write_result,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -44,11 +51,6 @@ POLICY_PLUGIN = "mlwf_types"  # the entry point's name: pluggy registers the mod
 
 sys.path.insert(0, str(HERE))
 import _generate  # noqa: E402 (beside this file)
-
-
-class SanityError(Exception):
-    """The benchmark would measure the wrong thing."""
-
 
 # ---------------------------------------------------------------------------------- worker
 

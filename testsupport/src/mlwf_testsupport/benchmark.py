@@ -28,7 +28,6 @@ import random
 import statistics
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -223,17 +222,9 @@ def write_result(
     return path
 
 
-class Stopwatch:
-    """``with Stopwatch() as watch: ...`` then ``watch.seconds`` (``perf_counter``)."""
-
-    seconds: float
-
-    def __enter__(self) -> Stopwatch:
-        self._started = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self._started
+class SanityError(Exception):
+    """The benchmark would measure the wrong thing (a wrong answer, a missing file, a dead
+    server): its ``run.py`` prints it and exits 1, unlike a missed target, which exits 0."""
 
 
 # --- the check of the targets ------------------------------------------------------------------
