@@ -34,6 +34,7 @@ from statsd.client.udp import Pipeline  # type: ignore[import-untyped]
 
 from mlwf_stats_bridge._errors import InvalidSettingError, InvalidStatError
 from mlwf_stats_bridge._rules import Mapped, Mapper, Rule, rules_from_environment, sanitize_name
+from mlwf_stats_bridge._writers import counter_adder, gauge_setter, histogram_observer
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,10 @@ BUCKETS = (
 )
 #: Resolved names kept per client; beyond this, names are resolved on every call (still recorded).
 _CACHE_LIMIT = 100_000
+#: Values taken as they are; anything else goes through ``_number`` (which also accepts subclasses).
+_PLAIN_NUMBERS = frozenset((int, float))
+#: The recorder caches, one per kind of call: ``gd`` is a gauge changed by a delta.
+_KINDS = ("c", "g", "gd", "ms")
 
 # Every metric update of every client happens under this one lock. It makes updates thread-safe
 # and, because it is held across fork() (see _before_fork), a child never inherits it, or
@@ -171,7 +176,9 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
         self.registry = self._own_registry or CollectorRegistry(auto_describe=True)
         self._mapper = Mapper(self._rules, legacy_names=self._legacy)
         self._families: dict[str, _Family] = {}
-        self._recorders: dict[tuple[str, str], Recorder] = {}
+        # One dict per kind, keyed by the StatsD name: the hot path builds no key.
+        self._recorders: dict[str, dict[str, Recorder]] = {kind: {} for kind in _KINDS}
+        self._cached = 0
         self._gauge_values: dict[tuple[str, tuple[str, ...]], float] = {}
         self._set_members: dict[tuple[str, tuple[str, ...]], set[str]] = {}
         self._bookkeeping: dict[str, Any] = self._register_bookkeeping()
@@ -180,9 +187,11 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
 
     def incr(self, stat: str, count: float = 1, rate: float = 1) -> None:
         """Increment counter ``stat`` by ``count`` (every call counts: ``rate`` is not sampled)."""
-        recorder = self._recorders.get(("c", stat)) or self._resolve("c", stat)
+        recorder = self._recorders["c"].get(stat) or self._resolve("c", stat)
+        if count.__class__ not in _PLAIN_NUMBERS:
+            count = _number(stat, count)
         with _LOCK:
-            recorder(_number(stat, count))
+            recorder(count)
 
     def decr(self, stat: str, count: float = 1, rate: float = 1) -> None:
         """Decrement counter ``stat``: counted in its ``_decremented_total`` sibling."""
@@ -190,18 +199,22 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
 
     def gauge(self, stat: str, value: float, rate: float = 1, delta: bool = False) -> None:
         """Set gauge ``stat`` to ``value``, or change it by ``value`` when ``delta``."""
-        recorder = self._recorders.get(("gd" if delta else "g", stat)) or self._resolve(
-            "gd" if delta else "g", stat
-        )
+        kind = "gd" if delta else "g"
+        recorder = self._recorders[kind].get(stat) or self._resolve(kind, stat)
+        if value.__class__ not in _PLAIN_NUMBERS:
+            value = _number(stat, value)
         with _LOCK:
-            recorder(_number(stat, value))
+            recorder(value)
 
     def timing(self, stat: str, delta: float | timedelta, rate: float = 1) -> None:
         """Observe ``delta`` (milliseconds, or a timedelta) in histogram ``stat`` (in seconds)."""
-        seconds = (
-            delta.total_seconds() if isinstance(delta, timedelta) else _number(stat, delta) / 1000.0
-        )
-        recorder = self._recorders.get(("ms", stat)) or self._resolve("ms", stat)
+        if isinstance(delta, timedelta):
+            seconds = delta.total_seconds()
+        else:
+            seconds = (
+                delta if delta.__class__ in _PLAIN_NUMBERS else _number(stat, delta)
+            ) / 1000.0
+        recorder = self._recorders["ms"].get(stat) or self._resolve("ms", stat)
         with _LOCK:
             recorder(seconds)
 
@@ -267,8 +280,10 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
     def _resolve(self, kind: str, stat: str) -> Recorder:
         mapped = self._mapper.map(stat)
         if mapped.skip_reason is not None:
-            skipped = self._bookkeeping["skipped"].labels(stat, mapped.skip_reason)
-            recorder: Recorder = lambda _value: skipped.inc()  # noqa: E731
+            add_skipped = counter_adder(
+                self._bookkeeping["skipped"].labels(stat, mapped.skip_reason)
+            )
+            recorder: Recorder = lambda _value: add_skipped(1)  # noqa: E731
             self._cache(kind, stat, recorder)
             return recorder
         if mapped.unknown:
@@ -280,51 +295,73 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
         family, labels = self._series(kind, stat, mapped)
         metric = self._families[family].metric
         child = metric.labels(*labels) if labels else metric
+        recorder: Recorder
         if kind == "c":
-            negatives: list[Any] = []
+            add = counter_adder(child)
+            negatives: list[Recorder] = []
 
-            def recorder(value: float) -> None:
+            def count(value: float) -> None:
                 if value >= 0:
-                    child.inc(value)
+                    add(value)
                     return
                 if not negatives:  # created on the first decrement; recorders run under _LOCK
                     negative_family, _ = self._series("cd", stat, mapped, labels)
                     negative_metric = self._families[negative_family].metric
-                    negatives.append(negative_metric.labels(*labels) if labels else negative_metric)
-                negatives[0].inc(-value)
+                    negatives.append(
+                        counter_adder(
+                            negative_metric.labels(*labels) if labels else negative_metric
+                        )
+                    )
+                negatives[0](-value)
+
+            recorder = count
 
         elif kind == "g":
             key = (family, labels)
+            gauge_values = self._gauge_values
+            set_gauge = gauge_setter(child)
 
-            def recorder(value: float) -> None:
-                self._gauge_values[key] = value
-                child.set(value)
+            def set_absolute(value: float) -> None:
+                gauge_values[key] = value
+                set_gauge(value)
+
+            recorder = set_absolute
 
         elif kind == "gd":
             key = (family, labels)
+            gauge_values = self._gauge_values
+            set_gauge = gauge_setter(child)
 
-            def recorder(value: float) -> None:
-                new = self._gauge_values.get(key, 0.0) + value
-                self._gauge_values[key] = new
-                child.set(new)
+            def set_delta(value: float) -> None:
+                new = gauge_values.get(key, 0.0) + value
+                gauge_values[key] = new
+                set_gauge(new)
+
+            recorder = set_delta
 
         else:
-            recorder = child.observe
+            recorder = histogram_observer(child)
         if labels and labels[0] == OVERFLOW:
-            dropped = self._bookkeeping["dropped"].labels(family.partition(":")[2])
+            add_dropped = counter_adder(
+                self._bookkeeping["dropped"].labels(family.partition(":")[2])
+            )
             inner = recorder
 
-            def recorder(value: float) -> None:
-                dropped.inc()
+            def count_dropped(value: float) -> None:
+                add_dropped(1)
                 inner(value)
+
+            recorder = count_dropped
 
         else:
             self._cache(kind, stat, recorder)
         return recorder
 
     def _cache(self, kind: str, stat: str, recorder: Recorder) -> None:
-        if len(self._recorders) < _CACHE_LIMIT:
-            self._recorders[(kind, stat)] = recorder
+        recorders = self._recorders[kind]
+        if stat not in recorders and self._cached < _CACHE_LIMIT:
+            recorders[stat] = recorder
+            self._cached += 1
 
     def _series(
         self, kind: str, stat: str, mapped: Mapped, labels: tuple[str, ...] | None = None
