@@ -1,8 +1,8 @@
 """Create a new workspace package from the repo's template: `python tooling/new_package.py NAME "what it is for"`.
 
-It writes `packages/mlwf-NAME/` (pyproject with a static version, README, CHANGELOG with an
-Unreleased section, `src/mlwf_NAME/` with `__init__.py`, `__all__`, `__version__` and `py.typed`,
-and a smoke test), and adds the package to the workspace root's dependencies so that
+It writes `packages/mlwf-NAME/` (pyproject with a static version and complete metadata, README,
+LICENSE, CHANGELOG with an Unreleased section, `src/mlwf_NAME/` with `__init__.py`, `__all__`,
+`__version__` and `py.typed`, and a smoke test), and adds the package to the workspace root's dependencies so that
 `uv run mlwf up` has the full system. Run `uv lock` afterwards. Standard library only.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -23,9 +24,19 @@ version = "0.1.0"
 description = "{description}"
 readme = "README.md"
 license = "Apache-2.0"
+license-files = ["LICENSE"]
 requires-python = ">=3.11"
 authors = [{{ name = "ML Workflows contributors" }}]
-classifiers = ["Framework :: Apache Airflow", "Programming Language :: Python :: 3", "Typing :: Typed"]
+classifiers = [
+    "Development Status :: 3 - Alpha",
+    "Framework :: Apache Airflow",
+    "Intended Audience :: Developers",
+    "Operating System :: POSIX :: Linux",
+    "Programming Language :: Python :: 3",
+    "Programming Language :: Python :: 3 :: Only",
+    "Programming Language :: Python :: 3.11",
+    "Typing :: Typed",
+]
 dependencies = [{dependencies}]
 
 [dependency-groups]
@@ -108,6 +119,8 @@ def create(name: str, description: str, depends: list[str], root: Path = ROOT) -
         PYPROJECT.format(**values, dependencies=", ".join(deps), sources=sources)
     )
     (folder / "README.md").write_text(README.format(**values))
+    # Every wheel ships its license (tooling/dist_check.py): the same text as the siblings'.
+    shutil.copyfile(next(root.glob("packages/*/LICENSE")), folder / "LICENSE")
     (folder / "CHANGELOG.md").write_text(CHANGELOG.format(**values))
     (folder / "src" / module / "__init__.py").write_text(INIT.format(**values))
     (folder / "src" / module / "py.typed").write_text("")
