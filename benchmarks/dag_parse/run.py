@@ -1,10 +1,21 @@
 """dag_parse: the parse time of each example DAG file against an EmptyOperator DAG of the same shape.
 
-The DAG processor parses a file in a process that has already imported Airflow: so each sample
-is a fresh interpreter that imports ``airflow.sdk`` and Airflow's ``DagBag``, parses a one-task
-warm-up DAG (untimed: it loads the policy plugins, mlwf-types included, and Airflow's lazy
-parts), then times ``DagBag`` of the one file, the file's own cost: its imports (mlwf modules and
-what they pull in) and building its DAGs, checked by the cluster policies as in production.
+Airflow 3.3's DAG processor parses each file in a child that is a bare ``os.fork()`` of the
+manager process (``airflow dag-processor``), so the child starts with every module the manager
+holds. Each sample is therefore a fresh interpreter that first does what the manager does before
+its first fork: ``import airflow`` (which loads the cluster policies, ``mlwf_types.policy`` and
+the ``mlwf_types`` package with it, and discovers the providers, ``mlwf_operators`` among them),
+imports the ``dag-processor`` command and loads the ``airflow.plugins`` entry points as
+``Job()`` does (``mlwf_tuning``, which imports ``mlwf_constructors``; ``mlwf_ui``;
+``mlwf_stats_bridge``). Then it parses a one-task warm-up DAG (untimed: Airflow's lazy parts,
+which a real child would load for each file, baseline and example alike) and pre-imports the
+``airflow.*`` modules the file imports (as the manager does before it forks the child). Then it
+times ``DagBag`` of the one file plus ``DagSerialization`` of its DAGs: the file's own cost, its
+imports not already in the manager, building its DAGs, the cluster policies, serialization.
+The mlwf modules present before the timed parse are recorded (``preloaded``).
+
+Bytecode caches are used, as in an installed Airflow (``MLWF_BENCH_DAG_PARSE_BYTECODE=0``
+measures without them): written under the run's temporary folder by the untimed first samples.
 
 The baseline of each example file is a generated file defining DAGs of the same shape (the same
 DAG ids, task ids and dependencies) made of ``EmptyOperator`` s, parsed the same way. Rounds are
@@ -47,6 +58,11 @@ NAME = "dag_parse"
 TARGET_RATIO = 1.3  # issue 10 item 14, per file
 FULL_ROUNDS = int(os.environ.get("MLWF_BENCH_DAG_PARSE_ROUNDS", "10"))
 QUICK_ROUNDS = 2
+#: Bytecode caches, as an installed Airflow has them (pip compiles at install; Python writes them
+#: on first import). Written under the run's temporary folder by the untimed first samples, so
+#: that a ``PYTHONDONTWRITEBYTECODE=1`` in the caller's environment (as on the development
+#: machines) does not turn every import into a compile. ``0`` measures without them.
+BYTECODE = os.environ.get("MLWF_BENCH_DAG_PARSE_BYTECODE", "1") != "0"
 WORKER_TIMEOUT_S = 300  # one fresh interpreter importing Airflow and parsing one file
 
 WARMUP_DAG = '''"""Warm-up DAG (airflow dag): parsed untimed before the measured file."""
@@ -74,13 +90,31 @@ def _shape(bag: Any) -> dict[str, Any]:
     }
 
 
+def _as_the_dag_processor_manager() -> None:
+    """Import what ``airflow dag-processor`` holds when it forks a parsing child.
+
+    The child is a bare ``os.fork()`` of the manager (``WatchedSubprocess.start``), so it starts
+    with every module the manager imported: ``import airflow`` loads the cluster policies (the
+    ``airflow.policy`` entry point: ``mlwf_types.policy`` and the ``mlwf_types`` package) and
+    discovers the providers (``mlwf_operators``), and ``Job()`` loads the ``airflow.plugins``
+    entry points through the listener manager (``mlwf_tuning``, which imports
+    ``mlwf_constructors``, ``mlwf_ui``, ``mlwf_stats_bridge``). The same steps here, in the same
+    order; the modules they bring are recorded in the result (``preloaded``).
+    """
+    import airflow.cli.commands.dag_processor_command  # noqa: F401  # the command's own imports
+    from airflow.listeners.listener import get_listener_manager
+
+    get_listener_manager()  # what Job.__init__ calls: loads the plugins
+
+
 def worker(dag_file: str, warmup_dir: str, out: str) -> None:
     """One sample in a fresh interpreter: Airflow imported and warmed up, then the timed parse.
 
     The timed part is what the DAG processor's parsing child does with a file: ``DagBag`` of the
     one file (import, DAG construction, cluster policies), then ``DagSerialization`` of each DAG
-    (Airflow's own ``_serialize_dags``). Before it, as the processor's parent does before it
-    forks the child, the ``airflow.*`` modules the file imports are pre-imported.
+    (Airflow's own ``_serialize_dags``). Before it, what the manager holds when it forks the
+    child (:func:`_as_the_dag_processor_manager`), an untimed warm-up parse, and, as the manager
+    does before it forks, the ``airflow.*`` modules the file imports are pre-imported.
     """
     import logging
 
@@ -90,6 +124,7 @@ def worker(dag_file: str, warmup_dir: str, out: str) -> None:
     from airflow.dag_processing.processor import _pre_import_airflow_modules, _serialize_dags
 
     log = structlog.get_logger("dag_parse")
+    _as_the_dag_processor_manager()
     warm = DagBag(dag_folder=warmup_dir, safe_mode=False, load_op_links=False)
     _serialize_dags(warm, log)
     if warm.import_errors or list(warm.dags) != ["mlwf_bench_warmup"]:
@@ -97,6 +132,7 @@ def worker(dag_file: str, warmup_dir: str, out: str) -> None:
     _pre_import_airflow_modules(dag_file, log)
     logging.disable(logging.CRITICAL)  # nothing to log in the timed parse; keep it out of it
     before = set(sys.modules)
+    preloaded = sorted(m for m in before if m.startswith("mlwf_"))
     cpu_started = time.process_time()
     started = time.perf_counter()
     bag = DagBag(dag_folder=dag_file, safe_mode=False, load_op_links=False)
@@ -117,6 +153,10 @@ def worker(dag_file: str, warmup_dir: str, out: str) -> None:
                 "import_errors": {Path(k).name: v for k, v in bag.import_errors.items()},
                 "shape": _shape(bag),
                 "modules_imported": len(set(sys.modules) - before),
+                "mlwf_modules_imported": sorted(
+                    m for m in set(sys.modules) - before if m.startswith("mlwf_")
+                ),
+                "preloaded": preloaded,
                 "heavy_modules_imported": heavy,
             }
         ),
@@ -155,6 +195,12 @@ def baseline_source(source: Path, shape: dict[str, Any]) -> str:
 
 def _environment(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    if BYTECODE:
+        env["PYTHONPYCACHEPREFIX"] = str(home / "pycache")
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.update(
         {
             "AIRFLOW_HOME": str(home),
@@ -259,6 +305,8 @@ def measure(
             "baseline": runs["baseline"][0]["modules_imported"],
         },
         "heavy_modules_imported": first["heavy_modules_imported"],
+        "mlwf_modules_imported": first["mlwf_modules_imported"],
+        "preloaded": first["preloaded"],
     }
 
 
@@ -303,9 +351,12 @@ def main(quick: bool) -> int:
         description=(
             "per example DAG file: Airflow DagBag(safe_mode=False, load_op_links=False) of the one "
             "file plus DagSerialization of its DAGs (what the DAG processor's parsing child does), "
-            "in a fresh interpreter that already imported airflow.sdk, parsed and serialized a "
-            "warm-up DAG and pre-imported the airflow modules the file imports (as the processor "
-            "does before it forks the child), against a generated file of EmptyOperator DAGs of "
+            "in a fresh interpreter that first imported what the dag-processor manager holds "
+            "when it forks the parsing child (airflow with its cluster policies and providers, "
+            "the dag-processor command, the airflow.plugins entry points as Job() loads them), "
+            "parsed and serialized a warm-up DAG and pre-imported the airflow modules the file "
+            "imports (as the manager does before it forks the child), with bytecode caches "
+            "unless details.bytecode_cache is false, against a generated file of EmptyOperator DAGs of "
             "the same shape (DAG ids, task ids, edges); paired rounds in ABBA order after one "
             "untimed warm-up pair"
         ),
@@ -321,6 +372,7 @@ def main(quick: bool) -> int:
         details={
             "rounds": rounds,
             "quick": quick,
+            "bytecode_cache": BYTECODE,
             "target_ratio": TARGET_RATIO,
             "worst_file": worst["file"],
             "files": [
