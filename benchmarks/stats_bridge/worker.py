@@ -12,7 +12,9 @@ Each round times two layers per kind of call (``incr``, ``timing``, ``gauge``):
 
 - ``client``: the calls Airflow's ``SafeStatsdLogger`` makes on the client for one ``stats`` call
   (recorded once at start, then replayed on the client itself): the client's own cost;
-- ``airflow``: the whole ``stats.<kind>(..., tags=...)`` call, as a task pays it.
+- ``airflow``: the whole ``stats.<kind>(..., tags=...)`` call, as a task pays it;
+- ``harness``: the same replay on a client whose methods do nothing: what the replay itself
+  costs, included in both sides' ``client`` time (so it pulls the ratio towards 1).
 
 Commands, one JSON object per line on stdin, one answer per line on stdout:
 
@@ -64,10 +66,41 @@ class _Recorder:
         return lambda *args, **kwargs: self.calls.append((method, args, kwargs))
 
 
-def _client_calls(backend: Any) -> tuple[dict[str, Callable[[], None]], dict[str, int]]:
-    """For each kind: a function making on the client the calls one ``stats`` call makes, and
-    how many calls that is."""
+class _NullClient:
+    """A client that does nothing: replaying on it times the replay alone."""
+
+    def incr(self, stat: str, count: float = 1, rate: float = 1) -> None:
+        pass
+
+    def decr(self, stat: str, count: float = 1, rate: float = 1) -> None:
+        pass
+
+    def gauge(self, stat: str, value: float, rate: float = 1, delta: bool = False) -> None:
+        pass
+
+    def timing(self, stat: str, delta: float, rate: float = 1) -> None:
+        pass
+
+
+Replay = list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
+
+
+def _replay(calls: Replay) -> Callable[[], None]:
+    def replay() -> None:
+        for method, args, kwargs in calls:
+            method(*args, **kwargs)
+
+    return replay
+
+
+def _client_calls(
+    backend: Any,
+) -> tuple[dict[str, Callable[[], None]], dict[str, Callable[[], None]], dict[str, int]]:
+    """For each kind: a function making on the client the calls one ``stats`` call makes, the
+    same calls on a client doing nothing, and how many calls that is."""
     replays: dict[str, Callable[[], None]] = {}
+    harness: dict[str, Callable[[], None]] = {}
+    null = _NullClient()
     counts: dict[str, int] = {}
     client = backend.statsd
     for kind, call in KINDS.items():
@@ -80,21 +113,19 @@ def _client_calls(backend: Any) -> tuple[dict[str, Callable[[], None]], dict[str
         if not recorder.calls:
             raise SystemExit(f"stats.{kind} made no call on the client")
         calls = list(recorder.calls)
-
-        def replay(
-            calls: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = calls,
-        ) -> None:
-            for method, args, kwargs in calls:
-                method(*args, **kwargs)
-
-        replays[kind] = replay
+        replays[kind] = _replay(calls)
+        harness[kind] = _replay([(getattr(null, m.__name__), a, k) for m, a, k in calls])
         counts[kind] = len(calls)
-    return replays, counts
+    return replays, harness, counts
 
 
-def _round(calls: int, client_calls: dict[str, Callable[[], None]]) -> dict[str, float]:
+def _round(
+    calls: int,
+    client_calls: dict[str, Callable[[], None]],
+    harness: dict[str, Callable[[], None]],
+) -> dict[str, float]:
     seconds: dict[str, float] = {}
-    for layer, functions in (("client", client_calls), ("airflow", KINDS)):
+    for layer, functions in (("client", client_calls), ("airflow", KINDS), ("harness", harness)):
         for kind, call in functions.items():
             started = time.perf_counter()
             for _ in range(calls):
@@ -125,7 +156,7 @@ def main() -> None:
         export_legacy_names=conf.getboolean("metrics", "legacy_names_on"),
     )
     backend = stats._get_backend()  # what the factory built: a SafeStatsdLogger around the client
-    client_calls, counts = _client_calls(backend)
+    client_calls, harness, counts = _client_calls(backend)
     client = backend.statsd
     kind = type(client)
     hello = {
@@ -137,7 +168,7 @@ def main() -> None:
     for line in sys.stdin:
         command = json.loads(line)
         if command["cmd"] == "round":
-            answer: dict[str, Any] = _round(command["calls"], client_calls)
+            answer: dict[str, Any] = _round(command["calls"], client_calls, harness)
         elif command["cmd"] == "burst":
             answer = _burst(command["calls"], command["threads"])
         else:
