@@ -90,3 +90,45 @@ def test_strict_mypy_sees_the_real_types(tmp_path: Path) -> None:
     assert hdfs_hook.endswith('-> mlwf_operators.hooks.hdfs.HdfsHook"'), out + err
     assert validation_error.endswith('-> mlwf_operators._errors.ModelValidationError"'), out + err
     assert misspelt == 'error: Module has no attribute "HdfsHok"  [attr-defined]', out + err
+
+
+def test_ml_operator_modules_leave_the_hook_and_the_load_generator_to_execute() -> None:
+    """Importing the serving, load-test and registry operators (a DAG file's parse) imports neither
+    the MLflow hook nor the load generator's client and run loops: their tasks import them."""
+    code = (
+        "import json, sys; "
+        "import mlwf_operators.operators.load_test, mlwf_operators.operators.model_registry, "
+        "mlwf_operators.operators.serving; "
+        "print(json.dumps(sorted(m for m in sys.modules if m in "
+        "{'mlwf_operators.hooks.mlflow', 'mlwf_operators.hooks._http', "
+        "'mlwf_operators.loadgen._run', 'mlwf_operators.loadgen._client'})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=True
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_loadgen_names_are_the_objects_of_their_modules() -> None:
+    """``mlwf_operators.loadgen``'s lazy names are its modules' objects, ``LoadTestResult`` one class."""
+    from mlwf_operators import loadgen
+    from mlwf_operators.loadgen import _result, _run
+
+    assert loadgen.LoadTestResult is _result.LoadTestResult is _run.LoadTestResult
+    assert loadgen.run_load is _run.run_load
+    assert loadgen.LoadGenError is _run.LoadGenError
+    assert loadgen.ServiceUnreachableError is _run.ServiceUnreachableError
+    assert sorted(loadgen.__all__) == sorted(loadgen._LAZY)
+    with pytest.raises(AttributeError, match=r"'mlwf_operators\.loadgen' has no attribute 'Nope'"):
+        loadgen.Nope  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_the_registry_operator_defaults_to_the_hook_s_connection() -> None:
+    """``RecordModelVersionOperator``'s default connection id is ``MlflowHook.default_conn_name``."""
+    import inspect
+
+    from mlwf_operators.hooks.mlflow import MlflowHook
+    from mlwf_operators.operators.model_registry import RecordModelVersionOperator
+
+    signature = inspect.signature(RecordModelVersionOperator.__init__)
+    assert signature.parameters["mlflow_conn_id"].default == MlflowHook.default_conn_name

@@ -35,6 +35,13 @@ _NUMERIC_TOWER: dict[Any, Any] = {
     complex: complex | float | int,
 }
 _TOWER_CONF = BeartypeConf(is_pep484_tower=True)
+#: The classes an instance of a tower hint may have: what beartype's isinstance check under
+#: ``is_pep484_tower`` accepts, without building a beartype checker for the hint (each process
+#: builds one per hint on first use, and a DAG processor's parsing child is a new process).
+_TOWER_CLASSES: dict[Any, tuple[type, ...]] = {
+    float: (float, int),
+    complex: (complex, float, int),
+}
 _UNION_ORIGINS = (Union, types.UnionType)
 _SEQUENCE_ORIGINS: tuple[type, ...] = (
     list,
@@ -253,14 +260,18 @@ def find_mismatch(value: Any, expected: Any, path: str = "") -> tuple[str, Any, 
         )
     if expected is None or expected is type(None):
         return None if value is None else (path, value, expected)
-    if expected in _NUMERIC_TOWER:
-        return None if is_bearable(value, expected, conf=_TOWER_CONF) else (path, value, expected)
+    if expected in _TOWER_CLASSES:
+        return None if isinstance(value, _TOWER_CLASSES[expected]) else (path, value, expected)
     if is_typeddict(expected):
         return _typeddict_mismatch(value, expected, path)
     if origin is not None and isinstance(origin, type):
         if not isinstance(value, origin):
             return (path, value, expected)
         return _container_mismatch(value, origin, args, path)
+    if type(expected) is type:
+        # A plain class (no metaclass of its own: not an ABC, Protocol, Enum or TypedDict):
+        # beartype's check is this isinstance, and building its checker costs more than the check.
+        return None if isinstance(value, expected) else (path, value, expected)
     try:
         ok = is_bearable(value, expected, conf=_TOWER_CONF)
     except Exception:  # a hint beartype cannot check at run time: accept, never fail wrongly

@@ -5,27 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import TypedDict
 
 from mlwf_operators._errors import (
     LoadGenError as LoadGenError,
     ServiceUnreachableError as ServiceUnreachableError,
 )
 from mlwf_operators.loadgen._client import Connection, LoadTarget
-
-
-class LoadTestResult(TypedDict):
-    """The numbers of one load run."""
-
-    requests: int
-    errors: int
-    error_rate: float
-    duration_s: float
-    throughput_rps: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    max_ms: float
+from mlwf_operators.loadgen._result import LoadTestResult as LoadTestResult
 
 
 @dataclass

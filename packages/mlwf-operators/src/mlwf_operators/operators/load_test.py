@@ -9,7 +9,7 @@ from airflow.sdk import BaseOperator, Context
 from mlwf_types import typed
 
 from mlwf_operators._errors import SLOMissedError as SLOMissedError
-from mlwf_operators.loadgen._run import LoadTestResult
+from mlwf_operators.loadgen import LoadTestResult  # its own small module: see loadgen._LAZY
 
 __all__ = ["LoadTestOperator", "SLOMissedError", "check_slos"]
 
@@ -99,7 +99,7 @@ class LoadTestOperator(BaseOperator):
 
     def execute(self, context: Context) -> LoadTestResult:
         """Run the load and check the SLOs; return the result."""
-        from mlwf_operators.loadgen import run_load
+        from mlwf_operators.loadgen._run import run_load
 
         url = self.endpoint.rstrip("/") + "/" + self.path.lstrip("/")
         body = None if self.payload is None else json.dumps(self.payload).encode()

@@ -10,7 +10,11 @@ from airflow.sdk import BaseOperator
 from mlwf_types import typed
 
 from mlwf_operators.hooks._errors import require_text
-from mlwf_operators.hooks.mlflow import MlflowHook
+
+# ``MlflowHook.default_conn_name``, spelled out: the hook module (a frozen dataclass, the hook
+# class, its HTTP helpers) is imported when the task runs, not each time a DAG file using this
+# operator is parsed. A unit test keeps the two equal.
+_DEFAULT_MLFLOW_CONN_ID = "mlwf_mlflow_default"
 
 
 @typed(
@@ -52,7 +56,7 @@ class RecordModelVersionOperator(BaseOperator):
         metrics: dict[str, float] | None = None,
         tags: dict[str, str] | None = None,
         experiment_name: str | None = None,
-        mlflow_conn_id: str = MlflowHook.default_conn_name,
+        mlflow_conn_id: str = _DEFAULT_MLFLOW_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -66,6 +70,8 @@ class RecordModelVersionOperator(BaseOperator):
 
     def execute(self, context: Any) -> str:
         """Create the run, register the version and push ``mlflow_run_id``."""
+        from mlwf_operators.hooks.mlflow import MlflowHook
+
         owner = f"task {self.task_id!r}"
         name = require_text(owner, "model_name", self.model_name)
         uri = require_text(owner, "model_uri", self.model_uri)
