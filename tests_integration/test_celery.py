@@ -1,8 +1,7 @@
 """Celery on the database broker under load and with a killed worker; Redis and RabbitMQ smoke runs.
 
-Each topology is one instance for the module: api-server, scheduler, dag-processor, triggerer,
-log-server and Celery workers (``airflow celery worker``) on a throwaway PostgreSQL metadata
-database, with mlwf's Celery configuration (``mlwf_instance._celery_config.CELERY_CONFIG``).
+Each topology is one instance for the module: api-server, scheduler, dag-processor, triggerer
+and Celery workers (``airflow celery worker``) on a throwaway PostgreSQL metadata database, with mlwf's Celery configuration (``mlwf_instance._celery_config.CELERY_CONFIG``).
 The DAGs (``dags_celery/``) count their own side effects: a task instance creates a file with
 O_EXCL named after dag/run/task/map_index and appends ``<name> <try> <worker>`` to a log, so a
 task that runs twice shows up in the files, not only in Airflow's states.
@@ -148,6 +147,12 @@ def test_killed_worker_task_is_retried_on_the_other_worker(
     )
     assert first[0] == "1", first
     victim = first[1]
+    # The try runs: the api-server reads its log from the instance's log server (a thread of
+    # the api-server's process), with a JWT Airflow signs: both sources are named, no error.
+    port = database_broker.instance.config.log_server_port
+    log_text = api.task_log("celery_kill", run_id, "long_first_try")
+    assert f"http://127.0.0.1:{port}/log/dag_id=celery_kill/" in log_text, log_text
+    assert "Could not read served logs" not in log_text, log_text
     assert database_broker.instance.kill_component(victim)
     killed_at = time.monotonic()
     assert api.wait_run("celery_kill", run_id, timeout=300) == "success"

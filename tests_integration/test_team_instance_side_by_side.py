@@ -150,7 +150,7 @@ def test_stopping_one_leaves_the_other_running(teams: dict[str, Any]) -> None:
     assert _mlwf("instance", "status", str(teams["spec_a"])).returncode == 3
     status = _mlwf("instance", "status", str(teams["spec_b"]))
     assert status.returncode == 0, status.stdout + status.stderr
-    for component in ("api-server", "scheduler", "dag-processor", "triggerer", "log-server"):
+    for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
         assert f"{component}" in status.stdout
     assert "UNHEALTHY" not in status.stdout
     b = AirflowApi.for_instance(teams["b"])

@@ -57,6 +57,8 @@ def _label(proc: psutil.Process) -> str:
     except psutil.Error:
         return "?"
     text = " ".join(cmd)
+    if "api_server" in text or "_api_server" in text:
+        return "api-server"
     for name in ("api-server", "scheduler", "dag-processor", "triggerer", "celery worker"):
         if name in text:
             return name

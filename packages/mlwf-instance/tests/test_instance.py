@@ -153,8 +153,8 @@ def fake_instance(
         lambda *args: [sys.executable, str(script), *args],
     )
     monkeypatch.setattr(
-        "mlwf_instance._instance.log_server_command",
-        lambda port: [sys.executable, str(script), "log-server", str(port)],
+        "mlwf_instance._instance.api_server_command",
+        lambda port: [sys.executable, str(script), "api-server", str(port)],
     )
     instance = EmbeddedInstance(tmp_path / "home", port=free_port())
     instance.start()

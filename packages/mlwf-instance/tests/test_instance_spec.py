@@ -122,7 +122,6 @@ def test_laptop_spec_is_local_sqlite_in_the_home(tmp_path: Path) -> None:
         "scheduler",
         "dag-processor",
         "triggerer",
-        "log-server",
     )
     with pytest.raises(UnknownComponentError, match="worker-1"):
         instance.kill_component("worker-1")

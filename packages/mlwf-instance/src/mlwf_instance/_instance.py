@@ -67,17 +67,18 @@ def airflow_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "airflow", *args]
 
 
-def log_server_command(port: int) -> list[str]:
-    """Return the argv of the instance's loopback log server on ``port``."""
-    return [sys.executable, "-m", "mlwf_instance._log_server", "--port", str(port)]
+def api_server_command(log_port: int) -> list[str]:
+    """Return the argv of the api-server, which also serves task logs on loopback ``log_port``."""
+    return [sys.executable, "-m", "mlwf_instance._api_server", str(log_port)]
 
 
 class Instance:
     """One Airflow instance described by an :class:`InstanceSpec`, run as supervised processes.
 
     ``start()`` claims the home, writes the configuration, checks (and, if allowed, creates)
-    the metadata database, migrates it and starts the api-server, scheduler, dag-processor,
-    triggerer, log-server and, with the Celery executor, ``worker-1`` … ``worker-N``;
+    the metadata database, migrates it and starts the api-server (which also serves task logs on
+    loopback), scheduler, dag-processor, triggerer and, with the Celery executor, ``worker-1`` …
+    ``worker-N``;
     ``wait_healthy()`` blocks until all of them are healthy; ``stop()`` stops every process it
     started. As a context manager it does all three::
 
@@ -318,9 +319,9 @@ class Instance:
             )
 
     def _component_command(self, name: str) -> list[str]:
-        if name == "log-server":
+        if name == "api-server":
             assert self.config.log_server_port is not None  # chosen by _start
-            return log_server_command(self.config.log_server_port)
+            return api_server_command(self.config.log_server_port)
         if name.startswith(WORKER_PREFIX):
             return airflow_command(*worker_args(self.spec, name))
         return airflow_command(name, *_COMPONENT_ARGS.get(name, ()))

@@ -1,37 +1,70 @@
-"""The log server of an embedded instance: Airflow's task-log app on loopback only.
+"""The log server of an embedded instance: Airflow's task-log app on loopback, in the api-server.
 
-``python -m mlwf_instance._log_server --port N`` serves ``[logging] base_log_folder`` with
-Airflow's own log-server app (``airflow.utils.serve_logs``, JWT-checked with ``[api] secret_key``)
-on ``127.0.0.1:N``. It replaces the log servers that ``airflow scheduler`` and ``airflow
-triggerer`` start themselves (run with ``--skip-serve-logs``): those bind every interface, on
-fixed ports 8793 and 8794, so two instances on one machine collide and other hosts can connect.
-Worker and triggerer logs share one folder, so one server on one port serves both.
+Airflow's log-server app (``airflow.utils.serve_logs``, requests JWT-checked with ``[api]
+secret_key``) serves ``[logging] base_log_folder`` on ``127.0.0.1:N``. It replaces the log
+servers that ``airflow scheduler``, ``airflow triggerer`` and ``airflow celery worker`` start
+themselves (run with ``--skip-serve-logs``): those bind every interface, on fixed ports 8793 and
+8794, so two instances on one machine collide and other hosts can connect. Worker and triggerer
+logs share one folder, so one server on one port serves both.
+
+Its one client is the api-server, which fetches the log of a running or deferred task from it
+(the file on disk is read directly once the task ends). So it runs inside the api-server's
+process, in a thread of its own (:mod:`mlwf_instance._api_server`), rather than as a process
+of its own: a separate process imports Airflow once more (about 120 MiB of PSS, measured by
+``benchmarks/instance_footprint``) to serve a request now and then.
 """
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Sequence
+import threading
+import time
+from typing import TYPE_CHECKING
 
 from mlwf_instance._net import LOOPBACK
 
+if TYPE_CHECKING:
+    import uvicorn
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Serve the instance's task logs on the loopback interface until stopped."""
-    parser = argparse.ArgumentParser(prog="python -m mlwf_instance._log_server")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args(argv)
-    import uvicorn  # an Airflow dependency; imported late: --help needs no server
+#: How long the api-server waits for its log server to listen before it gives up.
+START_TIMEOUT = 60.0
 
-    uvicorn.run(
-        "airflow.utils.serve_logs.log_server:get_app",
-        factory=True,
+
+class LogServerError(RuntimeError):
+    """The log server did not start listening."""
+
+
+def start(port: int, *, timeout: float = START_TIMEOUT) -> uvicorn.Server:
+    """Serve the instance's task logs on ``127.0.0.1:port`` from a daemon thread; return the server.
+
+    Returns once the server listens (``should_exit = True`` stops it). Raises :class:`LogServerError` if it stopped before (the
+    port is taken: uvicorn has logged why) or did not listen within ``timeout`` seconds.
+    """
+    import uvicorn  # an Airflow dependency
+    from airflow.utils.serve_logs.log_server import get_app
+
+    config = uvicorn.Config(
+        get_app(),
         host=LOOPBACK,
-        port=args.port,
+        port=port,
         log_level="warning",
+        log_config=None,  # keep Airflow's logging set-up, as its api-server does
         access_log=False,  # the log server serves file content; access lines are noise
+        lifespan="off",
     )
-
-
-if __name__ == "__main__":
-    main()
+    server = uvicorn.Server(config)  # in a thread, it installs no signal handler
+    thread = threading.Thread(target=server.run, name="mlwf-log-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive():
+            raise LogServerError(
+                f"the instance's log server could not listen on {LOOPBACK}:{port} "
+                "(see the lines above)"
+            )
+        if time.monotonic() > deadline:
+            raise LogServerError(
+                f"the instance's log server did not listen on {LOOPBACK}:{port} "
+                f"within {timeout:.0f} s"
+            )
+        time.sleep(0.02)
+    return server

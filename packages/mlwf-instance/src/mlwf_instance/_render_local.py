@@ -16,7 +16,7 @@ import shlex
 from pathlib import Path
 
 from mlwf_instance._database import database_urls, sqlite_url
-from mlwf_instance._instance import _COMPONENT_ARGS, airflow_command, log_server_command
+from mlwf_instance._instance import _COMPONENT_ARGS, airflow_command, api_server_command
 from mlwf_instance._net import http_url
 from mlwf_instance._render_model import (
     CONSTRUCTED_BUNDLE,
@@ -109,9 +109,9 @@ def _processes(spec: InstanceSpec) -> list[dict[str, object]]:
         {"name": "db-migrate", "argv": airflow_command("db", "migrate"), "once": True}
     ]
     for name in COMPONENTS:
-        if name == "log-server":
-            argv = log_server_command(0)
-            argv[-1] = "<a free loopback port, picked at each start>"
+        if name == "api-server":
+            argv = api_server_command(0)
+            argv[-1] = "<a free loopback port for task logs, picked at each start>"
         else:
             argv = airflow_command(name, *_COMPONENT_ARGS.get(name, ()))
         processes.append({"name": name, "argv": argv})

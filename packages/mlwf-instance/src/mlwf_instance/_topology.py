@@ -16,10 +16,10 @@ from mlwf_instance._database import DatabaseUrls
 from mlwf_instance._spec import InstanceSpec, SpecError
 from mlwf_instance._spec_owned import owned_option
 
-#: The long-running Airflow components of every instance, in start order. ``log-server`` serves
-#: task and triggerer logs on loopback (see :mod:`mlwf_instance._log_server`) instead of the
-#: scheduler's and the triggerer's own log servers, which bind every interface on fixed ports.
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "log-server")
+#: The long-running Airflow components of every instance, in start order. The api-server also
+#: serves task and triggerer logs on loopback (see :mod:`mlwf_instance._log_server`) instead of
+#: the scheduler's and the triggerer's own log servers, which bind every interface on fixed ports.
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 #: Name of Celery worker ``n`` (from 1) as a component.
 WORKER_PREFIX = "worker-"
 #: Module whose ``CELERY_CONFIG`` the workers and the scheduler load (mlwf's Celery tuning).
