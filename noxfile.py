@@ -13,6 +13,9 @@ Sessions (`uv run nox -l` lists them):
   posargs (`uv run nox -s benchmarks -- <name> ...`), then their results against
   `benchmarks/targets.toml`; `benchmarks_check` (not default) checks the committed results only.
 * `affected` (not a default session): `uv run nox -s affected -- origin/main..HEAD`.
+* `release` (not default): `tooling/release.py` with the posargs (plan, prepare, build,
+  publish, tag); `release_check`: the packages a branch affects built, uploaded to a throwaway
+  pypiserver, installed alone from it and tested there (docs/releasing.md).
 
 Environments are synced from uv.lock with `uv sync --frozen`, so they hold exactly the locked
 versions, and `uv sync` removes anything else from a reused environment.
@@ -20,19 +23,17 @@ versions, and `uv sync` removes anything else from a reused environment.
 
 from __future__ import annotations
 
-import email.parser
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 import tomllib
-import zipfile
 from pathlib import Path
 
 import nox
-from packaging.requirements import Requirement  # nox depends on packaging
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "tooling"))
@@ -62,8 +63,6 @@ nox.options.sessions = [
 
 PACKAGES: dict[str, Package] = discover_packages(ROOT)
 PACKAGE_NAMES = sorted(PACKAGES)
-# Workspace members that are not published: they must never appear in a wheel's requirements.
-UNPUBLISHED = frozenset({"mlwf-testsupport"})
 # Passed through to the tests: with MLWF_REQUIRE_SERVICES=1 (CI) a missing service fails a test.
 PASSTHROUGH_ENV = ("MLWF_REQUIRE_SERVICES", "MLWF_INTEGRATION_WORKERS", "MLWF_UNIT_WORKERS")
 
@@ -261,6 +260,7 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", "--strict", *sources)
     session.run("mypy", "--strict", "testsupport/src")
     tools = ["workspace.py", "affected.py", "docs_hooks.py", "import_cycles.py"]
+    tools += ["release.py", "changelog.py", "dist_check.py", "local_index.py", "release_check.py"]
     session.run("mypy", "--strict", *(f"tooling/{name}" for name in tools))
 
 
@@ -272,58 +272,69 @@ def docs(session: nox.Session) -> None:
     session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
 
 
-def _check_wheel(session: nox.Session, package: Package, wheel: Path) -> None:
-    """Fail unless the wheel is typed and requires its siblings by version range only."""
-    with zipfile.ZipFile(wheel) as archive:
-        names = set(archive.namelist())
-        if f"{package.import_name}/py.typed" not in names:
-            session.error(f"{wheel.name}: no {package.import_name}/py.typed (PEP 561 marker)")
-        metadata_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
-        metadata = email.parser.Parser().parsestr(archive.read(metadata_name).decode())
-    for line in metadata.get_all("Requires-Dist") or []:
-        requirement = Requirement(line)
-        name = normalize_name(requirement.name)
-        if requirement.url:
-            session.error(f"{wheel.name}: requirement {line!r} is a direct reference")
-        if name in UNPUBLISHED:
-            session.error(f"{wheel.name}: requires unpublished {name!r}")
-        if name in PACKAGES:
-            if not requirement.specifier:
-                session.error(f"{wheel.name}: sibling {name!r} needs a version range")
-            if any(spec.operator in {"==", "==="} for spec in requirement.specifier):
-                session.error(f"{wheel.name}: sibling {name!r} pinned exactly ({line!r})")
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build an sdist and a wheel of every package into dist/<name>/, then check them.
 
-
-#: Files a package's wheel must hold besides its Python modules (built assets).
-WHEEL_ASSETS = {"mlwf-ui": ("mlwf_ui/static/main.js",)}
+    `tooling/release.py build`: reproducible (SOURCE_DATE_EPOCH), `twine check --strict`, and
+    each wheel's contents (py.typed, license, no tests or caches, built assets, sibling ranges).
+    """
+    _sync(session, "--only-group", "dev")
+    session.run("python", "tooling/release.py", "build", "--out-dir", str(ROOT / "dist"))
 
 
 @nox.session
-def build(session: nox.Session) -> None:
-    """Build an sdist and a wheel of every package, then check them (twine, py.typed, ranges)."""
+def release(session: nox.Session) -> None:
+    """Run `tooling/release.py` with the posargs: `nox -s release -- plan|prepare|build|publish|tag`."""
+    if not session.posargs:
+        session.error(
+            "give a command: nox -s release -- plan (or prepare, build, publish, tag; --help)"
+        )
     _sync(session, "--only-group", "dev")
-    dist = ROOT / "dist"
-    for name in PACKAGE_NAMES:
-        out_dir = dist / name
-        shutil.rmtree(out_dir, ignore_errors=True)
-        session.run("uv", "build", "--package", name, "--out-dir", str(out_dir), external=True)
-        wheels = sorted(out_dir.glob("*.whl"))
-        if len(wheels) != 1 or not list(out_dir.glob("*.tar.gz")):
-            session.error(f"{name}: expected one wheel and one sdist in {out_dir}")
-        _check_wheel(session, PACKAGES[name], wheels[0])
-        with zipfile.ZipFile(wheels[0]) as archive:
-            missing = set(WHEEL_ASSETS.get(name, ())) - set(archive.namelist())
-        if missing:
-            session.error(
-                f"{wheels[0].name}: lacks {sorted(missing)} (build packages/{name}/frontend)"
-            )
-    artifacts = sorted(
-        str(path)
-        for name in PACKAGE_NAMES
-        for pattern in ("*.whl", "*.tar.gz")
-        for path in (dist / name).glob(pattern)
+    session.run("python", "tooling/release.py", *session.posargs)
+
+
+def _release_candidates(session: nox.Session, targets: list[str]) -> list[str]:
+    """Return the packages `release_check` covers: named ones, a range's affected ones, or the plan.
+
+    Without targets: the packages `origin/main..HEAD` affects; where that range is empty (CI on
+    main's own clone, or no origin), the packages of the release plan, i.e. those changed since
+    their last tag: what main would release next (everything, while nothing is tagged).
+    """
+    if targets and all(name in PACKAGES for name in targets):
+        return targets
+    revisions = targets or ["origin/main..HEAD"]
+    command = [sys.executable, "tooling/affected.py", *revisions, "--json"]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if completed.returncode != 0 and targets:
+        session.error(completed.stderr.strip())
+    names: list[str] = json.loads(completed.stdout) if completed.returncode == 0 else []
+    if names or targets:
+        session.log(f"packages affected by {' '.join(revisions)}: {', '.join(names) or 'none'}")
+        return names
+    command = [sys.executable, "tooling/release.py", "plan", "--json"]
+    plan = json.loads(
+        subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
     )
-    session.run("twine", "check", "--strict", *artifacts)
+    planned = [entry["name"] for entry in plan if entry["version"] is not None]
+    session.log(f"origin/main..HEAD is empty; the release plan's packages: {', '.join(planned)}")
+    return planned
+
+
+@nox.session
+def release_check(session: nox.Session) -> None:
+    """Build, upload to a throwaway index, install each package alone and run its tests.
+
+    `nox -s release_check [-- RANGE | PACKAGE ...] [--lowest] [--smoke]`; see
+    tooling/release_check.py and docs/releasing.md ("What CI proves").
+    """
+    options = [arg for arg in session.posargs if arg.startswith("--")]
+    targets = [arg for arg in session.posargs if not arg.startswith("--")]
+    _sync(session, "--only-group", "dev")
+    names = _release_candidates(session, targets)
+    if not names:
+        session.skip("no package affected: nothing to release-check")
+    session.run("python", "tooling/release_check.py", *options, *names, env=_test_env())
 
 
 #: Node.js the front end's tools need (Vite 8: ^20.19 or >= 22.12).
