@@ -40,16 +40,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlwf_testsupport.benchmark import (
-    SanityError,
-    abba,
-    environment,
-    estimate,
-    paired_ratio,
-    write_result,
-)
+if TYPE_CHECKING or "--worker" not in sys.argv:
+    # The driver only: a worker process stands for the DAG processor's parsing child, which holds
+    # no benchmark machinery (mlwf_testsupport imports modules of its own).
+    from mlwf_testsupport.benchmark import (
+        SanityError,
+        abba,
+        environment,
+        estimate,
+        paired_ratio,
+        write_result,
+    )
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -128,7 +131,7 @@ def worker(dag_file: str, warmup_dir: str, out: str) -> None:
     warm = DagBag(dag_folder=warmup_dir, safe_mode=False, load_op_links=False)
     _serialize_dags(warm, log)
     if warm.import_errors or list(warm.dags) != ["mlwf_bench_warmup"]:
-        raise SanityError(f"warm-up parse failed: {warm.import_errors}")
+        raise RuntimeError(f"warm-up parse failed: {warm.import_errors}")
     _pre_import_airflow_modules(dag_file, log)
     logging.disable(logging.CRITICAL)  # nothing to log in the timed parse; keep it out of it
     before = set(sys.modules)
@@ -140,7 +143,7 @@ def worker(dag_file: str, warmup_dir: str, out: str) -> None:
     seconds = time.perf_counter() - started
     cpu_seconds = time.process_time() - cpu_started
     if serialization_errors or len(serialized) != len(bag.dags):
-        raise SanityError(f"{dag_file}: DAGs that do not serialize: {serialization_errors}")
+        raise RuntimeError(f"{dag_file}: DAGs that do not serialize: {serialization_errors}")
     heavy = sorted(
         {m.partition(".")[0] for m in set(sys.modules) - before}
         & {"mlflow", "sklearn", "pandas", "scipy", "optuna", "joblib"}
