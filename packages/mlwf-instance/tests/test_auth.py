@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from mlwf_auth import AccessPolicy, DagFacts
 from mlwf_instance._auth import MLWF_AUTH_MANAGER, access_policy, auth_options
 from mlwf_instance._render import render
-from mlwf_instance._render_model import RenderError
 from mlwf_instance._spec import parse_spec, rebase_spec
+from render_support import load_strict
+from test_render_helm import _errors as helm_errors
 
 LDAP = {"url": "ldaps://ldap.example.com", "user_base": "ou=p,dc=x", "group_base": "ou=g,dc=x"}
 GROUPS = {"admin": ["platform"], "users": ["recsys"], "viewers": ["analytics"]}
@@ -71,13 +73,86 @@ def test_options_name_the_directory_the_rules_and_the_keytab(tmp_path: Path) -> 
     assert "ldap_bind_password" not in mine and mine["ldap_start_tls"] == "True"
     assert mine["ldap_group_style"] == "member" and mine["ldap_bind_dn"] == "cn=svc"
     assert mine["keytab"] == str(tmp_path / "http.keytab") and mine["realms"] == "EXAMPLE.COM"
-    assert "keytab" not in auth_options(spec, bind_password_file="/x", files=False)["mlwf_auth"]
+    elsewhere = auth_options(
+        spec, bind_password_file="/x", files=False, http_keytab_file="/mnt/http.keytab"
+    )["mlwf_auth"]
+    assert elsewhere["keytab"] == "/mnt/http.keytab"
+    with pytest.raises(ValueError, match=r"kerberos\.http_keytab needs the path"):
+        auth_options(spec, bind_password_file="/x", files=False)
     in_file = auth_options(spec, bind_password_file="/x", policy_file="/p.json")["mlwf_auth"]
     assert in_file["policy_file"] == "/p.json" and "policy" not in in_file
-    with pytest.raises(
-        RenderError, match=r"^kerberos\.http_keytab: not supported by the helm and kubernetes"
-    ):
-        render(spec, "kubernetes")
+
+
+def _cluster_spec(tmp_path: Path) -> Any:
+    return rebase_spec(
+        parse_spec(
+            {
+                "name": "ab",
+                "database": {"url": "postgresql://ab@db.example.com/ab"},
+                "executor": "celery",
+                "groups": GROUPS,
+                "ldap": {**LDAP, "ca_certs_file": "/etc/site/ca.pem"},
+                "kerberos": {
+                    "principal": "airflow/h.example.com@EXAMPLE.COM",
+                    "keytab": {"file": "airflow.keytab"},
+                    "http_keytab": {"file": "http.keytab"},
+                },
+            }
+        ),
+        tmp_path,
+    )
+
+
+def test_cluster_targets_mount_the_ca_certificates_and_http_keytab_in_the_api_server(
+    tmp_path: Path,
+) -> None:
+    """Issue 13 follow-up: ldap.ca_certs_file and kerberos.http_keytab come from Secrets mounted in the API server only."""
+    spec = _cluster_spec(tmp_path)
+    files = {f.path: f.content for f in render(spec, "kubernetes")}
+    manifests = [
+        d
+        for name, content in files.items()
+        if name.endswith((".yaml", ".yml")) and name != "secrets.example.yaml"
+        for d in yaml.safe_load_all(content)
+        if isinstance(d, dict)
+    ]
+    for manifest in manifests:
+        load_strict(manifest)  # an unknown or mistyped field fails
+    deployments = {d["metadata"]["name"]: d for d in manifests if d["kind"] == "Deployment"}
+    mounting = {
+        name: sorted(
+            v["secret"]["secretName"]
+            for v in d["spec"]["template"]["spec"]["volumes"]
+            if "secret" in v and v["secret"]["secretName"] in ("ab-ldap-ca-certs", "ab-http-keytab")
+        )
+        for name, d in deployments.items()
+    }
+    assert mounting.pop("ab-api-server") == ["ab-http-keytab", "ab-ldap-ca-certs"]
+    assert all(found == [] for found in mounting.values()), mounting
+    (api,) = deployments["ab-api-server"]["spec"]["template"]["spec"]["containers"][:1]
+    mounts = {m["name"]: m["mountPath"] for m in api["volumeMounts"]}
+    config = files["airflow.cfg"] if "airflow.cfg" in files else "\n".join(files.values())
+    assert f"ldap_ca_certs_file = {mounts['ldap-ca-certs']}/ca.crt" in config
+    assert f"keytab = {mounts['http-keytab']}/http.keytab" in config
+    assert "/etc/site/ca.pem" not in "\n".join(files.values())  # a path of this machine
+    example = files["secrets.example.yaml"]
+    assert "--from-file=ca.crt=PATH" in example and "--from-file=http.keytab=PATH" in example
+
+    values = yaml.safe_load({f.path: f.content for f in render(spec, "helm")}["values.yaml"])
+    assert helm_errors(values) == []  # the chart's values.schema.json, unknown keys included
+    api_server = values["apiServer"]
+    by_name = {
+        v["name"]: v["secret"]["secretName"] for v in api_server["extraVolumes"] if "secret" in v
+    }
+    assert by_name["ldap-ca-certs"] == "ab-ldap-ca-certs"
+    assert by_name["http-keytab"] == "ab-http-keytab"
+    assert {m["name"] for m in api_server["extraVolumeMounts"]} >= {"ldap-ca-certs", "http-keytab"}
+    others = [  # the airflow.cfg in "config" names the path; no other pod mounts the Secret
+        section
+        for section, block in values.items()
+        if section != "apiServer" and "ab-http-keytab" in str(block)
+    ]
+    assert others == []
 
 
 def test_rendered_configuration_runs_mlwf_auth_without_the_password(tmp_path: Path) -> None:

@@ -52,6 +52,8 @@ def auth_options(
     bind_password_file: str | Path | None,
     policy_file: str | Path | None = None,
     files: bool = True,
+    ca_certs_file: str | None = None,
+    http_keytab_file: str | None = None,
 ) -> dict[str, dict[str, str]]:
     """Return the ``[core] auth_manager`` and ``[mlwf_auth]`` options of ``spec`` (none without ldap).
 
@@ -59,8 +61,9 @@ def auth_options(
     ``bind_password_file`` (Airflow would expand ``$NAME`` in an ``AIRFLOW__…`` value, and every
     component would see it). The policy is inline unless ``policy_file`` names where it is
     written (a long policy in an environment variable could exceed the kernel's limit).
-    ``files=False`` leaves out the options naming files of this machine (the CA certificates
-    and the HTTP keytab), which cluster targets do not support yet.
+    ``files=False`` is for a cluster, where the files the spec names (the CA certificates and
+    the HTTP keytab) are not on the machine that renders: the options then name
+    ``ca_certs_file`` and ``http_keytab_file``, where the pod mounts them from Secrets.
     """
     ldap = spec.ldap
     if ldap is None:
@@ -86,12 +89,17 @@ def auth_options(
     if ldap.start_tls:
         options["ldap_start_tls"] = "True"
     kerberos = spec.kerberos
-    if files:
-        if ldap.ca_certs_file is not None:
-            options["ldap_ca_certs_file"] = str(ldap.ca_certs_file)
-        if kerberos is not None and (keytab := kerberos.http_keytab_path()) is not None:
-            options["keytab"] = str(keytab)
-            options["realms"] = ",".join(kerberos.realms)
+    if ldap.ca_certs_file is not None:
+        ca_certs = str(ldap.ca_certs_file) if files else ca_certs_file
+        if not ca_certs:
+            raise ValueError("ldap.ca_certs_file needs the path it is mounted at")
+        options["ldap_ca_certs_file"] = ca_certs
+    if kerberos is not None and kerberos.http_keytab is not None:
+        keytab = str(kerberos.http_keytab_path()) if files else http_keytab_file
+        if not keytab:
+            raise ValueError("kerberos.http_keytab needs the path it is mounted at")
+        options["keytab"] = keytab
+        options["realms"] = ",".join(kerberos.realms)
     return {"core": {"auth_manager": MLWF_AUTH_MANAGER}, "mlwf_auth": options}
 
 

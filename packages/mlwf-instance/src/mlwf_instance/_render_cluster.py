@@ -18,7 +18,9 @@ from mlwf_instance._render_model import (
     BROKER,
     CONSTRUCTED_BUNDLE,
     DAGS_ROOT_IN_IMAGE,
-    KEYTAB,
+    FILE_SECRETS,
+    HTTP_KEYTAB,
+    LDAP_CA,
     METADATA,
     METRICS_DIR_IN_IMAGE,
     SECRETS_DIR_IN_IMAGE,
@@ -41,6 +43,20 @@ PASSWORDS_FILE_IN_IMAGE = f"{SECRETS_DIR_IN_IMAGE}/simple_auth_manager_passwords
 LDAP_BIND_DIR_IN_IMAGE = f"{SECRETS_DIR_IN_IMAGE}-ldap"
 LDAP_BIND_FILE_IN_IMAGE = f"{LDAP_BIND_DIR_IN_IMAGE}/password"
 KEYTAB_PATH_IN_IMAGE = "/etc/airflow.keytab"
+#: Where the API server mounts ``ldap.ca_certs_file`` and ``kerberos.http_keytab`` (Secrets).
+LDAP_CA_DIR_IN_IMAGE = f"{SECRETS_DIR_IN_IMAGE}-ldap-ca"
+HTTP_KEYTAB_DIR_IN_IMAGE = f"{SECRETS_DIR_IN_IMAGE}-http-keytab"
+
+
+def api_server_file_secrets(spec: InstanceSpec) -> list[tuple[SecretItem, str]]:
+    """Return the file Secrets only the API server mounts, each with its mount directory."""
+    found = []
+    for item, folder in ((LDAP_CA, LDAP_CA_DIR_IN_IMAGE), (HTTP_KEYTAB, HTTP_KEYTAB_DIR_IN_IMAGE)):
+        if item in needed_secrets(spec):
+            found.append((item, folder))
+    return found
+
+
 #: Task logs are fetched from the pod that ran the task by its IP (pods have no stable names).
 HOSTNAME_CALLABLE = "airflow.utils.net.get_host_ip_address"
 
@@ -85,6 +101,8 @@ def cluster_layout(spec: InstanceSpec) -> Layout:
         api_url=f"http://{api_service(spec)}:{API_PORT_IN_CLUSTER}",
         hostname_callable=HOSTNAME_CALLABLE,
         ldap_bind_password_file=LDAP_BIND_FILE_IN_IMAGE,
+        ldap_ca_certs_file=f"{LDAP_CA_DIR_IN_IMAGE}/{LDAP_CA.key}",
+        http_keytab_file=f"{HTTP_KEYTAB_DIR_IN_IMAGE}/{HTTP_KEYTAB.key}",
     )
 
 
@@ -157,8 +175,8 @@ def secrets_example(spec: InstanceSpec) -> RenderedFile:
     """
     documents = []
     for item in needed_secrets(spec):
-        if item is KEYTAB:
-            continue  # binary: created from the keytab file, see the comment at the top
+        if item in FILE_SECRETS:
+            continue  # created from a file, see the comments at the top
         documents.append(
             {
                 "apiVersion": "v1",
@@ -174,8 +192,9 @@ def secrets_example(spec: InstanceSpec) -> RenderedFile:
     ]
     for item in needed_secrets(spec):
         lines.append(f"#   {item.name(spec)} [{item.key}]: {item.holds}")
-    if spec.kerberos is not None:
-        lines.append(f"# {KEYTAB.name(spec)} is binary: {_example(KEYTAB, spec)}")
+    for item in needed_secrets(spec):
+        if item in FILE_SECRETS:
+            lines.append(f"# {item.name(spec)} comes from a file: {_example(item, spec)}")
     body = to_yaml_all(documents)
     return RenderedFile("secrets.example.yaml", "\n".join(lines) + "\n---\n" + body)
 

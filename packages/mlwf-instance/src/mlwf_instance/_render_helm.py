@@ -19,6 +19,7 @@ from mlwf_instance._render_cluster import (
     KEYTAB_PATH_IN_IMAGE,
     LDAP_BIND_DIR_IN_IMAGE,
     PASSWORDS_FILE_IN_IMAGE,
+    api_server_file_secrets,
     cluster_layout,
     dockerfile,
     image_name,
@@ -214,6 +215,20 @@ def helm_values(spec: InstanceSpec) -> dict[str, Any]:
                     "mountPath": LDAP_BIND_DIR_IN_IMAGE,
                     "readOnly": True,
                 }
+            )
+        for item, folder in api_server_file_secrets(spec):
+            # Only the API server checks logins: no other pod, hence no task, sees these files.
+            api_server["extraVolumes"].append(
+                {
+                    "name": item.suffix,
+                    "secret": {
+                        "secretName": item.name(spec),
+                        "items": [{"key": item.key, "path": item.key}],
+                    },
+                }
+            )
+            api_server["extraVolumeMounts"].append(
+                {"name": item.suffix, "mountPath": folder, "readOnly": True}
             )
     for section in ("scheduler", "triggerer", "migrateDatabaseJob"):
         if not values[section]:

@@ -17,6 +17,7 @@ from mlwf_instance._render_cluster import (
     KEYTAB_PATH_IN_IMAGE,
     LDAP_BIND_DIR_IN_IMAGE,
     PASSWORDS_FILE_IN_IMAGE,
+    api_server_file_secrets,
     api_service,
     cluster_layout,
     dockerfile,
@@ -274,6 +275,19 @@ def _components(spec: InstanceSpec) -> list[dict[str, Any]]:
                 "secret": {
                     "secretName": LDAP_BIND.name(spec),
                     "items": [{"key": LDAP_BIND.key, "path": "password"}],
+                    "defaultMode": 0o400,
+                },
+            }
+        )
+    for item, folder in api_server_file_secrets(spec):
+        # Only the API server checks logins: no other pod, hence no task, sees these files.
+        api["volumeMounts"].append({"name": item.suffix, "mountPath": folder, "readOnly": True})
+        api_pod["spec"]["volumes"].append(
+            {
+                "name": item.suffix,
+                "secret": {
+                    "secretName": item.name(spec),
+                    "items": [{"key": item.key, "path": item.key}],
                     "defaultMode": 0o400,
                 },
             }

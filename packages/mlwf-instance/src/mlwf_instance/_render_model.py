@@ -164,6 +164,24 @@ KEYTAB = SecretItem(
 )
 
 
+LDAP_CA = SecretItem(
+    "ldap-ca-certs",
+    "ca.crt",
+    "ldap_ca_certs.pem",
+    "the CA certificates that sign the LDAP server's certificate (PEM; ldap.ca_certs_file)",
+    "<create with: kubectl create secret generic {name}-ldap-ca-certs --from-file=ca.crt=PATH>",
+)
+HTTP_KEYTAB = SecretItem(
+    "http-keytab",
+    "http.keytab",
+    "http.keytab",
+    "the keytab of the API server's HTTP/<host> principal, for single sign-on (binary)",
+    "<create with: kubectl create secret generic {name}-http-keytab --from-file=http.keytab=PATH>",
+)
+#: Secrets created from a file (``kubectl create secret … --from-file``), not from a value.
+FILE_SECRETS = (KEYTAB, LDAP_CA, HTTP_KEYTAB)
+
+
 def needed_secrets(spec: InstanceSpec) -> list[SecretItem]:
     """Return the secrets instance ``spec`` needs on a cluster, in a stable order."""
     found = [METADATA]
@@ -174,8 +192,12 @@ def needed_secrets(spec: InstanceSpec) -> list[SecretItem]:
         found.append(ADMIN_PASSWORD)  # SimpleAuthManager; with ldap users log in as themselves
     elif spec.ldap.bind_password is not None:
         found.append(LDAP_BIND)
+    if spec.ldap is not None and spec.ldap.ca_certs_file is not None:
+        found.append(LDAP_CA)
     if spec.kerberos is not None:
         found.append(KEYTAB)
+        if spec.kerberos.http_keytab is not None:
+            found.append(HTTP_KEYTAB)
     return found
 
 

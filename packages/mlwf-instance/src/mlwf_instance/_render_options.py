@@ -106,6 +106,9 @@ class Layout:
     ldap_bind_password_file: str = ""
     #: Whether the spec's files of this machine (CA certificates, HTTP keytab) exist there.
     local_files: bool = False
+    #: Elsewhere, the files ``ldap.ca_certs_file`` and ``kerberos.http_keytab`` are mounted as.
+    ldap_ca_certs_file: str = ""
+    http_keytab_file: str = ""
 
 
 def dag_bundle_config(layout: Layout) -> list[dict[str, object]]:
@@ -158,7 +161,11 @@ def _runtime_options(spec: InstanceSpec, layout: Layout) -> dict[str, dict[str, 
     )
     options = spec_options(spec, database, None)
     auth = auth_options(
-        spec, bind_password_file=layout.ldap_bind_password_file, files=layout.local_files
+        spec,
+        bind_password_file=layout.ldap_bind_password_file,
+        files=layout.local_files,
+        ca_certs_file=layout.ldap_ca_certs_file,
+        http_keytab_file=layout.http_keytab_file,
     )
     for section, values in auth.items():
         options.setdefault(section, {}).update(values)
@@ -189,19 +196,6 @@ def airflow_options(spec: InstanceSpec, layout: Layout) -> dict[str, dict[str, s
     Raises RenderError if ``airflow_config`` sets a secret-bearing option (the spec refuses
     those when it is parsed; a spec built in code is checked here too).
     """
-    file_fields = (
-        ("ldap.ca_certs_file", spec.ldap is not None and spec.ldap.ca_certs_file is not None),
-        (
-            "kerberos.http_keytab",
-            spec.kerberos is not None and spec.kerberos.http_keytab is not None,
-        ),
-    )
-    unsupported = [] if layout.local_files else [where for where, given in file_fields if given]
-    if unsupported:
-        raise RenderError(
-            f"{unsupported[0]}: not supported by the helm and kubernetes targets yet (a file of "
-            "this machine); `mlwf instance up` and the local target apply it"
-        )
     secret = {(o.section, o.key) for o in SECRET_OPTIONS} | DERIVED_OPTIONS
     for section, values in spec.airflow_config.items():
         for key in values:

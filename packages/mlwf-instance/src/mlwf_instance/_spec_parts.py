@@ -559,8 +559,8 @@ class Ldap(_Model):
     start_tls: bool = Field(default=False, description="StartTLS on an ldap:// URL")
     ca_certs_file: SpecPath | None = Field(
         default=None,
-        description="CA certificates that sign the server's certificate (local target); "
-        "default: the system's",
+        description="CA certificates that sign the server's certificate; on a cluster the "
+        "API server mounts them from the Secret <name>-ldap-ca-certs; default: the system's",
     )
 
     @model_validator(mode="after")
