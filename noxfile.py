@@ -14,8 +14,10 @@ Sessions (`uv run nox -l` lists them):
   `benchmarks/targets.toml`; `benchmarks_check` (not default) checks the committed results only.
 * `affected` (not a default session): `uv run nox -s affected -- origin/main..HEAD`.
 * `release` (not default): `tooling/release.py` with the posargs (plan, prepare, build,
-  publish, tag); `release_check`: the packages a branch affects built, uploaded to a throwaway
-  pypiserver, installed alone from it and tested there (docs/releasing.md).
+  publish, tag). `release_check` (default): the packages a branch affects (on main: those the
+  release plan holds) built, uploaded to a throwaway pypiserver, installed alone from it and
+  their public-API tests run there, at the latest and the lowest allowed versions
+  (docs/releasing.md).
 
 Environments are synced from uv.lock with `uv sync --frozen`, so they hold exactly the locked
 versions, and `uv sync` removes anything else from a reused environment.
@@ -59,6 +61,7 @@ nox.options.sessions = [
     "docs",
     "build",
     "ui",
+    "release_check",
 ]
 
 PACKAGES: dict[str, Package] = discover_packages(ROOT)
@@ -325,11 +328,22 @@ def _release_candidates(session: nox.Session, targets: list[str]) -> list[str]:
 def release_check(session: nox.Session) -> None:
     """Build, upload to a throwaway index, install each package alone and run its tests.
 
-    `nox -s release_check [-- RANGE | PACKAGE ...] [--lowest] [--smoke]`; see
-    tooling/release_check.py and docs/releasing.md ("What CI proves").
+    `nox -s release_check [-- RANGE | PACKAGE ...] [--full] [--latest]`: by default each
+    package's public-API tests (`--smoke`) at the latest and at the lowest allowed versions
+    (`--lowest`), about 5 minutes for all eight packages; `--full` runs whole test suites,
+    `--latest` skips the lowest versions. See tooling/release_check.py and docs/releasing.md.
     """
     options = [arg for arg in session.posargs if arg.startswith("--")]
     targets = [arg for arg in session.posargs if not arg.startswith("--")]
+    # Default (CI): the public-API tests, latest and lowest versions; `--full`: whole suites.
+    if "--full" in options:
+        options.remove("--full")
+    elif "--smoke" not in options:
+        options.append("--smoke")
+    if "--latest" in options:
+        options.remove("--latest")
+    elif "--lowest" not in options:
+        options.append("--lowest")
     _sync(session, "--only-group", "dev")
     names = _release_candidates(session, targets)
     if not names:

@@ -32,7 +32,11 @@ from workspace import REPO_ROOT, Package, discover_packages
 TABLE_MARKER = "<!-- mlwf:packages-table -->"
 # Pages with a fixed place in the nav, in this order; generated sections are put between them.
 HEAD_PAGES = [("Home", "index.md"), ("Getting started", "getting-started.md")]
-TAIL_PAGES = [("Contributing", "contributing.md"), ("Benchmarks", "benchmarks.md")]
+TAIL_PAGES = [
+    ("Contributing", "contributing.md"),
+    ("Releasing", "releasing.md"),
+    ("Benchmarks", "benchmarks.md"),
+]
 # An inline link or image: [text](target "title")
 _LINK = re.compile(
     r"(?P<bang>!?)\[(?P<text>[^\]]*)\]\((?P<target>[^)\s]+)(?P<title>\s+\"[^\"]*\")?\)"
