@@ -137,8 +137,14 @@ def start_up(
     up = UpProcess(popen, home)
     if tee is not None:
         assert popen.stdout is not None
+        # As in a terminal, Ctrl-C kills tee: a test run started in the background (`cmd &` in
+        # a script) inherits SIGINT ignored, and tee would inherit that too.
         reader = subprocess.Popen(
-            ["tee", str(tee)], stdin=popen.stdout, stdout=subprocess.PIPE, text=True
+            ["tee", str(tee)],
+            stdin=popen.stdout,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         popen.stdout.close()  # tee is the only reader: when it dies, mlwf up's writes fail
         up.output = reader.stdout
