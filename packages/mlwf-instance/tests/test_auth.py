@@ -119,22 +119,30 @@ def test_cluster_targets_mount_the_ca_certificates_and_http_keytab_in_the_api_se
     for manifest in manifests:
         load_strict(manifest)  # an unknown or mistyped field fails
     deployments = {d["metadata"]["name"]: d for d in manifests if d["kind"] == "Deployment"}
+    pods = {  # every workload: Deployments, the workers' StatefulSet, the migration Job
+        f"{d['kind']}/{d['metadata']['name']}": d["spec"]["template"]["spec"]
+        for d in manifests
+        if "template" in d.get("spec", {})
+    }
+    assert any(name.startswith("StatefulSet/") for name in pods), sorted(pods)
     mounting = {
         name: sorted(
             v["secret"]["secretName"]
-            for v in d["spec"]["template"]["spec"]["volumes"]
+            for v in pod.get("volumes", [])
             if "secret" in v and v["secret"]["secretName"] in ("ab-ldap-ca-certs", "ab-http-keytab")
         )
-        for name, d in deployments.items()
+        for name, pod in pods.items()
     }
-    assert mounting.pop("ab-api-server") == ["ab-http-keytab", "ab-ldap-ca-certs"]
+    assert mounting.pop("Deployment/ab-api-server") == ["ab-http-keytab", "ab-ldap-ca-certs"]
     assert all(found == [] for found in mounting.values()), mounting
     (api,) = deployments["ab-api-server"]["spec"]["template"]["spec"]["containers"][:1]
     mounts = {m["name"]: m["mountPath"] for m in api["volumeMounts"]}
     config = files["airflow.cfg"] if "airflow.cfg" in files else "\n".join(files.values())
     assert f"ldap_ca_certs_file = {mounts['ldap-ca-certs']}/ca.crt" in config
     assert f"keytab = {mounts['http-keytab']}/http.keytab" in config
-    assert "/etc/site/ca.pem" not in "\n".join(files.values())  # a path of this machine
+    helm_files = {f.path: f.content for f in render(spec, "helm")}
+    for text in (*files.values(), *helm_files.values()):  # no path of this machine
+        assert "/etc/site/ca.pem" not in text and str(tmp_path / "http.keytab") not in text
     example = files["secrets.example.yaml"]
     assert "--from-file=ca.crt=PATH" in example and "--from-file=http.keytab=PATH" in example
 

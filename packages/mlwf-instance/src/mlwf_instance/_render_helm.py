@@ -206,6 +206,7 @@ def helm_values(spec: InstanceSpec) -> dict[str, Any]:
                     "secret": {
                         "secretName": LDAP_BIND.name(spec),
                         "items": [{"key": LDAP_BIND.key, "path": "password"}],
+                        "defaultMode": 0o440,
                     },
                 }
             )
@@ -224,6 +225,7 @@ def helm_values(spec: InstanceSpec) -> dict[str, Any]:
                     "secret": {
                         "secretName": item.name(spec),
                         "items": [{"key": item.key, "path": item.key}],
+                        "defaultMode": 0o440,
                     },
                 }
             )
