@@ -8,26 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from gitrepo import commit as _commit, git as _git, write as _write
 
 AFFECTED = Path(__file__).resolve().parent.parent / "affected.py"
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
-    ).stdout
-
-
-def _write(repo: Path, path: str, text: str) -> None:
-    target = repo / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-
-
-def _commit(repo: Path, message: str) -> str:
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", message)
-    return _git(repo, "rev-parse", "HEAD").strip()
 
 
 def _toml_array(items: list[str]) -> str:

@@ -9,26 +9,10 @@ from pathlib import Path
 
 import pytest
 from changelog import HEADING_BUMPS, ChangelogError, read_unreleased
+from gitrepo import commit as _commit, git as _git, write as _write
 
 RELEASE = Path(__file__).resolve().parent.parent / "release.py"
 HEADER = "# Changelog\n\nAll notable changes.\n\n"
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
-    ).stdout
-
-
-def _write(repo: Path, path: str, text: str) -> None:
-    target = repo / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-
-
-def _commit(repo: Path, message: str) -> None:
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", message)
 
 
 def _release(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
