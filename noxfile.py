@@ -328,10 +328,12 @@ def _release_candidates(session: nox.Session, targets: list[str]) -> list[str]:
 def release_check(session: nox.Session) -> None:
     """Build, upload to a throwaway index, install each package alone and run its tests.
 
-    `nox -s release_check [-- RANGE | PACKAGE ...] [--full] [--latest]`: by default each
-    package's public-API tests (`--smoke`) at the latest and at the lowest allowed versions
-    (`--lowest`), about 5 minutes for all eight packages; `--full` runs whole test suites,
-    `--latest` skips the lowest versions. See tooling/release_check.py and docs/releasing.md.
+    `nox -s release_check [-- RANGE | PACKAGE ...] [--full] [--latest] [--no-system]`: by
+    default each package's public-API tests (`--smoke`) at the latest and at the lowest allowed
+    versions (`--lowest`), then every package installed from the index into one venv and `mlwf
+    up` run from it (`--system`), about 7 minutes for all eight packages; `--full` runs whole
+    test suites, `--latest` skips the lowest versions, `--no-system` the system check. See
+    tooling/release_check.py and docs/releasing.md.
     """
     options = [arg for arg in session.posargs if arg.startswith("--")]
     targets = [arg for arg in session.posargs if not arg.startswith("--")]
@@ -344,6 +346,10 @@ def release_check(session: nox.Session) -> None:
         options.remove("--latest")
     elif "--lowest" not in options:
         options.append("--lowest")
+    if "--no-system" in options:
+        options.remove("--no-system")
+    elif "--system" not in options:
+        options.append("--system")
     _sync(session, "--only-group", "dev")
     names = _release_candidates(session, targets)
     if not names:

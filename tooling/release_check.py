@@ -22,7 +22,9 @@ For each PACKAGE it
    allow), printing the versions that were tested.
 
 `--smoke` runs only the test files that check the public API (`test_public_api.py`,
-`test_readme*.py`) instead of the whole suite (what CI runs: docs/releasing.md).
+`test_readme*.py`) instead of the whole suite (what CI runs: docs/releasing.md). `--system`
+also builds and uploads every package, installs them all from the index into one venv and runs
+`mlwf up` from it (`system_check.py`).
 Exit status: 0 all passed, 1 a step failed (the message names the package and the step).
 """
 
@@ -45,6 +47,7 @@ from pathlib import Path
 from local_index import LocalIndexError, local_index
 from packaging.requirements import Requirement
 from release import ReleaseError, build, publish
+from system_check import SystemCheckError, check_system
 from workspace import (
     REPO_ROOT,
     Package,
@@ -213,24 +216,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="release_check.py",
         description="Build, upload to a local index, install each package alone, run its tests.",
     )
-    parser.add_argument("packages", nargs="+", metavar="PACKAGE")
+    parser.add_argument("packages", nargs="*", metavar="PACKAGE")
     parser.add_argument(
         "--lowest", action="store_true", help="also test the lowest allowed versions"
     )
     parser.add_argument("--smoke", action="store_true", help="only the public-API test files")
     parser.add_argument(
+        "--system",
+        action="store_true",
+        help="also install every package from the index and run `mlwf up` from them",
+    )
+    parser.add_argument(
         "--work", type=Path, help="keep the venvs and trees here (default: a temp dir)"
     )
     args = parser.parse_args(argv)
+    if not args.packages and not args.system:
+        parser.error("name at least one PACKAGE, or --system")
     try:
         packages = discover_packages(REPO_ROOT)
         unknown = sorted(set(args.packages) - set(packages))
         if unknown:
             print(f"release_check.py: no package named {unknown}", file=sys.stderr)
             return 2
-        needed = set(args.packages).union(
-            *(requirements_closure(packages, n) for n in args.packages)
-        )
+        needed = set(packages) if args.system else set(args.packages)
+        needed |= set().union(*(requirements_closure(packages, n) for n in args.packages))
         with tempfile.TemporaryDirectory(prefix="mlwf-release-check-") as scratch:
             work = args.work or Path(scratch)
             dist = work / "dist"
@@ -258,9 +267,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                             )
                         )
                         print(summaries[-1], flush=True)
+                if args.system:
+                    print("system check: every package from the index, then mlwf up", flush=True)
+                    wheels = {n: next((dist / n).glob("*.whl")) for n in sorted(needed)}
+                    summaries.append(
+                        check_system(
+                            [packages[n] for n in sorted(needed)], wheels, url, work / "system"
+                        )
+                    )
+                    print(summaries[-1], flush=True)
         print(f"release check passed in {time.monotonic() - started:.0f} s:")
         print("\n".join(f"  {s}" for s in summaries))
-    except (CheckError, ReleaseError, LocalIndexError, WorkspaceError) as error:
+    except (CheckError, ReleaseError, LocalIndexError, WorkspaceError, SystemCheckError) as error:
         print(f"release_check.py: {error}", file=sys.stderr)
         return 1
     return 0

@@ -1,0 +1,78 @@
+"""release_check.py itself: its usage errors, and that it runs a package's tests against the wheel
+installed from a real local index (pypiserver) and fails when they fail."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from local_index import local_index
+from release import build, publish
+from release_check import CheckError, check_package, main
+from workspace import REPO_ROOT, Package, discover_packages
+
+#: The copied package's only test file: passes only if mlwf_types comes from the venv's wheel.
+_FROM_THE_WHEEL = '''
+import mlwf_types
+
+
+def test_imported_from_the_installed_wheel():
+    assert "/site-packages/" in mlwf_types.__file__, mlwf_types.__file__
+'''
+
+
+def test_without_a_package_or_system_it_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([])
+    assert exited.value.code == 2
+    assert "name at least one PACKAGE, or --system" in capsys.readouterr().err
+
+
+def test_an_unknown_package_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["mlwf-nothing"]) == 2
+    assert "no package named ['mlwf-nothing']" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """mlwf-types built from this repository and uploaded to a throwaway index: (wheel, URL)."""
+    work = tmp_path_factory.mktemp("release-check")
+    build(REPO_ROOT, work / "dist", ["mlwf-types"])
+    with local_index(work / "index") as url, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TWINE_USERNAME", "release-check-test")
+        patch.setenv("TWINE_PASSWORD", "unchecked")
+        publish(REPO_ROOT, work / "dist", url, ["mlwf-types"])
+        [wheel] = (work / "dist" / "mlwf-types").glob("*.whl")
+        yield wheel, url
+
+
+def _package_with_tests(folder: Path, test: str) -> Package:
+    """mlwf-types with a one-file test suite (`tests/test_public_api.py`) and pytest alone as its test group."""
+    real = discover_packages(REPO_ROOT)["mlwf-types"]
+    (folder / "tests").mkdir(parents=True)
+    (folder / "pyproject.toml").write_text(
+        f'[project]\nname = "mlwf-types"\nversion = "{real.version}"\n\n'
+        '[dependency-groups]\ntest = ["pytest>=8"]\n'
+    )
+    (folder / "tests" / "test_public_api.py").write_text(test)
+    return dataclasses.replace(real, folder=folder)
+
+
+def test_the_tests_run_against_the_installed_wheel(indexed: tuple[Path, str], tmp_path: Path) -> None:
+    """The package's tests import it from the venv's site-packages, never from the source tree."""
+    wheel, url = indexed
+    package = _package_with_tests(tmp_path / "package", _FROM_THE_WHEEL)
+    summary = check_package(package, wheel, url, tmp_path / "work", lowest=False, smoke=True)
+    assert summary.startswith("mlwf-types (latest): install ")
+    assert "apache-airflow 3." in summary  # the requirements it was tested with are reported
+
+
+def test_a_failing_test_fails_the_check(indexed: tuple[Path, str], tmp_path: Path) -> None:
+    """A test that fails against the installed wheel makes the check raise, naming the package."""
+    wheel, url = indexed
+    failing = _FROM_THE_WHEEL.replace('"/site-packages/" in', '"/site-packages/" not in')
+    package = _package_with_tests(tmp_path / "package", failing)
+    with pytest.raises(CheckError, match=r"mlwf-types \(latest\): its tests failed"):
+        check_package(package, wheel, url, tmp_path / "work", lowest=False, smoke=True)
