@@ -14,16 +14,18 @@ from release_check import CheckError, check_package, main
 from workspace import REPO_ROOT, Package, discover_packages
 
 #: The copied package's only test file: passes only if mlwf_types comes from the venv's wheel.
-_FROM_THE_WHEEL = '''
+_FROM_THE_WHEEL = """
 import mlwf_types
 
 
 def test_imported_from_the_installed_wheel():
     assert "/site-packages/" in mlwf_types.__file__, mlwf_types.__file__
-'''
+"""
 
 
-def test_without_a_package_or_system_it_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_a_package_or_system_it_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with pytest.raises(SystemExit) as exited:
         main([])
     assert exited.value.code == 2
@@ -60,7 +62,9 @@ def _package_with_tests(folder: Path, test: str) -> Package:
     return dataclasses.replace(real, folder=folder)
 
 
-def test_the_tests_run_against_the_installed_wheel(indexed: tuple[Path, str], tmp_path: Path) -> None:
+def test_the_tests_run_against_the_installed_wheel(
+    indexed: tuple[Path, str], tmp_path: Path
+) -> None:
     """The package's tests import it from the venv's site-packages, never from the source tree."""
     wheel, url = indexed
     package = _package_with_tests(tmp_path / "package", _FROM_THE_WHEEL)
