@@ -9,11 +9,15 @@ missing required field raises :class:`ManifestError` naming the path.
 from __future__ import annotations
 
 import datetime
+import json
 import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes.client.models as k8s_models
+from mlwf_instance._render_model import HELM_CHART_VERSION
 from mlwf_instance._spec import InstanceSpec, load_spec, parse_spec
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "instances"
@@ -184,3 +188,51 @@ def load_strict(manifest: dict[str, Any]) -> Any:
     if manifest.get("apiVersion") != api_version:
         raise ManifestError(f"apiVersion: {manifest.get('apiVersion')!r}, expected {api_version}")
     return load_model(manifest, model)
+
+
+HELM_SCHEMA = (
+    Path(__file__).parent / "data" / f"helm-chart-{HELM_CHART_VERSION}" / "values.schema.json"
+)
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    schema = json.loads(HELM_SCHEMA.read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _unknown_keys(value: Any, node: dict[str, Any], path: str) -> list[str]:
+    """Return keys of ``value`` the schema ``node`` does not define, also where it allows extras.
+
+    The chart's schema leaves some objects open (the top level, ``kerberos``): Helm would
+    silently ignore a misspelt key there, so a key the schema never names is an error here.
+    """
+    schema = node
+    if "$ref" in schema:
+        target = _validator().schema
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        schema = target
+    found: list[str] = []
+    if isinstance(value, dict) and "properties" in schema:
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else key
+            if key not in schema["properties"]:
+                found.append(f"{where}: not a key of the chart's values")
+            else:
+                found += _unknown_keys(item, schema["properties"][key], where)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            found += _unknown_keys(item, schema["items"], f"{path}[{index}]")
+    return found
+
+
+def helm_schema_errors(values: dict[str, Any]) -> list[str]:
+    """Return every error of ``values`` against the chart's values.schema.json, unknown keys included."""
+    found = [
+        f"{'.'.join(str(p) for p in e.absolute_path)}: {e.message}"
+        for e in _validator().iter_errors(values)
+    ]
+    return found + _unknown_keys(values, _validator().schema, "")

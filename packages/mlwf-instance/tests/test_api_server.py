@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -48,23 +49,107 @@ def test_a_taken_log_port_stops_it_before_the_api_server(tmp_path: Path) -> None
     assert "Running the API server" not in done.stdout + done.stderr
 
 
-def test_the_log_server_thread_answers_unsigned_requests_with_403(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """In a thread, Airflow's log-server app serves on loopback and refuses a request without a JWT."""
-    monkeypatch.setenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(tmp_path))
-    (tmp_path / "task.log").write_text("secret log line\n")
+@pytest.fixture(scope="module")
+def log_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    """The log server in a thread of this process, serving a temporary log folder: (port, folder).
+
+    One per module: Airflow caches its log-server app, with the folder it read at creation.
+    """
+    folder = tmp_path_factory.mktemp("logs")
+    (folder / "dag_id=d").mkdir()
+    (folder / "dag_id=d" / "attempt=1.log").write_text("the task's log line\n")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = start(port, timeout=60)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(folder))
+        server = start(port, timeout=60)
         (thread,) = [t for t in threading.enumerate() if t.name == "mlwf-log-server"]
         assert thread.daemon
-        answer = httpx.get(f"http://127.0.0.1:{port}/log/task.log", timeout=10)
-        assert answer.status_code == 403
-        assert "secret log line" not in answer.text
-    finally:
+        yield port, folder
         server.should_exit = True
         thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def test_the_log_server_thread_answers_unsigned_requests_with_403(
+    log_server: tuple[int, Path],
+) -> None:
+    """In a thread, Airflow's log-server app serves on loopback and refuses a request without a JWT."""
+    port, _ = log_server
+    answer = httpx.get(f"http://127.0.0.1:{port}/log/dag_id=d/attempt=1.log", timeout=10)
+    assert answer.status_code == 403
+    assert "the task's log line" not in answer.text
+
+
+def test_the_log_server_thread_serves_a_request_signed_as_the_api_server_signs_it(
+    log_server: tuple[int, Path],
+) -> None:
+    """Airflow's own log client (a JWT signed with ``[api] secret_key``, as the api-server signs) gets the file: 200."""
+    from airflow.utils.log.file_task_handler import _fetch_logs_from_service
+
+    port, _ = log_server
+    relative = "dag_id=d/attempt=1.log"
+    answer = _fetch_logs_from_service(f"http://127.0.0.1:{port}/log/{relative}", relative)
+    assert answer.status_code == 200, answer.text
+    assert answer.text == "the task's log line\n"
+    # A token for another file than the one requested is refused.
+    other = _fetch_logs_from_service(f"http://127.0.0.1:{port}/log/{relative}", "other.log")
+    assert other.status_code == 403
+
+
+def test_a_log_server_that_stops_unasked_stops_its_process(tmp_path: Path) -> None:
+    """If the server's loop ends without being asked (here: uvicorn's request limit), the process gets SIGTERM."""
+    script = (
+        "import sys, time\n"
+        "from mlwf_instance._log_server import start\n"
+        "server = start(int(sys.argv[1]))\n"
+        "print('listening', flush=True)\n"
+        "server.limit_max_requests = 0  # uvicorn's request limit: its loop ends, unasked\n"
+        "time.sleep(60)\n"
+        "print('still alive', flush=True)\n"
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, AIRFLOW_HOME=str(tmp_path))
+    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "listening" in done.stdout, done.stderr
+    assert "still alive" not in done.stdout
+    assert done.returncode == -15, (done.returncode, done.stderr)
+    assert "the instance's log server stopped unasked" in done.stdout + done.stderr
+
+
+def test_a_log_server_stopped_on_request_leaves_its_process_alone(tmp_path: Path) -> None:
+    """``should_exit = True`` (the api-server shutting down) is asked for: no SIGTERM."""
+    script = (
+        "import sys, threading\n"
+        "from mlwf_instance._log_server import start\n"
+        "server = start(int(sys.argv[1]))\n"
+        "server.should_exit = True\n"
+        "(t,) = [t for t in threading.enumerate() if t.name == 'mlwf-log-server']\n"
+        "t.join(timeout=30)\n"
+        "print('stopped', not t.is_alive(), flush=True)\n"
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, AIRFLOW_HOME=str(tmp_path))
+    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "stopped True" in done.stdout
+    assert "stopped unasked" not in done.stderr

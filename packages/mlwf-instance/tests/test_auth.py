@@ -12,8 +12,7 @@ from mlwf_auth import AccessPolicy, DagFacts
 from mlwf_instance._auth import MLWF_AUTH_MANAGER, access_policy, auth_options
 from mlwf_instance._render import render
 from mlwf_instance._spec import parse_spec, rebase_spec
-from render_support import load_strict
-from test_render_helm import _errors as helm_errors
+from render_support import helm_schema_errors, load_strict
 
 LDAP = {"url": "ldaps://ldap.example.com", "user_base": "ou=p,dc=x", "group_base": "ou=g,dc=x"}
 GROUPS = {"admin": ["platform"], "users": ["recsys"], "viewers": ["analytics"]}
@@ -147,7 +146,7 @@ def test_cluster_targets_mount_the_ca_certificates_and_http_keytab_in_the_api_se
     assert "--from-file=ca.crt=PATH" in example and "--from-file=http.keytab=PATH" in example
 
     values = yaml.safe_load({f.path: f.content for f in render(spec, "helm")}["values.yaml"])
-    assert helm_errors(values) == []  # the chart's values.schema.json, unknown keys included
+    assert helm_schema_errors(values) == []  # the chart's values.schema.json, unknown keys included
     api_server = values["apiServer"]
     by_name = {
         v["name"]: v["secret"]["secretName"] for v in api_server["extraVolumes"] if "secret" in v

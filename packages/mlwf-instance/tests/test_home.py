@@ -208,6 +208,8 @@ def test_one_loopback_log_server_port_for_workers_and_triggerer(tmp_path: Path) 
     options = _config(tmp_path, log_server_port=4711).airflow_options(SECRETS)
     assert options["logging"]["worker_log_server_port"] == "4711"
     assert options["logging"]["trigger_log_server_port"] == "4711"
+    # The log server runs in the api-server's process: uvicorn, never gunicorn's forked workers.
+    assert options["api"]["server_type"] == "uvicorn"
     assert options["core"]["hostname_callable"] == "mlwf_instance._net.loopback_hostname"
     from mlwf_instance._net import loopback_hostname
 

@@ -25,6 +25,7 @@ from mlwf_instance._topology import check_airflow_config
         ("logging", "worker_log_server_port"),
         ("operators", "default_queue"),
         ("CORE", "Executor_cmd"),
+        ("api", "server_type"),
     ],
 )
 def test_validation_refuses_every_option_the_runtime_owns(section: str, key: str) -> None:

@@ -4,62 +4,23 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 from mlwf_instance._render import render
 from mlwf_instance._render_helm import helm_values
 from mlwf_instance._render_model import HELM_CHART_VERSION, RenderError
 from mlwf_instance._spec import parse_spec
-from render_support import SPECS, built_spec, example_specs, load_strict
-
-SCHEMA = Path(__file__).parent / "data" / f"helm-chart-{HELM_CHART_VERSION}" / "values.schema.json"
-
-
-@cache
-def _validator() -> jsonschema.protocols.Validator:
-    schema = json.loads(SCHEMA.read_text())
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
-
-
-def _unknown_keys(value: Any, node: dict[str, Any], path: str) -> list[str]:
-    """Return keys of ``value`` the schema ``node`` does not define, also where it allows extras.
-
-    The chart's schema leaves some objects open (the top level, ``kerberos``): Helm would
-    silently ignore a misspelt key there, so a key the schema never names is an error here.
-    """
-    schema = node
-    if "$ref" in schema:
-        target = _validator().schema
-        for part in schema["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        schema = target
-    found: list[str] = []
-    if isinstance(value, dict) and "properties" in schema:
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else key
-            if key not in schema["properties"]:
-                found.append(f"{where}: not a key of the chart's values")
-            else:
-                found += _unknown_keys(item, schema["properties"][key], where)
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for index, item in enumerate(value):
-            found += _unknown_keys(item, schema["items"], f"{path}[{index}]")
-    return found
-
-
-def _errors(values: dict[str, Any]) -> list[str]:
-    found = [
-        f"{'.'.join(str(p) for p in e.absolute_path)}: {e.message}"
-        for e in _validator().iter_errors(values)
-    ]
-    return found + _unknown_keys(values, _validator().schema, "")
+from render_support import (
+    HELM_SCHEMA,
+    SPECS,
+    built_spec,
+    example_specs,
+    helm_schema_errors,
+    load_strict,
+)
 
 
 def _values(spec_name: str, tmp_path: Path) -> dict[str, Any]:
@@ -70,7 +31,7 @@ def _values(spec_name: str, tmp_path: Path) -> dict[str, Any]:
 
 def test_the_vendored_schema_is_the_named_chart_release() -> None:
     """Issue 11: the schema the values are checked against is chart 1.22.0's (Airflow 3.2.2 default)."""
-    schema = json.loads(SCHEMA.read_text())
+    schema = json.loads(HELM_SCHEMA.read_text())
     assert schema["properties"]["defaultAirflowTag"]["default"] == "3.2.2"
     assert "apiServer" in schema["properties"] and "dagBundleConfigList" in json.dumps(
         schema["properties"]["dagProcessor"]
@@ -80,7 +41,7 @@ def test_the_vendored_schema_is_the_named_chart_release() -> None:
 @pytest.mark.parametrize("spec_name", sorted(SPECS))
 def test_rendered_values_validate_against_the_chart_schema(spec_name: str, tmp_path: Path) -> None:
     """Issue 11: the values of every team spec pass the chart's values.schema.json."""
-    assert _errors(_values(spec_name, tmp_path)) == []
+    assert helm_schema_errors(_values(spec_name, tmp_path)) == []
 
 
 @pytest.mark.parametrize("spec_name", sorted(example_specs()))
@@ -91,7 +52,7 @@ def test_example_specs_render_to_valid_values(spec_name: str) -> None:
         with pytest.raises(RenderError, match=r"^database\.url"):
             render(spec, "helm")
         return
-    assert _errors(helm_values(spec)) == []
+    assert helm_schema_errors(helm_values(spec)) == []
 
 
 @pytest.mark.parametrize(
@@ -111,7 +72,7 @@ def test_a_misspelt_key_fails_the_schema(path: tuple[str, ...], key: str, tmp_pa
     for part in path:
         node = node.setdefault(part, {})
     node[key] = 1
-    errors = _errors(values)
+    errors = helm_schema_errors(values)
     assert errors and any(key in error for error in errors), errors
 
 
@@ -119,7 +80,7 @@ def test_a_mistyped_value_fails_the_schema(tmp_path: Path) -> None:
     """Issue 11: a replicas count given as a string fails the schema."""
     values = _values("team-postgres", tmp_path)
     values["workers"]["celery"]["replicas"] = "3"
-    assert any("replicas" in error for error in _errors(values))
+    assert any("replicas" in error for error in helm_schema_errors(values))
 
 
 def test_values_map_the_spec(tmp_path: Path) -> None:

@@ -368,6 +368,9 @@ class InstanceConfig:
                 "port": str(self.port),
                 "base_url": self.base_url or self.url,
                 "secret_key": secrets_["api_secret_key"],
+                # The api-server's process also runs the instance's log server in a thread
+                # (_api_server); gunicorn would fork its workers from that threaded process.
+                "server_type": "uvicorn",
             },
             "api_auth": {"jwt_secret": secrets_["jwt_secret"]},
             "dag_processor": {

@@ -11,11 +11,17 @@ Its one client is the api-server, which fetches the log of a running or deferred
 (the file on disk is read directly once the task ends). So it runs inside the api-server's
 process, in a thread of its own (:mod:`mlwf_instance._api_server`), rather than as a process
 of its own: a separate process imports Airflow once more (about 120 MiB of PSS, measured by
-``benchmarks/instance_footprint``) to serve a request now and then.
+``benchmarks/instance_footprint``) to serve a request now and then. If the server stops after it
+started without being asked to (an error in its loop), it sends SIGTERM to its own process: the
+api-server stops and the instance's supervisor sees it, rather than a healthy-looking api-server
+whose running tasks' logs can no longer be read.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -24,6 +30,8 @@ from mlwf_instance._net import LOOPBACK
 
 if TYPE_CHECKING:
     import uvicorn
+
+log = logging.getLogger(__name__)
 
 #: How long the api-server waits for its log server to listen before it gives up.
 START_TIMEOUT = 60.0
@@ -52,7 +60,7 @@ def start(port: int, *, timeout: float = START_TIMEOUT) -> uvicorn.Server:
         lifespan="off",
     )
     server = uvicorn.Server(config)  # in a thread, it installs no signal handler
-    thread = threading.Thread(target=server.run, name="mlwf-log-server", daemon=True)
+    thread = threading.Thread(target=_serve, args=(server,), name="mlwf-log-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
     while not server.started:
@@ -68,3 +76,18 @@ def start(port: int, *, timeout: float = START_TIMEOUT) -> uvicorn.Server:
             )
         time.sleep(0.02)
     return server
+
+
+def _serve(server: uvicorn.Server) -> None:
+    """Run ``server``; if it stops unasked after it started, stop this process (SIGTERM)."""
+    try:
+        server.run()
+    except Exception:
+        log.exception("the instance's log server failed")
+    if server.started and not server.should_exit:
+        log.error(
+            "the instance's log server stopped unasked; stopping this process (pid %d) so that "
+            "the instance notices",
+            os.getpid(),
+        )
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -48,6 +48,9 @@ OWNED_AIRFLOW_OPTIONS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("api", "host"): 'the spec\'s "api.host" field',
         ("api", "port"): 'the spec\'s "api.port" field',
         ("api", "base_url"): 'the spec\'s "api.base_url" field',
+        ("api", "server_type"): (
+            "mlwf (uvicorn: the api-server's process also runs the instance's log server)"
+        ),
         ("core", "execution_api_server_url"): 'the spec\'s "api" field',
         ("kerberos", "principal"): 'the spec\'s "kerberos.principal" field',
         ("kerberos", "keytab"): 'the spec\'s "kerberos.keytab" field',
