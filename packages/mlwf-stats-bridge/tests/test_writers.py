@@ -230,3 +230,55 @@ def test_the_recorder_cache_is_bounded_and_names_past_it_still_count(
         assert registry.get_sample_value("airflow_ti_start_total", labels) == 3
         assert registry.get_sample_value("airflow_task_duration_seconds_count", labels) == 3
         assert registry.get_sample_value("airflow_pool_open_slots", {"pool_name": f"p{i}"}) == 3 * i
+
+
+FORK_WHILE_FOREIGN_WRITE = """
+    import json, os, threading, time
+    from prometheus_client import values
+    from mlwf_stats_bridge import PrometheusStatsClient
+    from mlwf_stats_bridge._writers import multiprocess_lock
+
+    client = PrometheusStatsClient("localhost", 8125, "airflow", False)
+    client.incr("ti.finish.d.t.success")
+    lock = multiprocess_lock(values.ValueClass)
+    assert lock is not None
+    held, release = threading.Event(), threading.Event()
+
+    def foreign_write():  # another library of the process, mid-write of its own metric
+        with lock:
+            held.set()
+            release.wait()
+
+    writer = threading.Thread(target=foreign_write)
+    writer.start()
+    held.wait()
+    threading.Timer(0.5, release.set).start()
+    pid = os.fork()  # waits for the foreign write to end, then forks with the lock free
+    if pid == 0:
+        client.incr("ti.finish.d.t.success")  # would block for ever on an inherited held lock
+        os._exit(0)
+    started = time.monotonic()
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() - started > 20:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            print(json.dumps({"child": "deadlocked"}))
+            raise SystemExit(0)
+        time.sleep(0.05)
+    writer.join()
+    print(json.dumps({"child": os.waitstatus_to_exitcode(status), "pid": pid}))
+"""
+
+
+def test_a_fork_during_another_libraries_metric_write_leaves_the_child_a_free_lock(
+    tmp_path: Path,
+) -> None:
+    """prometheus_client's lock, held by another thread's write at fork(), is not inherited held: the child records."""
+    ran = run_multiprocess(FORK_WHILE_FOREIGN_WRITE, tmp_path)
+    assert ran["child"] == 0, ran
+    counters = samples(tmp_path / f"counter_{ran['pid']}.db")
+    finish = ("airflow_ti_finish_total", '{"dag_id": "d", "state": "success", "task_id": "t"}')
+    assert counters[finish] == 1

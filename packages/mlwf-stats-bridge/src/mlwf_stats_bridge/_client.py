@@ -34,7 +34,12 @@ from statsd.client.udp import Pipeline  # type: ignore[import-untyped]
 
 from mlwf_stats_bridge._errors import InvalidSettingError, InvalidStatError
 from mlwf_stats_bridge._rules import Mapped, Mapper, Rule, rules_from_environment, sanitize_name
-from mlwf_stats_bridge._writers import counter_adder, gauge_setter, histogram_observer
+from mlwf_stats_bridge._writers import (
+    counter_adder,
+    gauge_setter,
+    histogram_observer,
+    multiprocess_lock,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +82,9 @@ _PLAIN_NUMBERS = frozenset((int, float))
 _KINDS = ("c", "g", "gd", "ms")
 
 # Every metric update of every client happens under this one lock. It makes updates thread-safe
-# and, because it is held across fork() (see _before_fork), a child never inherits it, or
-# prometheus_client's own per-process lock, in a locked state.
+# and, because it is held across fork() (see _before_fork), a child never inherits it in a
+# locked state. prometheus_client's own multiprocess lock is held across fork() too: other code
+# of the process (not this client) may be writing a metric in another thread when it forks.
 _LOCK = threading.Lock()
 _CLIENTS: weakref.WeakSet[PrometheusStatsClient] = weakref.WeakSet()
 
@@ -493,16 +499,34 @@ def _number(stat: str, value: object) -> float:
     raise InvalidStatError(f"value of metric {stat!r} must be a number, got {value!r}")
 
 
+#: prometheus_client's multiprocess lock while a fork() holds it (None when not held).
+_held_at_fork: Any = None
+
+
 def _before_fork() -> None:
+    global _held_at_fork
     _LOCK.acquire()
+    lock = multiprocess_lock(values.ValueClass)
+    if lock is not None:
+        lock.acquire()  # in the same order as a write through this client: _LOCK, then this
+        _held_at_fork = lock
+
+
+def _release_held_at_fork() -> None:
+    global _held_at_fork
+    if _held_at_fork is not None:
+        _held_at_fork.release()  # the forking thread took it; in the child, that thread goes on
+        _held_at_fork = None
 
 
 def _after_fork_parent() -> None:
+    _release_held_at_fork()
     _LOCK.release()
 
 
 def _after_fork_child() -> None:
     global _LOCK
+    _release_held_at_fork()
     _LOCK = threading.Lock()  # the parent's lock object stays held in the child: never use it
     for client in list(_CLIENTS):
         try:
