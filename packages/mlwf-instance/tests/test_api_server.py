@@ -13,18 +13,20 @@ from pathlib import Path
 import httpx
 import pytest
 from mlwf_instance._log_server import start
+from mlwf_testsupport import free_port
 
 
-def _launch(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+def _python(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python ARGS`` with ``home`` as AIRFLOW_HOME, outside Airflow's unit-test mode."""
     env = dict(os.environ, AIRFLOW_HOME=str(home))
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
     return subprocess.run(
-        [sys.executable, "-m", "mlwf_instance._api_server", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=120
     )
+
+
+def _launch(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    return _python(["-m", "mlwf_instance._api_server", *args], home)
 
 
 def test_without_a_port_it_prints_usage(tmp_path: Path) -> None:
@@ -58,9 +60,7 @@ def log_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, 
     folder = tmp_path_factory.mktemp("logs")
     (folder / "dag_id=d").mkdir()
     (folder / "dag_id=d" / "attempt=1.log").write_text("the task's log line\n")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(folder))
         server = start(port, timeout=60)
@@ -109,18 +109,7 @@ def test_a_log_server_that_stops_unasked_stops_its_process(tmp_path: Path) -> No
         "time.sleep(60)\n"
         "print('still alive', flush=True)\n"
     )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = dict(os.environ, AIRFLOW_HOME=str(tmp_path))
-    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(port)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _python(["-c", script, str(free_port())], tmp_path)
     assert "listening" in done.stdout, done.stderr
     assert "still alive" not in done.stdout
     assert done.returncode == -15, (done.returncode, done.stderr)
@@ -138,18 +127,7 @@ def test_a_log_server_stopped_on_request_leaves_its_process_alone(tmp_path: Path
         "t.join(timeout=30)\n"
         "print('stopped', not t.is_alive(), flush=True)\n"
     )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = dict(os.environ, AIRFLOW_HOME=str(tmp_path))
-    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(port)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _python(["-c", script, str(free_port())], tmp_path)
     assert done.returncode == 0, done.stderr
     assert "stopped True" in done.stdout
-    assert "stopped unasked" not in done.stderr
+    assert "stopped unasked" not in done.stdout + done.stderr  # Airflow logs to stdout
