@@ -3,8 +3,9 @@
 An EmbeddedInstance (LocalExecutor, parallelism 8, SQLite, as ``mlwf up`` runs) parses
 ``dags/``: ``noop_experiment`` (one task that pushes ``workflow_result``) and one tuning per
 method, ``tuning_overhead_<random|tpe|gp>``: 16 experiments of the same no-op constructor,
-parallelism 4, on the tuner's own experiment DAG. Random is planned in one round (one task);
-TPE and GP plan a batch of 4 per round on every result so far (4 round tasks, each a barrier).
+parallelism 4, on the tuner's own experiment DAG. Random is planned in one round; TPE and GP
+plan a batch of 4 per round on every result so far (4 rounds, each a barrier), all in the
+tuning DAG's one task (the default layout).
 
 The ideal is the same for every method: 16 experiments 4 at a time are 4 waves, and a wave can
 at best take one no-op run's latency. So each round pairs, per method:
@@ -210,7 +211,7 @@ def main() -> None:
             f"wall time of a tuning DAG ({EXPERIMENTS} experiments of a one-task no-op "
             f"constructor, parallelism {PARALLELISM}, on its own experiment DAG; LocalExecutor, "
             "parallelism 8, SQLite) from REST trigger to success, per method (random: one "
-            "round; TPE and GP: a round per batch of 4), vs 4 no-op DAG runs one after another "
+            "round; TPE and GP: a round per batch of 4; one task), vs 4 no-op DAG runs one after another "
             "(REST trigger to success, latencies summed: 4 waves at one run's latency each); "
             f"paired ABBA rounds, {ROUNDS} in each of {INSTANCES} fresh instances, methods' order "
             "rotating, after a warm-up"

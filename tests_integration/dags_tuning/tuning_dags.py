@@ -74,7 +74,8 @@ tune_strict = HyperparameterTuner(workflow, strict_spec, instance_id=EXPERIMENTS
     "tune_strict"
 )
 
-# Bayesian (TPE) in two rounds of two; the resume test clears this run mid-way.
+# Bayesian (TPE) in two rounds of two, in one task (the default); the resume test clears this
+# run mid-way.
 tpe_spec = HyperparameterTuningSpec(
     hyperparameters={"C": FloatRange(0.001, 10.0, log=True)},
     metric="log_loss",
@@ -85,10 +86,11 @@ tpe_spec = HyperparameterTuningSpec(
 )
 tune_tpe = HyperparameterTuner(workflow, tpe_spec, instance_id=EXPERIMENTS).build_dag("tune_tpe")
 
-# Never unpaused by the test: its tuning must fail at once, naming it.
+# Never unpaused by the test: its tuning must fail at once, naming it. Its rounds are spread
+# over two tasks (round_0, report), so the multi-task layout runs here too.
 paused_experiments = workflow.build("tuning_paused_experiments", {"dataset": "iris"})
 tune_paused = HyperparameterTuner(
-    workflow, random_spec, instance_id="tuning_paused_experiments"
+    workflow, random_spec, instance_id="tuning_paused_experiments", round_tasks=2
 ).build_dag("tune_paused")
 
 # Gaussian-process Bayesian search in two rounds of two: 2 random startup experiments (a third

@@ -113,7 +113,7 @@ def test_cleared_bayesian_tuning_resumes_without_repeating_or_losing(
     run_id = api.trigger(dag)
 
     def second_round_started() -> bool:
-        # The second round (the `report` task, which also reports) has handed out its two.
+        # The second round (of the one task, `report`, which also reports) has handed out its two.
         records = store.load(f"{dag}/{run_id}")
         finished = sum(1 for r in records if r.state.finished)
         return len(records) == 4 and finished == 2
@@ -123,7 +123,7 @@ def test_cleared_bayesian_tuning_resumes_without_repeating_or_losing(
     assert len(first_round) == 2
     api.clear_run(dag, run_id)
     assert api.wait_run(dag, run_id) == "success"
-    assert api.task_instance(dag, run_id, "round_0")["try_number"] == 2
+    assert api.task_instance(dag, run_id, "report")["try_number"] == 2
     records = store.load(f"{dag}/{run_id}")
     assert [r.index for r in records] == [0, 1, 2, 3]
     assert all(r.state == ExperimentState.SUCCEEDED for r in records)

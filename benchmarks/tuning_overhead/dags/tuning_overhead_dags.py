@@ -56,8 +56,8 @@ def _tuning(method: str) -> DAG:
     return HyperparameterTuner(NoOp(), spec).build_dag(f"tuning_overhead_{method}")
 
 
-# Random is planned in one round (one task, `report`); TPE and GP plan a batch of 4 per round,
-# each on every result so far (round_0, round_1, round_2, report).
+# Random is planned in one round; TPE and GP plan a batch of 4 per round, each on every result
+# so far, all in the one task `report` (the default; round_tasks=4 would make them 4 tasks).
 tuning_random = _tuning("random")
 tuning_tpe = _tuning("tpe")
 tuning_gp = _tuning("gp")

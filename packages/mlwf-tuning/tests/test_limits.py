@@ -103,7 +103,9 @@ def test_a_tuning_of_max_experiments_is_a_dag_of_at_most_the_cap_of_tasks() -> N
         n_experiments=10_000,
     )
     started = time.perf_counter()
-    tuner = HyperparameterTuner(TrainEvaluateWorkflow(), spec, instance_id="pipeline")
+    tuner = HyperparameterTuner(
+        TrainEvaluateWorkflow(), spec, instance_id="pipeline", round_tasks=MAX_ROUND_TASKS
+    )
     dag = tuner.build_dag("tune_big")
     elapsed = time.perf_counter() - started
     assert tuner.rounds() == 10_000
@@ -115,14 +117,16 @@ def test_a_tuning_of_max_experiments_is_a_dag_of_at_most_the_cap_of_tasks() -> N
 
 
 def test_a_small_tuning_keeps_one_task_per_round() -> None:
-    """Issue 10 item 1: under the cap, each round is still a task of its own."""
+    """Issue 10 item 1: with round_tasks at the cap, a tuning of fewer rounds has a task per round."""
     spec = HyperparameterTuningSpec(
         hyperparameters={"C": FloatRange(0.01, 10, log=True)},
         metric="m",
         n_experiments=6,
         parallelism=2,
     )
-    dag = HyperparameterTuner(TrainEvaluateWorkflow(), spec, instance_id="p").build_dag("t")
+    dag = HyperparameterTuner(
+        TrainEvaluateWorkflow(), spec, instance_id="p", round_tasks=MAX_ROUND_TASKS
+    ).build_dag("t")
     assert [dag.get_task(t)._rounds for t in ("round_0", "round_1", "report")] == [  # type: ignore[attr-defined]  # TuningRoundOperator
         range(0, 1),
         range(1, 2),

@@ -27,6 +27,7 @@ from mlwf_tuning._rounds import (
     plan_round,
     summarize,
 )
+from mlwf_tuning._tuner import MAX_ROUND_TASKS
 from mlwf_tuning._workflow import trainer_params
 from mlwf_types import check_dag
 
@@ -112,18 +113,51 @@ def test_own_experiment_dag_keeps_a_lower_max_active_runs_of_the_pipeline() -> N
 
 
 def test_shared_instance_hands_out_parallelism_experiments_per_round() -> None:
-    """Over an existing instance, a grid of 3 two at a time takes two chained rounds and builds no DAG."""
+    """Over an existing instance, a grid of 3 two at a time takes two rounds, in one task, and builds no DAG."""
     tuner = HyperparameterTuner(TrainEvaluateWorkflow(), GRID, instance_id="exp")
+    dag = tuner.build_dag("t")
+    assert tuner.rounds() == 2
+    assert dag.task_ids == ["report"]
+    assert dag.get_task("report")._rounds == range(2)  # type: ignore[attr-defined]  # TuningRoundOperator
+    assert tuner.experiment_dag is None and tuner.experiment_dag_id == "exp"
+
+
+def test_rounds_spread_over_round_tasks_chain_to_the_report() -> None:
+    """With round_tasks=2 the two rounds are two chained tasks; the report runs after a failed round."""
+    tuner = HyperparameterTuner(TrainEvaluateWorkflow(), GRID, instance_id="exp", round_tasks=2)
     dag = tuner.build_dag("t")
     assert sorted(dag.task_ids) == ["report", "round_0"]
     assert dag.get_task("report").upstream_task_ids == {"round_0"}
     assert dag.get_task("report").trigger_rule == "all_done"
-    assert tuner.experiment_dag is None and tuner.experiment_dag_id == "exp"
 
 
-def test_bayesian_dag_has_one_round_per_parallel_batch() -> None:
-    """Five TPE experiments two at a time take three chained rounds."""
-    dag = HyperparameterTuner(TrainEvaluateWorkflow(), TPE).build_dag("t")
+@pytest.mark.parametrize("bad", [0, MAX_ROUND_TASKS + 1, -1, True, 2.0, "2"])
+def test_round_tasks_out_of_range_is_refused_naming_it(bad: Any) -> None:
+    """round_tasks must be an int from 1 to MAX_ROUND_TASKS; anything else is refused, naming it."""
+    with pytest.raises(TuningDefinitionError, match="round_tasks must be"):
+        HyperparameterTuner(TrainEvaluateWorkflow(), TPE, round_tasks=bad)
+
+
+def test_bayesian_dag_runs_every_round_in_one_task_by_default() -> None:
+    """Five TPE experiments two at a time are three rounds of the one task, which also reports."""
+    tuner = HyperparameterTuner(TrainEvaluateWorkflow(), TPE)
+    dag = tuner.build_dag("t")
+    assert dag.task_ids == ["report"]
+    report = dag.get_task("report")
+    assert report._rounds == range(3)  # type: ignore[attr-defined]  # TuningRoundOperator
+    assert report._warm_imports == ("optuna",)  # type: ignore[attr-defined]  # TuningRoundOperator
+
+
+def test_gp_tasks_import_scikit_learn_ahead_of_planning() -> None:
+    """A GP tuning's task imports the GP sampler (scikit-learn) in its warm-up thread, not only Optuna."""
+    spec = TPE.model_copy(update={"method": "gp"})
+    report = HyperparameterTuner(TrainEvaluateWorkflow(), spec).build_dag("t").get_task("report")
+    assert report._warm_imports == ("optuna", "mlwf_tuning._gp")  # type: ignore[attr-defined]  # TuningRoundOperator
+
+
+def test_bayesian_dag_has_one_task_per_round_when_asked() -> None:
+    """Five TPE experiments two at a time over round_tasks=16 are three chained tasks."""
+    dag = HyperparameterTuner(TrainEvaluateWorkflow(), TPE, round_tasks=16).build_dag("t")
     assert set(dag.task_ids) == {"round_0", "round_1", "report"}  # the third round reports
     assert dag.get_task("round_1").upstream_task_ids == {"round_0"}
     assert dag.get_task("report").upstream_task_ids == {"round_1"}
@@ -236,7 +270,7 @@ def test_tuning_constructor_builds_the_tuner_s_dag_from_json_values() -> None:
             "base_conf": '{"dataset": "iris"}',
         },
     )
-    assert set(dag.task_ids) == {"round_0", "round_1", "report"}
+    assert dag.task_ids == ["report"]  # every round in one task
     own = TuningConstructor().build(
         "tune_own", {"constructor": "train_evaluate_workflow", "spec": GRID.model_dump_json()}
     )
@@ -280,3 +314,16 @@ def test_default_store_on_a_multi_host_executor_names_the_setting(
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor,CeleryExecutor")
     with pytest.raises(TuningError, match=r"set \[mlwf_tuning\] store_url .*CeleryExecutor"):
         default_store_url()
+
+
+def test_warm_import_never_raises() -> None:
+    """The warm-up thread's import swallows a failure (the plan's own import reports it)."""
+    import sys
+
+    from mlwf_tuning._round_operator import _warm_import
+
+    sys.modules.pop("mlwf_tuning_no_such_module", None)
+    _warm_import(("mlwf_tuning_no_such_module", "mlwf_tuning._gp"))
+    assert "mlwf_tuning_no_such_module" not in sys.modules
+    _warm_import(("mlwf_tuning._gp",))
+    assert "mlwf_tuning._gp" in sys.modules

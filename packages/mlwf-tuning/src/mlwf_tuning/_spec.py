@@ -75,12 +75,15 @@ class SearchMethod:
     #: sampler made with the spec's seed past what the recorded experiments drew. None: every
     #: round's sampler is seeded from the spec's seed and the number of recorded experiments.
     fast_forward: FastForward | None = None
+    #: Modules the method's planning imports: a tuning task imports them in a thread while it
+    #: opens the tuning and reads the records, so the first plan does not wait for them.
+    modules: tuple[str, ...] = ("optuna",)
 
 
 grid = SearchMethod("grid", grid_sampler, plans_upfront=True, check=check_grid)
 random = SearchMethod("random", random_sampler, plans_upfront=True)
 tpe = SearchMethod("tpe", tpe_sampler, fast_forward=tpe_fast_forward)
-gp = SearchMethod("gp", gp_sampler)
+gp = SearchMethod("gp", gp_sampler, modules=("optuna", "mlwf_tuning._gp"))
 
 _BUILTIN = {"grid": grid, "random": random, "tpe": tpe, "bayesian": tpe, "gp": gp}
 _REGISTERED: dict[str, SearchMethod] = {}

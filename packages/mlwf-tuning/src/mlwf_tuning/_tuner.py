@@ -2,11 +2,13 @@
 
 See the design note (docs/mlwf-tuning/design.md)::
 
-    round_0 ─► round_1 ─► … ─► round_k ─► report
+    report                                   (default: one task runs every round, then reports)
+    round_0 ─► round_1 ─► … ─► report        (round_tasks=N: the rounds spread over N tasks)
 
-Each round task records the outcomes the last round left, plans its experiments, creates one
-run of the experiment DAG per experiment (``conf`` = the experiment's hyperparameters, run id
-``exp0003__<tuning dag>__<tuning run>``) and defers to the triggerer until they have all ended.
+Each round records the outcomes the last round left, plans its experiments, creates one run of
+the experiment DAG per experiment (``conf`` = the experiment's hyperparameters, run id
+``exp0003__<tuning dag>__<tuning run>``) and waits until they have all ended (in the task for
+up to ``wait_in_task_s``, then in the triggerer).
 By default the experiment DAG is the tuner's own (``<tuning dag>__experiments``, its
 ``max_active_runs`` the spec's parallelism), so grid and random searches are one round whose
 runs the scheduler starts as slots free up; Bayesian methods take ``ceil(n_experiments /
@@ -40,8 +42,8 @@ from mlwf_tuning._store import ExperimentStore
 
 #: The id of the experiment DAG a tuner builds for itself: ``<tuning dag id>__experiments``.
 EXPERIMENT_DAG_SUFFIX = "__experiments"
-#: The most round tasks a tuning DAG has: beyond, each task runs several planning rounds, so a
-#: tuning of 10,000 one-at-a-time Bayesian experiments is still a DAG of 16 tasks.
+#: The most round tasks a tuning DAG can have (``round_tasks``): each task runs one or more
+#: planning rounds, so a tuning of 10,000 one-at-a-time Bayesian experiments is at most 16 tasks.
 MAX_ROUND_TASKS = 16
 
 
@@ -87,6 +89,13 @@ class HyperparameterTuner:
     others too), handed out ``parallelism`` at a time. Experiments are recorded in ``store``
     (default: a ``SqlExperimentStore`` on ``[mlwf_tuning] store_url``, else on a single-host
     executor ``$AIRFLOW_HOME/mlwf_tuning.db``). ``notifier`` (any Airflow notifier) receives the report.
+
+    ``round_tasks`` (1 to ``MAX_ROUND_TASKS``, default 1) is how many tasks the rounds of a
+    Bayesian search are spread over. One task, ``report``, runs every round and then reports: a
+    task start and an import of the planner's libraries once per tuning, not once per round
+    (``tuning_overhead``: two task starts cost more than a round of short experiments). More
+    tasks show the rounds as tasks in Airflow's grid; a retried or cleared task continues from
+    the store either way.
     """
 
     def __init__(
@@ -101,6 +110,7 @@ class HyperparameterTuner:
         notifier: Callable[[dict[str, Any]], object] | None = None,
         poke_interval: float = 0.5,
         wait_in_task_s: float = 30.0,
+        round_tasks: int = 1,
     ) -> None:
         if not isinstance(constructor, DagConstructor):
             raise TuningDefinitionError(
@@ -121,6 +131,14 @@ class HyperparameterTuner:
             raise TuningDefinitionError(
                 f"wait_in_task_s must be between 0 and 3600 s, got {wait_in_task_s}"
             )
+        if isinstance(round_tasks, bool) or not isinstance(round_tasks, int):
+            raise TuningDefinitionError(
+                f"round_tasks must be an int, got {type(round_tasks).__name__}"
+            )
+        if not 1 <= round_tasks <= MAX_ROUND_TASKS:
+            raise TuningDefinitionError(
+                f"round_tasks must be between 1 and {MAX_ROUND_TASKS}, got {round_tasks}"
+            )
         if instance_id is not None and not instance_id:
             raise TuningDefinitionError("instance_id must be a DAG id, or None for an own DAG")
         self.constructor = constructor
@@ -132,6 +150,7 @@ class HyperparameterTuner:
         self.notifier = notifier
         self.poke_interval = float(poke_interval)
         self.wait_in_task_s = float(wait_in_task_s)
+        self.max_round_tasks = round_tasks
         #: The experiment DAG's id, known once ``build_dag`` ran.
         self.experiment_dag_id: str | None = instance_id
         #: The experiment DAG the tuner built (``None`` with ``instance_id``).
@@ -157,8 +176,8 @@ class HyperparameterTuner:
         return math.ceil(self.spec.total_experiments() / self.spec.parallelism)
 
     def round_tasks(self) -> int:
-        """Return the number of round tasks of the DAG: one per round, at most ``MAX_ROUND_TASKS``."""
-        return min(self.rounds(), MAX_ROUND_TASKS)
+        """Return the number of round tasks of the DAG: ``round_tasks``, at most one per round."""
+        return min(self.rounds(), self.max_round_tasks)
 
     def build_dag(self, dag_id: str, **dag_kwargs: Any) -> DAG:
         """Return the tuning DAG; ``dag_kwargs`` go to ``DAG`` (schedule defaults to None).
@@ -209,6 +228,7 @@ class HyperparameterTuner:
                     stalled=steps.fail_stalled,
                     wait_in_task_s=self.wait_in_task_s,
                     poke_interval=self.poke_interval,
+                    warm_imports=resolve_method(spec.method).modules,
                     trigger_rule="all_done" if last else "all_success",
                 )
                 if previous is not None:
