@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import pytest
@@ -83,3 +84,89 @@ def test_unresolvable_taskflow_annotation_is_reported(tmp_path: Any) -> None:
     issues = check_dag(dag)
     assert [i.severity for i in issues] == ["error"]
     assert "its annotations cannot be resolved (NameError" in issues[0].message
+
+
+def _function_in(namespace: dict[str, Any], source: str) -> Any:
+    """Define a function from ``source`` in a module namespace of its own (as a DAG file would)."""
+    exec(compile(source, "<dag file>", "exec"), namespace)
+    return namespace["f"]
+
+
+def test_a_reused_annotation_value_follows_what_its_names_mean_in_each_file() -> None:
+    """An annotation string is evaluated in each function's own globals: a file's own ``Optional``
+    or ``float`` is its own, whatever another file's same string gave (the value cache is keyed by
+    what the names are)."""
+    from mlwf_types._declarations import resolve_annotations
+
+    header = "from __future__ import annotations\n"
+    src = (
+        header
+        + "def f(x: Optional[float], y: list[float], z: int | None) -> dict[str, float]: ...\n"
+    )
+    standard = _function_in({"Optional": typing.Optional}, src)
+    for _ in range(2):  # the second time from the cache
+        assert resolve_annotations(standard) == {
+            "x": typing.Optional[float],
+            "y": list[float],
+            "z": int | None,
+            "return": dict[str, float],
+        }
+
+    class Optional:  # a file's own generic named like typing's
+        def __class_getitem__(cls, item: Any) -> str:
+            return f"own[{item.__name__}]"
+
+    own = _function_in({"Optional": Optional, "float": int}, src)
+    hints = resolve_annotations(own)
+    assert hints["x"] == "own[int]"  # its own Optional, over its own float
+    assert hints["y"] == list[int]
+    attribute = _function_in(
+        {"typing": typing}, header + "def f(x: typing.Optional[int]) -> None: ...\n"
+    )
+    assert resolve_annotations(attribute)["x"] == typing.Optional[int]
+
+
+def test_the_checker_reads_a_function_making_many_tasks_once() -> None:
+    """One TaskFlow function called in a loop makes many tasks; the checker's memo is per DAG and
+    keyed by the function itself, and a function read elsewhere is read afresh (no memo on it)."""
+    import datetime
+
+    from airflow.sdk import DAG, task
+    from mlwf_types._declarations import declaration_of
+
+    with DAG(
+        "loop", schedule=None, start_date=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    ) as dag:
+
+        @task
+        def square(x: int) -> int:
+            return x * x
+
+        for i in range(3):
+            square.override(task_id=f"square_{i}")(i)
+    memo: dict[tuple[int, bool], Any] = {}
+    declarations = [declaration_of(t, memo) for t in dag.tasks]
+    assert len(memo) == 1
+    assert declarations[0] is declarations[1] is declarations[2]
+    assert declarations[0] is not None and declarations[0].inputs == {"x": int}
+    fresh = declaration_of(dag.tasks[0])
+    assert fresh == declarations[0] and fresh is not declarations[0]
+    assert not hasattr(square.function, "__mlwf_types_info__")
+
+
+def test_task_kind_is_kept_per_class_not_inherited() -> None:
+    """What a task is (TaskFlow, mapped) is kept on its own class: a subclass asks afresh."""
+    from mlwf_types._sdk import task_kind
+
+    class Plain(BaseOperator):
+        pass
+
+    assert task_kind(Plain(task_id="p")) == (False, False, False)
+    assert Plain.__dict__["__mlwf_types_kind__"] == (False, False, False)
+
+    class Child(Plain):
+        pass
+
+    assert "__mlwf_types_kind__" not in Child.__dict__
+    assert task_kind(Child(task_id="c")) == (False, False, False)
+    assert "__mlwf_types_kind__" in Child.__dict__

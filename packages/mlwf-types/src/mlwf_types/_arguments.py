@@ -20,7 +20,7 @@ from mlwf_types._declarations import (
     taskflow_function,
 )
 from mlwf_types._issues import IssueList
-from mlwf_types._sdk import sdk
+from mlwf_types._sdk import sdk, task_kind
 
 #: Literal kinds that can hold neither an XComArg nor (but str) a template.
 SCALARS = (str, int, float, bool, bytes)
@@ -44,8 +44,6 @@ def task_arguments(
     task: Any, declaration: TypeDeclaration | None, issues: IssueList
 ) -> Iterator[Argument]:
     """Yield the arguments of ``task``; add an issue for each argument Airflow would never resolve."""
-    MappedOperator = sdk().MappedOperator
-
     if declaration is not None and declaration.shape is not None:
         yield from _taskflow_arguments(task, declaration.shape)
         return
@@ -53,7 +51,7 @@ def task_arguments(
         return  # TaskFlow whose declaration failed: already reported
     template_fields = task.template_fields
     declared = declaration.inputs if declaration else {}
-    if isinstance(task, MappedOperator):
+    if task_kind(task)[1]:
         expand_value = task.expand_input.value
         if isinstance(expand_value, dict):
             for name, value in expand_value.items():
@@ -114,9 +112,7 @@ def _report_unresolved(
 
 
 def _taskflow_arguments(task: Any, shape: FunctionShape) -> Iterator[Argument]:
-    DecoratedMappedOperator = sdk().DecoratedMappedOperator
-
-    if isinstance(task, DecoratedMappedOperator):
+    if task_kind(task)[2]:
         op_args = task.partial_kwargs.get("op_args") or ()
         op_kwargs = task.partial_kwargs.get("op_kwargs") or {}
         expand_value = task.op_kwargs_expand_input.value

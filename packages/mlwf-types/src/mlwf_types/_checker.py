@@ -26,9 +26,12 @@ from mlwf_types._hints import (
     value_repr,
 )
 from mlwf_types._issues import IssueList, TypeIssue
-from mlwf_types._sdk import sdk
+from mlwf_types._sdk import sdk, task_kind
 
 log = logging.getLogger(__name__)
+
+#: The exact classes of the literals the checker's fast path takes (subclasses go the long way).
+_SCALAR_TYPES = frozenset(SCALARS)
 
 
 class _DagChecker:
@@ -37,13 +40,14 @@ class _DagChecker:
         self.dag_id: str = dag.dag_id
         self.issues = IssueList(self.dag_id)
         self._declarations: dict[str, TypeDeclaration | None] = {}
+        self._functions: dict[tuple[int, bool], Any] = {}  # TaskFlow functions read so far
 
     # ------------------------------------------------------------------ declarations
 
     def declaration(self, task: Any) -> TypeDeclaration | None:
         if task.task_id not in self._declarations:
             try:
-                self._declarations[task.task_id] = declaration_of(task)
+                self._declarations[task.task_id] = declaration_of(task, self._functions)
             except TypeDeclarationError as exc:
                 self._declarations[task.task_id] = None
                 self.issues.add(task, "error", f"DAG {self.dag_id!r} task {task.task_id!r}: {exc}")
@@ -140,6 +144,10 @@ class _DagChecker:
     def _check_value(
         self, task: Any, value: Any, expected: Any, path: str, templated: bool
     ) -> None:
+        if (value is None or type(value) in _SCALAR_TYPES) and (
+            expected is None or type(value) is expected
+        ):
+            return  # the common literal: nothing to check, or exactly the declared class
         PlainXComArg = sdk().PlainXComArg
         XComArg = sdk().XComArg
 
@@ -316,7 +324,7 @@ def _has_dynamic(value: Any, templated: bool, depth: int = 0) -> bool:
 
 def _delivers_sequence(producer: Any, consumer: Any) -> bool:
     """A mapped producer's XCom reaches a consumer outside its mapping as a lazy sequence of all results."""
-    if isinstance(producer, sdk().MappedOperator):
+    if task_kind(producer)[1]:
         return True
     group = producer.get_closest_mapped_task_group() if _in_task_group(producer) else None
     return group is not None and consumer.get_closest_mapped_task_group() is not group

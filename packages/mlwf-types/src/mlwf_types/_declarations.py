@@ -11,8 +11,9 @@ parameter annotations are the inputs and the return annotation is ``return_value
 
 from __future__ import annotations
 
-import contextlib
+import builtins
 import dataclasses
+import dis
 import functools
 import inspect
 import typing
@@ -21,7 +22,7 @@ from typing import Any, get_args, get_origin
 
 from mlwf_types._errors import TypeDeclarationError
 from mlwf_types._hints import is_typeddict, strip_annotated
-from mlwf_types._sdk import sdk
+from mlwf_types._sdk import task_kind
 
 RETURN_KEY = "return_value"
 DECLARATION_ATTR = "__mlwf_types__"
@@ -59,32 +60,44 @@ class TypeDeclaration:
 
 def _python_callable(task: Any) -> Callable[..., Any] | None:
     """The user function of a TaskFlow task (plain or mapped), else None."""
-    DecoratedMappedOperator = sdk().DecoratedMappedOperator
-    DecoratedOperator = sdk().DecoratedOperator
-
-    if isinstance(task, DecoratedOperator | DecoratedMappedOperator):
-        func = task.python_callable
-        return inspect.unwrap(func) if callable(func) else None
+    if task_kind(task)[0]:
+        func: Callable[..., Any] | None = task.python_callable
+        if not callable(func):
+            return None
+        return inspect.unwrap(func) if hasattr(func, "__wrapped__") else func
     return None
 
 
 def operator_class(task: Any) -> type:
     """The operator class of a task, looking through mapped operators."""
-    MappedOperator = sdk().MappedOperator
-
-    if isinstance(task, MappedOperator):
+    if task_kind(task)[1]:
         cls: type = task.operator_class
         return cls
     return type(task)
 
 
-def declaration_of(task: Any) -> TypeDeclaration | None:
-    """The declared types of a task (classic ``@typed`` operator or TaskFlow), or None if untyped."""
+def declaration_of(
+    task: Any, memo: dict[tuple[int, bool], Any] | None = None
+) -> TypeDeclaration | None:
+    """The declared types of a task (classic ``@typed`` operator or TaskFlow), or None if untyped.
+
+    ``memo`` (optional, any dict the caller keeps for as long as the tasks it asks about) saves
+    reading the same TaskFlow function again for another task built from it (``for`` loops).
+    """
     func = _python_callable(task)
     if func is not None:
-        return taskflow_declaration(
-            func, multiple_outputs=bool(getattr(task, "multiple_outputs", False))
-        )
+        multiple_outputs = bool(getattr(task, "multiple_outputs", False))
+        if memo is None:
+            return taskflow_declaration(func, multiple_outputs=multiple_outputs)
+        key = (id(func), multiple_outputs)
+        found = memo.get(key)
+        if found is None or found[0] is not func:
+            found = memo[key] = (
+                func,
+                taskflow_declaration(func, multiple_outputs=multiple_outputs),
+            )
+        result: TypeDeclaration = found[1]
+        return result
     declaration: TypeDeclaration | None = getattr(operator_class(task), DECLARATION_ATTR, None)
     return declaration
 
@@ -101,7 +114,6 @@ class FunctionShape:
     var_keyword: str | None
 
 
-_INFO_ATTR = "__mlwf_types_info__"
 _CO_VARARGS = 0x04
 _CO_VARKEYWORDS = 0x08
 
@@ -143,31 +155,87 @@ def _shape_from_signature(signature: inspect.Signature) -> FunctionShape:
 def taskflow_declaration(func: Callable[..., Any], *, multiple_outputs: bool) -> TypeDeclaration:
     """Read a TaskFlow function's annotations as a declaration.
 
-    The result is memoized on the function object itself, so it lives exactly as long as the
-    function (no global cache keeps parsed DAG modules alive).
+    Not memoized on the function: most TaskFlow functions make one task, and giving each a
+    memo cost more than reading it (``types_overhead``). The checker keeps a memo per DAG
+    (``declaration_of(task, memo)``), which covers one function making many tasks.
     """
-    memo: dict[bool, TypeDeclaration] | None = getattr(func, _INFO_ATTR, None)
-    if memo is not None and multiple_outputs in memo:
-        return memo[multiple_outputs]
-    declaration = _taskflow_declaration(func, multiple_outputs)
-    if memo is None:
-        memo = {}
-        with contextlib.suppress(AttributeError, TypeError):  # some callables take no attributes
-            setattr(func, _INFO_ATTR, memo)
-    memo[multiple_outputs] = declaration
-    return declaration
+    return _taskflow_declaration(func, multiple_outputs)
 
 
 @functools.lru_cache(maxsize=2048)
-def _compiled(annotation: str) -> Any:
-    return compile(annotation, "<annotation>", "eval")
+def _compiled(annotation: str) -> tuple[Any, tuple[str, ...] | None]:
+    """The annotation's code, and the names it loads when those are all it reads (else None).
+
+    ``list[float]`` reads only the names ``list`` and ``float``; ``typing.Optional[int]`` also
+    reads an attribute, so its result cannot be told from the names' values alone.
+    """
+    code = compile(annotation, "<annotation>", "eval")
+    plain = all(ins.opname in _PLAIN_OPS for ins in dis.get_instructions(code))
+    return code, (code.co_names if plain else None)
+
+
+#: Opcodes of an annotation built from names and constants: ``X``, ``X[Y, Z]``, ``X | None``,
+#: ``Literal["a"]``, ``X[Y][Z]`` (the string itself holds the constants).
+_PLAIN_OPS = frozenset(
+    {
+        "RESUME",
+        "CACHE",
+        "LOAD_NAME",
+        "LOAD_CONST",
+        "BINARY_SUBSCR",
+        "BUILD_TUPLE",
+        "BINARY_OP",
+        "RETURN_VALUE",
+    }
+)
+#: Evaluated annotations, by (string, the ids of its names' values); only for names whose values
+#: are objects of the ``builtins``, ``typing`` and ``collections.abc`` modules, which live as long
+#: as the interpreter: the cache keeps nothing of a DAG file alive, and an id is never reused.
+_EVALUATED: dict[tuple[str, tuple[int, ...]], Any] = {}
+_EVALUATED_MAX = 4096
+_MISSING = object()
+
+
+@functools.cache
+def _long_lived_ids() -> frozenset[int]:
+    import collections.abc
+
+    return frozenset(
+        id(value)
+        for module in (builtins, typing, collections.abc)
+        for value in vars(module).values()
+    )
+
+
+def _evaluate(annotation: str, namespace: dict[str, Any]) -> Any:
+    """``eval`` an annotation string in a function's globals, reusing the result where that is safe."""
+    code, names = _compiled(annotation)
+    builtin_names = vars(builtins)
+    if names is None or namespace.get("__builtins__", builtins) not in (builtins, builtin_names):
+        return eval(code, namespace)  # attributes read, or a module with its own builtins
+    safe = _long_lived_ids()
+    ids = []
+    for name in names:
+        value = namespace[name] if name in namespace else builtin_names.get(name, _MISSING)
+        if id(value) not in safe:
+            return eval(code, namespace)
+        ids.append(id(value))
+    key = (annotation, tuple(ids))
+    hint = _EVALUATED.get(key, _MISSING)
+    if hint is _MISSING:
+        hint = eval(code, namespace)
+        if len(_EVALUATED) < _EVALUATED_MAX:
+            _EVALUATED[key] = hint
+    return hint
 
 
 def resolve_annotations(func: Callable[..., Any]) -> dict[str, Any]:
     """The function's annotations with strings evaluated (``from __future__ import annotations``).
 
-    Evaluation reuses compiled code objects across functions and files, which makes this several
-    times cheaper than ``typing.get_type_hints``; anything unusual falls back to it.
+    Evaluation reuses compiled code objects across functions and files, and the value of an
+    annotation made only of names of ``builtins``, ``typing`` and ``collections.abc``
+    (``list[float]``, ``Optional[str]``), which makes this several times cheaper than
+    ``typing.get_type_hints``; anything unusual falls back to it.
     """
     annotations = getattr(func, "__annotations__", None) or {}
     if not any(isinstance(a, str) for a in annotations.values()):
@@ -175,7 +243,7 @@ def resolve_annotations(func: Callable[..., Any]) -> dict[str, Any]:
     namespace = getattr(func, "__globals__", {})
     try:
         return {
-            name: eval(_compiled(a), namespace) if isinstance(a, str) else a
+            name: _evaluate(a, namespace) if isinstance(a, str) else a
             for name, a in annotations.items()
         }
     except Exception:

@@ -69,6 +69,8 @@ def _union(members: Any) -> Any:
 
 def strip_annotated(hint: Any) -> Any:
     """Return ``hint`` without ``Annotated[...]`` metadata and ``NewType`` wrappers."""
+    if type(hint) is type:  # a plain class, the most common hint: nothing to strip
+        return hint
     while True:
         if get_origin(hint) is typing.Annotated:
             hint = get_args(hint)[0]

@@ -7,6 +7,7 @@ costs a dictionary lookup and a lock on every call, and the checker runs once pe
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from types import SimpleNamespace
 
@@ -28,3 +29,26 @@ def sdk() -> SimpleNamespace:
         PlainXComArg=PlainXComArg,
         XComArg=XComArg,
     )
+
+
+#: What a task is, per operator class: ``(TaskFlow, mapped, mapped TaskFlow)``. ``isinstance``
+#: against the Task SDK's operator classes (ABCs) costs an ABC check per call; the checker asks
+#: several times per task. Kept on the class itself (its own ``__dict__``, not inherited), so it
+#: lives exactly as long as the class: operator classes defined in DAG files come and go.
+_KIND_ATTR = "__mlwf_types_kind__"
+
+
+def task_kind(task: object) -> tuple[bool, bool, bool]:
+    """Return ``(is TaskFlow, is mapped, is mapped TaskFlow)`` for a task (plain or mapped)."""
+    cls = type(task)
+    kind: tuple[bool, bool, bool] | None = cls.__dict__.get(_KIND_ATTR)
+    if kind is None:
+        s = sdk()
+        kind = (
+            issubclass(cls, (s.DecoratedOperator, s.DecoratedMappedOperator)),
+            issubclass(cls, s.MappedOperator),
+            issubclass(cls, s.DecoratedMappedOperator),
+        )
+        with contextlib.suppress(AttributeError, TypeError):  # a class that takes no attributes
+            setattr(cls, _KIND_ATTR, kind)
+    return kind
