@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "tooling"))
 
 from workspace import (  # noqa: E402 (importable only once tooling/ is on the path)
+    NATIVE_EXTRAS,
     Package,
     discover_packages,
     normalize_name,
@@ -83,13 +84,6 @@ def _sync(session: nox.Session, *args: str) -> None:
         env={"UV_PROJECT_ENVIRONMENT": str(location)},
         external=True,
     )
-
-
-#: Extras that build native code against system headers, with the tool that finds those headers.
-#: A session includes such an extra only where the tool is on PATH: a fresh machine (Python and
-#: uv only) lacks both, and the tests that need the extra skip there; CI installs the headers
-#: (`.ci/run`), and with MLWF_REQUIRE_SERVICES=1 those tests fail instead of skipping.
-NATIVE_EXTRAS = {"kerberos": "krb5-config"}  # gssapi (mlwf-auth): MIT krb5, Debian libkrb5-dev
 
 
 def _extras_of(package: Package) -> set[str]:

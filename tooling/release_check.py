@@ -14,8 +14,9 @@ For each PACKAGE it
    UV_DEFAULT_INDEX / UV_INDEX_URL say, as for every other uv command here). The venv must hold
    no mlwf package the package does not declare; `mlwf-stats-bridge` gets its `airflow` extra,
    so it and `mlwf-types` are each shown to work beside Airflow with no other mlwf package;
+   native extras (NATIVE_EXTRAS) are installed where their build tool is on PATH;
 3. copies the package's folder WITHOUT its `src/` into a scratch tree (the repository's
-   `examples/` and `docs/` linked beside it, for the tests that read them), checks that the
+   `examples/` and `docs/` copied beside it, for the tests that read them), checks that the
    package imports from the venv, and runs its own tests there with the venv's pytest;
 4. with `--lowest`, does 2-3 again in a second venv resolved with `--resolution lowest-direct`
    over the package's own requirements (siblings and Airflow at the lowest versions its ranges
@@ -49,6 +50,7 @@ from packaging.requirements import Requirement
 from release import ReleaseError, build, publish
 from system_check import SystemCheckError, check_system
 from workspace import (
+    NATIVE_EXTRAS,
     REPO_ROOT,
     Package,
     WorkspaceError,
@@ -65,8 +67,11 @@ EXTRAS = {"mlwf-stats-bridge": ("airflow",)}
 SMOKE_PATTERNS = ("test_public_api.py", "test_readme*.py")
 #: Environment passed to the tests (as nox's `tests` session passes it).
 PASSTHROUGH = ("MLWF_REQUIRE_SERVICES", "MLWF_UNIT_WORKERS", "PATH", "HOME", "LANG", "TMPDIR")
-#: Top-level folders of the repository that package tests read (beside the copied package).
+#: Top-level folders of the repository that package tests read, copied beside the package
+#: (copies, not links: a test that resolves a path gets one inside the scratch tree).
 SHARED_FOLDERS = ("examples", "docs")
+#: Never copied into the scratch tree, at any depth: caches and the front end's npm install.
+NOT_COPIED = frozenset({"__pycache__", ".pytest_cache", "node_modules"})
 
 
 class CheckError(Exception):
@@ -97,9 +102,15 @@ def _wheel_requirements(wheel: Path) -> list[str]:
 
 
 def _test_requirements(package: Package) -> tuple[list[str], set[str]]:
-    """Return the `test` group's requirements (testsupport as a path) and extras of the package itself."""
+    """Return the `test` group's requirements (testsupport as a path) and extras of the package itself.
+
+    The extras are those the group names and the package's native extras this machine can build.
+    """
     data = tomllib.loads((package.folder / "pyproject.toml").read_text(encoding="utf-8"))
     requirements, own_extras = [], set()
+    for extra in data["project"].get("optional-dependencies", {}):
+        if extra in NATIVE_EXTRAS and shutil.which(NATIVE_EXTRAS[extra]):
+            own_extras.add(extra)
     for line in data.get("dependency-groups", {}).get("test", []):
         if not isinstance(line, str):
             continue
@@ -120,17 +131,24 @@ def _installed(python: Path) -> dict[str, str]:
 
 
 def _scratch_tree(package: Package, work: Path) -> Path:
-    """Copy the package folder without src/ (and frontend/) under `work/tree/packages/`."""
+    """Copy the package folder without its src/ under `work/tree/packages/`, SHARED_FOLDERS beside it.
+
+    Only the top-level src/ is left out: other folders of that name are not importable Python
+    (mlwf-ui's `frontend/src/`, whose sources its tests compare with the installed bundle).
+    """
     tree = work / "tree"
     target = tree / "packages" / package.name
-    shutil.copytree(
-        package.folder,
-        target,
-        ignore=shutil.ignore_patterns("src", "frontend", "__pycache__", ".pytest_cache"),
-    )
+
+    def ignored(directory: str, names: list[str]) -> set[str]:
+        top = {"src"} if Path(directory) == package.folder else set()
+        return {n for n in names if n in NOT_COPIED or n in top}
+
+    shutil.copytree(package.folder, target, ignore=ignored)
     for name in SHARED_FOLDERS:
         if (REPO_ROOT / name).is_dir():
-            (tree / name).symlink_to(REPO_ROOT / name)
+            shutil.copytree(
+                REPO_ROOT / name, tree / name, ignore=shutil.ignore_patterns(*NOT_COPIED)
+            )
     return target
 
 

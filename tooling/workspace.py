@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "NATIVE_EXTRAS",
     "REPO_ROOT",
     "Package",
     "WorkspaceError",
@@ -24,6 +25,12 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Extras that build native code against system headers, with the tool that finds those headers.
+#: nox sessions and the release check include such an extra only where the tool is on PATH: a
+#: fresh machine (Python and uv only) lacks both, and the tests that need the extra skip there;
+#: CI installs the headers (`.ci/run`), and with MLWF_REQUIRE_SERVICES=1 those tests fail instead.
+NATIVE_EXTRAS = {"kerberos": "krb5-config"}  # gssapi (mlwf-auth): MIT krb5, Debian libkrb5-dev
 
 # PEP 508: a requirement starts with its distribution name.
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from local_index import local_index
 from release import build, publish
-from release_check import CheckError, check_package, main
+from release_check import (
+    NATIVE_EXTRAS,
+    CheckError,
+    _scratch_tree,
+    _test_requirements,
+    check_package,
+    main,
+)
 from workspace import REPO_ROOT, Package, discover_packages
 
 #: The copied package's only test file: passes only if mlwf_types comes from the venv's wheel.
@@ -80,3 +87,36 @@ def test_a_failing_test_fails_the_check(indexed: tuple[Path, str], tmp_path: Pat
     package = _package_with_tests(tmp_path / "package", failing)
     with pytest.raises(CheckError, match=r"mlwf-types \(latest\): its tests failed"):
         check_package(package, wheel, url, tmp_path / "work", lowest=False, smoke=True)
+
+
+def test_the_scratch_tree_leaves_out_only_the_top_level_src(tmp_path: Path) -> None:
+    """The copy lacks the package's src/ and caches but keeps other src/ folders and the shared ones."""
+    real = discover_packages(REPO_ROOT)["mlwf-ui"]
+    folder = tmp_path / "mlwf-ui"
+    for relative in (
+        "src/mlwf_ui/__init__.py",
+        "frontend/src/main.tsx",
+        "frontend/node_modules/react/index.js",
+        "tests/__pycache__/x.pyc",
+        "tests/test_plugin.py",
+    ):
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text("")
+    copied = _scratch_tree(dataclasses.replace(real, folder=folder), tmp_path / "work")
+    files = {p.relative_to(copied).as_posix() for p in copied.rglob("*") if p.is_file()}
+    assert files == {"frontend/src/main.tsx", "tests/test_plugin.py"}
+    examples = copied.parents[1] / "examples"
+    assert examples.is_dir() and not examples.is_symlink()  # a copy: resolving stays inside
+
+
+def test_a_native_extra_is_installed_where_its_build_tool_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mlwf-auth's kerberos extra is tested where krb5-config is on PATH, as in nox's tests session."""
+    auth = discover_packages(REPO_ROOT)["mlwf-auth"]
+    (tmp_path / NATIVE_EXTRAS["kerberos"]).write_text("#!/bin/sh\n")
+    (tmp_path / NATIVE_EXTRAS["kerberos"]).chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert "kerberos" in _test_requirements(auth)[1]
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert "kerberos" not in _test_requirements(auth)[1]
