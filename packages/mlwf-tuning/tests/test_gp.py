@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -218,3 +220,34 @@ def test_resumed_gp_search_plans_what_an_uninterrupted_one_plans(tmp_path: Path)
     resumed = search(spec, InterruptAfter(None), store)
     assert [r.params for r in resumed.experiments] == [r.params for r in through.experiments]
     assert len({r.params["x"] for r in through.experiments[default_startup_trials(15) :]}) > 1
+
+
+def test_startup_rounds_plan_without_scikit_learn_or_scipy() -> None:
+    """The random startup rounds of a GP tuning need neither scikit-learn nor SciPy (a tuning task
+    imports them in a thread meanwhile); the first modelled round imports them."""
+    script = """
+import sys
+from mlwf_tuning import FloatRange, HyperparameterTuningSpec
+from mlwf_tuning._planner import plan
+from mlwf_tuning._records import ExperimentState
+
+spec = HyperparameterTuningSpec(
+    hyperparameters={"x": FloatRange(-1.0, 1.0)}, metric="loss", method="gp",
+    n_experiments=16, parallelism=4,
+)
+heavy = ("sklearn", "scipy", "threadpoolctl")
+records = []
+for round_ in range(3):  # 5 startup experiments: rounds 0 and 1 draw at random
+    if round_ < 2:
+        assert not [m for m in sys.modules if m.partition(".")[0] in heavy], round_
+    new = plan(spec, records)
+    assert len(new) == 4
+    records += [r.evolve(state=ExperimentState.SUCCEEDED, metrics={"loss": r.params["x"] ** 2}) for r in new]
+assert "sklearn.gaussian_process" in sys.modules
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("ok")

@@ -166,3 +166,44 @@ def test_a_round_task_runs_each_of_its_rounds_in_order_then_finishes() -> None:
     calls.clear()
     assert task.execute_complete(context, event={"ended": 1}, next_round=5) == "done"
     assert calls == [5, "report"]
+
+
+def test_a_failed_round_of_the_report_task_still_reports_then_fails_with_the_round_error() -> None:
+    """A round failing in the one task that also reports (the default layout) gets the report of what
+    is recorded (XCom, notifier), as a separate report task after a failed round did; the round's
+    error fails the task, also when the report fails too. A round task without the report only fails."""
+
+    class StoreDown(RuntimeError):
+        pass
+
+    calls: list[Any] = []
+
+    def step(index: int, context: Any) -> None:
+        calls.append(index)
+        if index == 1:
+            raise StoreDown("the store is unreachable")
+
+    def report(context: Any) -> str:
+        calls.append("report")
+        return "done"
+
+    task = TuningRoundOperator(task_id="report", rounds=range(3), step=step, finish=report)
+    context: Any = {"ti": SimpleNamespace()}
+    with pytest.raises(StoreDown, match="unreachable"):
+        task.execute(context)
+    assert calls == [0, 1, "report"]
+
+    def failing_report(context: Any) -> str:
+        calls.append("report")
+        raise RuntimeError("no experiment succeeded")
+
+    calls.clear()
+    task = TuningRoundOperator(task_id="report", rounds=range(3), step=step, finish=failing_report)
+    with pytest.raises(StoreDown):
+        task.execute(context)
+    assert calls == [0, 1, "report"]
+    calls.clear()
+    middle = TuningRoundOperator(task_id="round_0", rounds=range(3), step=step)
+    with pytest.raises(StoreDown):
+        middle.execute(context)
+    assert calls == [0, 1]

@@ -152,7 +152,8 @@ def test_gp_tasks_import_scikit_learn_ahead_of_planning() -> None:
     """A GP tuning's task imports the GP sampler (scikit-learn) in its warm-up thread, not only Optuna."""
     spec = TPE.model_copy(update={"method": "gp"})
     report = HyperparameterTuner(TrainEvaluateWorkflow(), spec).build_dag("t").get_task("report")
-    assert report._warm_imports == ("optuna", "mlwf_tuning._gp")  # type: ignore[attr-defined]  # TuningRoundOperator
+    assert report._warm_imports[:2] == ("optuna", "mlwf_tuning._gp")  # type: ignore[attr-defined]  # TuningRoundOperator
+    assert "sklearn.gaussian_process" in report._warm_imports  # type: ignore[attr-defined]
 
 
 def test_bayesian_dag_has_one_task_per_round_when_asked() -> None:
@@ -316,14 +317,20 @@ def test_default_store_on_a_multi_host_executor_names_the_setting(
         default_store_url()
 
 
-def test_warm_import_never_raises() -> None:
-    """The warm-up thread's import swallows a failure (the plan's own import reports it)."""
-    import sys
+def test_warm_import_imports_in_order_and_stops_quietly_at_a_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The warm-up thread imports the method's modules in order; a failure ends it without raising
+    (the plan's own import reports the problem, with its context)."""
+    from mlwf_tuning import _round_operator
 
-    from mlwf_tuning._round_operator import _warm_import
+    imported: list[str] = []
 
-    sys.modules.pop("mlwf_tuning_no_such_module", None)
-    _warm_import(("mlwf_tuning_no_such_module", "mlwf_tuning._gp"))
-    assert "mlwf_tuning_no_such_module" not in sys.modules
-    _warm_import(("mlwf_tuning._gp",))
-    assert "mlwf_tuning._gp" in sys.modules
+    def import_module(name: str) -> None:
+        imported.append(name)
+        if name == "broken":
+            raise ImportError("no module named 'broken'")
+
+    monkeypatch.setattr(_round_operator.importlib, "import_module", import_module)
+    _round_operator._warm_import(("optuna", "broken", "sklearn.gaussian_process"))
+    assert imported == ["optuna", "broken"]

@@ -96,8 +96,10 @@ def test_a_reused_annotation_value_follows_what_its_names_mean_in_each_file() ->
     """An annotation string is evaluated in each function's own globals: a file's own ``Optional``
     or ``float`` is its own, whatever another file's same string gave (the value cache is keyed by
     what the names are)."""
-    from mlwf_types._declarations import resolve_annotations
+    from mlwf_types._declarations import _EVALUATED, _compiled, resolve_annotations
 
+    assert _compiled("list[float]")[1] == ("list", "float")  # names only: its value is reusable
+    assert _compiled("typing.Optional[int]")[1] is None  # an attribute read: evaluated each time
     header = "from __future__ import annotations\n"
     src = (
         header
@@ -105,6 +107,9 @@ def test_a_reused_annotation_value_follows_what_its_names_mean_in_each_file() ->
     )
     standard = _function_in({"Optional": typing.Optional}, src)
     for _ in range(2):  # the second time from the cache
+        assert (
+            resolve_annotations(standard)["y"] is _EVALUATED[("list[float]", (id(list), id(float)))]
+        )
         assert resolve_annotations(standard) == {
             "x": typing.Optional[float],
             "y": list[float],
@@ -144,7 +149,7 @@ def test_the_checker_reads_a_function_making_many_tasks_once() -> None:
 
         for i in range(3):
             square.override(task_id=f"square_{i}")(i)
-    memo: dict[tuple[int, bool], Any] = {}
+    memo: dict[Any, Any] = {}
     declarations = [declaration_of(t, memo) for t in dag.tasks]
     assert len(memo) == 1
     assert declarations[0] is declarations[1] is declarations[2]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,18 +31,13 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-# scipy, scikit-learn and threadpoolctl ship no type information.
-from scipy.optimize import minimize  # type: ignore[import-untyped]
-from scipy.special import ndtr  # type: ignore[import-untyped]
-from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
-from sklearn.gaussian_process import GaussianProcessRegressor  # type: ignore[import-untyped]
-from sklearn.gaussian_process.kernels import (  # type: ignore[import-untyped]
-    ConstantKernel,
-    Kernel,
-    Matern,
-    WhiteKernel,
-)
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+if TYPE_CHECKING:  # scipy, scikit-learn and threadpoolctl ship no type information
+    from sklearn.gaussian_process import GaussianProcessRegressor  # type: ignore[import-untyped]
+    from sklearn.gaussian_process.kernels import Kernel  # type: ignore[import-untyped]
+
+# scikit-learn, SciPy and threadpoolctl are imported when the first modelled point is planned,
+# not while the startup trials are drawn at random: a tuning task imports them in a thread
+# meanwhile (``SearchMethod.modules`` of ``gp``), so its first rounds do not wait for them.
 
 Points = NDArray[np.float64]
 
@@ -156,6 +151,12 @@ def _from_unit(dist: FloatDistribution | IntDistribution, units: Points) -> Poin
 
 
 def _kernel(width: int) -> Kernel:
+    from sklearn.gaussian_process.kernels import (
+        ConstantKernel,
+        Matern,
+        WhiteKernel,
+    )
+
     matern = Matern(length_scale=np.full(width, 0.5), length_scale_bounds=(1e-2, 1e2), nu=2.5)
     return ConstantKernel(1.0, (1e-2, 1e2)) * matern + WhiteKernel(1e-3, (1e-6, 1e-1))
 
@@ -165,6 +166,8 @@ def _lbfgs(
 ) -> tuple[Points, float]:
     # scikit-learn's default, with a looser tolerance: a third fewer likelihood evaluations (each
     # a millisecond of Python), for kernel parameters no less useful to the search.
+    from scipy.optimize import minimize  # type: ignore[import-untyped]
+
     result = minimize(
         objective, theta, method="L-BFGS-B", jac=True, bounds=bounds, options={"ftol": 1e-4}
     )
@@ -174,6 +177,9 @@ def _lbfgs(
 def _fit(
     x: Points, y: Points, kernel: Kernel, *, restarts: int, seed: int | None, optimize: bool
 ) -> GaussianProcessRegressor:
+    from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
     gp = GaussianProcessRegressor(
         kernel,
         alpha=1e-8,  # jitter on top of the fitted white noise, for a stable Cholesky factor
@@ -190,6 +196,8 @@ def _fit(
 
 
 def _expected_improvement(gp: GaussianProcessRegressor, x: Points, best: float) -> Points:
+    from scipy.special import ndtr  # type: ignore[import-untyped]
+
     mean, std = gp.predict(x, return_std=True)
     std = np.maximum(std, 1e-12)
     z = (best - mean) / std
@@ -244,13 +252,6 @@ class GaussianProcessSampler(BaseSampler):
         self._raise_error_if_multi_objective(study)
         if not search_space:
             return {}
-        # Matrices of a few dozen rows: BLAS threads only contend (2-4x slower on a busy host).
-        with threadpool_limits(limits=1):
-            return self._maximize_expected_improvement(study, trial, search_space)
-
-    def _maximize_expected_improvement(
-        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> dict[str, Any]:
         observed = [
             (t.params, t.value)
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -259,7 +260,20 @@ class GaussianProcessSampler(BaseSampler):
             and search_space.keys() <= t.params.keys()
         ]
         if len(observed) < self.n_startup_trials:
-            return {}
+            return {}  # still starting up: random, without the model's libraries
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+        # Matrices of a few dozen rows: BLAS threads only contend (2-4x slower on a busy host).
+        with threadpool_limits(limits=1):
+            return self._maximize_expected_improvement(study, trial, search_space, observed)
+
+    def _maximize_expected_improvement(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        search_space: dict[str, BaseDistribution],
+        observed: list[tuple[dict[str, Any], float]],
+    ) -> dict[str, Any]:
         cube = _UnitCube(search_space)
         sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0  # model a minimization
         x = np.array([cube.encode(params) for params, _ in observed])

@@ -59,26 +59,36 @@ class TuningRoundOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         """Run the task's rounds; wait for each round's runs here briefly, else in the triggerer."""
-        # Import the planner's libraries (Optuna; scikit-learn for GP) while the step opens the
-        # tuning and reads the records (network and database waits): the first plan starts sooner.
-        threading.Thread(
-            target=_warm_import, args=(self._warm_imports,), name="mlwf-tuning-import", daemon=True
-        ).start()
+        self._start_warm_import()
         return self._rounds_from(context, self._rounds.start)
 
     def execute_complete(
         self, context: Context, event: Any = None, next_round: int | None = None
     ) -> Any:
         """Resumed once a round's runs have ended (or stalled): go on with the next round, then finish."""
+        self._start_warm_import()  # a resumed task is a new process
         if isinstance(event, dict) and event.get("stalled") and self._stalled is not None:
             self._stalled(context, list(event.get("run_ids", ())), float(event["timeout"]))
         return self._rounds_from(context, self._rounds.stop if next_round is None else next_round)
 
+    def _start_warm_import(self) -> None:
+        # Import the planner's libraries (Optuna; scikit-learn for GP) while the step opens the
+        # tuning and reads the records (network and database waits): the first plan starts sooner.
+        threading.Thread(
+            target=_warm_import, args=(self._warm_imports,), name="mlwf-tuning-import", daemon=True
+        ).start()
+
     def _rounds_from(self, context: Context, first: int) -> Any:
         for index in range(first, self._rounds.stop):
-            trigger = self._step(index, context)
-            if trigger is None or self._ended_in_task(context, trigger):
+            try:
+                trigger = self._step(index, context)
+                ended = trigger is None or self._ended_in_task(context, trigger)
+            except Exception as err:
+                self._report_after_failure(context, index, err)
+                raise
+            if ended:
                 continue
+            assert trigger is not None
             # Resume the task when it has work left; else the triggerer ends it (no worker).
             trigger.end_task = index + 1 >= self._rounds.stop and self._finish is None
             self.defer(
@@ -87,6 +97,26 @@ class TuningRoundOperator(BaseOperator):
                 kwargs={"next_round": index + 1},
             )
         return self._finish(context) if self._finish is not None else None
+
+    def _report_after_failure(self, context: Context, index: int, err: Exception) -> None:
+        """A round failed in the task that also reports: report what is recorded, then fail.
+
+        As a report task after a failed round task would (trigger rule ``all_done``): the XCom
+        ``tuning_result`` and the notifier still get the result so far. The round's error is what
+        fails the task; a report that fails too is logged.
+        """
+        if self._finish is None:
+            return
+        log.error(
+            "round %d failed (%s: %s); reporting what is recorded, then failing the task",
+            index,
+            type(err).__name__,
+            err,
+        )
+        try:
+            self._finish(context)
+        except Exception:
+            log.exception("the report after the failed round %d failed too", index)
 
     def _ended_in_task(self, context: Context, trigger: ExperimentRunsTrigger) -> bool:
         ti = context["ti"]

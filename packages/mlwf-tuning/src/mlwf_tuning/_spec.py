@@ -83,7 +83,19 @@ class SearchMethod:
 grid = SearchMethod("grid", grid_sampler, plans_upfront=True, check=check_grid)
 random = SearchMethod("random", random_sampler, plans_upfront=True)
 tpe = SearchMethod("tpe", tpe_sampler, fast_forward=tpe_fast_forward)
-gp = SearchMethod("gp", gp_sampler, modules=("optuna", "mlwf_tuning._gp"))
+gp = SearchMethod(
+    "gp",
+    gp_sampler,
+    # The model's libraries last: the random startup rounds need only the sampler module.
+    modules=(
+        "optuna",
+        "mlwf_tuning._gp",
+        "scipy.optimize",
+        "scipy.special",
+        "sklearn.gaussian_process",
+        "threadpoolctl",
+    ),
+)
 
 _BUILTIN = {"grid": grid, "random": random, "tpe": tpe, "bayesian": tpe, "gp": gp}
 _REGISTERED: dict[str, SearchMethod] = {}

@@ -87,12 +87,21 @@ class TuningSteps:
         self.store().open_tuning(tuning_id, self.spec.plan_json())
 
     def round(
-        self, index: int, context: Context, *, report_task: bool = False
+        self,
+        index: int,
+        context: Context,
+        *,
+        report_task: bool = False,
+        after_round_tasks_at: int | None = None,
     ) -> ExperimentRunsTrigger | None:
-        """Record what the last round left, plan round ``index``, create its runs; return what to wait on."""
+        """Record what the last round left, plan round ``index``, create its runs; return what to wait on.
+
+        ``after_round_tasks_at``: the report task's first round when earlier ``round_i`` tasks
+        exist (``round_tasks`` > 1): there, it first looks whether one of them failed.
+        """
         dag_id, run_id, tuning_id = self._ids(context)
         store = self.store()
-        if report_task and index > 0 and self._earlier_round_failed(context):
+        if index == after_round_tasks_at and self._earlier_round_failed(context):
             log.info("tuning %s: an earlier round failed; reporting what is recorded", tuning_id)
             return None
         if index == 0:

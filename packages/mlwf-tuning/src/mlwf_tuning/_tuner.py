@@ -91,11 +91,15 @@ class HyperparameterTuner:
     executor ``$AIRFLOW_HOME/mlwf_tuning.db``). ``notifier`` (any Airflow notifier) receives the report.
 
     ``round_tasks`` (1 to ``MAX_ROUND_TASKS``, default 1) is how many tasks the rounds of a
-    Bayesian search are spread over. One task, ``report``, runs every round and then reports: a
-    task start and an import of the planner's libraries once per tuning, not once per round
-    (``tuning_overhead``: two task starts cost more than a round of short experiments). More
-    tasks show the rounds as tasks in Airflow's grid; a retried or cleared task continues from
-    the store either way.
+    Bayesian search are spread over. One task, ``report``, runs every round and then reports:
+    rounds whose experiments end within ``wait_in_task_s`` share one task process and one
+    import of the planner's libraries, where a task per round paid a task start and the imports
+    each time (``tuning_overhead``). More tasks show the rounds as tasks in Airflow's grid; a
+    retried or cleared task continues from the store either way. A round that fails (its
+    experiment DAG paused, the store unreachable) still gets the report (XCom, notifier) of what
+    is recorded before the task fails. An ``execution_timeout`` bounds each run of the task's
+    ``execute`` (until it defers, or resumes), so with one task it bounds consecutive short
+    rounds together.
     """
 
     def __init__(
@@ -217,12 +221,17 @@ class HyperparameterTuner:
             previous: BaseOperator | None = None
             for i in range(tasks):
                 last = i == tasks - 1
+                first = i * rounds // tasks  # the task's first round
                 step = TuningRoundOperator(
                     # The last task also reports, and runs whatever came before (all_done).
                     task_id="report" if last else f"round_{i}",
                     # Rounds spread evenly over the tasks: a large tuning stays a small DAG.
-                    rounds=range(i * rounds // tasks, (i + 1) * rounds // tasks),
-                    step=functools.partial(steps.round, report_task=last),
+                    rounds=range(first, (i + 1) * rounds // tasks),
+                    step=functools.partial(
+                        steps.round,
+                        report_task=last,
+                        after_round_tasks_at=first if last and tasks > 1 else None,
+                    ),
                     finish=steps.report if last else None,
                     progress=steps.record_ended,
                     stalled=steps.fail_stalled,

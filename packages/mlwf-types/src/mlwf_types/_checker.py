@@ -40,7 +40,7 @@ class _DagChecker:
         self.dag_id: str = dag.dag_id
         self.issues = IssueList(self.dag_id)
         self._declarations: dict[str, TypeDeclaration | None] = {}
-        self._functions: dict[tuple[int, bool], Any] = {}  # TaskFlow functions read so far
+        self._functions: dict[Any, Any] = {}  # TaskFlow functions read so far (declaration_of)
 
     # ------------------------------------------------------------------ declarations
 

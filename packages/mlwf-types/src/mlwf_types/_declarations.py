@@ -17,7 +17,7 @@ import dis
 import functools
 import inspect
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, get_args, get_origin
 
 from mlwf_types._errors import TypeDeclarationError
@@ -77,12 +77,13 @@ def operator_class(task: Any) -> type:
 
 
 def declaration_of(
-    task: Any, memo: dict[tuple[int, bool], Any] | None = None
+    task: Any, memo: MutableMapping[Any, Any] | None = None
 ) -> TypeDeclaration | None:
     """The declared types of a task (classic ``@typed`` operator or TaskFlow), or None if untyped.
 
-    ``memo`` (optional, any dict the caller keeps for as long as the tasks it asks about) saves
-    reading the same TaskFlow function again for another task built from it (``for`` loops).
+    ``memo`` (optional: an empty dict the caller keeps for as long as the tasks it asks about,
+    its contents opaque) saves reading the same TaskFlow function again for another task built
+    from it (``for`` loops).
     """
     func = _python_callable(task)
     if func is not None:
@@ -197,14 +198,16 @@ _MISSING = object()
 
 
 @functools.cache
-def _long_lived_ids() -> frozenset[int]:
+def _long_lived() -> dict[int, Any]:
+    """The objects of ``builtins``, ``typing`` and ``collections.abc``, by id, held here so that
+    an id stays theirs even if a module attribute is rebound later (``builtins._`` in a REPL)."""
     import collections.abc
 
-    return frozenset(
-        id(value)
+    return {
+        id(value): value
         for module in (builtins, typing, collections.abc)
         for value in vars(module).values()
-    )
+    }
 
 
 def _evaluate(annotation: str, namespace: dict[str, Any]) -> Any:
@@ -213,7 +216,7 @@ def _evaluate(annotation: str, namespace: dict[str, Any]) -> Any:
     builtin_names = vars(builtins)
     if names is None or namespace.get("__builtins__", builtins) not in (builtins, builtin_names):
         return eval(code, namespace)  # attributes read, or a module with its own builtins
-    safe = _long_lived_ids()
+    safe = _long_lived()
     ids = []
     for name in names:
         value = namespace[name] if name in namespace else builtin_names.get(name, _MISSING)
