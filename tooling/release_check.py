@@ -19,8 +19,8 @@ For each PACKAGE it
    `examples/` and `docs/` copied beside it, for the tests that read them), checks that the
    package imports from the venv, and runs its own tests there with the venv's pytest;
 4. with `--lowest`, does 2-3 again in a second venv resolved with `--resolution lowest-direct`
-   over the package's own requirements (siblings and Airflow at the lowest versions its ranges
-   allow), printing the versions that were tested.
+   over the package's own requirements and those of the extras it installs (siblings and Airflow
+   at the lowest versions its ranges allow), printing the versions that were tested.
 
 `--smoke` runs only the test files that check the public API (`test_public_api.py`,
 `test_readme*.py`) instead of the whole suite (what CI runs: docs/releasing.md). `--system`
@@ -42,7 +42,7 @@ import tempfile
 import time
 import tomllib
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from local_index import LocalIndexError, local_index
@@ -88,16 +88,26 @@ def _run(args: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | 
     return completed.stdout
 
 
-def _wheel_requirements(wheel: Path) -> list[str]:
-    """Return the wheel's unconditional Requires-Dist lines (no extra markers)."""
+def _wheel_requirements(wheel: Path, extras: Collection[str] = ()) -> list[str]:
+    """Return the wheel's Requires-Dist lines: the unconditional ones and those of `extras`.
+
+    A line of one of `extras` (`apache-airflow>=3.3,<4; extra == "airflow"`) is returned without
+    its marker when the marker holds here for that extra, so that it can be named as a direct
+    requirement: `--resolution lowest-direct` then tests its lower bound too (an extra's
+    requirements are otherwise resolved as transitive ones, at their newest).
+    """
     with zipfile.ZipFile(wheel) as archive:
         [name] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
         metadata = email.parser.Parser().parsestr(archive.read(name).decode("utf-8"))
     lines = []
     for line in metadata.get_all("Requires-Dist") or []:
         requirement = Requirement(line)
-        if requirement.marker is None or "extra" not in str(requirement.marker):
+        marker = requirement.marker
+        if marker is None or "extra" not in str(marker):
             lines.append(line)
+        elif any(marker.evaluate({"extra": extra}) for extra in sorted(extras)):
+            requirement.marker = None
+            lines.append(str(requirement))
     return lines
 
 
@@ -162,10 +172,11 @@ def _install(
     extras = sorted(own_extras | set(EXTRAS.get(package.name, ())))
     spec = f"{package.name}{'[' + ','.join(extras) + ']' if extras else ''}=={_version(wheel)}"
     index_args = ["--index", f"mlwf-local={index}simple/"]
-    own = _wheel_requirements(wheel)
+    own = _wheel_requirements(wheel, extras)
     if lowest:
-        # The package's own requirements as direct ones: lowest-direct then picks the lowest
-        # version each range allows (siblings, Airflow), and the newest for everything below.
+        # The package's own requirements (with those of the extras installed) as direct ones:
+        # lowest-direct then picks the lowest version each range allows (siblings, Airflow),
+        # and the newest for everything below.
         command = [*index_args, "--resolution", "lowest-direct", spec, *own, *test_requirements]
     else:
         command = [*index_args, spec, *test_requirements]

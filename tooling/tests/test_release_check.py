@@ -4,6 +4,7 @@ installed from a real local index (pypiserver) and fails when they fail."""
 from __future__ import annotations
 
 import dataclasses
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from release_check import (
     CheckError,
     _scratch_tree,
     _test_requirements,
+    _wheel_requirements,
     check_package,
     main,
 )
@@ -120,3 +122,18 @@ def test_a_native_extra_is_installed_where_its_build_tool_is(
     assert "kerberos" in _test_requirements(auth)[1]
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert "kerberos" not in _test_requirements(auth)[1]
+
+
+def test_the_requirements_of_installed_extras_are_direct_ones(tmp_path: Path) -> None:
+    """An installed extra's requirements come without their marker, so lowest-direct lowers them."""
+    wheel = tmp_path / "mlwf_example-0.1.0-py3-none-any.whl"
+    metadata = (
+        "Metadata-Version: 2.4\nName: mlwf-example\nVersion: 0.1.0\n"
+        "Requires-Dist: statsd<5,>=4\n"
+        'Requires-Dist: apache-airflow<4,>=3.3; extra == "airflow"\n'
+        'Requires-Dist: redis>=5; extra == "redis"\n'
+    )
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("mlwf_example-0.1.0.dist-info/METADATA", metadata)
+    assert _wheel_requirements(wheel) == ["statsd<5,>=4"]
+    assert _wheel_requirements(wheel, ["airflow"]) == ["statsd<5,>=4", "apache-airflow<4,>=3.3"]
