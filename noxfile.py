@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "tooling"))
 
 from workspace import (  # noqa: E402 (importable only once tooling/ is on the path)
-    NATIVE_EXTRAS,
     Package,
+    buildable_native_extras,
     discover_packages,
     normalize_name,
     requirements_closure,
@@ -94,11 +94,7 @@ def _extras_of(package: Package) -> set[str]:
 def _native_extras(packages: list[str]) -> list[str]:
     """Return ``--extra`` arguments for the native extras of ``packages`` this machine can build."""
     defined = set().union(*(_extras_of(PACKAGES[name]) for name in packages))
-    args = []
-    for extra, tool in NATIVE_EXTRAS.items():
-        if extra in defined and shutil.which(tool):
-            args += ["--extra", extra]
-    return args
+    return [arg for extra in buildable_native_extras(defined) for arg in ("--extra", extra)]
 
 
 def _test_env() -> dict[str, str]:

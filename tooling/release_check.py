@@ -50,10 +50,10 @@ from packaging.requirements import Requirement
 from release import ReleaseError, build, publish
 from system_check import SystemCheckError, check_system
 from workspace import (
-    NATIVE_EXTRAS,
     REPO_ROOT,
     Package,
     WorkspaceError,
+    buildable_native_extras,
     discover_packages,
     normalize_name,
     requirements_closure,
@@ -118,9 +118,7 @@ def _test_requirements(package: Package) -> tuple[list[str], set[str]]:
     """
     data = tomllib.loads((package.folder / "pyproject.toml").read_text(encoding="utf-8"))
     requirements, own_extras = [], set()
-    for extra in data["project"].get("optional-dependencies", {}):
-        if extra in NATIVE_EXTRAS and shutil.which(NATIVE_EXTRAS[extra]):
-            own_extras.add(extra)
+    own_extras.update(buildable_native_extras(data["project"].get("optional-dependencies", {})))
     for line in data.get("dependency-groups", {}).get("test", []):
         if not isinstance(line, str):
             continue

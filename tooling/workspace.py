@@ -8,6 +8,7 @@ Standard library only, so it runs before any environment is synced.
 from __future__ import annotations
 
 import re
+import shutil
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 
 __all__ = [
     "NATIVE_EXTRAS",
+    "buildable_native_extras",
     "REPO_ROOT",
     "Package",
     "WorkspaceError",
@@ -31,6 +33,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 #: fresh machine (Python and uv only) lacks both, and the tests that need the extra skip there;
 #: CI installs the headers (`.ci/run`), and with MLWF_REQUIRE_SERVICES=1 those tests fail instead.
 NATIVE_EXTRAS = {"kerberos": "krb5-config"}  # gssapi (mlwf-auth): MIT krb5, Debian libkrb5-dev
+
+
+def buildable_native_extras(defined: Iterable[str]) -> list[str]:
+    """Return those of the extras ``defined`` that are native and buildable here (tool on PATH)."""
+    wanted = set(defined)
+    return [e for e, tool in NATIVE_EXTRAS.items() if e in wanted and shutil.which(tool)]
+
 
 # PEP 508: a requirement starts with its distribution name.
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")

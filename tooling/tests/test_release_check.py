@@ -12,7 +12,6 @@ import pytest
 from local_index import local_index
 from release import build, publish
 from release_check import (
-    NATIVE_EXTRAS,
     CheckError,
     _scratch_tree,
     _test_requirements,
@@ -20,7 +19,7 @@ from release_check import (
     check_package,
     main,
 )
-from workspace import REPO_ROOT, Package, discover_packages
+from workspace import NATIVE_EXTRAS, REPO_ROOT, Package, discover_packages
 
 #: The copied package's only test file: passes only if mlwf_types comes from the venv's wheel.
 _FROM_THE_WHEEL = """
