@@ -24,7 +24,10 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import urllib.parse
+import zipfile
 from collections.abc import Sequence
+from email.parser import HeaderParser
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -342,6 +345,44 @@ def _artifacts(folder: Path) -> tuple[Path, Path]:
     return wheels[0], sdists[0]
 
 
+#: Hosts of throwaway indexes (release_check's pypiserver, a developer's own): no public page.
+LOCAL_INDEX_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def project_urls(wheel: Path) -> list[str]:
+    """Return the ``Project-URL`` entries of `wheel`'s METADATA (what an index page links to)."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(
+            (n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")),
+            None,
+        )
+        if name is None:
+            raise ReleaseError(f"{wheel}: no .dist-info/METADATA in the wheel")
+        metadata = HeaderParser().parsestr(archive.read(name).decode("utf-8"))
+    return metadata.get_all("Project-URL") or []
+
+
+def _require_public_metadata(index: str, wheels: Sequence[Path]) -> None:
+    """Refuse to publish wheels without project URLs anywhere but a local index.
+
+    The repository has no public address yet (docs/releasing.md, "Project URLs"): an index page
+    without a source, documentation and changelog link is not a complete release, and an
+    invented address would be published for good. A loopback index (tests, release_check) is
+    throwaway, so it takes them as they are.
+    """
+    host = (urllib.parse.urlsplit(index).hostname or "").lower()
+    if host in LOCAL_INDEX_HOSTS:
+        return
+    missing = [wheel.name for wheel in wheels if not project_urls(wheel)]
+    if missing:
+        raise ReleaseError(
+            f"{', '.join(missing)}: no [project.urls] (source, documentation, changelog); "
+            f"refusing to publish to {host or index!r}, whose page would link nowhere. "
+            "Set them in each package's pyproject.toml first (docs/releasing.md, 'Project URLs'); "
+            "a loopback index takes the packages as they are"
+        )
+
+
 def source_date_epoch(repo: Path) -> str:
     """Return $SOURCE_DATE_EPOCH, or the commit time of HEAD: the same sources, the same bytes."""
     return os.environ.get("SOURCE_DATE_EPOCH") or _git(repo, "log", "-1", "--format=%ct").strip()
@@ -395,6 +436,8 @@ def publish(
 ) -> list[Path]:
     """Upload the built artifacts of `names` (default: all in `out_dir`) to `index` with twine.
 
+    Refuses wheels without project URLs unless `index` is on loopback (`_require_public_metadata`).
+
     Credentials: `username` or $TWINE_USERNAME, and $TWINE_PASSWORD (never an argument, so it
     never shows in a process list or a log); twine reads them from its environment.
     """
@@ -409,6 +452,7 @@ def publish(
         files += [str(p) for p in _artifacts(folder)]
     if not files:
         raise ReleaseError(f"{out_dir}: nothing built; run `release.py build` first")
+    _require_public_metadata(index, [Path(f) for f in files if f.endswith(".whl")])
     username = username or os.environ.get("TWINE_USERNAME")
     if not username:
         raise ReleaseError(

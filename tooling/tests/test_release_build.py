@@ -187,3 +187,48 @@ def test_publish_errors_are_one_line_without_a_traceback(built: Path) -> None:
     assert refused.returncode == 1
     assert refused.stderr.startswith("release.py publish: ") and "Traceback" not in refused.stderr
     assert SECRET not in refused.stdout + refused.stderr
+
+
+def test_publish_to_a_public_index_refuses_wheels_without_project_urls(built: Path) -> None:
+    """The packages have no [project.urls] yet: a public index is refused before any upload."""
+    env = {"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", "TWINE_PASSWORD": SECRET}
+    refused = _release(
+        ROOT,
+        "publish",
+        "--index",
+        "https://upload.pypi.org/legacy/",
+        "--username",
+        "__token__",
+        "--out-dir",
+        str(built),
+        "mlwf-types",
+        env=env,
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("release.py publish: mlwf_types-0.1.0-py3-none-any.whl: ")
+    assert "no [project.urls]" in refused.stderr and "upload.pypi.org" in refused.stderr
+    assert "Traceback" not in refused.stderr and SECRET not in refused.stdout + refused.stderr
+
+
+def test_wheels_with_project_urls_may_go_to_a_public_index(built: Path, tmp_path: Path) -> None:
+    """The gate reads the wheel's METADATA: with Project-URL lines the same wheel passes it."""
+    from release import ReleaseError, _require_public_metadata, project_urls
+
+    original = next((built / "mlwf-types").glob("*.whl"))
+    assert project_urls(original) == []
+    with pytest.raises(ReleaseError, match="no \\[project.urls\\]"):
+        _require_public_metadata("https://upload.pypi.org/legacy/", [original])
+    _require_public_metadata("http://127.0.0.1:8080/", [original])  # throwaway index: allowed
+    _require_public_metadata("http://localhost/", [original])
+    with_urls = tmp_path / original.name
+    with zipfile.ZipFile(original) as source, zipfile.ZipFile(with_urls, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename.endswith(".dist-info/METADATA"):
+                head, _, body = data.decode().partition("\n\n")
+                data = (
+                    head + "\nProject-URL: Source, https://example.org/mlwf\n\n" + body
+                ).encode()
+            target.writestr(item, data)
+    assert project_urls(with_urls) == ["Source, https://example.org/mlwf"]
+    _require_public_metadata("https://upload.pypi.org/legacy/", [with_urls])
