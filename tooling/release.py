@@ -27,8 +27,8 @@ import tomllib
 import urllib.parse
 import zipfile
 from collections.abc import Sequence
-from email.parser import HeaderParser
 from dataclasses import dataclass, field
+from email.parser import HeaderParser
 from pathlib import Path
 
 from changelog import ChangelogError, read_unreleased, release_section, start_release
@@ -353,7 +353,11 @@ def project_urls(wheel: Path) -> list[str]:
     """Return the ``Project-URL`` entries of `wheel`'s METADATA (what an index page links to)."""
     with zipfile.ZipFile(wheel) as archive:
         name = next(
-            (n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")),
+            (
+                n
+                for n in archive.namelist()
+                if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
+            ),
             None,
         )
         if name is None:

@@ -216,7 +216,7 @@ def test_wheels_with_project_urls_may_go_to_a_public_index(built: Path, tmp_path
 
     original = next((built / "mlwf-types").glob("*.whl"))
     assert project_urls(original) == []
-    with pytest.raises(ReleaseError, match="no \\[project.urls\\]"):
+    with pytest.raises(ReleaseError, match=r"no \[project\.urls\]"):
         _require_public_metadata("https://upload.pypi.org/legacy/", [original])
     _require_public_metadata("http://127.0.0.1:8080/", [original])  # throwaway index: allowed
     _require_public_metadata("http://localhost/", [original])
