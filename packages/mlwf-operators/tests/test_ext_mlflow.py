@@ -88,12 +88,16 @@ def test_records_version_with_params_metrics_and_lineage(conn: str) -> None:
 
 
 def test_rejected_model_source_reports_mlflow_status_and_code(conn: str) -> None:
-    """A model URI scheme the server does not allow fails with MLflow, HTTP 400 and INVALID_PARAMETER_VALUE."""
+    """A source the server refuses fails with MLflow, HTTP 400 and INVALID_PARAMETER_VALUE.
+
+    A local path outside the run's artifacts: every MLflow 3 server refuses it (the 'ftp' scheme
+    the test used before is refused only from MLflow 3.17 on, so the lowest versions passed it).
+    """
     with pytest.raises(
         ExternalServiceError,
-        match=r"MLflow create version of model 'm' from 'ftp://files/m' failed \(HTTP 400\): INVALID_PARAMETER_VALUE: 'source' cannot use the 'ftp' scheme",
+        match=r"MLflow create version of model 'm' from '/etc/passwd' failed \(HTTP 400\): INVALID_PARAMETER_VALUE: Invalid model version source: '/etc/passwd'",
     ):
-        _record(TaskInstance("d", "r", "t"), model_name="m", model_uri="ftp://files/m")
+        _record(TaskInstance("d", "r", "t"), model_name="m", model_uri="/etc/passwd")
 
 
 def test_bad_metric_is_named_before_any_request(
