@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from mlwf_stats_bridge import OVERFLOW, InvalidSettingError, exposition
+from mlwf_stats_bridge._exposition import compact_dead_processes
 
 # One "task process": records one label set of its own in a counter, a histogram and a gauge.
 TASK = textwrap.dedent(
@@ -165,3 +167,131 @@ def test_a_bad_cap_at_exposition_names_the_setting(
         exposition(tmp_path)
     with pytest.raises(InvalidSettingError, match="max_series"):
         exposition(tmp_path, max_series=0)
+
+
+# One "task process" recording names without a mapping rule (the arguments) and a rule-mapped one.
+NAMES_TASK = textwrap.dedent(
+    """
+    import sys
+    from mlwf_stats_bridge import PrometheusStatsClient
+    client = PrometheusStatsClient("localhost", 8125, "airflow", False)
+    for name in sys.argv[1:]:
+        client.incr(name)
+    client.incr("scheduler_heartbeat")
+    """
+)
+
+
+def run_name_tasks(directory: Path, tasks: list[list[str]], max_unmapped: int) -> None:
+    """Run one real process per list of names, all at once, and wait for them."""
+    env = dict(
+        os.environ,
+        PROMETHEUS_MULTIPROC_DIR=str(directory),
+        MLWF_STATS_BRIDGE_MAX_UNMAPPED=str(max_unmapped),
+    )
+    processes = [
+        subprocess.Popen([sys.executable, "-c", NAMES_TASK, *names], env=env) for names in tasks
+    ]
+    for process in processes:
+        assert process.wait(timeout=120) == 0
+
+
+def exposed_job_counters(text: str) -> dict[str, float]:
+    """Return {sample: value} of the airflow_job_* counters of an exposition."""
+    return {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r"^(airflow_job_\w+_total) (\S+)$", text, re.M)
+    }
+
+
+def archived_metrics(directory: Path) -> set[str]:
+    """Return the metric names held in the counter archive."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    path = directory / "counter_archive.db"
+    return {
+        json.loads(key)[0]
+        for key, _value, _stamp, _pos in MmapedDict.read_all_values_from_file(str(path))  # type: ignore[no-untyped-call]
+    }
+
+
+def test_names_without_a_rule_are_bounded_across_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes each within a budget of 3 names without a rule expose only 3 together; admitted names stay across scrapes, later ones never displace them, and refused ones are not archived."""
+    monkeypatch.setenv("MLWF_STATS_BRIDGE_MAX_UNMAPPED", "3")  # the scraping process's budget
+    run_name_tasks(
+        tmp_path,
+        [["job.c1", "job.b1", "job.a1"], ["job.c2", "job.b2", "job.a2", "job.d2"]],
+        max_unmapped=3,
+    )
+    text = exposition(tmp_path).decode()
+    # The first names seen, in sorted order, are admitted; the second process dropped job.d2 itself.
+    assert exposed_job_counters(text) == {
+        "airflow_job_a1_total": 1.0,
+        "airflow_job_a2_total": 1.0,
+        "airflow_job_b1_total": 1.0,
+    }
+    assert "# HELP airflow_job_a1_total StatsD name job.a1 without a mapping rule" in text
+    assert "mlwf_stats_bridge_refused_unmapped_metrics 3.0" in text  # b2, c1, c2
+    assert "mlwf_stats_bridge_dropped_unmapped_total 1.0" in text  # d2, in its process
+    assert "airflow_scheduler_heartbeat_total 2.0" in text  # rule-mapped: never refused
+    # Compaction archived the admitted names only: the directory stays bounded.
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == ["counter_archive.db"]
+    jobs = {m for m in archived_metrics(tmp_path) if m.startswith("airflow_job_")}
+    assert jobs == {"airflow_job_a1", "airflow_job_a2", "airflow_job_b1"}
+    state = json.loads((tmp_path / ".mlwf-stats-bridge-series.json").read_text())
+    assert state["version"] == 1
+    assert state["unmapped"] == ["airflow_job_a1", "airflow_job_a2", "airflow_job_b1"]
+
+    # A later process with a name that sorts first never displaces an admitted one.
+    run_name_tasks(tmp_path, [["job.a0", "job.a1", "job.c1"]], max_unmapped=3)
+    text = exposition(tmp_path).decode()
+    assert exposed_job_counters(text) == {
+        "airflow_job_a1_total": 2.0,
+        "airflow_job_a2_total": 1.0,
+        "airflow_job_b1_total": 1.0,
+    }
+    assert (
+        "mlwf_stats_bridge_refused_unmapped_metrics 2.0" in text
+    )  # a0, c1: in this scrape's files
+    again = exposition(tmp_path).decode()
+    assert exposed_job_counters(again) == exposed_job_counters(text)
+    assert "mlwf_stats_bridge_refused_unmapped_metrics 0.0" in again  # a snapshot: none left
+    jobs = {m for m in archived_metrics(tmp_path) if m.startswith("airflow_job_")}
+    assert jobs == {"airflow_job_a1", "airflow_job_a2", "airflow_job_b1"}
+
+
+def test_a_state_file_without_unmapped_names_still_loads(tmp_path: Path) -> None:
+    """A series file written before the unmapped budget existed keeps its admitted label sets, and compaction with max_unmapped adds the admitted names to it."""
+    state = tmp_path / ".mlwf-stats-bridge-series.json"
+    admitted = {"airflow_ti_start": [[["dag_id", "d"], ["task_id", "t5"]]]}
+    state.write_text(json.dumps({"version": 1, "metrics": admitted}))
+    run_name_tasks(
+        tmp_path, [["ti.start.d.t0", "ti.start.d.t5", "job.y", "job.x"]], max_unmapped=10
+    )
+    # Each process records under the default caps; the scraper's are 1 series and 1 name.
+    assert compact_dead_processes(tmp_path, max_series=1, max_unmapped=1) == 1
+    text = exposition(tmp_path, max_series=1, max_unmapped=1).decode()
+    assert label_sets(text, "airflow_ti_start_total") == {
+        'dag_id="d",task_id="t5"': 1.0,  # from the old file: t0 would sort first
+        overflow("dag_id", "task_id"): 1.0,
+    }
+    assert exposed_job_counters(text) == {"airflow_job_x_total": 1.0}
+    saved = json.loads(state.read_text())
+    assert saved["metrics"]["airflow_ti_start"] == admitted["airflow_ti_start"]
+    assert saved["unmapped"] == ["airflow_job_x"]
+
+
+def test_a_bad_unmapped_budget_at_exposition_names_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A non-positive budget of names without a rule raises InvalidSettingError naming the variable or argument."""
+    monkeypatch.setenv("MLWF_STATS_BRIDGE_MAX_UNMAPPED", "0")
+    with pytest.raises(InvalidSettingError, match="MLWF_STATS_BRIDGE_MAX_UNMAPPED"):
+        exposition(tmp_path)
+    with pytest.raises(InvalidSettingError, match="MLWF_STATS_BRIDGE_MAX_UNMAPPED"):
+        compact_dead_processes(tmp_path)
+    monkeypatch.delenv("MLWF_STATS_BRIDGE_MAX_UNMAPPED")
+    with pytest.raises(InvalidSettingError, match="max_unmapped"):
+        exposition(tmp_path, max_unmapped=0)

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import statsd
 from mlwf_stats_bridge import (
+    DEFAULT_MAX_UNMAPPED,
+    MAX_UNMAPPED_ENV,
     OVERFLOW,
     InvalidSettingError,
     InvalidStatError,
@@ -178,6 +180,136 @@ def test_bad_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLWF_STATS_BRIDGE_LEGACY_NAMES", "maybe")
     with pytest.raises(InvalidSettingError, match="MLWF_STATS_BRIDGE_LEGACY_NAMES"):
         new_client()
+
+
+DROPPED_UNMAPPED = "mlwf_stats_bridge_dropped_unmapped_total"
+
+
+def unmapped_families(client: PrometheusStatsClient) -> dict[str, str]:
+    """Return {metric name: help text} of the client's families of names without a rule."""
+    return {
+        metric.name: metric.documentation
+        for metric in client.registry.collect()
+        if metric.documentation.endswith(" without a mapping rule (mlwf-stats-bridge)")
+    }
+
+
+def test_names_without_a_rule_past_the_budget_are_counted_not_recorded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With max_unmapped=3, five names without a rule make three families; the other calls are counted as dropped, one warning names the setting and the rule file; rule-mapped names and existing families still record."""
+    client = new_client(max_unmapped=3)
+    names = ["job.7f3a", "job.0b1c", "job.e9d2", "job.4c4c", "job.a0a0"]
+    with caplog.at_level("WARNING", logger="mlwf_stats_bridge._client"):
+        for name in names:
+            client.incr(name)
+            client.incr(name, 2)
+        client.incr("ti.finish.d.t.success")  # a rule maps it: never refused
+        client.timing("dag.d.t.duration", 1000)
+        client.incr("job.7f3a")  # an existing family keeps counting
+        client.incr("job.ffff")  # one more new name: dropped, no second warning
+    assert unmapped_families(client) == {
+        "airflow_job_7f3a": "StatsD name job.7f3a without a mapping rule (mlwf-stats-bridge)",
+        "airflow_job_0b1c": "StatsD name job.0b1c without a mapping rule (mlwf-stats-bridge)",
+        "airflow_job_e9d2": "StatsD name job.e9d2 without a mapping rule (mlwf-stats-bridge)",
+    }
+    assert value(client, "airflow_job_7f3a_total") == 4
+    assert value(client, "airflow_job_e9d2_total") == 3
+    assert value(client, "airflow_job_4c4c_total") is None
+    assert value(client, "airflow_job_a0a0_total") is None
+    assert value(client, DROPPED_UNMAPPED) == 5  # 2 calls each of 2 names, 1 of a third
+    assert value(client, "airflow_ti_finish_total", dag_id="d", task_id="t", state="success") == 1
+    assert value(client, "airflow_task_duration_seconds_count", dag_id="d", task_id="t") == 1
+    ti_finish = next(m for m in client.registry.collect() if m.name == "airflow_ti_finish")
+    assert ti_finish.documentation == (
+        "Airflow StatsD metric ti.finish.d.t.success (mlwf-stats-bridge)"
+    )
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert MAX_UNMAPPED_ENV in warnings[0] and "MLWF_STATS_BRIDGE_RULES" in warnings[0]
+    assert "'job.4c4c'" in warnings[0]
+
+
+def test_decrements_sets_gauges_and_timings_of_unmapped_names_respect_the_budget() -> None:
+    """Every call kind, and the StatsD line catch-alls, count a family against max_unmapped; a decrement whose _decremented family has no room is dropped, the counter itself still counts."""
+    client = new_client(max_unmapped=2)
+    client.incr("u.a")  # family 1
+    client.gauge("u.g", 1, delta=True)  # family 2: the budget is spent
+    client.decr("u.a")  # would create airflow_u_a_decremented: dropped
+    client.decr("u.a", 2)  # dropped again (the refusal is remembered)
+    client.incr("u.a")
+    client.gauge("u.g", 5)  # the same gauge family, absolute: recorded
+    client.gauge("u.g", 2, delta=True)
+    client.gauge("u.h", 1, delta=True)
+    client.gauge("u.i", 1)
+    client.set("u.s", "x")
+    client.set("u.s", "y")
+    client.timing("u.t", 5)
+    client.decr("u.d")
+    client._send("u.line:1|c\nu.line:1|c")
+    client._send_stat("u.member", "v|s", 1)
+    client._after("airflow.u.gauge:+3|g")
+    assert value(client, "airflow_u_a_total") == 2
+    assert value(client, "airflow_u_a_decremented_total") is None
+    assert value(client, "airflow_u_g") == 7
+    for sample in (
+        "airflow_u_h",
+        "airflow_u_i",
+        "airflow_u_s_distinct",
+        "airflow_u_t_seconds_count",
+        "airflow_u_d_total",
+        "airflow_u_line_total",
+        "airflow_u_member_distinct",
+        "airflow_u_gauge",
+    ):
+        assert value(client, sample) is None, sample
+    assert value(client, DROPPED_UNMAPPED) == 12
+    assert sorted(unmapped_families(client)) == ["airflow_u_a", "airflow_u_g"]
+
+
+def test_the_unmapped_budget_comes_from_the_environment_and_is_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """max_unmapped defaults to 500, is read from MLWF_STATS_BRIDGE_MAX_UNMAPPED, and a value below 1 raises InvalidSettingError naming the variable or argument."""
+    monkeypatch.delenv(MAX_UNMAPPED_ENV, raising=False)
+    assert new_client().max_unmapped == DEFAULT_MAX_UNMAPPED == 500
+    monkeypatch.setenv(MAX_UNMAPPED_ENV, "7")
+    assert new_client().max_unmapped == 7
+    for bad in ("0", "-3", "many"):
+        monkeypatch.setenv(MAX_UNMAPPED_ENV, bad)
+        with pytest.raises(InvalidSettingError, match=MAX_UNMAPPED_ENV):
+            new_client()
+    monkeypatch.delenv(MAX_UNMAPPED_ENV)
+    with pytest.raises(InvalidSettingError, match="max_unmapped must be at least 1, got 0"):
+        new_client(max_unmapped=0)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_with_the_whole_unmapped_budget() -> None:
+    """A parent that spent its budget of one forks: the child records a new name without a rule."""
+    client = new_client(max_unmapped=1)
+    client.incr("parent.only")
+    client.incr("parent.refused")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        client.incr("child.only")
+        client.incr("child.refused")
+        ok = (
+            value(client, "airflow_child_only_total") == 1
+            and value(client, "airflow_child_refused_total") is None
+            and value(client, DROPPED_UNMAPPED) == 1
+        )
+        os.write(write, b"ok" if ok else b"bad")
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        assert pipe.read() == b"ok"
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert value(client, "airflow_parent_refused_total") is None
+    assert value(client, DROPPED_UNMAPPED) == 1
 
 
 def test_concurrent_increments_are_not_lost() -> None:

@@ -11,8 +11,10 @@ from importlib.metadata import version as _version
 from mlwf_stats_bridge._airflow_metrics import AIRFLOW_METRICS
 from mlwf_stats_bridge._client import (
     DEFAULT_MAX_SERIES,
+    DEFAULT_MAX_UNMAPPED,
     LEGACY_NAMES_ENV,
     MAX_SERIES_ENV,
+    MAX_UNMAPPED_ENV,
     OVERFLOW,
     BridgePipeline,
     PrometheusStatsClient,
@@ -47,9 +49,11 @@ __all__ = [
     "InvalidRuleError",
     "InvalidSettingError",
     "MAX_SERIES_ENV",
+    "MAX_UNMAPPED_ENV",
     "LEGACY_NAMES_ENV",
     "RULES_ENV",
     "DEFAULT_MAX_SERIES",
+    "DEFAULT_MAX_UNMAPPED",
     "OVERFLOW",
     "__version__",
 ]

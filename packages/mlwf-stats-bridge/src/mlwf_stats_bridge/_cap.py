@@ -12,6 +12,14 @@ every process's files, so the cap is enforced there, on the merged view (see ``_
   so the choice is deterministic and stable across scrapes: a kept series never turns into
   overflow later, and a new label set never displaces a kept one.
 - The bridge's own metrics (``mlwf_stats_bridge_*``) are bookkeeping and are not capped.
+
+Names without a mapping rule are bounded the same way: each client records at most
+``max_unmapped`` metric families of them (``_client``), and the merged exposition exposes at
+most ``max_unmapped`` such metric names whatever the number of processes. They are told apart by
+their help text (``is_unmapped_help``); a metric name that also has an entry of a rule-mapped
+family is never refused. Names are admitted like label sets: the first ones seen, names first
+seen in the same scrape in sorted order, stored in the same file under ``"unmapped"`` and kept
+for the life of the directory. Entries of refused names are neither exposed nor archived.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import logging
 import os
 from pathlib import Path
 
-from mlwf_stats_bridge._client import OVERFLOW
+from mlwf_stats_bridge._client import OVERFLOW, is_unmapped_help
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +60,32 @@ def overflow_labels(labels: dict[str, str]) -> dict[str, str]:
     return {k: (v if k == "le" else OVERFLOW) for k, v in labels.items()}
 
 
+def unmapped_metrics(metric_helps: dict[str, set[str]]) -> set[str]:
+    """Return the metric names subject to the unmapped-name budget, from {metric: help texts}.
+
+    A name counts when every help text of it marks a family without a mapping rule: a name a
+    rule produces (somewhere) is never refused, nor is the bridge's own bookkeeping.
+    """
+    return {
+        metric
+        for metric, helps in metric_helps.items()
+        if not metric.startswith(BOOKKEEPING_PREFIX) and all(map(is_unmapped_help, helps))
+    }
+
+
 class SeriesCap:
     """The admitted label sets of every metric of one multiprocess directory.
 
     Callers hold the directory's exclusive lock from :meth:`load` to :meth:`save`.
     """
 
-    def __init__(self, directory: Path, max_series: int) -> None:
+    def __init__(self, directory: Path, max_series: int, max_unmapped: int) -> None:
         self.path = directory / STATE_FILE
         self.max_series = max_series
+        self.max_unmapped = max_unmapped
+        #: Admitted names without a mapping rule, in admission order (kept beyond a lower cap).
+        self._unmapped_order: list[str] = []
+        self._unmapped_kept: set[str] = set()
         #: metric → admitted label sets in admission order (kept beyond a later, lower cap).
         self._order: dict[str, list[Series]] = {}
         self._kept: dict[str, set[Series]] = {}
@@ -74,6 +99,10 @@ class SeriesCap:
                 str(metric): [tuple((str(k), str(v)) for k, v in series) for series in sets]
                 for metric, sets in raw["metrics"].items()
             }
+            unmapped = raw.get("unmapped", [])  # absent in files written before it existed
+            if not isinstance(unmapped, list):
+                raise TypeError(f"'unmapped' is a {type(unmapped).__name__}, not a list")
+            unmapped_order = [str(name) for name in unmapped]
         except FileNotFoundError:
             return
         except (ValueError, KeyError, TypeError, AttributeError) as err:
@@ -81,6 +110,8 @@ class SeriesCap:
             return
         self._order = order
         self._kept = {m: set(sets[: self.max_series]) for m, sets in order.items()}
+        self._unmapped_order = unmapped_order
+        self._unmapped_kept = set(unmapped_order[: self.max_unmapped])
 
     def admit(self, seen: dict[str, set[Series]]) -> None:
         """Admit new label sets of each metric while it has room, in sorted order."""
@@ -96,6 +127,20 @@ class SeriesCap:
                 kept.add(series)
                 self._changed = True
 
+    def admit_unmapped(self, names: set[str]) -> None:
+        """Admit new metric names without a mapping rule while there is room, in sorted order."""
+        room = self.max_unmapped - len(self._unmapped_kept)
+        if room <= 0:
+            return
+        for name in sorted(names - self._unmapped_kept)[:room]:
+            self._unmapped_order.append(name)
+            self._unmapped_kept.add(name)
+            self._changed = True
+
+    def unmapped_kept(self, metric: str) -> bool:
+        """Return whether metric ``metric``, a name without a mapping rule, is exposed."""
+        return metric in self._unmapped_kept
+
     def kept(self, metric: str, series: Series) -> bool:
         """Return whether ``series`` is exposed as itself (admitted, or not subject to the cap)."""
         return not is_capped(metric, series) or series in self._kept.get(metric, ())
@@ -108,6 +153,7 @@ class SeriesCap:
         body = {
             "version": 1,
             "metrics": {m: [list(map(list, s)) for s in sets] for m, sets in self._order.items()},
+            "unmapped": self._unmapped_order,
         }
         staging.write_text(json.dumps(body, sort_keys=True))
         os.replace(staging, self.path)

@@ -33,7 +33,14 @@ from statsd import StatsClient  # type: ignore[import-untyped]
 from statsd.client.udp import Pipeline  # type: ignore[import-untyped]
 
 from mlwf_stats_bridge._errors import InvalidSettingError, InvalidStatError
-from mlwf_stats_bridge._rules import Mapped, Mapper, Rule, rules_from_environment, sanitize_name
+from mlwf_stats_bridge._rules import (
+    RULES_ENV,
+    Mapped,
+    Mapper,
+    Rule,
+    rules_from_environment,
+    sanitize_name,
+)
 from mlwf_stats_bridge._writers import (
     counter_adder,
     gauge_setter,
@@ -48,7 +55,16 @@ MAX_SERIES_ENV = "MLWF_STATS_BRIDGE_MAX_SERIES"
 #: Environment variable: "1"/"0" forces whether untagged duplicates of legacy names are skipped.
 LEGACY_NAMES_ENV = "MLWF_STATS_BRIDGE_LEGACY_NAMES"
 DEFAULT_MAX_SERIES = 1000
+#: Environment variable: metric families of names without a mapping rule, per process.
+MAX_UNMAPPED_ENV = "MLWF_STATS_BRIDGE_MAX_UNMAPPED"
+DEFAULT_MAX_UNMAPPED = 500
 OVERFLOW = "__overflow__"
+#: The help text of a family a rule named, and of one named after a StatsD name without a rule.
+MAPPED_HELP = "Airflow StatsD metric {stat} (mlwf-stats-bridge)"
+UNMAPPED_HELP_PREFIX = "StatsD name "
+#: Ends the help text of every family of a name without a rule: the exposition tells them apart
+#: by it (``is_unmapped_help``), so the budget of unmapped names holds across processes.
+UNMAPPED_HELP_MARKER = " without a mapping rule (mlwf-stats-bridge)"
 #: Histogram buckets in seconds: Airflow times things from milliseconds to hours.
 BUCKETS = (
     0.005,
@@ -124,6 +140,20 @@ def _legacy_names_default() -> bool:
     return True
 
 
+def unmapped_help(stat: str) -> str:
+    """Return the help text of a metric family named after ``stat``, a name without a rule."""
+    return f"{UNMAPPED_HELP_PREFIX}{stat}{UNMAPPED_HELP_MARKER}"
+
+
+def is_unmapped_help(help_text: str) -> bool:
+    """Return whether ``help_text`` is that of a family of a StatsD name without a rule."""
+    return help_text.startswith(UNMAPPED_HELP_PREFIX) and help_text.endswith(UNMAPPED_HELP_MARKER)
+
+
+class _Refused(Exception):
+    """A new family of a name without a rule would exceed ``max_unmapped``: not created."""
+
+
 class _Family:
     """One Prometheus metric and its series, with the cardinality cap."""
 
@@ -146,6 +176,7 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
         *,
         registry: CollectorRegistry | None = None,
         max_series: int | None = None,
+        max_unmapped: int | None = None,
         rules: list[Rule] | None = None,
         legacy_names: bool | None = None,
     ) -> None:
@@ -160,6 +191,16 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
         )
         if self.max_series < 1:
             raise InvalidSettingError(f"max_series must be at least 1, got {self.max_series}")
+        self.max_unmapped = (
+            _env_int(MAX_UNMAPPED_ENV, DEFAULT_MAX_UNMAPPED)
+            if max_unmapped is None
+            else max_unmapped
+        )
+        if self.max_unmapped < 1:
+            raise InvalidSettingError(
+                f"max_unmapped must be at least 1, got {self.max_unmapped} "
+                f"(the number of names without a mapping rule recorded per process)"
+            )
         self._rules = rules_from_environment() if rules is None else rules
         self._legacy = _legacy_names_default() if legacy_names is None else legacy_names
         self._own_registry = registry
@@ -188,6 +229,12 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
         self._gauge_values: dict[tuple[str, tuple[str, ...]], float] = {}
         self._set_members: dict[tuple[str, tuple[str, ...]], set[str]] = {}
         self._bookkeeping: dict[str, Any] = self._register_bookkeeping()
+        # Families created for names without a rule, against max_unmapped (families, not names:
+        # "a.b" and "a_b" share one); calls that would need one more are counted, not recorded.
+        self._unmapped_families = 0
+        self._warned_unmapped = False
+        add_refused = counter_adder(self._bookkeeping["dropped_unmapped"])
+        self._count_refused: Recorder = lambda _value: add_refused(1)
 
     # ---- public StatsClient API ------------------------------------------------------------
 
@@ -228,7 +275,11 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
         """Add ``value`` to set ``stat``; exposed as a gauge of distinct values seen by this process."""
         mapped = self._mapper.map(stat)
         with _LOCK:
-            family, labels = self._series("s", stat, mapped)
+            try:
+                family, labels = self._series("s", stat, mapped)
+            except _Refused:
+                self._refused(stat)(1)
+                return
             members = self._set_members.setdefault((family, labels), set())
             if len(members) < self.max_series:
                 members.add(str(value))
@@ -292,13 +343,16 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
             recorder: Recorder = lambda _value: add_skipped(1)  # noqa: E731
             self._cache(kind, stat, recorder)
             return recorder
-        if mapped.unknown:
-            log.info("mlwf-stats-bridge: no rule for %r, recorded as %r", stat, mapped.name)
         with _LOCK:
             return self._resolve_locked(kind, stat, mapped)
 
     def _resolve_locked(self, kind: str, stat: str, mapped: Mapped) -> Recorder:
-        family, labels = self._series(kind, stat, mapped)
+        try:
+            family, labels = self._series(kind, stat, mapped)
+        except _Refused:
+            refused = self._refused(stat)
+            self._cache(kind, stat, refused)
+            return refused
         metric = self._families[family].metric
         child = metric.labels(*labels) if labels else metric
         recorder: Recorder
@@ -311,13 +365,17 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
                     add(value)
                     return
                 if not negatives:  # created on the first decrement; recorders run under _LOCK
-                    negative_family, _ = self._series("cd", stat, mapped, labels)
-                    negative_metric = self._families[negative_family].metric
-                    negatives.append(
-                        counter_adder(
-                            negative_metric.labels(*labels) if labels else negative_metric
+                    try:
+                        negative_family, _ = self._series("cd", stat, mapped, labels)
+                    except _Refused:  # no room for the _decremented family: count, not record
+                        negatives.append(self._refused(stat))
+                    else:
+                        negative_metric = self._families[negative_family].metric
+                        negatives.append(
+                            counter_adder(
+                                negative_metric.labels(*labels) if labels else negative_metric
+                            )
                         )
-                    )
                 negatives[0](-value)
 
             recorder = count
@@ -363,6 +421,22 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
             self._cache(kind, stat, recorder)
         return recorder
 
+    def _refused(self, stat: str) -> Recorder:
+        """Return the recorder of calls refused by ``max_unmapped``; caller holds _LOCK."""
+        if not self._warned_unmapped:
+            self._warned_unmapped = True
+            log.warning(
+                "mlwf-stats-bridge: %s=%d distinct names without a mapping rule reached in this "
+                "process; calls of new ones (first: %r) are not recorded, only counted in "
+                "mlwf_stats_bridge_dropped_unmapped_total. Names holding IDs belong in labels: "
+                "map them with a rule file (%s)",
+                MAX_UNMAPPED_ENV,
+                self.max_unmapped,
+                stat,
+                RULES_ENV,
+            )
+        return self._count_refused
+
     def _cache(self, kind: str, stat: str, recorder: Recorder) -> None:
         recorders = self._recorders[kind]
         if stat not in recorders and self._cached < _CACHE_LIMIT:
@@ -382,7 +456,7 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
             "ms": base + "_seconds",
             "s": base + "_distinct",
         }[kind]
-        key, family = self._family(name, kind, mapped.label_names, stat)
+        key, family = self._family(name, kind, mapped.label_names, stat, mapped.unknown)
         values_ = mapped.label_values if labels is None else labels
         if values_ and values_ not in family.series:
             if len(family.series) >= self.max_series:
@@ -395,8 +469,10 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
         return f"{kind[0]}:{name}"
 
     def _family(
-        self, name: str, kind: str, label_names: tuple[str, ...], stat: str
+        self, name: str, kind: str, label_names: tuple[str, ...], stat: str, unknown: bool
     ) -> tuple[str, _Family]:
+        """Return the family ``name`` of ``kind``, creating it; raise _Refused when it would be
+        one family of a name without a rule too many (the budget is checked on creation only)."""
         key = self._family_key(name, kind)
         family = self._families.get(key)
         if family is not None and family.label_names == label_names:
@@ -412,7 +488,9 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
             family = self._families.get(key)
             if family is not None:
                 return key, family
-        help_text = f"Airflow StatsD metric {stat} (mlwf-stats-bridge)"
+        if unknown and self._unmapped_families >= self.max_unmapped:
+            raise _Refused(stat)
+        help_text = unmapped_help(stat) if unknown else MAPPED_HELP.format(stat=stat)
         registry = None if self.multiprocess_dir else self.registry
         metric: Any
         if kind[0] == "c":
@@ -425,6 +503,9 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
             metric = Histogram(name, help_text, label_names, registry=registry, buckets=BUCKETS)
         family = _Family(metric, label_names)
         self._families[key] = family
+        if unknown:
+            self._unmapped_families += 1
+            log.info("mlwf-stats-bridge: no rule for %r, recorded as %r", stat, name)
         return key, family
 
     def _register_bookkeeping(self) -> dict[str, Any]:
@@ -434,6 +515,12 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
                 "mlwf_stats_bridge_dropped_series",
                 "Calls folded into the __overflow__ series because a metric hit its series cap",
                 ["metric"],
+                registry=registry,
+            ),
+            "dropped_unmapped": Counter(
+                "mlwf_stats_bridge_dropped_unmapped",
+                f"Calls not recorded because the process reached {MAX_UNMAPPED_ENV} distinct "
+                "names without a mapping rule",
                 registry=registry,
             ),
             "skipped": Counter(

@@ -13,6 +13,11 @@ series (``_cap`` says which label sets are kept). Folded label sets are rewritte
 ``mlwf_stats_bridge_folded_series_total{metric}``: live processes' at each scrape, dead ones'
 in the counter archive, so the count never goes backwards.
 
+Metrics of StatsD names without a mapping rule are bounded the same way: at most
+``max_unmapped`` such metric names are exposed across all processes (``_cap``). Entries of the
+others are dropped from the scrape, so they are neither exposed nor folded into the archives,
+and counted in ``mlwf_stats_bridge_refused_unmapped_metrics`` (a snapshot of the files present).
+
 A scrape (cap, compaction, reading) holds a lock file in the directory exclusively, so no scrape
 ever sees a dead process's values twice or not at all, and concurrent scrapes agree on the
 admitted label sets. The archive is replaced atomically; the one window left is a crash between
@@ -31,15 +36,23 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from mlwf_stats_bridge._cap import Series, SeriesCap, overflow_labels, series_of
+from mlwf_stats_bridge._cap import (
+    Series,
+    SeriesCap,
+    overflow_labels,
+    series_of,
+    unmapped_metrics,
+)
 from mlwf_stats_bridge._client import (
     _CLIENTS,
     DEFAULT_MAX_SERIES,
+    DEFAULT_MAX_UNMAPPED,
     MAX_SERIES_ENV,
+    MAX_UNMAPPED_ENV,
     _env_int,
     multiprocess_dir,
 )
@@ -53,6 +66,13 @@ FOLDED_SERIES = "mlwf_stats_bridge_folded_series"
 FOLDED_HELP = (
     "Label sets folded into the __overflow__ series at exposition because the metric reached "
     "its series cap across all processes, counted once per process that recorded them"
+)
+#: Metric names without a mapping rule held back by the cap across processes, at this scrape.
+REFUSED_UNMAPPED = "mlwf_stats_bridge_refused_unmapped_metrics"
+REFUSED_UNMAPPED_HELP = (
+    "Distinct metric names of StatsD names without a mapping rule that the exposition holds back "
+    f"because {MAX_UNMAPPED_ENV} such names are exposed across all processes; a snapshot of the "
+    "files present at this scrape"
 )
 
 
@@ -112,9 +132,11 @@ _KeyParts = tuple[str, str, dict[str, str], str]
 class _Scrape:
     """One pass over a multiprocess directory with the cap applied; the caller holds the lock."""
 
-    def __init__(self, directory: Path, max_series: int) -> None:
+    def __init__(self, directory: Path, max_series: int, max_unmapped: int) -> None:
         self.directory = directory
-        self.cap = SeriesCap(directory, max_series)
+        self.cap = SeriesCap(directory, max_series, max_unmapped)
+        #: Metric names without a mapping rule whose entries this scrape dropped.
+        self.refused_unmapped: set[str] = set()
         self._parsed: dict[str, _KeyParts] = {}
         #: Per file: how many distinct label sets of each metric the cap folded.
         self.folded: dict[_File, dict[str, int]] = {}
@@ -136,16 +158,24 @@ class _Scrape:
         return parsed
 
     def apply_cap(self) -> None:
-        """Admit new label sets, then rewrite every folded entry to its ``__overflow__`` key.
+        """Admit new label sets and unmapped names, drop the entries of refused unmapped names,
+        then rewrite every folded entry to its ``__overflow__`` key.
 
         Records per file how many distinct label sets of each metric it had folded.
         """
         self.cap.load()
+        helps: dict[str, set[str]] = {}
         seen: dict[str, set[Series]] = {}
         for file in self.files:
             for key, _value, _timestamp in file.entries:
-                metric, _name, labels, _help = self.parse(key)
+                metric, _name, labels, help_text = self.parse(key)
+                helps.setdefault(metric, set()).add(help_text)
                 seen.setdefault(metric, set()).add(series_of(file.typ, labels))
+        unmapped = unmapped_metrics(helps)
+        self.cap.admit_unmapped(unmapped)
+        self.refused_unmapped = {m for m in unmapped if not self.cap.unmapped_kept(m)}
+        for metric in self.refused_unmapped:
+            del seen[metric]  # a refused name admits no label sets either
         self.cap.admit(seen)
         self.cap.save()
         for file in self.files:
@@ -153,6 +183,8 @@ class _Scrape:
             rewritten = []
             for key, value, timestamp in file.entries:
                 metric, name, labels, help_text = self.parse(key)
+                if metric in self.refused_unmapped:
+                    continue  # neither exposed nor archived
                 series = series_of(file.typ, labels)
                 if not self.cap.kept(metric, series):
                     folded.setdefault(metric, set()).add(series)
@@ -234,9 +266,15 @@ class _Scrape:
                 else:  # duplicates (e.g. folded series) are summed by _accumulate_metrics
                     metric.add_sample(name, tuple(sorted(labels.items())), value)  # type: ignore[arg-type]
         # The merge itself is prometheus_client's, so the exposition matches its multiprocess mode.
-        return list(
+        merged = list(
             MultiProcessCollector._accumulate_metrics(metrics, True)  # type: ignore[no-untyped-call]
         )
+        merged.append(
+            GaugeMetricFamily(
+                REFUSED_UNMAPPED, REFUSED_UNMAPPED_HELP, value=len(self.refused_unmapped)
+            )
+        )
+        return merged
 
 
 def _folded_entries(counts: dict[str, int]) -> list[tuple[str, float, float]]:
@@ -272,18 +310,34 @@ def _max_series(max_series: int | None) -> int:
     return max_series
 
 
-def compact_dead_processes(path: str | os.PathLike[str], *, max_series: int | None = None) -> int:
+def _max_unmapped(max_unmapped: int | None) -> int:
+    if max_unmapped is None:
+        return _env_int(MAX_UNMAPPED_ENV, DEFAULT_MAX_UNMAPPED)
+    if max_unmapped < 1:
+        raise InvalidSettingError(f"max_unmapped must be at least 1, got {max_unmapped}")
+    return max_unmapped
+
+
+def compact_dead_processes(
+    path: str | os.PathLike[str],
+    *,
+    max_series: int | None = None,
+    max_unmapped: int | None = None,
+) -> int:
     """Fold dead processes' counter and histogram files into the archives; return how many files.
 
-    The series cap (``max_series``, default ``MLWF_STATS_BRIDGE_MAX_SERIES``) applies to what is
-    folded. Skips (returns 0) when another process is scraping the same directory right now.
+    The series cap (``max_series``, default ``MLWF_STATS_BRIDGE_MAX_SERIES``) and the budget of
+    names without a mapping rule (``max_unmapped``, default ``MLWF_STATS_BRIDGE_MAX_UNMAPPED``)
+    apply to what is folded. Skips (returns 0) when another process is scraping the same
+    directory right now.
     """
     directory = Path(path)
     cap = _max_series(max_series)
+    unmapped_cap = _max_unmapped(max_unmapped)
     with _locked(directory, wait=False) as acquired:
         if not acquired:
             return 0
-        scrape = _Scrape(directory, cap)
+        scrape = _Scrape(directory, cap, unmapped_cap)
         scrape.apply_cap()
         return scrape.compact()
 
@@ -307,23 +361,29 @@ def remove_dead_processes(path: str | os.PathLike[str]) -> list[int]:
 
 
 def exposition(
-    path: str | os.PathLike[str] | None = None, *, max_series: int | None = None
+    path: str | os.PathLike[str] | None = None,
+    *,
+    max_series: int | None = None,
+    max_unmapped: int | None = None,
 ) -> bytes:
     """Return the text exposition: all processes' files when in multiprocess mode (or ``path``),
     else the registries of this process's clients.
 
     In multiprocess mode each metric exposes at most ``max_series`` label sets (default
-    ``MLWF_STATS_BRIDGE_MAX_SERIES``) whatever the number of processes; see ``_cap``.
+    ``MLWF_STATS_BRIDGE_MAX_SERIES``), and at most ``max_unmapped`` metric names of StatsD names
+    without a mapping rule are exposed (default ``MLWF_STATS_BRIDGE_MAX_UNMAPPED``), whatever the
+    number of processes; see ``_cap``.
     """
     directory = str(path) if path is not None else multiprocess_dir()
     if directory:
         if not Path(directory).is_dir():
             raise FileNotFoundError(f"metrics directory {directory} does not exist")
         cap = _max_series(max_series)
+        unmapped_cap = _max_unmapped(max_unmapped)
         # One scrape at a time: the cap's admissions and compaction must see a consistent
         # directory, and a scrape takes milliseconds.
         with _locked(directory):
-            scrape = _Scrape(Path(directory), cap)
+            scrape = _Scrape(Path(directory), cap, unmapped_cap)
             scrape.apply_cap()
             scrape.compact()
             registry = CollectorRegistry(auto_describe=True)
