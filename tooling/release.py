@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import ipaddress
 import json
 import os
 import re
@@ -345,25 +346,55 @@ def _artifacts(folder: Path) -> tuple[Path, Path]:
     return wheels[0], sdists[0]
 
 
-#: Hosts of throwaway indexes (release_check's pypiserver, a developer's own): no public page.
-LOCAL_INDEX_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+#: Host names of throwaway indexes besides loopback addresses (release_check's pypiserver, a
+#: developer's own): no public page.
+LOCAL_INDEX_HOSTS = frozenset({"localhost"})
 
 
 def project_urls(wheel: Path) -> list[str]:
-    """Return the ``Project-URL`` entries of `wheel`'s METADATA (what an index page links to)."""
-    with zipfile.ZipFile(wheel) as archive:
-        name = next(
-            (
-                n
-                for n in archive.namelist()
-                if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-            ),
-            None,
+    """Return the ``Project-URL`` entries of `wheel`'s METADATA that hold an address."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            name = next(
+                (
+                    n
+                    for n in archive.namelist()
+                    if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
+                ),
+                None,
+            )
+            if name is None:
+                raise ReleaseError(f"{wheel}: no .dist-info/METADATA in the wheel")
+            metadata = HeaderParser().parsestr(archive.read(name).decode("utf-8"))
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError) as err:
+        raise ReleaseError(f"{wheel}: cannot read its METADATA: {err}") from err
+    # "Label, https://...": an entry without an address links nowhere either.
+    return [
+        entry for entry in metadata.get_all("Project-URL") or [] if entry.partition(",")[2].strip()
+    ]
+
+
+def is_local_index(index: str) -> bool:
+    """Return whether the upload URL `index` is on this machine (loopback): a throwaway index.
+
+    Raises ReleaseError for a URL that is not http(s) with a host, or that carries credentials
+    or a backslash (parsers disagree on where such a URL goes; credentials belong in TWINE_*).
+    """
+    parts = urllib.parse.urlsplit(index)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ReleaseError(f"--index {index!r}: expected an http(s) upload URL with a host")
+    if "@" in parts.netloc or "\\" in index:
+        raise ReleaseError(
+            f"--index {index!r}: no user name, password or backslash in the URL "
+            "(give them through --username / TWINE_USERNAME and TWINE_PASSWORD)"
         )
-        if name is None:
-            raise ReleaseError(f"{wheel}: no .dist-info/METADATA in the wheel")
-        metadata = HeaderParser().parsestr(archive.read(name).decode("utf-8"))
-    return metadata.get_all("Project-URL") or []
+    host = parts.hostname.rstrip(".")
+    if host in LOCAL_INDEX_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _require_public_metadata(index: str, wheels: Sequence[Path]) -> None:
@@ -374,14 +405,14 @@ def _require_public_metadata(index: str, wheels: Sequence[Path]) -> None:
     invented address would be published for good. A loopback index (tests, release_check) is
     throwaway, so it takes them as they are.
     """
-    host = (urllib.parse.urlsplit(index).hostname or "").lower()
-    if host in LOCAL_INDEX_HOSTS:
+    if is_local_index(index):
         return
     missing = [wheel.name for wheel in wheels if not project_urls(wheel)]
     if missing:
+        host = urllib.parse.urlsplit(index).hostname
         raise ReleaseError(
             f"{', '.join(missing)}: no [project.urls] (source, documentation, changelog); "
-            f"refusing to publish to {host or index!r}, whose page would link nowhere. "
+            f"refusing to publish to {host!r}, whose page would link nowhere. "
             "Set them in each package's pyproject.toml first (docs/releasing.md, 'Project URLs'); "
             "a loopback index takes the packages as they are"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import urllib.request
@@ -196,7 +197,7 @@ def test_publish_to_a_public_index_refuses_wheels_without_project_urls(built: Pa
         ROOT,
         "publish",
         "--index",
-        "https://upload.pypi.org/legacy/",
+        "https://index.invalid/legacy/",  # RFC 2606: never a real upload, even if the gate broke
         "--username",
         "__token__",
         "--out-dir",
@@ -206,7 +207,7 @@ def test_publish_to_a_public_index_refuses_wheels_without_project_urls(built: Pa
     )
     assert refused.returncode == 1
     assert refused.stderr.startswith("release.py publish: mlwf_types-0.1.0-py3-none-any.whl: ")
-    assert "no [project.urls]" in refused.stderr and "upload.pypi.org" in refused.stderr
+    assert "no [project.urls]" in refused.stderr and "'index.invalid'" in refused.stderr
     assert "Traceback" not in refused.stderr and SECRET not in refused.stdout + refused.stderr
 
 
@@ -217,18 +218,72 @@ def test_wheels_with_project_urls_may_go_to_a_public_index(built: Path, tmp_path
     original = next((built / "mlwf-types").glob("*.whl"))
     assert project_urls(original) == []
     with pytest.raises(ReleaseError, match=r"no \[project\.urls\]"):
-        _require_public_metadata("https://upload.pypi.org/legacy/", [original])
+        _require_public_metadata("https://index.invalid/legacy/", [original])
     _require_public_metadata("http://127.0.0.1:8080/", [original])  # throwaway index: allowed
     _require_public_metadata("http://localhost/", [original])
-    with_urls = tmp_path / original.name
-    with zipfile.ZipFile(original) as source, zipfile.ZipFile(with_urls, "w") as target:
+    with_urls = _with_metadata_lines(
+        original, tmp_path / "urls" / original.name, "Project-URL: Source, https://example.org/mlwf"
+    )
+    assert project_urls(with_urls) == ["Source, https://example.org/mlwf"]
+    _require_public_metadata("https://index.invalid/legacy/", [with_urls])
+    empty = _with_metadata_lines(
+        original, tmp_path / "empty" / original.name, "Project-URL: Source, "
+    )
+    assert project_urls(empty) == []  # an entry without an address links nowhere
+    broken = tmp_path / "broken" / original.name
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a zip")
+    with pytest.raises(ReleaseError, match="cannot read its METADATA"):
+        project_urls(broken)
+
+
+def _with_metadata_lines(wheel: Path, target: Path, *lines: str) -> Path:
+    """A copy of `wheel` at `target` with `lines` added to its METADATA headers."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(target, "w") as copy:
         for item in source.infolist():
             data = source.read(item)
             if item.filename.endswith(".dist-info/METADATA"):
                 head, _, body = data.decode().partition("\n\n")
-                data = (
-                    head + "\nProject-URL: Source, https://example.org/mlwf\n\n" + body
-                ).encode()
-            target.writestr(item, data)
-    assert project_urls(with_urls) == ["Source, https://example.org/mlwf"]
-    _require_public_metadata("https://upload.pypi.org/legacy/", [with_urls])
+                data = (head + "".join("\n" + line for line in lines) + "\n\n" + body).encode()
+            copy.writestr(item, data)
+    return target
+
+
+@pytest.mark.parametrize(
+    ("index", "local"),
+    [
+        ("http://127.0.0.1:8080/", True),
+        ("http://127.0.0.2/", True),
+        ("http://[::1]:8080/", True),
+        ("http://[0:0:0:0:0:0:0:1]/", True),
+        ("http://LOCALHOST/", True),
+        ("http://localhost./", True),
+        ("https://upload.pypi.org/legacy/", False),
+        ("https://localhost.example.org/", False),
+        ("https://10.0.0.1/", False),
+    ],
+)
+def test_which_indexes_are_local(index: str, local: bool) -> None:
+    """Loopback addresses and `localhost` are throwaway indexes; every other host is public."""
+    from release import is_local_index
+
+    assert is_local_index(index) is local
+
+
+@pytest.mark.parametrize(
+    ("index", "reason"),
+    [
+        ("localhost:8080", "expected an http(s) upload URL with a host"),
+        ("ftp://127.0.0.1/", "expected an http(s) upload URL with a host"),
+        ("https:///legacy/", "expected an http(s) upload URL with a host"),
+        ("https://upload.pypi.org\\@localhost/", "no user name, password or backslash"),
+        ("https://user:secret@localhost/", "no user name, password or backslash"),
+    ],
+)
+def test_index_urls_that_could_mislead_are_refused(index: str, reason: str) -> None:
+    """A URL parsers could read as local while the upload goes elsewhere is refused, saying why."""
+    from release import ReleaseError, is_local_index
+
+    with pytest.raises(ReleaseError, match=re.escape(reason)):
+        is_local_index(index)
