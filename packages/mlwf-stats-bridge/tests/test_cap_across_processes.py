@@ -295,3 +295,161 @@ def test_a_bad_unmapped_budget_at_exposition_names_the_setting(
     monkeypatch.delenv("MLWF_STATS_BRIDGE_MAX_UNMAPPED")
     with pytest.raises(InvalidSettingError, match="max_unmapped"):
         exposition(tmp_path, max_unmapped=0)
+
+
+# A process running the calls of its arguments ("incr:<name>", "gauge:<name>:<value>") under the
+# rules of MLWF_STATS_BRIDGE_RULES if set; with "stay" last it stays alive until stdin closes.
+CALLS_TASK = textwrap.dedent(
+    """
+    import sys
+    from mlwf_stats_bridge import PrometheusStatsClient
+    client = PrometheusStatsClient("localhost", 8125, "airflow", False)
+    for call in sys.argv[1:]:
+        if call == "stay":
+            print("ready", flush=True)
+            sys.stdin.read()
+            break
+        kind, name, *value = call.split(":")
+        if kind == "incr":
+            client.incr(name)
+        else:
+            client.gauge(name, float(value[0]))
+    """
+)
+
+
+def calls_env(directory: Path, rules: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(directory))
+    env.pop("MLWF_STATS_BRIDGE_RULES", None)
+    env.pop("MLWF_STATS_BRIDGE_MAX_UNMAPPED", None)  # each process: the default budget
+    if rules is not None:
+        env["MLWF_STATS_BRIDGE_RULES"] = str(rules)
+    return env
+
+
+def run_calls(directory: Path, *calls: str, rules: Path | None = None) -> None:
+    """Run one real process making ``calls`` and wait for it."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", CALLS_TASK, *calls], env=calls_env(directory, rules)
+    )
+    assert process.wait(timeout=120) == 0
+
+
+def start_calls(directory: Path, *calls: str, rules: Path | None = None) -> subprocess.Popen[str]:
+    """Start one real process making ``calls`` that stays alive until its stdin is closed."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", CALLS_TASK, *calls, "stay"],
+        env=calls_env(directory, rules),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    return process
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    assert process.stdin is not None
+    process.stdin.close()
+    assert process.wait(timeout=30) == 0
+
+
+def test_a_lower_budget_later_never_removes_admitted_names(tmp_path: Path) -> None:
+    """Names admitted under a budget of 3 stay exposed, with their archived totals, when a compaction runs with 1 and a scrape with 2; the lower budget only refuses new names."""
+    run_calls(tmp_path, "incr:job.a", "incr:job.b", "incr:job.c")
+    text = exposition(tmp_path, max_unmapped=3).decode()
+    assert exposed_job_counters(text) == {
+        "airflow_job_a_total": 1.0,
+        "airflow_job_b_total": 1.0,
+        "airflow_job_c_total": 1.0,
+    }
+    run_calls(tmp_path, "incr:job.a", "incr:job.c", "incr:job.d")
+    assert compact_dead_processes(tmp_path, max_unmapped=1) == 1
+    text = exposition(tmp_path, max_unmapped=2).decode()
+    assert exposed_job_counters(text) == {
+        "airflow_job_a_total": 2.0,
+        "airflow_job_b_total": 1.0,
+        "airflow_job_c_total": 2.0,
+    }
+    jobs = {m for m in archived_metrics(tmp_path) if m.startswith("airflow_job_")}
+    assert jobs == {"airflow_job_a", "airflow_job_b", "airflow_job_c"}
+    state = json.loads((tmp_path / ".mlwf-stats-bridge-series.json").read_text())
+    assert state["unmapped"] == ["airflow_job_a", "airflow_job_b", "airflow_job_c"]
+
+
+def test_a_name_exempt_while_a_rule_produced_it_stays_exposed_after_that_process_dies(
+    tmp_path: Path,
+) -> None:
+    """A name exposed because a live process records it from a rule (a gauge) stays admitted, past the budget of 1, when that process dies: its archived counter of the name without a rule is kept."""
+    rules = tmp_path / "rules.txt"
+    rules.write_text("custom.x job_x\n")
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    run_calls(metrics, "incr:job.a")
+    assert exposed_job_counters(exposition(metrics, max_unmapped=1).decode()) == {
+        "airflow_job_a_total": 1.0
+    }
+    mapped = start_calls(metrics, "gauge:custom.x:7", rules=rules)
+    try:
+        run_calls(metrics, "incr:job.x")  # no rule in this process: the budget applies to it
+        text = exposition(metrics, max_unmapped=1).decode()
+        assert exposed_job_counters(text)["airflow_job_x_total"] == 1.0
+        assert "mlwf_stats_bridge_refused_unmapped_metrics 0.0" in text
+    finally:
+        stop(mapped)
+    text = exposition(metrics, max_unmapped=1).decode()
+    assert exposed_job_counters(text) == {"airflow_job_a_total": 1.0, "airflow_job_x_total": 1.0}
+    assert "airflow_job_x_total" in {m + "_total" for m in archived_metrics(metrics)}
+    state = json.loads((metrics / ".mlwf-stats-bridge-series.json").read_text())
+    assert state["unmapped"] == ["airflow_job_a", "airflow_job_x"]
+
+
+def test_archived_names_stay_exposed_when_the_state_file_is_lost(tmp_path: Path) -> None:
+    """After the state file is deleted, names in the archive are admitted again past the budget, before a new name that sorts first; only the new one is refused."""
+    run_calls(tmp_path, "incr:job.b", "incr:job.c")
+    exposition(tmp_path, max_unmapped=2)
+    (tmp_path / ".mlwf-stats-bridge-series.json").unlink()
+    run_calls(tmp_path, "incr:job.a")
+    text = exposition(tmp_path, max_unmapped=2).decode()
+    assert exposed_job_counters(text) == {"airflow_job_b_total": 1.0, "airflow_job_c_total": 1.0}
+    assert "mlwf_stats_bridge_refused_unmapped_metrics 1.0" in text
+    jobs = {m for m in archived_metrics(tmp_path) if m.startswith("airflow_job_")}
+    assert jobs == {"airflow_job_b", "airflow_job_c"}
+    state = json.loads((tmp_path / ".mlwf-stats-bridge-series.json").read_text())
+    assert state["unmapped"] == ["airflow_job_b", "airflow_job_c"]
+
+
+def test_a_name_some_process_records_from_a_rule_is_never_refused(tmp_path: Path) -> None:
+    """One process records job.x without a rule, another from a rule giving the same name: with a budget of 1 spent on job.a, airflow_job_x is exposed with both counts, and stays admitted (past the budget) once both are gone; a new name is refused."""
+    rules = tmp_path / "rules.txt"
+    rules.write_text("job.x job_x\n")
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    run_calls(metrics, "incr:job.a")
+    exposition(metrics, max_unmapped=1)
+    run_calls(metrics, "incr:job.x", rules=rules)
+    run_calls(metrics, "incr:job.x", "incr:job.z")
+    text = exposition(metrics, max_unmapped=1).decode()
+    assert exposed_job_counters(text) == {"airflow_job_a_total": 1.0, "airflow_job_x_total": 2.0}
+    assert "mlwf_stats_bridge_refused_unmapped_metrics 1.0" in text  # job.z
+    state = json.loads((metrics / ".mlwf-stats-bridge-series.json").read_text())
+    assert state["unmapped"] == ["airflow_job_a", "airflow_job_x"]
+    run_calls(metrics, "incr:job.x")  # without the rule, and no process with it left
+    text = exposition(metrics, max_unmapped=1).decode()
+    assert exposed_job_counters(text) == {"airflow_job_a_total": 1.0, "airflow_job_x_total": 3.0}
+
+
+def test_a_rule_mapped_metric_is_never_refused_after_the_same_name_without_a_rule(
+    tmp_path: Path,
+) -> None:
+    """A process records "scheduler.heartbeat" (no rule) before "scheduler_heartbeat" (a built-in rule); with the budget of 1 spent on job.a, the rule-mapped airflow_scheduler_heartbeat is exposed and only the renamed name without a rule is refused."""
+    run_calls(tmp_path, "incr:job.a")
+    exposition(tmp_path, max_unmapped=1)
+    run_calls(tmp_path, "incr:scheduler.heartbeat", "incr:scheduler_heartbeat")
+    text = exposition(tmp_path, max_unmapped=1).decode()
+    assert "airflow_scheduler_heartbeat_total 1.0" in text
+    assert (
+        "# HELP airflow_scheduler_heartbeat_total Airflow StatsD metric scheduler_heartbeat" in text
+    )
+    assert "airflow_scheduler_heartbeat_unmapped" not in text
+    assert "mlwf_stats_bridge_refused_unmapped_metrics 1.0" in text

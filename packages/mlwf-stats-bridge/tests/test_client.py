@@ -20,6 +20,7 @@ from mlwf_stats_bridge import (
     InvalidSettingError,
     InvalidStatError,
     PrometheusStatsClient,
+    Rule,
     exposition,
 )
 from prometheus_client import CollectorRegistry
@@ -282,6 +283,79 @@ def test_the_unmapped_budget_comes_from_the_environment_and_is_checked(
     monkeypatch.delenv(MAX_UNMAPPED_ENV)
     with pytest.raises(InvalidSettingError, match="max_unmapped must be at least 1, got 0"):
         new_client(max_unmapped=0)
+
+
+def test_refused_names_do_not_fill_the_recorder_cache() -> None:
+    """With max_unmapped=1, a stream of refused unique names takes no slot of the recorder cache: names recorded later are still cached."""
+    client = new_client(max_unmapped=1)
+    client.incr("job.first")
+    for i in range(2000):
+        client.incr(f"job.{i:032x}")
+        client.gauge(f"job.{i:032x}", 1)
+        client.timing(f"job.{i:032x}", 1)
+    assert client._cached == 1
+    client.incr("ti.finish.d.t.success")
+    assert client._cached == 2 and "ti.finish.d.t.success" in client._recorders["c"]
+    assert value(client, DROPPED_UNMAPPED) == 6000
+    assert value(client, "airflow_job_first_total") == 1
+
+
+def help_of(client: PrometheusStatsClient, name: str) -> str:
+    return next(m.documentation for m in client.registry.collect() if m.name == name)
+
+
+@pytest.mark.parametrize("unmapped_first", [True, False])
+def test_a_name_without_a_rule_never_takes_the_family_of_a_rule(
+    unmapped_first: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ "scheduler.heartbeat" (no rule) and "scheduler_heartbeat" (a built-in rule), "job.x" and a user rule giving job_x, "x.decremented" and the decrement of a rule "x": in either order the rule-mapped metric keeps its name and help text, the other is renamed with a warning."""
+    client = new_client(rules=[Rule("custom.x", "job_x"), Rule("x", "x")])
+    unmapped = [("incr", "scheduler.heartbeat"), ("incr", "job.x"), ("incr", "x.decremented")]
+    mapped = [("incr", "scheduler_heartbeat"), ("incr", "custom.x"), ("decr", "x")]
+    with caplog.at_level("WARNING", logger="mlwf_stats_bridge._client"):
+        for method, name in unmapped + mapped if unmapped_first else mapped + unmapped:
+            getattr(client, method)(name)
+    for name, stat in [
+        ("airflow_scheduler_heartbeat", "scheduler_heartbeat"),
+        ("airflow_job_x", "custom.x"),
+        ("airflow_x_decremented", "x"),
+    ]:
+        assert value(client, name + "_total") == 1, name
+        assert help_of(client, name) == f"Airflow StatsD metric {stat} (mlwf-stats-bridge)"
+    for name, stat in [
+        ("airflow_scheduler_heartbeat_unmapped", "scheduler.heartbeat"),
+        ("airflow_job_x_unmapped", "job.x"),
+        ("airflow_x_decremented_unmapped", "x.decremented"),
+    ]:
+        assert value(client, name + "_total") == 1, name
+        assert (
+            help_of(client, name)
+            == f"StatsD name {stat} without a mapping rule (mlwf-stats-bridge)"
+        )
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 3
+    assert any(
+        "'scheduler.heartbeat'" in w and "as 'airflow_scheduler_heartbeat_unmapped'" in w
+        for w in warnings
+    )
+
+
+@pytest.mark.parametrize("unmapped_first", [True, False])
+def test_a_renamed_family_of_a_rule_and_a_name_without_a_rule_are_kept_apart(
+    unmapped_first: bool,
+) -> None:
+    """A rule family renamed for its labels (airflow_foo_by_none) and the name without a rule "foo.by.none" giving the same family name: in either order neither is recorded in the other's family."""
+    client = new_client(rules=[Rule("a.{k}", "foo"), Rule("b", "foo")])
+    client.incr("a.v")
+    calls = ["foo.by.none", "b"] if unmapped_first else ["b", "foo.by.none"]
+    for name in calls:
+        client.incr(name)
+    mapped_name = "airflow_foo_by_none_mapped" if unmapped_first else "airflow_foo_by_none"
+    unmapped_name = "airflow_foo_by_none" if unmapped_first else "airflow_foo_by_none_unmapped"
+    assert value(client, mapped_name + "_total") == 1
+    assert help_of(client, mapped_name) == "Airflow StatsD metric b (mlwf-stats-bridge)"
+    assert value(client, unmapped_name + "_total") == 1
+    assert help_of(client, unmapped_name).startswith("StatsD name foo.by.none without")
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

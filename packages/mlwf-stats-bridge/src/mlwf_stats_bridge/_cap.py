@@ -17,9 +17,16 @@ Names without a mapping rule are bounded the same way: each client records at mo
 ``max_unmapped`` metric families of them (``_client``), and the merged exposition exposes at
 most ``max_unmapped`` such metric names whatever the number of processes. They are told apart by
 their help text (``is_unmapped_help``); a metric name that also has an entry of a rule-mapped
-family is never refused. Names are admitted like label sets: the first ones seen, names first
-seen in the same scrape in sorted order, stored in the same file under ``"unmapped"`` and kept
-for the life of the directory. Entries of refused names are neither exposed nor archived.
+family (another process's rules) is never refused. Names are admitted like label sets: the first
+ones seen, names first seen in the same scrape in sorted order, stored in the same file under
+``"unmapped"`` and kept for the life of the directory. Entries of refused names are neither
+exposed nor archived.
+
+An admitted name stays admitted whatever the budget: a lower ``max_unmapped`` later only limits
+new admissions. Names whose entries were exposed anyway are admitted past the budget, so nothing
+exposed is ever refused (and deleted from the archives) later: names with entries in an archive
+(archives only hold exposed names, even if the state file was lost) and names exempt because
+some process records them from a rule (it may die and take the exemption with it).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 from mlwf_stats_bridge._client import OVERFLOW, is_unmapped_help
@@ -111,7 +119,8 @@ class SeriesCap:
         self._order = order
         self._kept = {m: set(sets[: self.max_series]) for m, sets in order.items()}
         self._unmapped_order = unmapped_order
-        self._unmapped_kept = set(unmapped_order[: self.max_unmapped])
+        # An admitted name stays admitted whatever the budget: it only limits new admissions.
+        self._unmapped_kept = set(unmapped_order)
 
     def admit(self, seen: dict[str, set[Series]]) -> None:
         """Admit new label sets of each metric while it has room, in sorted order."""
@@ -127,8 +136,13 @@ class SeriesCap:
                 kept.add(series)
                 self._changed = True
 
-    def admit_unmapped(self, names: set[str]) -> None:
-        """Admit new metric names without a mapping rule while there is room, in sorted order."""
+    def admit_unmapped(self, names: set[str], exposed: Collection[str] = ()) -> None:
+        """Admit ``exposed`` (names whose entries were exposed already), past the budget if need
+        be, then new names of ``names`` while there is room, each group in sorted order."""
+        for name in sorted(set(exposed) - self._unmapped_kept):
+            self._unmapped_order.append(name)
+            self._unmapped_kept.add(name)
+            self._changed = True
         room = self.max_unmapped - len(self._unmapped_kept)
         if room <= 0:
             return

@@ -157,9 +157,11 @@ class _Refused(Exception):
 class _Family:
     """One Prometheus metric and its series, with the cardinality cap."""
 
-    def __init__(self, metric: Any, label_names: tuple[str, ...]) -> None:
+    def __init__(self, metric: Any, label_names: tuple[str, ...], unknown: bool) -> None:
         self.metric = metric
         self.label_names = label_names
+        #: Named after a StatsD name without a rule (its help text says so).
+        self.unknown = unknown
         self.series: set[tuple[str, ...]] = set()
 
 
@@ -199,7 +201,7 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
         if self.max_unmapped < 1:
             raise InvalidSettingError(
                 f"max_unmapped must be at least 1, got {self.max_unmapped} "
-                f"(the number of names without a mapping rule recorded per process)"
+                "(the metric families a process creates for StatsD names without a mapping rule)"
             )
         self._rules = rules_from_environment() if rules is None else rules
         self._legacy = _legacy_names_default() if legacy_names is None else legacy_names
@@ -222,6 +224,13 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
                     self._own_registry.unregister(metric)
         self.registry = self._own_registry or CollectorRegistry(auto_describe=True)
         self._mapper = Mapper(self._rules, legacy_names=self._legacy)
+        # The family names rules give, whatever the kind: a name without a rule never takes one,
+        # so a rule-mapped metric keeps its name and is never in a family marked "without a rule".
+        self._rule_families = frozenset(
+            self._name_prefix + name + suffix
+            for name in self._mapper.rule_names
+            for suffix in ("", "_decremented", "_seconds", "_distinct")
+        )
         self._families: dict[str, _Family] = {}
         # One dict per kind, keyed by the StatsD name: the hot path builds no key.
         self._recorders: dict[str, dict[str, Recorder]] = {kind: {} for kind in _KINDS}
@@ -350,9 +359,9 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
         try:
             family, labels = self._series(kind, stat, mapped)
         except _Refused:
-            refused = self._refused(stat)
-            self._cache(kind, stat, refused)
-            return refused
+            # Not cached: a stream of unique refused names (IDs) would fill the cache that the
+            # names recorded need; a refused name resolves again on each call (the rare path).
+            return self._refused(stat)
         metric = self._families[family].metric
         child = metric.labels(*labels) if labels else metric
         recorder: Recorder
@@ -426,12 +435,12 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
         if not self._warned_unmapped:
             self._warned_unmapped = True
             log.warning(
-                "mlwf-stats-bridge: %s=%d distinct names without a mapping rule reached in this "
-                "process; calls of new ones (first: %r) are not recorded, only counted in "
-                "mlwf_stats_bridge_dropped_unmapped_total. Names holding IDs belong in labels: "
-                "map them with a rule file (%s)",
-                MAX_UNMAPPED_ENV,
+                "mlwf-stats-bridge: this process created its %d metric families for StatsD names "
+                "without a mapping rule (max_unmapped / %s); calls that need a new one (first: "
+                "%r) are not recorded, only counted in mlwf_stats_bridge_dropped_unmapped_total. "
+                "Names holding IDs belong in labels: map them with a rule file (%s)",
                 self.max_unmapped,
+                MAX_UNMAPPED_ENV,
                 stat,
                 RULES_ENV,
             )
@@ -473,21 +482,26 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
     ) -> tuple[str, _Family]:
         """Return the family ``name`` of ``kind``, creating it; raise _Refused when it would be
         one family of a name without a rule too many (the budget is checked on creation only)."""
+        wanted = name
+        why = ""
+        while unknown and name in self._rule_families:  # e.g. "scheduler.heartbeat"
+            name += "_unmapped"
+            why = "is a name a rule gives"
         key = self._family_key(name, kind)
         family = self._families.get(key)
-        if family is not None and family.label_names == label_names:
-            return key, family
-        if family is not None:  # same name, other labels (e.g. a user rule): keep both, renamed
-            name = f"{name}_by_{'_'.join(label_names) or 'none'}"
-            log.warning(
-                "mlwf-stats-bridge: %r has other labels than earlier calls; recorded as %r",
-                stat,
-                name,
-            )
+        # Same name, other labels (e.g. a user rule), or one side without a rule: keep both apart,
+        # renamed, so a rule-mapped metric never lands in a family marked "without a rule".
+        while family is not None and (family.label_names, family.unknown) != (label_names, unknown):
+            if family.unknown != unknown:
+                name += "_unmapped" if unknown else "_mapped"
+                why = "is taken by a family " + ("with" if unknown else "without") + " a rule"
+            else:
+                name = f"{name}_by_{'_'.join(label_names) or 'none'}"
+                why = "has other labels in earlier calls"
             key = self._family_key(name, kind)
             family = self._families.get(key)
-            if family is not None:
-                return key, family
+        if family is not None:
+            return key, family
         if unknown and self._unmapped_families >= self.max_unmapped:
             raise _Refused(stat)
         help_text = unmapped_help(stat) if unknown else MAPPED_HELP.format(stat=stat)
@@ -501,8 +515,10 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
             )
         else:
             metric = Histogram(name, help_text, label_names, registry=registry, buckets=BUCKETS)
-        family = _Family(metric, label_names)
+        family = _Family(metric, label_names, unknown)
         self._families[key] = family
+        if why:  # logged once, when the renamed family is created
+            log.warning("mlwf-stats-bridge: %r: %r %s; recorded as %r", stat, wanted, why, name)
         if unknown:
             self._unmapped_families += 1
             log.info("mlwf-stats-bridge: no rule for %r, recorded as %r", stat, name)
@@ -519,8 +535,9 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
             ),
             "dropped_unmapped": Counter(
                 "mlwf_stats_bridge_dropped_unmapped",
-                f"Calls not recorded because the process reached {MAX_UNMAPPED_ENV} distinct "
-                "names without a mapping rule",
+                "Calls not recorded because they needed a new metric family for a StatsD name "
+                "without a mapping rule and the process had created its max_unmapped "
+                f"({MAX_UNMAPPED_ENV}) such families",
                 registry=registry,
             ),
             "skipped": Counter(

@@ -14,9 +14,11 @@ series (``_cap`` says which label sets are kept). Folded label sets are rewritte
 in the counter archive, so the count never goes backwards.
 
 Metrics of StatsD names without a mapping rule are bounded the same way: at most
-``max_unmapped`` such metric names are exposed across all processes (``_cap``). Entries of the
-others are dropped from the scrape, so they are neither exposed nor folded into the archives,
-and counted in ``mlwf_stats_bridge_refused_unmapped_metrics`` (a snapshot of the files present).
+``max_unmapped`` such metric names are admitted across all processes (``_cap``; names admitted
+earlier or held in an archive stay admitted past it). Entries of the others in per-process files
+are dropped from the scrape, so they are neither exposed nor folded into the archives, and
+counted in ``mlwf_stats_bridge_refused_unmapped_metrics`` (a snapshot of the files present).
+Entries of an archive are never dropped.
 
 A scrape (cap, compaction, reading) holds a lock file in the directory exclusively, so no scrape
 ever sees a dead process's values twice or not at all, and concurrent scrapes agree on the
@@ -41,6 +43,7 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from mlwf_stats_bridge._cap import (
+    BOOKKEEPING_PREFIX,
     Series,
     SeriesCap,
     overflow_labels,
@@ -54,6 +57,7 @@ from mlwf_stats_bridge._client import (
     MAX_SERIES_ENV,
     MAX_UNMAPPED_ENV,
     _env_int,
+    is_unmapped_help,
     multiprocess_dir,
 )
 from mlwf_stats_bridge._errors import InvalidSettingError
@@ -71,7 +75,7 @@ FOLDED_HELP = (
 REFUSED_UNMAPPED = "mlwf_stats_bridge_refused_unmapped_metrics"
 REFUSED_UNMAPPED_HELP = (
     "Distinct metric names of StatsD names without a mapping rule that the exposition holds back "
-    f"because {MAX_UNMAPPED_ENV} such names are exposed across all processes; a snapshot of the "
+    f"because {MAX_UNMAPPED_ENV} such names are admitted across all processes; a snapshot of the "
     "files present at this scrape"
 )
 
@@ -166,13 +170,27 @@ class _Scrape:
         self.cap.load()
         helps: dict[str, set[str]] = {}
         seen: dict[str, set[Series]] = {}
+        archived: set[str] = set()
         for file in self.files:
             for key, _value, _timestamp in file.entries:
                 metric, _name, labels, help_text = self.parse(key)
                 helps.setdefault(metric, set()).add(help_text)
                 seen.setdefault(metric, set()).add(series_of(file.typ, labels))
+                if file.archive and is_unmapped_help(help_text):
+                    archived.add(metric)
         unmapped = unmapped_metrics(helps)
-        self.cap.admit_unmapped(unmapped)
+        # Names whose entries without a rule are exposed anyway stay admitted past the budget, so
+        # nothing exposed is ever refused later: names in an archive (it only holds exposed
+        # names, whatever the budget or the state file says now), and names exempt because a
+        # rule also produces them (that process may die and take the exemption with it).
+        exempt = {
+            metric
+            for metric, texts in helps.items()
+            if metric not in unmapped
+            and not metric.startswith(BOOKKEEPING_PREFIX)
+            and any(map(is_unmapped_help, texts))
+        }
+        self.cap.admit_unmapped(unmapped, exposed=archived | exempt)
         self.refused_unmapped = {m for m in unmapped if not self.cap.unmapped_kept(m)}
         for metric in self.refused_unmapped:
             del seen[metric]  # a refused name admits no label sets either
@@ -183,8 +201,8 @@ class _Scrape:
             rewritten = []
             for key, value, timestamp in file.entries:
                 metric, name, labels, help_text = self.parse(key)
-                if metric in self.refused_unmapped:
-                    continue  # neither exposed nor archived
+                if metric in self.refused_unmapped and not file.archive:
+                    continue  # neither exposed nor archived (an archive's names are admitted)
                 series = series_of(file.typ, labels)
                 if not self.cap.kept(metric, series):
                     folded.setdefault(metric, set()).add(series)

@@ -208,6 +208,10 @@ class Mapper:
         self._exact = exact_names()
         self._duplicates = legacy_duplicates() if legacy_names else {}
         self.legacy_names = legacy_names
+        #: Every name a rule of this mapper can produce (a name without a rule must not take one).
+        self.rule_names = frozenset(
+            rule.name for rule in (*self._user, *builtin, *self._exact.values())
+        )
 
     def map(self, stat: str) -> Mapped:
         """Map one StatsD name (without the client prefix)."""
