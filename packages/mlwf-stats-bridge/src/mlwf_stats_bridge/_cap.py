@@ -10,7 +10,9 @@ every process's files, so the cap is enforced there, on the merged view (see ``_
   same scrape are admitted in sorted order of their (label, value) pairs. Admitted sets are
   stored in ``.mlwf-stats-bridge-series.json`` in the directory and stay admitted for its life,
   so the choice is deterministic and stable across scrapes: a kept series never turns into
-  overflow later, and a new label set never displaces a kept one.
+  overflow later (unless the cap is lowered: then the earliest ``max_series`` stay kept and the
+  rest fold into ``__overflow__``, their totals with them), and a new label set never displaces
+  a kept one.
 - The bridge's own metrics (``mlwf_stats_bridge_*``) are bookkeeping and are not capped.
 
 Names without a mapping rule are bounded the same way: each client records at most
