@@ -127,6 +127,15 @@ def _env_int(name: str, default: int) -> int:
     return value
 
 
+def limit_setting(keyword: str, value: int | None, env: str, default: int) -> int:
+    """Return a size limit: ``value`` if given (at least 1), else ``env``'s, else ``default``."""
+    if value is None:
+        return _env_int(env, default)
+    if value < 1:
+        raise InvalidSettingError(f"{keyword} must be at least 1, got {value}")
+    return value
+
+
 def _legacy_names_default() -> bool:
     raw = os.environ.get(LEGACY_NAMES_ENV, "").strip().lower()
     if raw:
@@ -188,21 +197,13 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
         self._prefix: str | None = prefix
         self._maxudpsize: int = 512 if isinstance(maxudpsize, bool) else maxudpsize
         self._name_prefix = sanitize_name(prefix) + "_" if prefix else "airflow_"
-        self.max_series = (
-            _env_int(MAX_SERIES_ENV, DEFAULT_MAX_SERIES) if max_series is None else max_series
+        self.max_series = limit_setting(
+            "max_series", max_series, MAX_SERIES_ENV, DEFAULT_MAX_SERIES
         )
-        if self.max_series < 1:
-            raise InvalidSettingError(f"max_series must be at least 1, got {self.max_series}")
-        self.max_unmapped = (
-            _env_int(MAX_UNMAPPED_ENV, DEFAULT_MAX_UNMAPPED)
-            if max_unmapped is None
-            else max_unmapped
+        # Metric families this process creates for StatsD names without a mapping rule.
+        self.max_unmapped = limit_setting(
+            "max_unmapped", max_unmapped, MAX_UNMAPPED_ENV, DEFAULT_MAX_UNMAPPED
         )
-        if self.max_unmapped < 1:
-            raise InvalidSettingError(
-                f"max_unmapped must be at least 1, got {self.max_unmapped} "
-                "(the metric families a process creates for StatsD names without a mapping rule)"
-            )
         self._rules = rules_from_environment() if rules is None else rules
         self._legacy = _legacy_names_default() if legacy_names is None else legacy_names
         self._own_registry = registry

@@ -56,11 +56,10 @@ from mlwf_stats_bridge._client import (
     DEFAULT_MAX_UNMAPPED,
     MAX_SERIES_ENV,
     MAX_UNMAPPED_ENV,
-    _env_int,
     is_unmapped_help,
+    limit_setting,
     multiprocess_dir,
 )
-from mlwf_stats_bridge._errors import InvalidSettingError
 
 _PID_FILE = re.compile(r"_(\d+)\.db$")
 _COMPACTED_TYPES = ("counter", "histogram")
@@ -320,20 +319,11 @@ class _Collected:
         return iter(self._metrics)
 
 
-def _max_series(max_series: int | None) -> int:
-    if max_series is None:
-        return _env_int(MAX_SERIES_ENV, DEFAULT_MAX_SERIES)
-    if max_series < 1:
-        raise InvalidSettingError(f"max_series must be at least 1, got {max_series}")
-    return max_series
-
-
-def _max_unmapped(max_unmapped: int | None) -> int:
-    if max_unmapped is None:
-        return _env_int(MAX_UNMAPPED_ENV, DEFAULT_MAX_UNMAPPED)
-    if max_unmapped < 1:
-        raise InvalidSettingError(f"max_unmapped must be at least 1, got {max_unmapped}")
-    return max_unmapped
+def _limits(max_series: int | None, max_unmapped: int | None) -> tuple[int, int]:
+    return (
+        limit_setting("max_series", max_series, MAX_SERIES_ENV, DEFAULT_MAX_SERIES),
+        limit_setting("max_unmapped", max_unmapped, MAX_UNMAPPED_ENV, DEFAULT_MAX_UNMAPPED),
+    )
 
 
 def compact_dead_processes(
@@ -350,8 +340,7 @@ def compact_dead_processes(
     directory right now.
     """
     directory = Path(path)
-    cap = _max_series(max_series)
-    unmapped_cap = _max_unmapped(max_unmapped)
+    cap, unmapped_cap = _limits(max_series, max_unmapped)
     with _locked(directory, wait=False) as acquired:
         if not acquired:
             return 0
@@ -396,8 +385,7 @@ def exposition(
     if directory:
         if not Path(directory).is_dir():
             raise FileNotFoundError(f"metrics directory {directory} does not exist")
-        cap = _max_series(max_series)
-        unmapped_cap = _max_unmapped(max_unmapped)
+        cap, unmapped_cap = _limits(max_series, max_unmapped)
         # One scrape at a time: the cap's admissions and compaction must see a consistent
         # directory, and a scrape takes milliseconds.
         with _locked(directory):
