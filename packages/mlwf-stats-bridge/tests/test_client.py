@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +25,25 @@ from mlwf_stats_bridge import (
     exposition,
 )
 from prometheus_client import CollectorRegistry
+
+
+def assert_in_forked_child(check: Callable[[], bool]) -> None:
+    """Fork; ``check()`` runs in the child, which reports through a pipe; assert it held."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            ok = check()
+        except BaseException:
+            ok = False
+        os.write(write, b"ok" if ok else b"bad")
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        assert pipe.read() == b"ok"
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def value(client: PrometheusStatsClient, name: str, **labels: str) -> float | None:
@@ -364,24 +384,17 @@ def test_a_forked_child_starts_with_the_whole_unmapped_budget() -> None:
     client = new_client(max_unmapped=1)
     client.incr("parent.only")
     client.incr("parent.refused")
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
+
+    def in_child() -> bool:
         client.incr("child.only")
         client.incr("child.refused")
-        ok = (
+        return (
             value(client, "airflow_child_only_total") == 1
             and value(client, "airflow_child_refused_total") is None
             and value(client, DROPPED_UNMAPPED) == 1
         )
-        os.write(write, b"ok" if ok else b"bad")
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        assert pipe.read() == b"ok"
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    assert_in_forked_child(in_child)
     assert value(client, "airflow_parent_refused_total") is None
     assert value(client, DROPPED_UNMAPPED) == 1
 
@@ -420,28 +433,20 @@ def test_forked_child_has_its_own_metrics_while_threads_write() -> None:
         while not stop.is_set():
             client.incr("busy")
 
+    def in_child() -> bool:
+        client.incr("child.only")
+        return (
+            value(own, "airflow_own_total") is None
+            and value(client, "airflow_before_fork_total") is None
+            and value(client, "airflow_child_only_total") == 1
+        )
+
     threads = [threading.Thread(target=busy) for _ in range(3)]
     for t in threads:
         t.start()
     try:
         for _ in range(20):
-            read, write = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # child: must not inherit the parent's counts or a held lock
-                os.close(read)
-                client.incr("child.only")
-                ok = (
-                    value(own, "airflow_own_total") is None
-                    and value(client, "airflow_before_fork_total") is None
-                    and value(client, "airflow_child_only_total") == 1
-                )
-                os.write(write, b"ok" if ok else b"bad")
-                os._exit(0)
-            os.close(write)
-            with os.fdopen(read, "rb") as pipe:
-                assert pipe.read() == b"ok"
-            _, status = os.waitpid(pid, 0)
-            assert os.waitstatus_to_exitcode(status) == 0
+            assert_in_forked_child(in_child)  # no inherited counts, no lock held
     finally:
         stop.set()
         for t in threads:
