@@ -95,3 +95,83 @@ def test_a_declared_max_length_replaces_the_default_string_bound() -> None:
     nested = Parameter("notes", list[str], max_length=10)
     with pytest.raises(ParameterValidationError, match="limited to 4096"):
         nested.validate(["x" * 5000])
+
+
+# Parameters of every form json_schema writes, with every constraint that applies to each.
+EVERY_FORM = (
+    Parameter("n", int, minimum=0, maximum=9, description="n"),
+    Parameter("x", float, minimum=0.0, maximum=1.0),
+    Parameter("s", str, pattern="[a-z]+", min_length=1, max_length=5),
+    Parameter("b", bool),
+    Parameter("lit", Literal["a", 1, 2.5, True]),
+    Parameter("items", list[dict[str, int | None]], min_length=1, max_length=2),
+    Parameter("opt", str | None, max_length=3),
+    Parameter("opt_list", list[int] | None),
+    Parameter("union", int | str | None),
+)
+
+
+def _keywords(schema: object) -> set[str]:
+    """Every key of every schema object in ``schema`` (nested through items/anyOf/...)."""
+    if isinstance(schema, list):
+        return set().union(*(_keywords(s) for s in schema))
+    if not isinstance(schema, dict):
+        return set()
+    found = set(schema)
+    for key in ("items", "additionalProperties", "anyOf"):
+        found |= _keywords(schema.get(key))
+    return found
+
+
+def test_param_schemas_use_only_keywords_that_mean_the_same_in_draft7() -> None:
+    """The Params declare JSON Schema draft 7 (cheaper for Airflow to check at every parse): only
+    keywords whose meaning draft 7 and 2020-12 share may appear, so no verdict changes."""
+    from mlwf_constructors._parameters import SAME_IN_DRAFT7_AND_2020_12
+
+    used = set().union(*(_keywords(p.schema()) for p in EVERY_FORM))
+    assert used <= SAME_IN_DRAFT7_AND_2020_12, used - SAME_IN_DRAFT7_AND_2020_12
+    assert {"type", "enum", "items", "anyOf", "pattern", "maxItems", "maxLength"} <= used
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("rate", 0.5),
+        ("rate", 1.5),
+        ("rate", "0.5"),
+        ("rate", True),
+        ("epochs", 1),
+        ("epochs", 0),
+        ("epochs", 1.5),
+        ("dataset", "iris"),
+        ("dataset", "Iris"),
+        ("dataset", "iris\n"),
+        ("mode", "fast"),
+        ("mode", "medium"),
+        ("tags", ["a"]),
+        ("tags", ["a", 2]),
+        ("tags", ["a"] * 4),
+        ("weights", {"x": 1.0}),
+        ("weights", {"x": "1"}),
+        ("note", None),
+        ("note", "text"),
+        ("note", 3),
+    ],
+)
+def test_airflow_param_gives_the_2020_12_verdict(name: str, value: object) -> None:
+    """A built DAG's Param (draft 7, validated by Airflow) accepts exactly what the same schema
+    accepts under the 2020-12 dialect."""
+    import jsonschema
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    dag = Sample().build("verdicts", {"epochs": 1})
+    param = dag.params.get_param(name)
+    assert param.schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    plain = {k: v for k, v in param.schema.items() if k != "$schema"}
+    expected = jsonschema.Draft202012Validator(plain).is_valid(value)
+    try:
+        param.resolve(value)
+        accepted = True
+    except ParamValidationError:
+        accepted = False
+    assert accepted == expected

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from mlwf_constructors._errors import ConstructorDefinitionError
 from mlwf_constructors._ids import check_instance_id
-from mlwf_constructors._parameters import Parameter, validate_values
+from mlwf_constructors._parameters import PARAM_SCHEMA_DIALECT, Parameter, validate_values
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG, Param
@@ -121,6 +121,7 @@ class DagConstructor:
         for p in self.parameters:
             schema = p.schema()
             schema.pop("description", None)  # Param takes it as its own argument
+            schema["$schema"] = PARAM_SCHEMA_DIALECT
             params[p.name] = Param(values[p.name], description=p.description or None, **schema)
         return params
 
