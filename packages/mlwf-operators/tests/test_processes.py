@@ -131,6 +131,41 @@ def test_sigterm_first_then_sigkill_after_the_grace_period(tmp_path: Path) -> No
         proc.wait()
 
 
+UNREAPED_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    child = os.fork()
+    if child == 0:
+        os._exit(0)  # exits at once; the parent never reaps it: a zombie until the parent goes
+    open(sys.argv[1], "w").write(str(child))
+    while True:
+        time.sleep(0.1)
+    """
+)
+
+
+def test_an_unreaped_child_is_not_counted_as_needing_sigkill(tmp_path: Path) -> None:
+    """A zombie (exited, its parent stuck) is not reported as a process that needed SIGKILL:
+    only its stuck parent is (``mlwf up`` said "2 process(es) needed SIGKILL" for one)."""
+    out = tmp_path / "child"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", UNREAPED_CHILD, str(out)], start_new_session=True
+    )
+    try:
+        zombie = int(_wait_for(out))
+        deadline = time.monotonic() + 10
+        while psutil.Process(zombie).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, "the child did not exit"
+            time.sleep(0.05)
+        killed = kill_tree(proc.pid, grace=1.0)
+        assert [p.pid for p in killed] == [proc.pid]
+        assert not _running(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_a_process_that_honours_sigterm_is_not_killed(tmp_path: Path) -> None:
     """A process that exits on SIGTERM is not in the list of those that needed SIGKILL."""
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])

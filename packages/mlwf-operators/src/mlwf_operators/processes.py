@@ -67,6 +67,13 @@ def process_tree(pid: int) -> list[psutil.Process]:
         return []
 
 
+def _is_zombie(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.status() == psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
 def collect_group(leader: psutil.Process) -> list[psutil.Process]:
     """Return ``leader``, its descendants and every process still in its process group.
 
@@ -128,6 +135,9 @@ def terminate_trees(
         for descendant in _descendants(proc):
             killed.setdefault(descendant.pid, descendant)
         killed.setdefault(proc.pid, proc)
+    # A zombie has exited already (its parent has not reaped it yet): it is not one that
+    # "needed SIGKILL", and its parent, if stuck, is in the list itself.
+    killed = {pid: proc for pid, proc in killed.items() if not _is_zombie(proc)}
     for proc in killed.values():
         _signal(proc, signal.SIGKILL)
     psutil.wait_procs(list(killed.values()), timeout=KILL_WAIT)
