@@ -161,6 +161,17 @@ def test_sets_count_distinct_values() -> None:
     assert value(client, "airflow_users_distinct") == 2
 
 
+def test_sets_of_skipped_names_are_counted_not_recorded() -> None:
+    """A name the rules skip (Airflow's legacy duplicate ``ti.finish``) is skipped by set() too,
+    as by incr/gauge/timing: counted in mlwf_stats_bridge_skipped_total, no family created."""
+    client = new_client()
+    client.set("ti.finish", "a")
+    client.incr("ti.finish")
+    skipped = {"stat": "ti.finish", "reason": "legacy_duplicate"}
+    assert value(client, "mlwf_stats_bridge_skipped_total", **skipped) == 2
+    assert value(client, "airflow_ti_finish_distinct") is None
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [

@@ -284,6 +284,9 @@ class PrometheusStatsClient(StatsClient):  # type: ignore[misc]  # statsd is unt
     def set(self, stat: str, value: Any, rate: float = 1) -> None:
         """Add ``value`` to set ``stat``; exposed as a gauge of distinct values seen by this process."""
         mapped = self._mapper.map(stat)
+        if mapped.skip_reason is not None:  # as every other call: counted, not recorded
+            self._bookkeeping["skipped"].labels(stat, mapped.skip_reason).inc()
+            return
         with _LOCK:
             try:
                 family, labels = self._series("s", stat, mapped)
