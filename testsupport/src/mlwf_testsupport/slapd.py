@@ -137,16 +137,50 @@ def _config(
     )
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class _PortTaken(RuntimeError):
+    """slapd could not bind a port ``free_port`` gave: another process took it meanwhile."""
+
+
+#: Tries with new ports when another process binds the one picked first (see _wait_listening).
+PORT_ATTEMPTS = 3
+
+
 def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Return once ``process`` itself listens on ``port``.
+
+    A connection that succeeds is not enough: another test's server (another xdist worker) may
+    have bound the port between :func:`free_port` and slapd's bind, and slapd then exits while
+    the connection reaches the other server (seen in CI: a "paused" slapd that was not ours).
+    """
+    import psutil
+
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"slapd exited with {process.returncode}: {log.read_text()[-2000:]}")
+            text = log.read_text(errors="replace")
+            if not _bindable(port):  # slapd -d 0 logs nothing: tell a taken port by trying it
+                raise _PortTaken(f"port {port} is taken by another process")
+            raise RuntimeError(f"slapd exited with {process.returncode}: {text[-2000:]}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
+            listening = {
+                c.laddr.port
+                for c in psutil.Process(process.pid).net_connections(kind="tcp")
+                if c.status == psutil.CONN_LISTEN
+            }
+        except psutil.Error:
+            listening = set()
+        if port in listening:
+            return
+        time.sleep(0.05)
     raise RuntimeError(f"slapd did not listen on port {port} in {START_TIMEOUT:g} s")
 
 
@@ -180,21 +214,30 @@ def slapd_server(
     subprocess.run(
         [slapadd, "-f", str(conf), "-l", str(data)], check=True, capture_output=True, timeout=60
     )
-    port = free_port()
-    urls = [f"ldap://127.0.0.1:{port}"]
-    if tls is not None:
-        urls.append(f"ldaps://127.0.0.1:{free_port()}")
     log = folder / "slapd.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [slapd, "-f", str(conf), "-h", " ".join(urls), "-d", str(log_level)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_listening(port, process, log)
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = free_port()
+        urls = [f"ldap://127.0.0.1:{port}"]
         if tls is not None:
-            _wait_listening(int(urls[1].rsplit(":", 1)[1]), process, log)
+            urls.append(f"ldaps://127.0.0.1:{free_port()}")
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [slapd, "-f", str(conf), "-h", " ".join(urls), "-d", str(log_level)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            for url in urls:
+                _wait_listening(int(url.rsplit(":", 1)[1]), process, log)
+            break
+        except _PortTaken:
+            process.wait(timeout=10)
+            if attempt == PORT_ATTEMPTS:
+                raise
+        except BaseException:
+            _stop(process)
+            raise
+    try:
         yield Slapd(
             urls[0],
             suffix,
@@ -204,22 +247,52 @@ def slapd_server(
             urls[1] if tls is not None else None,
         )
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 @contextmanager
 def paused(server: Slapd) -> Iterator[None]:
-    """Pause ``server`` (SIGSTOP) for the block: connections hang as with a dead network."""
+    """Pause ``server`` (SIGSTOP) for the block: connections hang as with a dead network.
+
+    Returns only once every thread of slapd is stopped: ``kill`` returns before a thread busy on
+    another CPU has stopped, and on a loaded machine such a thread once answered a whole
+    request inside the block (CI, 2026-12-06: "DID NOT RAISE").
+    """
     import os
     import signal
+    import time
 
     os.kill(server.pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while not _all_threads_stopped(server.pid):
+        if time.monotonic() > deadline:
+            os.kill(server.pid, signal.SIGCONT)
+            raise RuntimeError(f"slapd (pid {server.pid}) did not stop within 10 s of SIGSTOP")
+        time.sleep(0.01)
     try:
         yield
     finally:
         os.kill(server.pid, signal.SIGCONT)
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    """Whether every thread of ``pid`` is in the stopped state (``T`` in /proc/<pid>/task/*/stat)."""
+    from pathlib import Path
+
+    states = []
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # a thread that just ended
+        states.append(text[text.rindex(")") + 2])  # the field after "(comm)"
+    return bool(states) and all(state == "T" for state in states)
