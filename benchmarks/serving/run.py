@@ -137,7 +137,10 @@ def main() -> None:
     ours = start_service(model_dir.as_uri(), work / "ours.json", workers=WORKERS,
                          startup_timeout=120, log_file=work / "ours.log")  # fmt: skip
     port = free_port()
-    env = dict(os.environ, MLFLOW_TRACKING_URI=(work / "mlruns").as_uri())
+    # mlflow runs `uvicorn` by name: put this interpreter's scripts first on PATH, so that
+    # `.venv/bin/python benchmarks/serving/run.py` works as `uv run` does.
+    env = dict(os.environ, MLFLOW_TRACKING_URI=(work / "mlruns").as_uri(),
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))  # fmt: skip
     log = (work / "mlflow.log").open("wb")
     theirs = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(mlflow_model),
@@ -150,7 +153,12 @@ def main() -> None:
     }
     rounds: list[dict[str, Any]] = []
     try:
-        wait_until_healthy(f"http://127.0.0.1:{port}/ping", process=theirs, timeout=120)
+        try:
+            wait_until_healthy(f"http://127.0.0.1:{port}/ping", process=theirs, timeout=120)
+        except Exception as error:
+            log.flush()
+            tail = (work / "mlflow.log").read_text(errors="replace")[-3000:]
+            raise SystemExit(f"{error}\n--- mlflow models serve said:\n{tail}") from error
         answers = {side: predictions(url) for side, url in urls.items()}
         if answers["candidate"] != answers["baseline"]:
             raise SystemExit(f"the servers disagree: {answers}")
