@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -13,7 +16,13 @@ from mlwf_operators.loadgen import LoadGenError, ServiceUnreachableError, run_lo
 from mlwf_operators.model_files import seal_model_dir
 from mlwf_operators.operators.load_test import LoadTestOperator, SLOMissedError
 from mlwf_operators.processes import process_tree
-from mlwf_operators.serving import ModelNotFoundError, ServiceState, start_service, stop_service
+from mlwf_operators.serving import (
+    ModelNotFoundError,
+    ServiceStartError,
+    ServiceState,
+    start_service,
+    stop_service,
+)
 from mlwf_testsupport import assert_no_leftover_processes, free_port
 
 ROW = [1.0] * 30
@@ -169,6 +178,46 @@ def test_service_that_dies_at_start_reports_its_log(tmp_path: Path) -> None:
     ):
         start_service(model.as_uri(), tmp_path / "svc.json", startup_timeout=60)
     assert not (tmp_path / "svc.json").exists()
+
+
+@pytest.fixture
+def port_another_server_holds() -> Iterator[int]:
+    """A loopback port where another HTTP server (in this test process) answers 200 to every path."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_port_another_server_holds_is_a_clear_error(
+    model_uri: str, port_another_server_holds: int, tmp_path: Path
+) -> None:
+    """A service that cannot bind its port fails naming the port and the holder, though /health there answers 200."""
+    port = port_another_server_holds
+    state_file = tmp_path / "svc.json"
+    try:
+        with pytest.raises(
+            ServiceStartError,
+            match=rf"could not listen on 127.0.0.1 port {port}: another process "
+            rf"\(pid {os.getpid()}\) took it first.*choose another port",
+        ):
+            start_service(model_uri, state_file, port=port, startup_timeout=60)
+        assert not state_file.exists()
+    finally:
+        stop_service(state_file)  # a service wrongly reported healthy must not outlive the test
 
 
 def test_over_cap_body_gets_413(service: ServiceState) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -14,9 +15,11 @@ from pathlib import Path
 import psutil
 import pytest
 from mlwf_operators.processes import (
+    PortTakenError,
     ServerExitedError,
     ServerNotHealthyError,
     kill_tree,
+    listens_on,
     process_tree,
     quote_log,
     tail_file,
@@ -238,6 +241,83 @@ def test_wait_until_healthy_stops_when_the_server_exits() -> None:
         wait_until_healthy(url, process=proc, timeout=60)
     assert info.value.returncode == 3
     assert time.monotonic() - started < 30
+
+
+# Serves 200 on 127.0.0.1:PORT from a child process it forks (as uvicorn's supervisor leaves the
+# listening to its workers), and waits for it.
+LISTENING_CHILD = textwrap.dedent(
+    """
+    import subprocess, sys
+    child = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", sys.argv[1]],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    sys.exit(child.wait())
+    """
+)
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
+def test_wait_until_healthy_names_the_port_another_server_took(
+    health_server: tuple[str, list[int]],
+) -> None:
+    """A server that cannot bind a port another server answers on is PortTakenError naming port and pid, not healthy."""
+    url, _ = health_server  # this test process listens there and answers 200 to everything
+    port = _port(url)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with pytest.raises(
+            PortTakenError, match=f"port {port} was taken by another process"
+        ) as info:
+            wait_until_healthy(url, process=proc, timeout=60)
+    finally:
+        kill_tree(proc.pid, grace=0)
+        proc.wait()
+    assert info.value.port == port
+    assert info.value.pid == os.getpid()
+    assert info.value.returncode == 1
+
+
+def test_wait_until_healthy_ignores_another_server_while_ours_does_not_listen(
+    health_server: tuple[str, list[int]],
+) -> None:
+    """While the started server has not bound the port, another server's 200 does not count: the timeout says why."""
+    url, _ = health_server
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with pytest.raises(
+            ServerNotHealthyError,
+            match=rf"port {_port(url)} is held by another process \(pid {os.getpid()}\), not by the server",
+        ):
+            wait_until_healthy(url, process=proc, timeout=1, interval=0.05)
+    finally:
+        kill_tree(proc.pid, grace=0)
+        proc.wait()
+
+
+def test_wait_until_healthy_counts_a_descendant_listening(tmp_path: Path) -> None:
+    """A server whose child process listens on the port is healthy (the whole tree counts)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LISTENING_CHILD, str(port)], cwd=tmp_path, start_new_session=True
+    )
+    leader = psutil.Process(proc.pid)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}/", process=proc, timeout=60)
+        assert listens_on(leader, port)
+        assert not any(
+            c.status == psutil.CONN_LISTEN for c in leader.net_connections(kind="tcp")
+        )  # the leader itself does not listen: its child does
+    finally:
+        kill_tree(leader, grace=0)
+        proc.wait()
 
 
 def test_wait_until_healthy_refuses_a_bad_interval() -> None:

@@ -18,6 +18,7 @@ from mlwf_instance._errors import (
     InvalidConfigError,
     MlwfInstanceError,
     PortInUseError,
+    PortTakenError,
     UnknownComponentError,
 )
 from mlwf_instance._home import Credentials, InstanceConfig, InstanceHome
@@ -57,6 +58,7 @@ __all__ = [
     "InstanceAlreadyRunningError",
     "PortInUseError",
     "ComponentDiedError",
+    "PortTakenError",
     "UnknownComponentError",
     "HealthTimeoutError",
     "CredentialsUnavailableError",

@@ -41,15 +41,55 @@ class PortInUseError(MlwfInstanceError):
 class ComponentDiedError(MlwfInstanceError):
     """A supervised Airflow component exited when it should still be running."""
 
-    def __init__(self, name: str, returncode: int | None, log_path: Path, log_tail: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        returncode: int | None,
+        log_path: Path,
+        log_tail: str,
+        *,
+        reason: str = "",
+    ) -> None:
         code = "unknown" if returncode is None else str(returncode)
+        why = f": {reason}" if reason else ""
         super().__init__(
-            f"component {name!r} exited with code {code}; last lines of {log_path}:\n{log_tail}"
+            f"component {name!r} exited with code {code}{why}; last lines of {log_path}:\n{log_tail}"
         )
         self.name = name
         self.returncode = returncode
         self.log_path = log_path
         self.log_tail = log_tail
+
+
+class PortTakenError(ComponentDiedError):
+    """The api-server exited while another process listened on its port (taken after the start checks)."""
+
+    def __init__(
+        self,
+        name: str,
+        returncode: int | None,
+        log_path: Path,
+        log_tail: str,
+        *,
+        host: str,
+        port: int,
+        pid: int | None,
+    ) -> None:
+        holder = "another process" if pid is None else f"another process (pid {pid})"
+        super().__init__(
+            name,
+            returncode,
+            log_path,
+            log_tail,
+            reason=(
+                f"port {port} on {host} was taken by {holder} while the instance started, so "
+                "the api-server could not listen there; choose another port (--port, or "
+                "api.port in the spec) or stop that process"
+            ),
+        )
+        self.host = host
+        self.port = port
+        self.pid = pid
 
 
 class UnknownComponentError(MlwfInstanceError, ValueError):

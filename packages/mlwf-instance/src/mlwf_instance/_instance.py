@@ -27,13 +27,15 @@ from mlwf_instance._celery import PeriodicPurge, database_broker_url, purge_cons
 from mlwf_instance._database import database_urls, ensure_database
 from mlwf_instance._defaults import DefaultsContext, collect_defaults
 from mlwf_instance._errors import (
+    ComponentDiedError,
     HealthTimeoutError,
     MlwfInstanceError,
     PortInUseError,
+    PortTakenError,
     UnknownComponentError,
 )
 from mlwf_instance._home import CONSTRUCTED_BUNDLE, Credentials, InstanceConfig, InstanceHome
-from mlwf_instance._net import free_loopback_port
+from mlwf_instance._net import free_loopback_port, port_holders, tree_listens
 from mlwf_instance._pidfile import PidFile, same_start
 from mlwf_instance._spec import Api, DagFolder, InstanceSpec, default_home
 from mlwf_instance._supervisor import Supervisor
@@ -422,12 +424,16 @@ class Instance:
     def wait_healthy(self, timeout: float = 180.0) -> None:
         """Block until ``/api/v2/monitor/health`` reports every component healthy.
 
-        With the Celery executor it also waits until every worker has logged that it is ready
-        (see :meth:`unready_workers`).
+        The document counts only once the api-server's process tree listens on the API port:
+        the port is checked free at :meth:`start`, long before the api-server binds it, and
+        any Airflow api-server that took it meanwhile would answer for ours. With the Celery
+        executor it also waits until every worker has logged that it is ready (see
+        :meth:`unready_workers`).
 
-        Raises ComponentDiedError when a component exits meanwhile, HealthTimeoutError (naming
-        the unhealthy components, with the tails of their logs) after ``timeout`` seconds and
-        StopRequested when the stop event is set.
+        Raises ComponentDiedError when a component exits meanwhile (PortTakenError when the
+        api-server exits while another process listens on its port), HealthTimeoutError
+        (naming the unhealthy components, with the tails of their logs) after ``timeout``
+        seconds and StopRequested when the stop event is set.
         """
         if self._started_at is None:
             raise MlwfInstanceError(f"instance on {self.home.root} is not started")
@@ -435,8 +441,9 @@ class Instance:
         deadline = time.monotonic() + timeout
         bad: list[str] = []
         while True:
-            self.check_running()
-            health = get_health(self.url, timeout=5.0)
+            self._check_running_or_port_taken()
+            listening = self._api_server_listens()
+            health = get_health(self.url, timeout=5.0) if listening else None
             bad = unhealthy_components(
                 health,
                 since=self._started_at,
@@ -464,12 +471,53 @@ class Instance:
             if self._killed
             else ""
         )
+        holder = "" if listening else self._foreign_port_holder()
+        taken = (
+            f"; port {self.config.port} is held by {holder}, not by the api-server"
+            if holder
+            else ""
+        )
         raise HealthTimeoutError(
             self.mask(
                 f"instance at {self.url} not healthy after {timeout:.0f} s; unhealthy: "
-                f"{', '.join(bad)}{down}\n{logs}"
+                f"{', '.join(bad)}{down}{taken}\n{logs}"
             )
         )
+
+    def _api_server_listens(self) -> bool:
+        """Return whether the api-server's process tree listens on the API port."""
+        child = self.supervisor.find("api-server")
+        if child is None or child.process is None:
+            return False
+        return tree_listens(child.process, self.config.port)
+
+    def _foreign_port_holder(self) -> str:
+        """Describe the process, not one of ours, listening on the API port ("" if none)."""
+        holders = port_holders(self.config.port, exclude=self.pids())
+        if not holders:
+            return ""
+        pid = holders[-1]
+        return "another process" if pid is None else f"another process (pid {pid})"
+
+    def _check_running_or_port_taken(self) -> None:
+        """Like :meth:`check_running`, with PortTakenError for an api-server whose port was taken."""
+        try:
+            self.check_running()
+        except ComponentDiedError as err:
+            if err.name != "api-server":
+                raise
+            holders = port_holders(self.config.port, exclude=self.pids())
+            if not holders:
+                raise
+            raise PortTakenError(
+                err.name,
+                err.returncode,
+                err.log_path,
+                err.log_tail,
+                host=self.config.host,
+                port=self.config.port,
+                pid=holders[-1],
+            ) from None
 
     def run_until_stopped(self, poll_interval: float = 1.0) -> None:
         """Block while every component runs; return when the stop event is set.

@@ -62,19 +62,45 @@ class HealthCheckError(Exception):
 class ServerExitedError(HealthCheckError):
     """The server process exited before its health URL answered."""
 
-    def __init__(self, url: str, returncode: int | None) -> None:
-        super().__init__(f"the server exited with code {returncode} before {url} answered", url)
+    def __init__(self, url: str, returncode: int | None, message: str | None = None) -> None:
+        super().__init__(
+            message or f"the server exited with code {returncode} before {url} answered", url
+        )
         #: The process's exit code (None if it was not ours to wait for).
         self.returncode = returncode
+
+
+class PortTakenError(ServerExitedError):
+    """The server exited while another process listened on its port: it could not bind it."""
+
+    def __init__(self, url: str, returncode: int | None, port: int, pid: int | None) -> None:
+        holder = "another process" if pid is None else f"another process (pid {pid})"
+        super().__init__(
+            url,
+            returncode,
+            f"port {port} was taken by {holder} before the server listened on it: the server "
+            f"exited with code {returncode} and {url} would have reached the other process; "
+            "choose another port",
+        )
+        #: The port the server was to listen on.
+        self.port = port
+        #: The process listening there instead (None if psutil cannot tell: another user's).
+        self.pid = pid
 
 
 class ServerNotHealthyError(HealthCheckError):
     """The server's health URL did not answer 2xx within the timeout."""
 
-    def __init__(self, url: str, timeout: float) -> None:
-        super().__init__(f"{url} did not answer with a 2xx status within {timeout:g} s", url)
+    def __init__(self, url: str, timeout: float, reason: str = "") -> None:
+        super().__init__(
+            f"{url} did not answer with a 2xx status within {timeout:g} s"
+            + (f": {reason}" if reason else ""),
+            url,
+        )
         #: The timeout, in seconds.
         self.timeout = timeout
+        #: Why, when known (e.g. another process holds the port), else "".
+        self.reason = reason
 
 
 # Serving (mlwf_operators.serving)

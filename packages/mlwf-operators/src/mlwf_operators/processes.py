@@ -29,16 +29,23 @@ from pathlib import Path
 
 import psutil
 
-from mlwf_operators._errors import HealthCheckError, ServerExitedError, ServerNotHealthyError
+from mlwf_operators._errors import (
+    HealthCheckError,
+    PortTakenError,
+    ServerExitedError,
+    ServerNotHealthyError,
+)
 
 __all__ = [
     "HealthCheckError",
+    "PortTakenError",
     "ServerExitedError",
     "ServerNotHealthyError",
     "collect_group",
     "is_alive",
     "kill_tree",
     "kill_trees",
+    "listens_on",
     "process_tree",
     "quote_log",
     "tail_file",
@@ -193,41 +200,139 @@ def wait_until_healthy(
     interval: float = 0.1,
     request_timeout: float = 2.0,
 ) -> None:
-    """Return as soon as a GET of ``url`` answers a 2xx status.
+    """Return as soon as a GET of ``url`` answers a 2xx status (from ``process``, if given).
 
-    Raises :class:`ServerExitedError` as soon as ``process`` (the server, when we started it)
-    has exited, and :class:`ServerNotHealthyError` after ``timeout`` s. A refused connection, a
-    non-2xx answer or a request timeout counts as "not yet".
+    With ``process`` (the server, when we started it), an answer counts only once the process or
+    one of its descendants listens on the port of ``url`` (see :func:`listens_on`): a port
+    chosen in advance may be taken by another program before the server binds it, and the server
+    then exits while ``url`` reaches the other program. Raises :class:`PortTakenError` when the
+    server has exited and another process listens on the port, :class:`ServerExitedError` as
+    soon as it has exited otherwise, and :class:`ServerNotHealthyError` after ``timeout`` s. A
+    refused connection, a non-2xx answer or a request timeout counts as "not yet".
     """
     if timeout < 0 or interval <= 0:
         raise ValueError(f"timeout must be >= 0 and interval > 0, got {timeout} and {interval}")
     import httpx  # on first use: DAG files importing the operators skip it
 
+    port = _url_port(url) if process is not None else 0
+    server = _as_psutil(process)
     deadline = time.monotonic() + timeout
     while True:
-        _check_running(url, process)
-        try:
-            if httpx.get(url, timeout=request_timeout).is_success:
-                return
-        except (httpx.HTTPError, OSError):
-            pass  # not listening yet
+        _check_running(url, process, server, port)
+        if server is None or listens_on(server, port):
+            try:
+                if httpx.get(url, timeout=request_timeout).is_success:
+                    return
+            except (httpx.HTTPError, OSError):
+                pass  # not serving yet
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            _check_running(url, process)  # an exit explains a timeout better
-            raise ServerNotHealthyError(url, timeout)
+            _check_running(url, process, server, port)  # an exit explains a timeout better
+            raise ServerNotHealthyError(url, timeout, _foreign_listener(server, port))
         time.sleep(min(interval, remaining))
 
 
+def listens_on(process: psutil.Process, port: int) -> bool:
+    """Return whether ``process`` or one of its descendants holds a listening TCP socket on ``port``.
+
+    A server started with a port chosen in advance may find it taken when it binds; this tells
+    its own listening socket from another program's (a request to the port cannot).
+    """
+    try:
+        tree = [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return False
+    for proc in tree:
+        try:
+            # psutil 6 renamed Process.connections to net_connections; we accept psutil 5.9
+            connections = (
+                proc.net_connections if hasattr(proc, "net_connections") else proc.connections
+            )
+            if any(
+                c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+                for c in connections(kind="tcp")
+            ):
+                return True
+        except psutil.Error:
+            continue  # gone meanwhile, or a zombie
+    return False
+
+
+def _port_holders(port: int, exclude: Iterable[int] = ()) -> list[int | None]:
+    """Return the pids listening on TCP ``port``, not in ``exclude``, the named ones last.
+
+    None stands for a process psutil cannot name (another user's, without root).
+    """
+    skip = set(exclude)
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.Error:  # AccessDenied off Linux without root: nobody to name
+        return []
+    return sorted(
+        {
+            c.pid
+            for c in connections
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+            if c.pid not in skip
+        },
+        key=lambda pid: -1 if pid is None else pid,
+    )
+
+
+def _foreign_listener(server: psutil.Process | None, port: int) -> str:
+    """Return why ``server`` cannot answer on ``port`` when another process listens there, else ""."""
+    if server is None or listens_on(server, port):
+        return ""
+    holders = _port_holders(port, exclude={p.pid for p in collect_group(server)})
+    if not holders:
+        return ""
+    pid = holders[-1]
+    holder = "another process" if pid is None else f"another process (pid {pid})"
+    return f"port {port} is held by {holder}, not by the server, whose answers alone count"
+
+
+def _url_port(url: str) -> int:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    if port is None:
+        raise ValueError(f"no port in {url!r}: cannot tell whether the server listens there")
+    return port
+
+
+def _as_psutil(
+    process: subprocess.Popen[bytes] | subprocess.Popen[str] | psutil.Process | None,
+) -> psutil.Process | None:
+    if process is None or isinstance(process, psutil.Process):
+        return process
+    try:
+        return psutil.Process(process.pid)
+    except psutil.NoSuchProcess:
+        return None  # reaped already: _check_running reports the exit
+
+
 def _check_running(
-    url: str, process: subprocess.Popen[bytes] | subprocess.Popen[str] | psutil.Process | None
+    url: str,
+    process: subprocess.Popen[bytes] | subprocess.Popen[str] | psutil.Process | None,
+    server: psutil.Process | None,
+    port: int,
 ) -> None:
     if process is None:
         return
     if isinstance(process, psutil.Process):
-        if not is_alive(process):
-            raise ServerExitedError(url, None)
-    elif (code := process.poll()) is not None:
-        raise ServerExitedError(url, code)
+        if is_alive(process):
+            return
+        code = None
+    elif (code := process.poll()) is None:
+        return
+    # The server is gone: whoever listens on its port now, outside its process group, is another
+    # process, one that took the port first (the server's bind failed) or since.
+    ours = {p.pid for p in collect_group(server)} if server is not None else set()
+    holders = _port_holders(port, exclude=ours)
+    if holders:
+        raise PortTakenError(url, code, port, holders[-1])
+    raise ServerExitedError(url, code)
 
 
 def tail_file(path: Path, lines: int = 30) -> str:

@@ -22,6 +22,7 @@ from mlwf_operators._errors import (
 from mlwf_operators.artifacts import ArtifactNotFoundError, artifact_store_for
 from mlwf_operators.model_files import read_verified_model_bytes
 from mlwf_operators.processes import (
+    PortTakenError,
     ServerExitedError,
     ServerNotHealthyError,
     kill_tree,
@@ -135,6 +136,7 @@ def _start(
     # Refuse an unsafe or tampered model file here, naming it, rather than as a start-up crash
     # in the log of a process (the service checks it again before it loads it).
     read_verified_model_bytes(model_dir)
+    advice = "start it again (port 0: a new free port)" if port == 0 else "choose another port"
     port = port or _free_port(host)
     endpoint = f"http://{host}:{port}"
     state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -174,16 +176,27 @@ def _start(
     partial.replace(state_file)
     try:
         try:
+            # Healthy only once our process tree listens on the port: one chosen in advance
+            # (ours or the caller's) may be taken by another server before uvicorn binds it.
             wait_until_healthy(f"{endpoint}/health", process=proc, timeout=startup_timeout)
+        except PortTakenError as err:
+            holder = "another process" if err.pid is None else f"another process (pid {err.pid})"
+            raise ServiceStartError(
+                f"prediction service for {model_uri!r} could not listen on {host} port {port}: "
+                f"{holder} took it first, and the service exited with code {err.returncode}; "
+                f"{advice}. "
+                f"Last lines of its log ({log_path}):\n{_log_tail(log_path)}"
+            ) from None
         except ServerExitedError as err:
             raise ServiceStartError(
                 f"prediction service for {model_uri!r} exited with code {err.returncode} during start-up. "
                 f"Last lines of its log ({log_path}):\n{_log_tail(log_path)}"
             ) from None
-        except ServerNotHealthyError:
+        except ServerNotHealthyError as err:
+            why = f" ({err.reason})" if err.reason else ""
             raise ServiceStartError(
                 f"prediction service for {model_uri!r} was not healthy at {endpoint}/health after "
-                f"{startup_timeout:g} s; it was stopped. Last lines of its log ({log_path}):\n{_log_tail(log_path)}"
+                f"{startup_timeout:g} s{why}; it was stopped. Last lines of its log ({log_path}):\n{_log_tail(log_path)}"
             ) from None
         return state
     except BaseException:
