@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from mlwf_testsupport import airflow_api_server, free_port, require_service
+from mlwf_testsupport import airflow_api_server, require_service
 from mlwf_testsupport.kdc import KerberosRealm, kerberos_realm
 from mlwf_testsupport.slapd import LdapUser, directory_ldif, slapd_server
 
@@ -127,7 +127,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             capture_output=True,
             timeout=300,
         )
-        with airflow_api_server(env, root / "api-server.log", port=free_port()) as url:
+        with airflow_api_server(env, root / "api-server.log") as url:
             yield Server(url, env, realm)
 
 

@@ -12,10 +12,13 @@ exporter serves the same directory without auth (loopback).
 from __future__ import annotations
 
 import os
+import re
+import selectors
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -25,7 +28,7 @@ import httpx
 import pytest
 from mlwf_instance import EmbeddedInstance, get_api_token
 from mlwf_stats_bridge import dashboard, panel_queries
-from mlwf_testsupport import AirflowApi, free_port, poll, require_executable
+from mlwf_testsupport import AirflowApi, poll, require_executable, start_on_free_port
 
 INSTANCE = "itest"
 METRICS_PATH = "/mlwf-stats-bridge/metrics"
@@ -60,7 +63,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="module")
 def exporter(instance: EmbeddedInstance) -> Iterator[str]:
-    port = free_port()
+    """The ``serve`` exporter on a port it binds itself (``--port 0``); yield its ``host:port``.
+
+    Its own port, read from the line it prints once listening: a port chosen here could be
+    taken first by another xdist worker's server, which would then answer for the exporter.
+    """
     process = subprocess.Popen(
         [
             sys.executable,
@@ -68,17 +75,41 @@ def exporter(instance: EmbeddedInstance) -> Iterator[str]:
             "mlwf_stats_bridge._cli",
             "serve",
             "--port",
-            str(port),
+            "0",
             "--dir",
             str(instance.home.metrics_dir),
         ],
+        stdout=subprocess.PIPE,
     )
-    url = f"http://127.0.0.1:{port}/metrics"
     try:
-        poll(lambda: answers(url), 30, "the exporter", 0.2)
-        yield f"127.0.0.1:{port}"
+        address = _served_address(process, timeout=30)
+        assert answers(f"http://{address}/metrics")
+        yield address
     finally:
         _stop(process)
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def _served_address(process: subprocess.Popen[bytes], timeout: float) -> str:
+    """Return ``host:port`` from the exporter's "serving DIR at http://HOST:PORT/metrics" line."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if selector.select(timeout=0.2):
+                line = process.stdout.readline().decode()
+                if match := re.search(r" at http://([^/\s]+)/metrics$", line.strip()):
+                    return match.group(1)
+                if not line:  # end of output: the exporter exited
+                    break
+            elif process.poll() is not None:
+                break
+    process.poll()
+    raise AssertionError(
+        f"the exporter printed no serving address in {timeout:g} s (exit code {process.returncode})"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -128,25 +159,35 @@ def prometheus(
         f"  - job_name: anonymous\n    metrics_path: {METRICS_PATH}\n    static_configs:\n"
         f"      - targets: ['{target}']\n"
     )
-    port = free_port()
-    log = (root / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={root / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        poll(lambda: answers(f"{url}/-/ready"), 60, "Prometheus to be ready", 0.3)
-        yield url
-    finally:
-        _stop(process)
-        log.close()
+    log_path = root / "prometheus.log"
+    with log_path.open("wb") as log:  # every attempt writes here: a retry keeps the first's output
+
+        def start(port: int) -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={root / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+        # Ready once this Prometheus listens on the port and /-/ready answers: another xdist
+        # worker's server may take the port first (then a new port is tried).
+        process, port = start_on_free_port(
+            start,
+            _stop,
+            what="Prometheus",
+            timeout=60,
+            ready=lambda port: answers(f"http://127.0.0.1:{port}/-/ready"),
+            log=log_path,
+        )
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            _stop(process)
 
 
 def query(prometheus: str, promql: str) -> list[dict[str, Any]]:

@@ -109,7 +109,6 @@ def server(gssapi: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
         realm.add_user("bob", PASSWORDS["bob"])
         keytab = root / "http.keytab"
         realm.add_service("HTTP/localhost", keytab)
-        port = free_port()
         secret = "test-jwt-secret-0123456789abcdef"
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
@@ -132,7 +131,7 @@ def server(gssapi: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
         }
         _airflow(env, "db", "migrate")
         _airflow(env, "dags", "reserialize")
-        with airflow_api_server(env, root / "api-server.log", port=port) as url:
+        with airflow_api_server(env, root / "api-server.log") as url:
             yield Server(url, ldap, realm, env, secret)
 
 

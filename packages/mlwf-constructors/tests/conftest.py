@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -22,7 +23,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mlwf_testsupport import free_port
 
 HERE = Path(__file__).parent
 PREFIX = "/mlwf/constructors"
@@ -49,9 +49,13 @@ with create_session() as session:
         bag = BundleDagBag(bundle.path, bundle_path=bundle.path, bundle_name=bundle.name)
         version, data = unpack_bundle_version(bundle.get_current_version(), bundle)
         sync_bag_to_db(bag, bundle.name, bundle_version=version, version_data=data, session=session)
+import socket
 import uvicorn
-uvicorn.run("airflow.api_fastapi.main:app", host="127.0.0.1", port=int(sys.argv[1]),
-            workers=1, access_log=False, log_config=None)
+# The fixture's listening socket, inherited as fd sys.argv[1]: no other process can hold the port.
+# (Not uvicorn.run(fd=...): uvicorn wraps an fd as an AF_UNIX socket.)
+listener = socket.socket(fileno=int(sys.argv[1]))
+config = uvicorn.Config("airflow.api_fastapi.main:app", workers=1, access_log=False, log_config=None)
+uvicorn.Server(config).run(sockets=[listener])
 """
 
 EXISTING_DAG = """
@@ -156,14 +160,21 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     (dags / "existing.py").write_text(textwrap.dedent(EXISTING_DAG))
     (root / "dags_b").mkdir()
     (root / "dags_b" / "team_b.py").write_text(textwrap.dedent(TEAM_B_DAG))
-    port = free_port()
-    log = (root / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", RUNNER, str(port)],
-        env=_server_env(home, dags),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    # The server listens on a socket bound here and handed down, not on a free_port() it binds
+    # itself: another xdist worker's server (same users, passwords and JWT secret) could take
+    # that port first and answer every request for this one.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        port = listener.getsockname()[1]
+        log = (root / "server.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-c", RUNNER, str(listener.fileno())],
+            env=_server_env(home, dags),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            pass_fds=[listener.fileno()],
+        )
     server = ApiServer(f"http://127.0.0.1:{port}", dags, root)
     try:
         deadline = time.monotonic() + 240

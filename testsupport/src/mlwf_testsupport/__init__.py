@@ -8,7 +8,8 @@ when called (:func:`mlwf_testsupport.fakes.mlflow_server` stops its server with
 Loaded into every test session as the pytest plugin :mod:`mlwf_testsupport.plugin`, which
 provides the ``airflow_home``, ``unused_port``, ``postgres_url`` and ``mariadb_url``
 fixtures; the helpers below are plain functions (:func:`throwaway_database` for databases of
-other scopes), :class:`AirflowApi` is the one REST client of the integration tests, and
+other scopes, :func:`start_on_free_port` for a server on a port that another xdist worker's
+server may take first), :class:`AirflowApi` is the one REST client of the integration tests, and
 :func:`package_scheduler` runs each test package on one pytest-xdist worker (so that a
 package-scoped fixture starts once).
 """
@@ -23,6 +24,14 @@ from mlwf_testsupport._databases import (
     DatabaseKind,
     database_exists,
     throwaway_database,
+)
+from mlwf_testsupport._listen import (
+    PortTakenError,
+    ServerStartError,
+    listens,
+    port_bindable,
+    start_on_free_port,
+    wait_listening,
 )
 from mlwf_testsupport._poll import poll
 from mlwf_testsupport._ports import free_port
@@ -41,6 +50,12 @@ from mlwf_testsupport._xdist import PackageScheduling, package_scheduler, top_pa
 
 __all__ = [
     "free_port",
+    "start_on_free_port",
+    "wait_listening",
+    "listens",
+    "port_bindable",
+    "PortTakenError",
+    "ServerStartError",
     "require_service",
     "require_executable",
     "services_required",

@@ -8,7 +8,9 @@ import socket
 def free_port(host: str = "127.0.0.1") -> int:
     """Return a TCP port on ``host`` that is free right now (the OS picks it).
 
-    Another process may take it before the caller binds it; that is rare enough for tests.
+    Another process may take it before the caller binds it: under pytest-xdist another worker's
+    server sometimes does. A server of a test should start with
+    :func:`~mlwf_testsupport.start_on_free_port`, which tells its own server from that one.
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

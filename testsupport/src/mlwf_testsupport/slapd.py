@@ -12,14 +12,13 @@ skips, or fails under ``MLWF_REQUIRE_SERVICES=1``.
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlwf_testsupport._listen import PORT_ATTEMPTS, PortTakenError, wait_listening
 from mlwf_testsupport._ports import free_port
 from mlwf_testsupport._services import require_executable, require_service
 from mlwf_testsupport.tls import Certificates
@@ -137,53 +136,6 @@ def _config(
     )
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-class _PortTaken(RuntimeError):
-    """slapd could not bind a port ``free_port`` gave: another process took it meanwhile."""
-
-
-#: Tries with new ports when another process binds the one picked first (see _wait_listening).
-PORT_ATTEMPTS = 3
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Return once ``process`` itself listens on ``port``.
-
-    A connection that succeeds is not enough: another test's server (another xdist worker) may
-    have bound the port between :func:`free_port` and slapd's bind, and slapd then exits while
-    the connection reaches the other server (seen in CI: a "paused" slapd that was not ours).
-    """
-    import psutil
-
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            text = log.read_text(errors="replace")
-            if not _bindable(port):  # slapd -d 0 logs nothing: tell a taken port by trying it
-                raise _PortTaken(f"port {port} is taken by another process")
-            raise RuntimeError(f"slapd exited with {process.returncode}: {text[-2000:]}")
-        try:
-            listening = {
-                c.laddr.port
-                for c in psutil.Process(process.pid).net_connections(kind="tcp")
-                if c.status == psutil.CONN_LISTEN
-            }
-        except psutil.Error:
-            listening = set()
-        if port in listening:
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"slapd did not listen on port {port} in {START_TIMEOUT:g} s")
-
-
 @contextmanager
 def slapd_server(
     folder: Path,
@@ -227,10 +179,20 @@ def slapd_server(
                 stderr=subprocess.STDOUT,
             )
         try:
+            # Listening itself, not only answering: another xdist worker's server may have taken
+            # a port before slapd bound it (CI: a "paused" slapd that was not ours answered).
             for url in urls:
-                _wait_listening(int(url.rsplit(":", 1)[1]), process, log)
+                listen_port = int(url.rsplit(":", 1)[1])
+                wait_listening(
+                    process,
+                    listen_port,
+                    what="slapd",
+                    timeout=START_TIMEOUT,
+                    log=log,
+                    interval=0.05,
+                )
             break
-        except _PortTaken:
+        except PortTakenError:  # slapd -d 0 logs nothing: wait_listening tried the port
             process.wait(timeout=10)
             if attempt == PORT_ATTEMPTS:
                 raise

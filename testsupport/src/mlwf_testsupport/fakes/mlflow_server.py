@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import psutil
 
-from mlwf_testsupport._ports import free_port
+from mlwf_testsupport._listen import start_on_free_port
 from mlwf_testsupport._services import require_service
 
 
@@ -24,15 +25,12 @@ def mlflow_server(
 
     ``env`` adds server environment variables (e.g.
     ``MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES``). Skips (or fails under ``MLWF_REQUIRE_SERVICES=1``) when the ``mlflow`` server is not installed.
+    A port another process took first is retried on a new one; :class:`~mlwf_testsupport.ServerStartError`
+    when the server exits otherwise or is not healthy within ``startup_timeout`` s.
     """
     # Imported here, not at the top: mlwf_testsupport serves every package's tests and most
     # environments lack mlwf-operators; this fake serves mlwf-operators' MLflow tests only.
-    from mlwf_operators.processes import (
-        HealthCheckError,
-        kill_tree,
-        tail_file,
-        wait_until_healthy,
-    )
+    from mlwf_operators.processes import kill_tree
 
     executable = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or shutil.which(
         "mlflow"
@@ -44,29 +42,41 @@ def mlflow_server(
     except ImportError as exc:
         require_service("mlflow", f"the MLflow server is not installed ({exc})")
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log = (workdir / "mlflow-server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            executable, "server",
-            "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
-            "--default-artifact-root", str(workdir / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        ],
-        stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True, env={**os.environ, **(env or {})},
-    )  # fmt: skip
-    uri = f"http://127.0.0.1:{port}"
-    server = psutil.Process(process.pid)  # remembers the start time: finds its group after an exit
-    try:
+    log_path = workdir / "mlflow-server.log"
+    with log_path.open("wb") as log:  # every attempt writes here: a retry keeps the first's output
+        # Each attempt's server, taken at its start: remembers the start time, so kill_tree finds
+        # its process group (uvicorn's workers) even after the leader exited.
+        started: dict[int, psutil.Process] = {}
+
+        def start(port: int) -> subprocess.Popen[bytes]:
+            process = subprocess.Popen(
+                [
+                    executable, "server",
+                    "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
+                    "--default-artifact-root", str(workdir / "artifacts"),
+                    "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                ],
+                stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True, env={**os.environ, **(env or {})},
+            )  # fmt: skip
+            started[process.pid] = psutil.Process(process.pid)
+            return process
+
+        def stop(process: subprocess.Popen[bytes]) -> None:
+            kill_tree(started[process.pid], grace=15)
+            process.wait()
+
+        def healthy(port: int) -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).is_success
+            except httpx.HTTPError:
+                return False
+
+        # Ready once this server (or its workers) listens on the port and /health answers:
+        # another xdist worker's server may bind the port first and answer /health for ours.
+        process, port = start_on_free_port(
+            start, stop, what="mlflow server", timeout=startup_timeout, ready=healthy, log=log_path
+        )
         try:
-            wait_until_healthy(f"{uri}/health", process=process, timeout=startup_timeout)
-        except HealthCheckError as err:
-            raise RuntimeError(
-                f"mlflow server did not start: {err}; log:\n"
-                + tail_file(workdir / "mlflow-server.log", 60)
-            ) from None
-        yield uri
-    finally:
-        kill_tree(server, grace=15)
-        process.wait()
-        log.close()
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            stop(process)
