@@ -26,6 +26,12 @@ bootstrap interval, estimate ``ratio_<file stem>``; ``ratio`` is the worst file'
 milliseconds per parse and the CPU-time ratio are reported beside them. A missed target is
 reported, not an error; a failed sanity check (import errors, another shape) exits non-zero.
 
+A control comes last: ``hello_typed.py``, which imports nothing of mlwf, measured again with
+mlwf-types' cluster policy unregistered in its samples (the one mlwf code its parse would run):
+plain Airflow TaskFlow against the same ``EmptyOperator`` baseline (estimates
+``*_control_hello_typed_without_mlwf``, no target). It tells how much of an example's ratio
+Airflow costs by itself.
+
     uv run python benchmarks/dag_parse/run.py           # full run (10 rounds per file)
     uv run python benchmarks/dag_parse/run.py --quick   # smoke run (2 rounds per file; JSON in /tmp)
 """
@@ -77,7 +83,28 @@ with DAG("mlwf_bench_warmup", schedule=None):
 '''
 
 
+#: Set in the control's workers: mlwf-types' cluster policy, the one mlwf code that runs while
+#: a plain Airflow file is parsed, is unregistered (what a parse costs with Airflow alone).
+WITHOUT_POLICY_ENV = "MLWF_BENCH_DAG_PARSE_WITHOUT_POLICY"
+#: The control: an example with no mlwf import, measured again without mlwf-types' policy.
+CONTROL_FILE = "hello_typed.py"
+CONTROL_LABEL = "control_hello_typed_without_mlwf"
+
 # ---------------------------------------------------------------------------------- worker
+
+
+def _unregister_mlwf_policy() -> None:
+    """Remove mlwf-types from the policy plugin manager DagBag calls (the control's samples)."""
+    from airflow import settings
+
+    pm = settings.get_policy_plugin_manager()
+    plugin = pm.get_plugin("mlwf_types")
+    if plugin is None:
+        raise RuntimeError("no policy plugin named 'mlwf_types' to unregister")
+    pm.unregister(plugin=plugin, name="mlwf_types")
+    left = [impl.plugin_name for impl in pm.hook.dag_policy.get_hookimpls()]
+    if any("mlwf" in name for name in left):
+        raise RuntimeError(f"an mlwf dag_policy is still registered: {left}")
 
 
 def _shape(bag: Any) -> dict[str, Any]:
@@ -128,6 +155,8 @@ def worker(dag_file: str, warmup_dir: str, out: str) -> None:
 
     log = structlog.get_logger("dag_parse")
     _as_the_dag_processor_manager()
+    if os.environ.get(WITHOUT_POLICY_ENV) == "1":
+        _unregister_mlwf_policy()
     warm = DagBag(dag_folder=warmup_dir, safe_mode=False, load_op_links=False)
     _serialize_dags(warm, log)
     if warm.import_errors or list(warm.dags) != ["mlwf_bench_warmup"]:
@@ -253,15 +282,24 @@ def _verdict(found: dict[str, Any]) -> str:
 
 
 def measure(
-    example: Path, rounds: int, tmp: Path, warmup_dir: Path, env: dict[str, str]
+    example: Path,
+    rounds: int,
+    tmp: Path,
+    warmup_dir: Path,
+    env: dict[str, str],
+    label: str | None = None,
 ) -> dict[str, Any]:
-    """Paired ABBA rounds of ``example`` and its EmptyOperator baseline: every sample kept."""
-    first = _sample(example, warmup_dir, tmp, env, f"{example.stem}-shape")  # also writes the .pyc
+    """Paired ABBA rounds of ``example`` and its EmptyOperator baseline: every sample kept.
+
+    ``label`` names the measurement (default: the file's stem), e.g. the control's.
+    """
+    label = label or example.stem
+    first = _sample(example, warmup_dir, tmp, env, f"{label}-shape")  # also writes the .pyc
     shape = first["shape"]
-    baseline = tmp / "baselines" / f"{example.stem}_baseline.py"
+    baseline = tmp / "baselines" / f"{label}_baseline.py"
     baseline.parent.mkdir(exist_ok=True)
     baseline.write_text(baseline_source(example, shape), encoding="utf-8")
-    base_first = _sample(baseline, warmup_dir, tmp, env, f"{example.stem}-base-shape")
+    base_first = _sample(baseline, warmup_dir, tmp, env, f"{label}-base-shape")
     if base_first["shape"] != shape:
         raise SanityError(
             f"the baseline of {example.name} has another shape: {base_first['shape']} != {shape}"
@@ -271,7 +309,7 @@ def measure(
     for r, order in enumerate(orders):
         for side in order:
             path = example if side == "candidate" else baseline
-            result = _sample(path, warmup_dir, tmp, env, f"{example.stem}-{r}-{side}")
+            result = _sample(path, warmup_dir, tmp, env, f"{label}-{r}-{side}")
             if result["shape"] != shape:
                 raise SanityError(f"{path.name} parsed to another shape in round {r}")
             runs[side].append(result)
@@ -283,6 +321,7 @@ def measure(
     extra_cpu_ms = [1000 * (c - b) for c, b in zip(cpu["candidate"], cpu["baseline"], strict=True)]
     return {
         "file": f"examples/dags/{example.name}",
+        "label": label,
         "dags": len(shape),
         "tasks": sum(len(d["tasks"]) for d in shape.values()),
         "shape": shape,
@@ -329,6 +368,10 @@ def main(quick: bool) -> int:
         try:
             for example in examples:
                 files.append(measure(example, rounds, tmp, warmup_dir, env))
+            # The control: the same plain-Airflow file with no mlwf code in its parse. Its ratio
+            # is what Airflow's TaskFlow costs against EmptyOperators by itself (no target).
+            control = measure(EXAMPLES / CONTROL_FILE, rounds, tmp, warmup_dir,
+                              {**env, WITHOUT_POLICY_ENV: "1"}, CONTROL_LABEL)  # fmt: skip
         except SanityError as exc:
             print(f"{NAME}: {exc}", file=sys.stderr)
             return 1
@@ -336,8 +379,8 @@ def main(quick: bool) -> int:
             print(f"{NAME}: a parse exceeded {exc.timeout} s", file=sys.stderr)
             return 1
     estimates: dict[str, dict[str, Any]] = {}
-    for f in files:
-        stem = Path(f["file"]).stem
+    for f in [*files, control]:
+        stem = f["label"]
         for key, value in f["estimates"].items():
             if key not in ("candidate_s", "baseline_s"):
                 estimates[f"{key}_{stem}"] = value
@@ -348,6 +391,11 @@ def main(quick: bool) -> int:
         f"(CI {f['estimates']['ratio']['ci95'][0]:.2f}-{f['estimates']['ratio']['ci95'][1]:.2f}, "
         f"+{f['estimates']['extra_ms']['value']:.0f} ms): {_verdict(f['estimates']['ratio'])}"
         for f in files
+    )
+    c = control["estimates"]
+    per_file += (
+        f"; control {CONTROL_FILE} without mlwf's policy (plain Airflow) "
+        f"{c['ratio']['value']:.2f}x (CI {c['ratio']['ci95'][0]:.2f}-{c['ratio']['ci95'][1]:.2f})"
     )
     write_result(
         NAME,
@@ -369,9 +417,11 @@ def main(quick: bool) -> int:
             "example file parse time / EmptyOperator baseline of the same shape, the median of the "
             "per-round ratios (wall clock); ratio_<file> per file, ratio the worst file's (target "
             "<= 1.3 per file); extra_ms_<file>: median of the paired differences in ms; lower is "
-            "better"
+            "better; *_control_hello_typed_without_mlwf: hello_typed.py (no mlwf import) parsed "
+            "with mlwf-types' cluster policy unregistered, i.e. plain Airflow, against the same "
+            "baseline (no target: what TaskFlow costs by itself)"
         ),
-        samples={Path(f["file"]).stem: f["samples"] for f in files},
+        samples={f["label"]: f["samples"] for f in [*files, control]},
         details={
             "rounds": rounds,
             "quick": quick,
@@ -381,6 +431,7 @@ def main(quick: bool) -> int:
             "files": [
                 {k: v for k, v in f.items() if k not in ("estimates", "samples")} for f in files
             ],
+            "control": {k: v for k, v in control.items() if k not in ("estimates", "samples")},
             "wall_s": time.monotonic() - started_at,
         },
         environment=env_before,
