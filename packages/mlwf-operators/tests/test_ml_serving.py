@@ -6,7 +6,6 @@ import json
 import os
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -181,25 +180,9 @@ def test_service_that_dies_at_start_reports_its_log(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def port_another_server_holds() -> Iterator[int]:
+def port_another_server_holds(health_server: tuple[str, list[int]]) -> int:
     """A loopback port where another HTTP server (in this test process) answers 200 to every path."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+    return int(health_server[0].rsplit(":", 1)[1].split("/", 1)[0])
 
 
 def test_a_port_another_server_holds_is_a_clear_error(
@@ -270,7 +253,6 @@ def test_slow_predict_does_not_block_other_requests(
     """Issue 10 item 12: while one slow predict runs, health and a small predict answer promptly, and a configured cap applies."""
     import importlib
     import sys
-    import threading
     import time
 
     from mlwf_operators.model_files import seal_model_dir

@@ -6,10 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
@@ -190,29 +187,6 @@ def test_already_dead_processes_are_fine() -> None:
     assert kill_tree(proc.pid) == []
     assert kill_tree(handle, grace=0) == []
     assert terminate_trees([handle], grace=1) == []
-
-
-@pytest.fixture
-def health_server() -> Iterator[tuple[str, list[int]]]:
-    """Serve GET /health on loopback with the status codes in the list, then 200."""
-    statuses: list[int] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(statuses.pop(0) if statuses else 200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/health", statuses
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_wait_until_healthy_waits_through_error_statuses(
